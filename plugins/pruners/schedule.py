@@ -1,0 +1,58 @@
+"""Built-in pruners: the paper's ``iterative`` unit+edge pruner, its ``edge`` ablation,
+global ``magnitude`` pruning, the ``random`` baseline and the unpruned ``dense`` control."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sculptbench import hookimpl
+from sculptbench.pruners import COMMON_DEFAULTS, SchedulePruner
+
+
+class IterativePruner(SchedulePruner):
+    """The paper's method: iterative unit pruning (|activation x gradient|), then edge pruning (|w|)."""
+
+    name = "iterative"
+    version = "1.0"
+    phase_kinds = ("unit", "edge")
+
+
+class EdgePruner(SchedulePruner):
+    """The paper's ablation: only the edge phase (global |w|, linear step P_e)."""
+
+    name = "edge"
+    version = "1.0"
+    phase_kinds = ("edge",)
+
+
+class MagnitudePruner(SchedulePruner):
+    """Global iterative magnitude pruning with retraining: 20% of what remains per round (lth schedule)."""
+
+    name = "magnitude"
+    version = "1.0"
+    phase_kinds = ("edge",)
+    defaults: dict[str, Any] = {**COMMON_DEFAULTS, "edge_schedule": "lth", "edge_step": 20.0}
+
+
+class RandomPruner(SchedulePruner):
+    """The same loop as ``magnitude`` but pruning weights chosen at random: the baseline."""
+
+    name = "random"
+    version = "1.0"
+    phase_kinds = ("edge",)
+    defaults: dict[str, Any] = {**COMMON_DEFAULTS, "edge_schedule": "lth", "edge_step": 20.0, "edge_score": "random"}
+
+
+class DensePruner(SchedulePruner):
+    """No pruning: the trained dense network, as a control."""
+
+    name = "dense"
+    version = "1.0"
+    phase_kinds = ()
+
+
+@hookimpl
+def register_pruners(register):
+    """Register the built-in pruners."""
+    for pruner in (IterativePruner(), EdgePruner(), MagnitudePruner(), RandomPruner(), DensePruner()):
+        register(pruner)

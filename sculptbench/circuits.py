@@ -1,0 +1,802 @@
+"""Boolean-circuit tasks: a declarative YAML format, its validating loader and the task class.
+
+A circuit file names its inputs, its gates (wired by name), its ordered outputs and the
+ground-truth module DAG of the task; see ``docs/circuits.md`` for the full reference. Every
+problem in a file is reported as a :class:`CircuitSpecError` whose one-line message reads
+``<file>: <key.path>: <why>``.
+
+Public API:
+
+- :func:`load_circuit` / :func:`parse_circuit` build a :class:`BooleanTask` from a file / a mapping.
+- :func:`builtin_task_files` / :func:`load_builtin_tasks` list / load the shipped task files.
+- :data:`PAPER_ARCHS` is the paper's 9-architecture grid; :data:`GATE_OPS` the gate operators.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+import yaml
+
+from sculptbench.core import GroundTruth, GroundTruthModule, SculptbenchError, Task, TaskData, TrainingConfig
+
+__all__ = [
+    "CircuitSpecError",
+    "Gate",
+    "ModuleSpec",
+    "CircuitSpec",
+    "BooleanTask",
+    "GATE_OPS",
+    "PAPER_ARCHS",
+    "DEFAULT_ARCHS",
+    "FAMILY_TRAINING",
+    "MAX_INPUTS",
+    "load_circuit",
+    "parse_circuit",
+    "builtin_task_files",
+    "load_builtin_tasks",
+]
+
+#: The paper's Boolean architecture grid: 1, 2 or 3 hidden layers of width 24, 36 or 48,
+#: ordered by depth, then width.
+PAPER_ARCHS: tuple[tuple[int, ...], ...] = tuple(
+    (width,) * depth for depth in (1, 2, 3) for width in (24, 36, 48)
+)
+
+#: Hidden-layer shapes used when a spec has no ``archs`` key.
+DEFAULT_ARCHS: tuple[tuple[int, ...], ...] = ((24,), (24, 24), (24, 24, 24))
+
+#: Gate operators with their arity as ``(minimum, maximum)``; ``None`` means unbounded.
+GATE_OPS: Mapping[str, tuple[int, int | None]] = {
+    "and": (2, None),
+    "or": (2, None),
+    "xor": (2, None),
+    "nand": (2, None),
+    "nor": (2, None),
+    "xnor": (2, None),
+    "not": (1, 1),
+    "buf": (1, 1),
+    "table": (1, None),
+}
+
+#: Training recipe of each family before a spec's ``training`` key is merged over it.
+#: Families not listed use :class:`sculptbench.core.TrainingConfig`'s defaults.
+FAMILY_TRAINING: dict[str, TrainingConfig] = {
+    "exemplars": TrainingConfig(),
+    "reuse": TrainingConfig(),
+    "overlap": TrainingConfig(),
+    "levels": TrainingConfig(),
+}
+
+#: Largest number of inputs a circuit may have (its truth table has ``2**n`` rows).
+MAX_INPUTS = 20
+#: Largest number of inputs of one ``table`` gate.
+MAX_TABLE_INPUTS = 16
+
+_TOP_KEYS = (
+    "name", "family", "description", "paper_name", "parameters", "inputs", "gates", "outputs",
+    "modules", "training", "archs", "pruning", "detector",
+)
+_REQUIRED_KEYS = ("name", "family", "inputs", "gates", "outputs", "modules")
+_GATE_KEYS = ("op", "in", "ones")
+_MODULE_KEYS = ("reads", "uses", "drives", "gates")
+_TRAINING_KEYS = {"lr": float, "batch_size": int, "epochs": int, "weight_decay": float, "noise_std": float}
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+_ARCH_RE = re.compile(r"^\s*\d+(\s*x\s*\d+)*\s*$")
+
+
+# --------------------------------------------------------------------------- errors
+class CircuitSpecError(SculptbenchError):
+    """A circuit file is invalid. The message is one line: ``<file>: <key.path>: <why>``."""
+
+    def __init__(self, source: str, key_path: str, reason: str):
+        self.source = str(source)
+        self.key_path = key_path
+        self.reason = " ".join(str(reason).split())
+        super().__init__(f"{self.source}: {self.key_path}: {self.reason}")
+
+
+def _join(*parts: str | int) -> str:
+    """Build a key path: strings joined with dots, integers as ``[i]``."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif out:
+            out += f".{part}"
+        else:
+            out = str(part)
+    return out
+
+
+# --------------------------------------------------------------------------- YAML loading
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _UniqueKeyLoader(_BaseLoader):  # type: ignore[misc, valid-type]
+    """A safe YAML loader that rejects duplicate keys in mappings, reporting their key path."""
+
+    def load_unique(self, source: str) -> Any:
+        """Compose the document, check it for duplicate keys, then construct it."""
+        node = self.get_single_node()
+        if node is None:
+            return None
+        self._check_duplicates(node, "", source, set())
+        return self.construct_document(node)
+
+    def _check_duplicates(self, node: yaml.Node, path: str, source: str, seen: set[int]) -> None:
+        if id(node) in seen:  # shared through an alias: already checked
+            return
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            lines: dict[Any, int] = {}
+            for key_node, value_node in node.value:
+                if isinstance(key_node, yaml.ScalarNode):
+                    if key_node.tag == "tag:yaml.org,2002:merge":
+                        continue
+                    key = key_node.value
+                    line = key_node.start_mark.line + 1
+                    if key in lines:
+                        raise CircuitSpecError(
+                            source, _join(path, key) if path else key,
+                            f"duplicate key {key!r} (line {line}; first defined on line {lines[key]})",
+                        )
+                    lines[key] = line
+                    child = _join(path, key) if path else key
+                else:
+                    child = path
+                self._check_duplicates(value_node, child, source, seen)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self._check_duplicates(item, _join(path or "(document)", i), source, seen)
+
+
+def _load_yaml(text: str, source: str) -> Any:
+    loader = _UniqueKeyLoader(text)
+    try:
+        return loader.load_unique(source)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "(document)"
+        why = exc.problem or exc.context or "invalid YAML"
+        raise CircuitSpecError(source, where, f"YAML syntax error: {why}") from None
+    except yaml.YAMLError as exc:
+        raise CircuitSpecError(source, "(document)", f"YAML syntax error: {exc}") from None
+    finally:
+        loader.dispose()
+
+
+# --------------------------------------------------------------------------- the normalised spec
+@dataclass(frozen=True)
+class Gate:
+    """One gate: ``op`` applied to the wires ``inputs``; ``ones`` lists a ``table`` gate's 1-rows."""
+
+    name: str
+    op: str
+    inputs: tuple[str, ...]
+    ones: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    """One ground-truth module as written in a spec (``gates`` is optional documentation)."""
+
+    name: str
+    reads: tuple[str, ...] = ()
+    uses: tuple[str, ...] = ()
+    drives: tuple[str, ...] = ()
+    gates: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CircuitSpec:
+    """A validated circuit spec. ``gates`` is in topological order; ``outputs`` maps output to wire."""
+
+    name: str
+    family: str
+    inputs: tuple[str, ...]
+    gates: tuple[Gate, ...]
+    outputs: tuple[tuple[str, str], ...]
+    modules: tuple[ModuleSpec, ...]
+    description: str = ""
+    paper_name: str | None = None
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    training: Mapping[str, Any] = field(default_factory=dict)
+    archs: tuple[tuple[int, ...], ...] | None = None
+    pruning: Mapping[str, Any] = field(default_factory=dict)
+    detector: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The normalised spec as a JSON-friendly mapping (the ``description`` is left out)."""
+        return {
+            "name": self.name,
+            "family": self.family,
+            "paper_name": self.paper_name,
+            "parameters": dict(self.parameters),
+            "inputs": list(self.inputs),
+            "gates": {
+                g.name: {"op": g.op, "in": list(g.inputs), **({"ones": sorted(g.ones)} if g.op == "table" else {})}
+                for g in sorted(self.gates, key=lambda g: g.name)
+            },
+            "outputs": [[y, w] for y, w in self.outputs],
+            "modules": [
+                {"name": m.name, "reads": list(m.reads), "uses": list(m.uses), "drives": list(m.drives), "gates": list(m.gates)}
+                for m in self.modules
+            ],
+            "training": dict(self.training),
+            "archs": [list(a) for a in self.archs] if self.archs is not None else None,
+            "pruning": dict(self.pruning),
+            "detector": dict(self.detector),
+        }
+
+
+class _Parser:
+    """Validates a raw mapping into a :class:`CircuitSpec`, failing with a located message."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, path: str, why: str) -> CircuitSpecError:
+        return CircuitSpecError(self.source, path, why)
+
+    # ----------------------------------------------------------- small typed readers
+    def string(self, value: Any, path: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(path, f"expected a non-empty string, got {_describe(value)}")
+        if "\n" in value:
+            raise self.fail(path, "expected a single-line string")
+        return value
+
+    def ident(self, value: Any, path: str, what: str) -> str:
+        if not isinstance(value, str):
+            raise self.fail(path, f"expected a {what} name (a string), got {_describe(value)}")
+        if not _NAME_RE.match(value):
+            raise self.fail(path, f"invalid {what} name {value!r}: use letters, digits, '_' or '-', starting with a letter or '_'")
+        return value
+
+    def mapping(self, value: Any, path: str, what: str = "a mapping") -> dict:
+        if not isinstance(value, dict):
+            raise self.fail(path, f"expected {what}, got {_describe(value)}")
+        for key in value:
+            if not isinstance(key, str):
+                raise self.fail(path, f"keys must be strings, got {_describe(key)}")
+        return value
+
+    def name_list(self, value: Any, path: str, what: str, *, allow_empty: bool = True) -> tuple[str, ...]:
+        if value is None and allow_empty:
+            return ()
+        if not isinstance(value, list):
+            raise self.fail(path, f"expected a list of {what} names, got {_describe(value)}")
+        if not value and not allow_empty:
+            raise self.fail(path, f"expected at least one {what}")
+        names: list[str] = []
+        for i, item in enumerate(value):
+            name = self.ident(item, _join(path, i), what)
+            if name in names:
+                raise self.fail(_join(path, i), f"duplicate name {name!r}")
+            names.append(name)
+        return tuple(names)
+
+    def json_value(self, value: Any, path: str) -> Any:
+        if value is None or isinstance(value, (str, bool, int)):
+            return value
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise self.fail(path, f"expected a finite number, got {value}")
+            return value
+        if isinstance(value, list):
+            return [self.json_value(v, _join(path, i)) for i, v in enumerate(value)]
+        if isinstance(value, dict):
+            return {k: self.json_value(v, _join(path, k)) for k, v in self.mapping(value, path).items()}
+        raise self.fail(path, f"unsupported value {_describe(value)}")
+
+    def options(self, value: Any, path: str) -> dict[str, Any]:
+        if value is None:
+            return {}
+        return self.json_value(self.mapping(value, path), path)
+
+    # ----------------------------------------------------------- the whole spec
+    def parse(self, data: Any) -> CircuitSpec:
+        if data is None:
+            raise self.fail("(document)", "the file is empty; expected a mapping with keys " + ", ".join(_REQUIRED_KEYS))
+        if not isinstance(data, dict):
+            raise self.fail("(document)", f"expected a mapping with keys {', '.join(_REQUIRED_KEYS)}, got {_describe(data)}")
+        for key in data:
+            if key not in _TOP_KEYS:
+                raise self.fail(str(key), f"unknown key {key!r}; valid keys: {', '.join(_TOP_KEYS)}")
+        for key in _REQUIRED_KEYS:
+            if key not in data:
+                raise self.fail(key, "missing required key")
+
+        name = self.string(data["name"], "name")
+        family = self.string(data["family"], "family")
+        description = data.get("description") or ""
+        if not isinstance(description, str):
+            raise self.fail("description", f"expected a string, got {_describe(description)}")
+        paper_name = data.get("paper_name")
+        if paper_name is not None:
+            paper_name = self.string(paper_name, "paper_name")
+        parameters = self.options(data.get("parameters"), "parameters")
+
+        inputs = self.name_list(data["inputs"], "inputs", "input", allow_empty=False)
+        if len(inputs) > MAX_INPUTS:
+            raise self.fail("inputs", f"{len(inputs)} inputs; at most {MAX_INPUTS} are supported (the truth table has 2^n rows)")
+        gates = self.parse_gates(data["gates"], inputs)
+        order = self.topological_order(gates)
+        outputs = self.parse_outputs(data["outputs"], inputs, gates)
+        modules = self.parse_modules(data["modules"], inputs, outputs, gates)
+
+        support = self.supports(inputs, gates, order)
+        self.check_unused_inputs(inputs, outputs, support)
+        self.check_modules_against_circuit(inputs, outputs, modules, support)
+
+        training = self.parse_training(data.get("training"))
+        archs = self.parse_archs(data.get("archs"))
+        pruning = self.options(data.get("pruning"), "pruning")
+        detector = self.options(data.get("detector"), "detector")
+        return CircuitSpec(
+            name=name,
+            family=family,
+            inputs=inputs,
+            gates=tuple(gates[g] for g in order),
+            outputs=tuple(outputs.items()),
+            modules=tuple(modules.values()),
+            description=description.strip(),
+            paper_name=paper_name,
+            parameters=parameters,
+            training=training,
+            archs=archs,
+            pruning=pruning,
+            detector=detector,
+        )
+
+    # ----------------------------------------------------------- gates
+    def parse_gates(self, raw: Any, inputs: tuple[str, ...]) -> dict[str, Gate]:
+        if raw is None:
+            raw = {}
+        self.mapping(raw, "gates", "a mapping of gate name -> {op, in}")
+        gates: dict[str, Gate] = {}
+        for name, body in raw.items():
+            path = _join("gates", name)
+            self.ident(name, path, "gate")
+            if name in inputs:
+                raise self.fail(path, f"duplicate name: {name!r} is already an input")
+            self.mapping(body, path, "a mapping with keys op and in")
+            for key in body:
+                if key not in _GATE_KEYS:
+                    raise self.fail(_join(path, key), f"unknown key {key!r}; valid keys: {', '.join(_GATE_KEYS)}")
+            if "op" not in body:
+                raise self.fail(_join(path, "op"), "missing required key")
+            op = body["op"]
+            if not isinstance(op, str) or op not in GATE_OPS:
+                raise self.fail(_join(path, "op"), f"unknown gate op {op!r}; valid ops: {', '.join(GATE_OPS)}")
+            if "in" not in body:
+                raise self.fail(_join(path, "in"), "missing required key")
+            wires = body["in"]
+            if not isinstance(wires, list):
+                raise self.fail(_join(path, "in"), f"expected a list of wire names, got {_describe(wires)}")
+            for i, wire in enumerate(wires):
+                self.ident(wire, _join(path, "in", i), "wire")
+            lo, hi = GATE_OPS[op]
+            if len(wires) < lo or (hi is not None and len(wires) > hi):
+                need = f"exactly {lo}" if lo == hi else f"at least {lo}"
+                raise self.fail(_join(path, "in"), f"wrong arity: op {op!r} takes {need} input{'s' if need != 'exactly 1' else ''}, got {len(wires)}")
+            ones: tuple[str, ...] = ()
+            if op == "table":
+                ones = self.parse_ones(body.get("ones"), _join(path, "ones"), len(wires))
+            elif "ones" in body:
+                raise self.fail(_join(path, "ones"), f"'ones' is only valid for op 'table', not {op!r}")
+            gates[name] = Gate(name=name, op=op, inputs=tuple(wires), ones=ones)
+        for name, gate in gates.items():
+            for i, wire in enumerate(gate.inputs):
+                if wire not in gates and wire not in inputs:
+                    raise self.fail(_join("gates", name, "in", i), f"undefined wire {wire!r}: not an input or a gate")
+        return gates
+
+    def parse_ones(self, raw: Any, path: str, k: int) -> tuple[str, ...]:
+        if k > MAX_TABLE_INPUTS:
+            raise self.fail(path, f"a table gate takes at most {MAX_TABLE_INPUTS} inputs, got {k}")
+        if raw is None:
+            raise self.fail(path, "missing required key for op 'table' (use [] for a constant 0)")
+        if not isinstance(raw, list):
+            raise self.fail(path, f"expected a list of {k}-character 0/1 strings, got {_describe(raw)}")
+        seen: set[str] = set()
+        for i, pattern in enumerate(raw):
+            where = _join(path, i)
+            if not isinstance(pattern, str):
+                raise self.fail(where, f"bad table pattern {pattern!r}: expected a quoted string of {k} characters 0/1 (unquoted digits are read as a number)")
+            if len(pattern) != k or set(pattern) - {"0", "1"}:
+                raise self.fail(where, f"bad table pattern {pattern!r}: expected {k} characters, each 0 or 1 (one per input wire)")
+            if pattern in seen:
+                raise self.fail(where, f"duplicate table pattern {pattern!r}")
+            seen.add(pattern)
+        return tuple(raw)
+
+    def topological_order(self, gates: dict[str, Gate]) -> list[str]:
+        order: list[str] = []
+        state: dict[str, int] = {}  # 1 = on the stack, 2 = done
+        for root in gates:
+            if state.get(root):
+                continue
+            stack: list[tuple[str, int]] = [(root, 0)]
+            state[root] = 1
+            while stack:
+                node, i = stack[-1]
+                deps = [w for w in gates[node].inputs if w in gates]
+                if i < len(deps):
+                    stack[-1] = (node, i + 1)
+                    dep = deps[i]
+                    if state.get(dep) == 1:
+                        names = [n for n, _ in stack]
+                        cycle = names[names.index(dep):] + [dep]
+                        # report in data-flow order: each gate feeds the next
+                        cycle = cycle[::-1]
+                        raise self.fail(_join("gates", cycle[0], "in"), "cycle " + " -> ".join(cycle))
+                    if not state.get(dep):
+                        state[dep] = 1
+                        stack.append((dep, 0))
+                else:
+                    state[node] = 2
+                    order.append(node)
+                    stack.pop()
+        return order
+
+    def supports(self, inputs: tuple[str, ...], gates: dict[str, Gate], order: list[str]) -> dict[str, frozenset[str]]:
+        support: dict[str, frozenset[str]] = {x: frozenset([x]) for x in inputs}
+        for name in order:
+            support[name] = frozenset().union(*(support[w] for w in gates[name].inputs))
+        return support
+
+    # ----------------------------------------------------------- outputs
+    def parse_outputs(self, raw: Any, inputs: tuple[str, ...], gates: dict[str, Gate]) -> dict[str, str]:
+        self.mapping(raw, "outputs", "an ordered mapping of output name -> wire name")
+        if not raw:
+            raise self.fail("outputs", "expected at least one output")
+        outputs: dict[str, str] = {}
+        for name, wire in raw.items():
+            path = _join("outputs", name)
+            self.ident(name, path, "output")
+            if name in inputs:
+                raise self.fail(path, f"duplicate name: {name!r} is already an input")
+            self.ident(wire, path, "wire")
+            if wire not in inputs and wire not in gates:
+                raise self.fail(path, f"undefined wire {wire!r}: not an input or a gate")
+            outputs[name] = wire
+        return outputs
+
+    # ----------------------------------------------------------- modules
+    def parse_modules(self, raw: Any, inputs: tuple[str, ...], outputs: dict[str, str], gates: dict[str, Gate]) -> dict[str, ModuleSpec]:
+        self.mapping(raw, "modules", "a mapping of module name -> {reads, uses, drives}")
+        if not raw:
+            raise self.fail("modules", "expected at least one module")
+        for name in raw:
+            self.ident(name, _join("modules", name), "module")
+        modules: dict[str, ModuleSpec] = {}
+        for name, body in raw.items():
+            path = _join("modules", name)
+            if body is None:
+                body = {}
+            self.mapping(body, path, "a mapping with keys reads, uses, drives")
+            for key in body:
+                if key not in _MODULE_KEYS:
+                    raise self.fail(_join(path, key), f"unknown key {key!r}; valid keys: {', '.join(_MODULE_KEYS)}")
+            reads = self.name_list(body.get("reads"), _join(path, "reads"), "input")
+            uses = self.name_list(body.get("uses"), _join(path, "uses"), "module")
+            drives = self.name_list(body.get("drives"), _join(path, "drives"), "output")
+            own_gates = self.name_list(body.get("gates"), _join(path, "gates"), "gate")
+            for i, x in enumerate(reads):
+                if x not in inputs:
+                    raise self.fail(_join(path, "reads", i), f"unknown input {x!r}")
+            for i, u in enumerate(uses):
+                if u not in raw:
+                    raise self.fail(_join(path, "uses", i), f"unknown module {u!r}")
+            for i, y in enumerate(drives):
+                if y not in outputs:
+                    raise self.fail(_join(path, "drives", i), f"unknown output {y!r}")
+            for i, g in enumerate(own_gates):
+                if g not in gates:
+                    raise self.fail(_join(path, "gates", i), f"unknown gate {g!r}")
+            if not reads and not uses:
+                raise self.fail(path, "module reads no input and uses no module")
+            modules[name] = ModuleSpec(name=name, reads=reads, uses=uses, drives=drives, gates=own_gates)
+        self.check_module_cycles(modules)
+        used = {u for m in modules.values() for u in m.uses}
+        for name, module in modules.items():
+            if not module.drives and name not in used:
+                raise self.fail(_join("modules", name), "module drives no output and is used by no other module")
+        return modules
+
+    def check_module_cycles(self, modules: dict[str, ModuleSpec]) -> None:
+        state: dict[str, int] = {}
+
+        def visit(name: str, stack: list[str]) -> None:
+            state[name] = 1
+            stack.append(name)
+            for u in modules[name].uses:
+                if state.get(u) == 1:
+                    cycle = stack[stack.index(u):] + [u]
+                    raise self.fail(_join("modules", cycle[0], "uses"), "cycle in the module DAG: " + " uses ".join(cycle))
+                if not state.get(u):
+                    visit(u, stack)
+            stack.pop()
+            state[name] = 2
+
+        for name in modules:
+            if not state.get(name):
+                visit(name, [])
+
+    # ----------------------------------------------------------- consistency
+    def check_unused_inputs(self, inputs: tuple[str, ...], outputs: dict[str, str], support: dict[str, frozenset[str]]) -> None:
+        used = frozenset().union(*(support[w] for w in outputs.values()))
+        for i, x in enumerate(inputs):
+            if x not in used:
+                raise self.fail(_join("inputs", i), f"input {x!r} does not reach any output")
+
+    def check_modules_against_circuit(
+        self,
+        inputs: tuple[str, ...],
+        outputs: dict[str, str],
+        modules: dict[str, ModuleSpec],
+        support: dict[str, frozenset[str]],
+    ) -> None:
+        reach: dict[str, frozenset[str]] = {}
+
+        def transitive_reads(name: str) -> frozenset[str]:
+            if name not in reach:
+                m = modules[name]
+                reach[name] = frozenset(m.reads).union(*(transitive_reads(u) for u in m.uses))
+            return reach[name]
+
+        order = {x: i for i, x in enumerate(inputs)}
+
+        def fmt(names: frozenset[str] | set[str]) -> str:
+            return "{" + ", ".join(sorted(names, key=order.__getitem__)) + "}"
+
+        # (a) every output is driven by at least one module
+        drivers: dict[str, list[str]] = {y: [] for y in outputs}
+        for m in modules.values():
+            for y in m.drives:
+                drivers[y].append(m.name)
+        for y, ds in drivers.items():
+            if not ds:
+                raise self.fail(_join("outputs", y), f"output {y!r} is not driven by any module")
+        # (b) each output's structural input support equals what its driving modules read
+        for y, wire in outputs.items():
+            needed = support[wire]
+            read = frozenset().union(*(transitive_reads(d) for d in drivers[y]))
+            if needed != read:
+                parts = []
+                if needed - read:
+                    parts.append(f"missing {fmt(needed - read)}")
+                if read - needed:
+                    parts.append(f"extra {fmt(read - needed)}")
+                raise self.fail(
+                    _join("outputs", y),
+                    f"module DAG contradicts the circuit: {y} depends on inputs {fmt(needed)} but its "
+                    f"modules ({', '.join(drivers[y])}) read {fmt(read)} directly or through uses ({'; '.join(parts)})",
+                )
+        # (c) a module's listed gates only depend on inputs it reads (directly or through uses)
+        for m in modules.values():
+            if not m.gates:
+                continue
+            needed = frozenset().union(*(support[g] for g in m.gates))
+            extra = needed - transitive_reads(m.name)
+            if extra:
+                raise self.fail(
+                    _join("modules", m.name, "gates"),
+                    f"module DAG contradicts the circuit: gates {', '.join(m.gates)} depend on {fmt(extra)}, "
+                    f"which module {m.name!r} does not read directly or through uses",
+                )
+        # (d) every input some output depends on is read by some module
+        read_directly = {x for m in modules.values() for x in m.reads}
+        needed_all = frozenset().union(*(support[w] for w in outputs.values()))
+        for i, x in enumerate(inputs):
+            if x in needed_all and x not in read_directly:
+                raise self.fail(_join("inputs", i), f"module DAG contradicts the circuit: input {x!r} is read by no module")
+
+    # ----------------------------------------------------------- defaults
+    def parse_training(self, raw: Any) -> dict[str, Any]:
+        if raw is None:
+            return {}
+        self.mapping(raw, "training", "a mapping with keys " + ", ".join(_TRAINING_KEYS))
+        out: dict[str, Any] = {}
+        for key, value in raw.items():
+            path = _join("training", key)
+            if key not in _TRAINING_KEYS:
+                raise self.fail(path, f"unknown key {key!r}; valid keys: {', '.join(_TRAINING_KEYS)}")
+            kind = _TRAINING_KEYS[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
+                raise self.fail(path, f"expected {'an integer' if kind is int else 'a number'}, got {_describe(value)}")
+            out[key] = kind(value)
+        for key, value in out.items():
+            try:
+                TrainingConfig(**{key: value}).validate()
+            except SculptbenchError as exc:
+                raise self.fail(_join("training", key), str(exc)) from None
+        return out
+
+    def parse_archs(self, raw: Any) -> tuple[tuple[int, ...], ...] | None:
+        if raw is None:
+            return None
+        if not isinstance(raw, list) or not raw:
+            raise self.fail("archs", f"expected a non-empty list of hidden-layer shapes like [24, 24] or \"24x24\", got {_describe(raw)}")
+        archs: list[tuple[int, ...]] = []
+        for i, item in enumerate(raw):
+            path = _join("archs", i)
+            if isinstance(item, str):
+                if not _ARCH_RE.match(item):
+                    raise self.fail(path, f"bad architecture {item!r}: expected widths joined by 'x', like \"24x24\"")
+                shape = tuple(int(w) for w in item.split("x"))
+            elif isinstance(item, int) and not isinstance(item, bool):
+                shape = (item,)
+            elif isinstance(item, list) and item and all(isinstance(w, int) and not isinstance(w, bool) for w in item):
+                shape = tuple(item)
+            else:
+                raise self.fail(path, f"bad architecture {item!r}: expected a list of layer widths like [24, 24] or a string like \"24x24\"")
+            if any(w < 1 for w in shape):
+                raise self.fail(path, f"bad architecture {item!r}: every width must be >= 1")
+            archs.append(shape)
+        return tuple(archs)
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    text = repr(value)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+# --------------------------------------------------------------------------- evaluation
+def _evaluate(spec: CircuitSpec) -> tuple[np.ndarray, np.ndarray]:
+    """All ``2**n`` rows (x1 most significant) and the outputs, as boolean arrays."""
+    n = len(spec.inputs)
+    rows = np.arange(2**n, dtype=np.int64)
+    values: dict[str, np.ndarray] = {
+        x: ((rows >> (n - 1 - j)) & 1).astype(bool) for j, x in enumerate(spec.inputs)
+    }
+    for gate in spec.gates:
+        args = [values[w] for w in gate.inputs]
+        op = gate.op
+        if op in ("and", "nand"):
+            out = np.logical_and.reduce(args)
+        elif op in ("or", "nor"):
+            out = np.logical_or.reduce(args)
+        elif op in ("xor", "xnor"):
+            out = np.logical_xor.reduce(args)
+        elif op in ("not", "buf"):
+            out = args[0].copy()
+        elif op == "table":
+            k = len(args)
+            index = np.zeros(rows.shape, dtype=np.int64)
+            for i, a in enumerate(args):
+                index |= a.astype(np.int64) << (k - 1 - i)
+            lut = np.zeros(2**k, dtype=bool)
+            lut[[int(p, 2) for p in gate.ones]] = True
+            out = lut[index]
+        else:  # pragma: no cover - rejected by the parser
+            raise AssertionError(op)
+        if op in ("nand", "nor", "xnor", "not"):
+            out = ~out
+        values[gate.name] = out
+    x = np.stack([values[name] for name in spec.inputs], axis=1)
+    y = np.stack([values[wire] for _, wire in spec.outputs], axis=1)
+    return x, y
+
+
+# --------------------------------------------------------------------------- the task
+class BooleanTask(Task):
+    """A task defined by a Boolean circuit: data is its noise-free truth table.
+
+    Attributes beyond :class:`sculptbench.core.Task`: ``spec`` (the :class:`CircuitSpec`),
+    ``source`` (the file it came from, as given) and ``description``.
+    """
+
+    accuracy_threshold = 1.0
+    require_all_inputs = True
+    data_source = "truth table"
+
+    def __init__(self, spec: CircuitSpec, source: str | Path = "<memory>"):
+        self.spec = spec
+        self.source = str(source)
+        self.name = spec.name
+        self.family = spec.family
+        self.description = spec.description
+        self.paper_name = spec.paper_name
+        self.input_names = spec.inputs
+        self.output_names = tuple(y for y, _ in spec.outputs)
+        self.ground_truth = GroundTruth(
+            inputs=self.input_names,
+            outputs=self.output_names,
+            modules=tuple(
+                GroundTruthModule(name=m.name, reads=m.reads, uses=m.uses, drives=m.drives) for m in spec.modules
+            ),
+        )
+        base = FAMILY_TRAINING.get(spec.family, TrainingConfig())
+        self.training = TrainingConfig(**{**dataclasses.asdict(base), **spec.training})
+        self.default_archs = spec.archs if spec.archs is not None else DEFAULT_ARCHS
+        self.pruning_defaults = dict(spec.pruning)
+        self.detector_defaults = dict(spec.detector)
+        self.task_parameters = dict(spec.parameters)
+        self._table: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def __repr__(self) -> str:
+        return f"BooleanTask({self.name!r}, source={self.source!r})"
+
+    def truth_table(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(X, Y)``: float32 tensors of shape ``[2^n, n]`` and ``[2^n, m]``, rows in binary order.
+
+        Row ``r`` holds the binary digits of ``r`` with x1 the most significant. The result is
+        cached; do not modify it in place.
+        """
+        if self._table is None:
+            x, y = _evaluate(self.spec)
+            self._table = (torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.float32)))
+        return self._table
+
+    def data(self, device: torch.device | str = "cpu") -> TaskData:
+        """The truth table on ``device`` as train, validation and test sets (separate copies)."""
+        x, y = self.truth_table()
+        copies = [t.to(device, copy=True) for t in (x, y, x, y, x, y)]
+        return TaskData(*copies)
+
+    def definition(self) -> dict[str, Any]:
+        """The base definition plus the normalised circuit spec, so the hash follows the circuit."""
+        return {**super().definition(), "circuit": self.spec.to_dict()}
+
+
+# --------------------------------------------------------------------------- entry points
+def parse_circuit(data: Mapping[str, Any], source: str = "<memory>") -> BooleanTask:
+    """Validate an already-loaded spec mapping and build its task.
+
+    ``source`` names the origin in error messages. Raises :class:`CircuitSpecError`.
+    """
+    spec = _Parser(str(source)).parse(data)
+    return BooleanTask(spec, source)
+
+
+def load_circuit(path: str | Path) -> BooleanTask:
+    """Load, validate and build the task of one circuit YAML file.
+
+    Raises :class:`CircuitSpecError` (one line: ``<file>: <key.path>: <why>``).
+    """
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CircuitSpecError(source, "(file)", f"cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    data = _load_yaml(text, source)
+    return parse_circuit(data, source)
+
+
+def _tasks_dir() -> Path:
+    try:
+        from importlib.resources import files
+
+        root = files("sculptbench.tasks")
+        if isinstance(root, Path) and root.is_dir():
+            return root
+    except (ImportError, TypeError, ValueError):
+        pass
+    return Path(__file__).resolve().parent.parent / "tasks"
+
+
+def builtin_task_files() -> list[Path]:
+    """The shipped task YAML files (package ``sculptbench.tasks``, or the repo's ``tasks/``), sorted."""
+    root = _tasks_dir()
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.rglob("*.yaml") if p.is_file())
+
+
+def load_builtin_tasks() -> list[BooleanTask]:
+    """Load every shipped task file, in :func:`builtin_task_files` order."""
+    return [load_circuit(p) for p in builtin_task_files()]

@@ -1,0 +1,263 @@
+"""The ``sculptbench`` command line."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from functools import wraps
+from typing import Any, Callable
+
+import click
+
+from sculptbench.core import SculptbenchError
+
+DEFAULT_SEEDS = 4
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a :class:`SculptbenchError` into one line on stderr and exit status 2."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except SculptbenchError as exc:
+            _fail(str(exc))
+
+    return wrapper
+
+
+def _registry():
+    from sculptbench.plugin_manager import load_registry
+
+    registry = load_registry()
+    for record in registry.failed():
+        click.echo(
+            f"warning: plugin {record.name!r} (package {record.package} {record.version}) failed and was skipped: {record.error}",
+            err=True,
+        )
+    return registry
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="sculptbench")
+def main() -> None:
+    """sculptbench: can pruning and network analysis recover the modular structure of a task?"""
+
+
+@main.command()
+@click.option("--tasks", "tasks_opt", default="exemplars", show_default=True, help="Tasks: all, a family, names, globs or circuit .yaml paths (comma-separated).")
+@click.option("--pruners", default="iterative", show_default=True, help="Comma-separated pruner names.")
+@click.option("--detectors", default="sculpting", show_default=True, help="Comma-separated detector names.")
+@click.option("--scorers", default="structure", show_default=True, help="Comma-separated scorer names.")
+@click.option("--seeds", default=DEFAULT_SEEDS, show_default=True, type=int, help="Number of seeds (0..N-1).")
+@click.option("--seed-start", default=0, show_default=True, type=int, help="First seed.")
+@click.option("--arch", default=None, help="Hidden shapes, e.g. 24,24x24,36x36x36 (default: each task's own).")
+@click.option("--results", default="sculptbench-results.db", show_default=True, type=click.Path(dir_okay=False), help="SQLite results database.")
+@click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1), help="Worker processes.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@click.option("--no-batch", is_flag=True, help="Prune one network at a time instead of batching seeds.")
+@click.option("--param", "params", multiple=True, metavar="NAME.KEY=VALUE", help="Set a pruner or detector option, e.g. iterative.unit_step=30.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the tasks' epochs per (re)training.")
+@click.option("--lr", type=float, default=None, help="Override the tasks' learning rate.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Override the tasks' batch size.")
+@click.option("--resume/--no-resume", default=True, show_default=True, help="Skip cells already finished in the database.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--format", "fmt", default="github", show_default=True, help="Leaderboard format.")
+@click.option("--columns", default="auto", show_default=True, help="Leaderboard columns: auto, task, family, task-depth, family-depth, depth.")
+@user_errors
+def run(tasks_opt, pruners, detectors, scorers, seeds, seed_start, arch, results, jobs, device, no_batch, params, epochs, lr, batch_size, resume, quiet, fmt, columns):
+    """Run tasks x architectures x pruners x detectors x seeds and print a leaderboard."""
+    from sculptbench import harness, report
+    from sculptbench.store import ResultsStore
+
+    if seeds < 1:
+        raise SculptbenchError(f"invalid --seeds {seeds}; it must be >= 1")
+    if fmt not in report.FORMATS:
+        raise SculptbenchError(f"invalid --format {fmt!r}; valid: {', '.join(report.FORMATS)}")
+    if columns not in report.COLUMN_MODES:
+        raise SculptbenchError(f"invalid --columns {columns!r}; valid: {', '.join(report.COLUMN_MODES)}")
+    registry = _registry()
+    overrides = {k: v for k, v in (("epochs", epochs), ("lr", lr), ("batch_size", batch_size)) if v is not None}
+    spec = harness.RunSpec(
+        tasks=harness.select_tasks(registry, harness.split_names(tasks_opt)),
+        pruners=harness.split_names(pruners),
+        detectors=harness.split_names(detectors),
+        scorers=harness.split_names(scorers),
+        seeds=list(range(seed_start, seed_start + seeds)),
+        archs=harness.parse_archs(arch),
+        params=harness.parse_params(params),
+        training_overrides=overrides,
+        device=harness.resolve_device(device),
+        batch=not no_batch,
+        jobs=jobs,
+    )
+    groups = harness.plan(registry, spec)
+    store = ResultsStore(results)
+    skip = store.finished_keys() if resume else set()
+    command = "sculptbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    config = {
+        "tasks": [t.name for t in spec.tasks], "pruners": spec.pruners, "detectors": spec.detectors, "scorers": spec.scorers,
+        "seeds": spec.seeds, "archs": spec.archs, "params": spec.params, "training_overrides": overrides,
+        "device": spec.device, "batch": spec.batch, "jobs": spec.jobs,
+    }
+    run_id = store.start_run(command, config, harness.manifest(spec, registry))
+    total = sum(g.cell_count() for g in groups)
+    cached = sum(1 for g in groups for k in g.keys.values() if k in skip)
+    cells = []
+    status = "failed"
+    try:
+        if quiet:
+            cells = harness.execute(registry, spec, groups, store, run_id, skip=skip)
+        else:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            with Progress(
+                TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), transient=True, console=_stderr_console(),
+            ) as progress:
+                bar = progress.add_task("cells", total=total - cached)
+                cells = harness.execute(registry, spec, groups, store, run_id, on_cell=lambda c: progress.advance(bar), skip=skip)
+        status = "done"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        click.echo(f"interrupted; finished cells are saved in {results}. Run the same command again to resume.", err=True)
+        sys.exit(130)
+    finally:
+        store.finish_run(run_id, status)
+    keys = {k for g in groups for k in g.keys.values()}
+    shown = [c for c in store.cells() if c.cell_key in keys]
+    board = report.build(shown, columns=columns)
+    errors = [c for c in cells if c.status == "error"]
+    click.echo(report.render(board, fmt))
+    if cached:
+        click.echo(f"{cached} of {total} cells were already in {results} and were not recomputed.")
+    for cell in errors[:5]:
+        click.echo(f"error in {cell.task} {cell.arch} {cell.pruner}/{cell.detector} seed {cell.seed}: {cell.error}", err=True)
+    if len(errors) > 5:
+        click.echo(f"... and {len(errors) - 5} more error cells (see `sculptbench report --metric ...` or the database)", err=True)
+    click.echo(f"run {run_id}: {len(cells)} cells written to {results}", err=True)
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@main.command()
+@click.option("--results", default="sculptbench-results.db", show_default=True, type=click.Path(dir_okay=False), help="SQLite results database.")
+@click.option("--format", "fmt", default="github", show_default=True, help="github, markdown, plain, latex, csv or json.")
+@click.option("--metric", default="success", show_default=True, help="success, input_ari, output_ari, ged, density, accuracy, time or any recorded metric.")
+@click.option("--columns", default="auto", show_default=True, help="auto, task, family, task-depth, family-depth or depth.")
+@click.option("--run", "run_id", default=None, help="Report one run (an id from `sculptbench runs`, or 'latest').")
+@user_errors
+def report(results, fmt, metric, columns, run_id):
+    """Re-render the leaderboard from a results database."""
+    from sculptbench import report as report_mod
+    from sculptbench.store import ResultsStore
+
+    store = ResultsStore(results, create=False)
+    if run_id == "latest":
+        run_id = store.latest_run_id()
+    if run_id is not None and run_id not in {r["run_id"] for r in store.runs()}:
+        raise SculptbenchError(f"no run {run_id!r} in {results}; see `sculptbench runs`")
+    board = report_mod.build(store.cells(run_id), metric=metric, columns=columns)
+    click.echo(report_mod.render(board, fmt))
+
+
+@main.command()
+@click.option("--results", default="sculptbench-results.db", show_default=True, type=click.Path(dir_okay=False), help="SQLite results database.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@user_errors
+def runs(results, as_json):
+    """List the runs recorded in a results database."""
+    from tabulate import tabulate
+
+    from sculptbench.store import ResultsStore
+
+    store = ResultsStore(results, create=False)
+    items = store.runs()
+    if as_json:
+        click.echo(json.dumps([{k: v for k, v in r.items() if k != "manifest"} for r in items], indent=2, sort_keys=True))
+        return
+    import datetime as dt
+
+    def when(t):
+        return dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S") if t else "-"
+
+    rows = [[r["run_id"], r["status"], when(r["started"]), when(r["finished"]), ", ".join(f"{k} {v}" for k, v in sorted(r["counts"].items())), r["command"]] for r in items]
+    click.echo(tabulate(rows, headers=["run", "status", "started", "finished", "cells", "command"], tablefmt="github"))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@user_errors
+def plugins(as_json):
+    """Show every plugin: name, package, version, what it registers and its status."""
+    from tabulate import tabulate
+
+    from sculptbench.plugin_manager import load_registry
+
+    registry = load_registry()
+    if as_json:
+        click.echo(json.dumps([p.to_dict() for p in registry.plugins], indent=2, sort_keys=True))
+        return
+    rows = []
+    for p in registry.plugins:
+        regs = "; ".join(f"{kind}s: {_abbrev(names)}" for kind, names in p.registers.items()) or "-"
+        status = "ok" if p.status == "ok" else f"failed: {p.error}"
+        rows.append([p.name, p.package, p.version, regs, status])
+    click.echo(tabulate(rows, headers=["plugin", "package", "version", "registers", "status"], tablefmt="github"))
+
+
+def _abbrev(names: list[str], limit: int = 6) -> str:
+    if len(names) <= limit:
+        return ", ".join(names)
+    return ", ".join(names[:limit]) + f", ... ({len(names)} in all)"
+
+
+@main.command(name="list")
+@click.argument("kind", type=click.Choice(["tasks", "pruners", "detectors", "scorers"]))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@user_errors
+def list_cmd(kind, as_json):
+    """List the registered tasks, pruners, detectors or scorers."""
+    from tabulate import tabulate
+
+    registry = _registry()
+    singular = kind[:-1]
+    items = []
+    for name in sorted(registry.components[singular]):
+        comp = registry.components[singular][name]
+        owner = registry.owner[(singular, name)]
+        item: dict[str, Any] = {"name": name, "package": owner.package, "plugin": owner.name, "version": str(getattr(comp, "version", ""))}
+        if singular == "task":
+            item.update(family=comp.family, inputs=comp.n_inputs, outputs=comp.n_outputs, modules=len(comp.ground_truth.modules),
+                        archs=["x".join(map(str, a)) for a in comp.default_archs], data=comp.data_source)
+        elif singular == "scorer":
+            item["metrics"] = sorted(comp.metrics)
+        else:
+            item["options"] = {k: v if not isinstance(v, tuple) else list(v) for k, v in comp.defaults.items()}
+        item["description"] = (comp.__doc__ or "").strip().splitlines()[0] if comp.__doc__ else ""
+        items.append(item)
+    if as_json:
+        click.echo(json.dumps(items, indent=2, sort_keys=True))
+        return
+    if singular == "task":
+        rows = [[i["name"], i["family"], i["inputs"], i["outputs"], i["modules"], ", ".join(i["archs"]), i["package"]] for i in items]
+        headers = ["task", "family", "inputs", "outputs", "modules", "default archs", "package"]
+    else:
+        rows = [[i["name"], i["package"], i["version"], i["description"]] for i in items]
+        headers = [singular, "package", "version", "description"]
+    click.echo(tabulate(rows, headers=headers, tablefmt="github"))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

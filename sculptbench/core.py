@@ -1,0 +1,432 @@
+"""Core types shared by tasks, pruners, detectors and scorers.
+
+Units are addressed as ``(layer, index)`` tuples: layer 0 holds the input units, layers
+``1..L-1`` the hidden units and layer ``L`` the output units of an MLP with ``L`` weight layers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import networkx as nx
+import torch
+
+Unit = tuple[int, int]
+
+
+class SculptbenchError(Exception):
+    """A user-facing error: the CLI prints its message on one line and exits with status 2."""
+
+
+# --------------------------------------------------------------------------- ground truth
+@dataclass(frozen=True)
+class GroundTruthModule:
+    """One sub-function of a task's hierarchy.
+
+    ``reads`` are the input units it reads directly, ``uses`` the modules whose results it
+    reuses, and ``drives`` the output units it computes.
+    """
+
+    name: str
+    reads: tuple[str, ...] = ()
+    uses: tuple[str, ...] = ()
+    drives: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """The ground-truth module DAG of a task, over named input and output units."""
+
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    modules: tuple[GroundTruthModule, ...]
+
+    def graph(self) -> nx.DiGraph:
+        """The hierarchy in the scorers' reduced form (see ``docs/scoring.md``).
+
+        Nodes are ``("in", name)``, ``("module", name)`` and ``("out", name)``; each carries a
+        ``label`` attribute (``"in:x1"``, ``"module"``, ``"out:y1"``). Edges run from an input
+        to each module that reads it, from a module to each module that uses it, and from a
+        module to each output it drives.
+        """
+        g = nx.DiGraph()
+        for name in self.inputs:
+            g.add_node(("in", name), label=f"in:{name}")
+        for name in self.outputs:
+            g.add_node(("out", name), label=f"out:{name}")
+        for module in self.modules:
+            g.add_node(("module", module.name), label="module")
+        for module in self.modules:
+            node = ("module", module.name)
+            g.add_edges_from((("in", x), node) for x in module.reads)
+            g.add_edges_from((("module", u), node) for u in module.uses)
+            g.add_edges_from((node, ("out", y)) for y in module.drives)
+        return g
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly form, used for hashing and storage."""
+        return {
+            "inputs": list(self.inputs),
+            "outputs": list(self.outputs),
+            "modules": [
+                {"name": m.name, "reads": list(m.reads), "uses": list(m.uses), "drives": list(m.drives)}
+                for m in self.modules
+            ],
+        }
+
+
+# --------------------------------------------------------------------------- tasks
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How one (re)training runs. Defaults are the paper's Boolean recipe."""
+
+    lr: float = 0.05
+    batch_size: int = 8
+    epochs: int = 15
+    weight_decay: float = 1e-4
+    noise_std: float = 0.1
+
+    def validate(self) -> "TrainingConfig":
+        """Raise :class:`SculptbenchError` naming the valid range of a bad field."""
+        if not (self.lr > 0):
+            raise SculptbenchError(f"invalid lr {self.lr}; it must be > 0")
+        if self.batch_size < 1:
+            raise SculptbenchError(f"invalid batch_size {self.batch_size}; it must be >= 1")
+        if self.epochs < 1:
+            raise SculptbenchError(f"invalid epochs {self.epochs}; it must be >= 1")
+        if self.weight_decay < 0:
+            raise SculptbenchError(f"invalid weight_decay {self.weight_decay}; it must be >= 0")
+        if self.noise_std < 0:
+            raise SculptbenchError(f"invalid noise_std {self.noise_std}; it must be >= 0")
+        return self
+
+
+@dataclass
+class TaskData:
+    """Tensors of one task on one device.
+
+    ``train_x``/``train_y`` are drawn from during training (noise is added per draw),
+    ``val_x``/``val_y`` select the best epoch and accept pruning steps, and ``test_x``/``test_y``
+    give the reported test accuracy. For Boolean tasks all three are the noise-free truth table.
+    """
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+
+
+class Task(ABC):
+    """A learning task with a known ground-truth hierarchy.
+
+    Subclasses set the class or instance attributes below and implement :meth:`data`.
+    """
+
+    #: Unique name, e.g. ``"bool/exemplars/input-separable"``.
+    name: str
+    #: Family path used for selection and grouping, e.g. ``"bool/exemplars"``.
+    family: str
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+    ground_truth: GroundTruth
+    #: Default training recipe for this task.
+    training: TrainingConfig = TrainingConfig()
+    #: Default hidden-layer shapes, e.g. ``((24,), (24, 24))``.
+    default_archs: tuple[tuple[int, ...], ...] = ((24,), (24, 24), (24, 24, 24))
+    #: Default pruner parameters for this task (e.g. ``{"unit_step": 50, "edge_step": 1.5}``).
+    pruning_defaults: Mapping[str, Any] = {}
+    #: Detector parameters that differ from a detector's defaults for this task.
+    detector_defaults: Mapping[str, Any] = {}
+    #: Pruning accepts a step when the validation accuracy is >= this threshold (absolute),
+    #: or >= the dense accuracy minus ``accuracy_tolerance`` when that is set.
+    accuracy_threshold: float = 1.0
+    accuracy_tolerance: float | None = None
+    #: Whether every input unit must keep at least one edge (true for Boolean circuits).
+    require_all_inputs: bool = True
+    #: Free-form description of the data source, reported with results.
+    data_source: str = "truth table"
+    #: Parameters of the task within its family (e.g. ``{"o": 2, "u": 4}``), for sweeps and plots.
+    task_parameters: Mapping[str, Any] = {}
+
+    @property
+    def n_inputs(self) -> int:
+        """Number of input units."""
+        return len(self.input_names)
+
+    @property
+    def n_outputs(self) -> int:
+        """Number of output units."""
+        return len(self.output_names)
+
+    @abstractmethod
+    def data(self, device: torch.device | str = "cpu") -> TaskData:
+        """Return the task's tensors on ``device`` (float32, targets in {0, 1})."""
+
+    def definition(self) -> dict[str, Any]:
+        """A JSON-friendly definition; its hash keys caches and results."""
+        return {"name": self.name, "ground_truth": self.ground_truth.to_dict()}
+
+    def definition_hash(self) -> str:
+        """A short stable hash of :meth:`definition`."""
+        blob = json.dumps(self.definition(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def acceptance_threshold(self, dense_accuracy: float) -> float:
+        """The validation accuracy a pruned network must reach to be accepted."""
+        if self.accuracy_tolerance is not None:
+            return dense_accuracy - self.accuracy_tolerance
+        return self.accuracy_threshold
+
+
+def per_bit_accuracy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Fraction of output bits predicted right (threshold 0.5 on the sigmoid), over the last two dims."""
+    return ((logits > 0) == (targets > 0.5)).float().mean(dim=(-2, -1))
+
+
+# --------------------------------------------------------------------------- networks
+class MaskedMLP(torch.nn.Module):
+    """A ReLU MLP with sigmoid outputs whose weights and biases are multiplied by fixed masks."""
+
+    def __init__(self, sizes: Sequence[int]):
+        super().__init__()
+        self.sizes = list(sizes)
+        self.layers = torch.nn.ModuleList(
+            torch.nn.Linear(a, b) for a, b in zip(self.sizes[:-1], self.sizes[1:])
+        )
+        for i, layer in enumerate(self.layers):
+            self.register_buffer(f"weight_mask_{i}", torch.ones_like(layer.weight, dtype=torch.bool))
+            self.register_buffer(f"bias_mask_{i}", torch.ones_like(layer.bias, dtype=torch.bool))
+
+    def masks(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The (weight mask, bias mask) of each layer."""
+        return [(getattr(self, f"weight_mask_{i}"), getattr(self, f"bias_mask_{i}")) for i in range(len(self.layers))]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the output logits (apply a sigmoid for probabilities)."""
+        for i, (layer, (wm, bm)) in enumerate(zip(self.layers, self.masks())):
+            x = torch.nn.functional.linear(x, layer.weight * wm, layer.bias * bm)
+            if i < len(self.layers) - 1:
+                x = torch.relu(x)
+        return x
+
+    @classmethod
+    def from_network(cls, net: "SculptedNetwork") -> "MaskedMLP":
+        """Build a module holding a :class:`SculptedNetwork`'s weights and masks."""
+        model = cls(net.sizes)
+        with torch.no_grad():
+            for i, layer in enumerate(model.layers):
+                layer.weight.copy_(net.weights[i])
+                layer.bias.copy_(net.biases[i])
+                getattr(model, f"weight_mask_{i}").copy_(net.weight_masks[i])
+                getattr(model, f"bias_mask_{i}").copy_(net.bias_masks[i])
+        return model
+
+
+@dataclass
+class SculptedNetwork:
+    """A trained (and possibly pruned) MLP together with its masks.
+
+    ``weights[i]`` has shape ``(sizes[i+1], sizes[i])`` (PyTorch's ``Linear`` layout) and is
+    already multiplied by ``weight_masks[i]``. ``status`` is ``"ok"`` or ``"untrainable"`` (the
+    dense network never met the accuracy threshold). ``history`` holds one entry per pruning
+    iteration (phase, target, density, accuracy, accepted) for pruning curves.
+    """
+
+    sizes: list[int]
+    weights: list[torch.Tensor]
+    biases: list[torch.Tensor]
+    weight_masks: list[torch.Tensor]
+    bias_masks: list[torch.Tensor]
+    accuracy: float = float("nan")
+    test_accuracy: float = float("nan")
+    dense_accuracy: float = float("nan")
+    status: str = "ok"
+    history: list[dict[str, Any]] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_layers(self) -> int:
+        """Number of weight layers."""
+        return len(self.weights)
+
+    def density(self) -> float:
+        """Fraction of weights that survive."""
+        alive = sum(int(m.sum()) for m in self.weight_masks)
+        total = sum(m.numel() for m in self.weight_masks)
+        return alive / total if total else 0.0
+
+    def unit_graph(self, input_names: Sequence[str] | None = None, output_names: Sequence[str] | None = None) -> nx.DiGraph:
+        """The graph of surviving weights.
+
+        Every unit is a node ``(layer, index)`` with attributes ``layer``, ``index``, ``kind``
+        (``"input"``, ``"hidden"`` or ``"output"``) and ``name`` (for inputs and outputs when
+        names are given). Every unmasked weight is an edge with attribute ``weight``. Units with
+        no edges are kept as isolated nodes; detectors decide what to do with them.
+        """
+        g = nx.DiGraph()
+        last = len(self.sizes) - 1
+        for layer, size in enumerate(self.sizes):
+            kind = "input" if layer == 0 else "output" if layer == last else "hidden"
+            for index in range(size):
+                name = None
+                if kind == "input" and input_names is not None:
+                    name = input_names[index]
+                elif kind == "output" and output_names is not None:
+                    name = output_names[index]
+                g.add_node((layer, index), layer=layer, index=index, kind=kind, name=name)
+        for layer, (w, m) in enumerate(zip(self.weights, self.weight_masks)):
+            outs, ins = torch.nonzero(m, as_tuple=True)
+            values = w[outs, ins].tolist()
+            g.add_edges_from(
+                ((layer, i), (layer + 1, o), {"weight": v})
+                for o, i, v in zip(outs.tolist(), ins.tolist(), values)
+            )
+        return g
+
+    def to_state_dict(self) -> dict[str, torch.Tensor]:
+        """Tensors only, suitable for ``torch.save`` and ``torch.load(weights_only=True)``."""
+        state: dict[str, torch.Tensor] = {"sizes": torch.tensor(self.sizes)}
+        for i in range(self.n_layers):
+            state[f"weight_{i}"] = self.weights[i]
+            state[f"bias_{i}"] = self.biases[i]
+            state[f"weight_mask_{i}"] = self.weight_masks[i]
+            state[f"bias_mask_{i}"] = self.bias_masks[i]
+        return state
+
+    @classmethod
+    def from_masks(cls, weight_masks: Sequence[Sequence[Sequence[int]]] | Sequence[torch.Tensor]) -> "SculptedNetwork":
+        """A network whose weights are 1 where the mask is set; handy for hand-built tests.
+
+        ``weight_masks[i]`` has shape ``(sizes[i+1], sizes[i])``.
+        """
+        masks = [torch.as_tensor(m, dtype=torch.bool) for m in weight_masks]
+        sizes = [masks[0].shape[1]] + [m.shape[0] for m in masks]
+        return cls(
+            sizes=sizes,
+            weights=[m.float() for m in masks],
+            biases=[torch.zeros(m.shape[0]) for m in masks],
+            weight_masks=masks,
+            bias_masks=[m.any(dim=1) for m in masks],
+        )
+
+
+# --------------------------------------------------------------------------- detections and scores
+@dataclass
+class Detection:
+    """Modules found in a network: a partition of (some of) its units.
+
+    ``modules`` is a list of unit sets. Units that a detector discarded (for example dead units)
+    are absent. ``info`` holds detector-specific diagnostics (JSON-friendly).
+    """
+
+    modules: list[frozenset[Unit]]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def module_of(self) -> dict[Unit, int]:
+        """Map each unit to the index of its module."""
+        return {unit: i for i, module in enumerate(self.modules) for unit in module}
+
+
+ScoreValue = float | int | bool | None
+
+
+@dataclass
+class ScoreRecord:
+    """The metrics one scorer computed for one detection."""
+
+    scorer: str
+    metrics: dict[str, ScoreValue]
+
+
+# --------------------------------------------------------------------------- plugin component bases
+@dataclass
+class PruneJob:
+    """Everything a pruner needs to produce one network.
+
+    ``params`` are the pruner's resolved parameters (task defaults overridden by the user).
+    """
+
+    task: Task
+    hidden: tuple[int, ...]
+    seed: int
+    params: dict[str, Any]
+    training: TrainingConfig
+    device: str = "cpu"
+
+    @property
+    def sizes(self) -> list[int]:
+        """Layer sizes including inputs and outputs."""
+        return [self.task.n_inputs, *self.hidden, self.task.n_outputs]
+
+
+class Pruner(ABC):
+    """A pruning strategy: trains a network for a task and returns it pruned.
+
+    Implement :meth:`prune`. Override :meth:`prune_many` to train several jobs together (the
+    built-ins use the batched engine); by default the harness calls :meth:`prune` per job.
+    """
+
+    name: str = ""
+    version: str = "0"
+    #: Parameter names with their defaults; the harness validates user parameters against it.
+    defaults: Mapping[str, Any] = {}
+
+    def validate_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Check and normalise parameters; raise :class:`SculptbenchError` on a bad one."""
+        unknown = set(params) - set(self.defaults)
+        if unknown:
+            raise SculptbenchError(
+                f"unknown option {sorted(unknown)[0]!r} for pruner {self.name!r}; valid: {', '.join(sorted(self.defaults)) or 'none'}"
+            )
+        return {**self.defaults, **params}
+
+    @abstractmethod
+    def prune(self, job: PruneJob) -> SculptedNetwork:
+        """Train and prune one network."""
+
+    def prune_many(self, jobs: Sequence[PruneJob]) -> list[SculptedNetwork]:
+        """Train and prune several networks of the same task and shape."""
+        return [self.prune(job) for job in jobs]
+
+
+class Detector(ABC):
+    """A module detector: partitions a pruned network's units into modules."""
+
+    name: str = ""
+    version: str = "0"
+    defaults: Mapping[str, Any] = {}
+
+    def validate_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Check and normalise parameters; raise :class:`SculptbenchError` on a bad one."""
+        unknown = set(params) - set(self.defaults)
+        if unknown:
+            raise SculptbenchError(
+                f"unknown option {sorted(unknown)[0]!r} for detector {self.name!r}; valid: {', '.join(sorted(self.defaults)) or 'none'}"
+            )
+        return {**self.defaults, **params}
+
+    @abstractmethod
+    def detect(self, network: SculptedNetwork, task: Task, params: dict[str, Any], seed: int) -> Detection:
+        """Return the modules of ``network``."""
+
+
+class Scorer(ABC):
+    """Compares a detection with the task's ground truth."""
+
+    name: str = ""
+    version: str = "0"
+    #: Metric names this scorer reports, with a one-line description each.
+    metrics: Mapping[str, str] = {}
+
+    @abstractmethod
+    def score(self, detection: Detection, network: SculptedNetwork, task: Task) -> ScoreRecord:
+        """Return the metrics of ``detection``."""
+
+
+ComponentFactory = Callable[[], Any]

@@ -1,0 +1,278 @@
+"""The training engine: K masked MLPs of one shape trained at once as a stacked model.
+
+The engine knows nothing about pruning decisions. It trains, evaluates and scores a batch of
+*members*; each member has its own parameters, masks, learning rate, random generator (for
+minibatch order and input noise), Adam state and best-epoch checkpoint. Because every member
+draws only from its own generator and every operation is either elementwise or a batched
+matrix product, a member trained in a batch of K gets the same result as when trained alone.
+
+Parameters are kept flat: one ``(K, P)`` tensor per batch, laid out by :class:`Layout`. Forward
+and backward passes are written out by hand (ReLU hidden layers, sigmoid outputs, binary
+cross-entropy), which avoids autograd's per-operation overhead on these tiny networks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from sculptbench.core import SculptedNetwork, TaskData, TrainingConfig
+
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPS = 1e-8
+#: Largest number of floats one member's pre-drawn noise may take per chunk of epochs.
+_NOISE_CHUNK_FLOATS = 1 << 20
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each layer's weight ``(in, out)`` and bias ``(out,)`` lie in a flat parameter row."""
+
+    sizes: tuple[int, ...]
+
+    @property
+    def n_layers(self) -> int:
+        """Number of weight layers."""
+        return len(self.sizes) - 1
+
+    def weight_slice(self, layer: int) -> slice:
+        """Columns of the flat row holding layer ``layer``'s weight matrix."""
+        start = self._offsets[layer]
+        return slice(start, start + self.sizes[layer] * self.sizes[layer + 1])
+
+    def bias_slice(self, layer: int) -> slice:
+        """Columns of the flat row holding layer ``layer``'s bias."""
+        start = self.weight_slice(layer).stop
+        return slice(start, start + self.sizes[layer + 1])
+
+    @property
+    def _offsets(self) -> list[int]:
+        offsets, pos = [], 0
+        for a, b in zip(self.sizes[:-1], self.sizes[1:]):
+            offsets.append(pos)
+            pos += a * b + b
+        return offsets
+
+    @property
+    def n_params(self) -> int:
+        """Length of a flat parameter row."""
+        return sum(a * b + b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
+
+    @property
+    def n_weights(self) -> int:
+        """Number of weights (biases excluded)."""
+        return sum(a * b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
+
+    @property
+    def n_hidden(self) -> int:
+        """Number of hidden units."""
+        return sum(self.sizes[1:-1])
+
+    def weights(self, flat: torch.Tensor, layer: int) -> torch.Tensor:
+        """View of layer ``layer``'s weights as ``(K, in, out)``."""
+        return flat[:, self.weight_slice(layer)].view(flat.shape[0], self.sizes[layer], self.sizes[layer + 1])
+
+    def biases(self, flat: torch.Tensor, layer: int) -> torch.Tensor:
+        """View of layer ``layer``'s biases as ``(K, 1, out)``."""
+        return flat[:, self.bias_slice(layer)].view(flat.shape[0], 1, self.sizes[layer + 1])
+
+    def weight_columns(self) -> torch.Tensor:
+        """Boolean row marking which flat columns are weights (not biases)."""
+        is_weight = torch.zeros(self.n_params, dtype=torch.bool)
+        for layer in range(self.n_layers):
+            is_weight[self.weight_slice(layer)] = True
+        return is_weight
+
+
+def init_params(layout: Layout, generators: Sequence[torch.Generator], device: str | torch.device = "cpu") -> torch.Tensor:
+    """Kaiming-normal weights (fan-in, ReLU gain) and zero biases, one row per generator."""
+    rows = []
+    for gen in generators:
+        row = torch.zeros(layout.n_params)
+        for layer in range(layout.n_layers):
+            fan_in = layout.sizes[layer]
+            std = math.sqrt(2.0 / fan_in)
+            n = layout.sizes[layer] * layout.sizes[layer + 1]
+            # Drawn as (out, in) like torch.nn.Linear, stored transposed as (in, out).
+            w = torch.randn(layout.sizes[layer + 1], layout.sizes[layer], generator=gen) * std
+            row[layout.weight_slice(layer)] = w.t().reshape(n)
+        rows.append(row)
+    return torch.stack(rows).to(device)
+
+
+def forward(layout: Layout, flat: torch.Tensor, x: torch.Tensor) -> list[torch.Tensor]:
+    """Run the stacked networks on ``x`` (``(K, B, in)`` or a shared ``(B, in)``).
+
+    Returns the activations of every layer: the input, each hidden layer after ReLU, and the
+    output logits last.
+    """
+    if x.dim() == 2:
+        x = x.unsqueeze(0).expand(flat.shape[0], -1, -1)
+    acts = [x]
+    h = x
+    for layer in range(layout.n_layers):
+        z = torch.baddbmm(layout.biases(flat, layer), h, layout.weights(flat, layer))
+        h = torch.relu(z) if layer < layout.n_layers - 1 else z
+        acts.append(h)
+    return acts
+
+
+def backward(layout: Layout, flat: torch.Tensor, acts: list[torch.Tensor], dlogits: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Backpropagate ``dlogits`` (``(K, B, out)``).
+
+    Returns the flat gradient ``(K, P)`` and the gradients with respect to every hidden
+    activation (after ReLU), ordered by layer.
+    """
+    grads: list[torch.Tensor] = [None] * (2 * layout.n_layers)  # type: ignore[list-item]
+    hidden_grads: list[torch.Tensor] = []
+    dz = dlogits
+    for layer in range(layout.n_layers - 1, -1, -1):
+        h_in = acts[layer]
+        grads[2 * layer] = torch.bmm(h_in.transpose(1, 2), dz).flatten(1)
+        grads[2 * layer + 1] = dz.sum(dim=1)
+        if layer > 0:
+            dh = torch.bmm(dz, layout.weights(flat, layer).transpose(1, 2))
+            hidden_grads.append(dh)
+            dz = dh * (h_in > 0)
+    hidden_grads.reverse()
+    return torch.cat(grads, dim=1), hidden_grads
+
+
+def bce_with_logits(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean binary cross-entropy per member over the last two dims."""
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets.expand_as(logits), reduction="none")
+    return loss.mean(dim=(-2, -1))
+
+
+@dataclass
+class TrainResult:
+    """Best-epoch parameters and their validation accuracy and loss, one row per member."""
+
+    params: torch.Tensor
+    accuracy: torch.Tensor
+    loss: torch.Tensor
+
+
+def evaluate(layout: Layout, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-bit accuracy and BCE loss of every member on a shared ``(x, y)``."""
+    logits = forward(layout, flat, x)[-1]
+    acc = ((logits > 0) == (y > 0.5)).to(flat.dtype).mean(dim=(1, 2))
+    return acc, bce_with_logits(logits, y)
+
+
+def _epoch_draws(gens: Sequence[torch.Generator], n_rows: int, n_in: int, epochs: int, noise_std: float, device: torch.device):
+    """Yield per-epoch (row order, noise) for every member, drawn per member in chunks of epochs.
+
+    Chunk sizes depend only on the task and config, never on the batch, so a member's random
+    stream is the same alone or batched.
+    """
+    per_epoch = n_rows * max(n_in, 1)
+    chunk = max(1, min(epochs, _NOISE_CHUNK_FLOATS // per_epoch))
+    done = 0
+    while done < epochs:
+        e = min(chunk, epochs - done)
+        orders, noises = [], []
+        for gen in gens:
+            orders.append(torch.rand(e, n_rows, generator=gen).argsort(dim=1))
+            if noise_std > 0:
+                noises.append(torch.randn(e, n_rows, n_in, generator=gen))
+        order = torch.stack(orders).to(device)
+        noise = torch.stack(noises).to(device) * noise_std if noises else None
+        for i in range(e):
+            yield order[:, i], (noise[:, i] if noise is not None else None)
+        done += e
+
+
+def train(
+    layout: Layout,
+    params: torch.Tensor,
+    masks: torch.Tensor,
+    data: TaskData,
+    config: TrainingConfig,
+    generators: Sequence[torch.Generator],
+    lrs: torch.Tensor | None = None,
+) -> TrainResult:
+    """Train K members from ``params`` with a fresh Adam each and return their best epochs.
+
+    ``masks`` (``(K, P)``, 0/1) fixes pruned weights and biases at zero. Every epoch visits the
+    training rows in the member's own random order in minibatches of ``config.batch_size``,
+    adding Gaussian noise of ``config.noise_std`` to the inputs, then evaluates on the
+    validation split; the epoch with the highest accuracy (ties: lower loss, then earlier)
+    is kept. ``lrs`` (``(K,)``) overrides ``config.lr`` per member.
+    """
+    k = params.shape[0]
+    device = params.device
+    dtype = params.dtype
+    masks = masks.to(dtype)
+    theta = params * masks
+    lr_col = (lrs if lrs is not None else torch.full((k,), config.lr)).to(device=device, dtype=dtype).unsqueeze(1)
+    exp_avg = torch.zeros_like(theta)
+    exp_avg_sq = torch.zeros_like(theta)
+    beta1, beta2 = ADAM_BETAS
+    wd = config.weight_decay
+    x_train, y_train = data.train_x, data.train_y
+    n_rows, n_in = x_train.shape
+    n_out = y_train.shape[1]
+    best = theta.clone()
+    best_acc, best_loss = evaluate(layout, theta, data.val_x, data.val_y)
+    best_acc = torch.full_like(best_acc, -1.0)
+    step = 0
+    bs = config.batch_size
+    for order, noise in _epoch_draws(generators, n_rows, n_in, config.epochs, config.noise_std, device):
+        xb_all = x_train[order]
+        if noise is not None:
+            xb_all = xb_all + noise
+        yb_all = y_train[order]
+        for start in range(0, n_rows, bs):
+            xb = xb_all[:, start:start + bs]
+            yb = yb_all[:, start:start + bs]
+            acts = forward(layout, theta, xb)
+            dlogits = (torch.sigmoid(acts[-1]) - yb) / (xb.shape[1] * n_out)
+            grad, _ = backward(layout, theta, acts, dlogits)
+            step += 1
+            if wd:
+                grad.add_(theta, alpha=wd)
+            grad.mul_(masks)
+            exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
+            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            bias1 = 1 - beta1**step
+            bias2_sqrt = math.sqrt(1 - beta2**step)
+            denom = (exp_avg_sq.sqrt() / bias2_sqrt).add_(ADAM_EPS)
+            theta.sub_((exp_avg / denom).mul_(lr_col / bias1))
+            theta.mul_(masks)
+        acc, loss = evaluate(layout, theta, data.val_x, data.val_y)
+        better = (acc > best_acc) | ((acc == best_acc) & (loss < best_loss))
+        best = torch.where(better.unsqueeze(1), theta, best)
+        best_acc = torch.where(better, acc, best_acc)
+        best_loss = torch.where(better, loss, best_loss)
+    return TrainResult(params=best, accuracy=best_acc, loss=best_loss)
+
+
+def unit_activations_and_grads(layout: Layout, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Hidden activations and per-row loss gradients w.r.t. them, on a shared ``(x, y)``.
+
+    The loss of one row is the mean BCE over its output bits, as when the reference feeds the
+    table one row at a time.
+    """
+    acts = forward(layout, flat, x)
+    dlogits = (torch.sigmoid(acts[-1]) - y) / y.shape[1]
+    _, hidden_grads = backward(layout, flat, acts, dlogits)
+    return acts[1:-1], hidden_grads
+
+
+def to_network(layout: Layout, flat_row: torch.Tensor, mask_row: torch.Tensor) -> SculptedNetwork:
+    """Convert one flat member row into a :class:`SculptedNetwork` (CPU tensors)."""
+    flat = flat_row.detach().to("cpu").unsqueeze(0)
+    mask = mask_row.detach().to("cpu").unsqueeze(0).bool()
+    weights, biases, wmasks, bmasks = [], [], [], []
+    for layer in range(layout.n_layers):
+        wmask = layout.weights(mask, layer)[0].t().contiguous()
+        weights.append(layout.weights(flat, layer)[0].t().contiguous() * wmask)
+        wmasks.append(wmask)
+        bmask = layout.biases(mask, layer)[0, 0].clone()
+        biases.append(layout.biases(flat, layer)[0, 0].clone() * bmask)
+        bmasks.append(bmask)
+    return SculptedNetwork(sizes=list(layout.sizes), weights=weights, biases=biases, weight_masks=wmasks, bias_masks=bmasks)

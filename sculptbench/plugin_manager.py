@@ -1,0 +1,238 @@
+"""Plugin loading: the hook specs, the built-ins and the ``sculptbench`` entry points.
+
+Every plugin, built-in or third-party, goes through :func:`load_registry` the same way: its
+module is imported, registered with pluggy, and each of its registration hooks is called with a
+``register`` callback that validates what it receives. A plugin is committed only when all of
+this succeeds; otherwise it is recorded as failed (with its name, package and error) and
+skipped, and nothing it registered is kept. ``SCULPTBENCH_STRICT_PLUGINS=1`` turns a failure
+into an error instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+import traceback
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, Callable, Iterable
+
+import pluggy
+
+from sculptbench import hookspecs
+from sculptbench.core import Detector, Pruner, Scorer, SculptbenchError, Task
+
+ENTRY_POINT_GROUP = "sculptbench"
+STRICT_ENV = "SCULPTBENCH_STRICT_PLUGINS"
+
+#: Built-in plugin modules, loaded exactly like third-party ones.
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "sculptbench.plugins.tasks_boolean",
+    "sculptbench.plugins.pruners.schedule",
+    "sculptbench.plugins.detectors.sculpting",
+    "sculptbench.plugins.detectors.louvain",
+    "sculptbench.plugins.scorers.structure",
+)
+
+#: kind -> (hook name, required base class)
+COMPONENT_KINDS: dict[str, tuple[str, type]] = {
+    "task": ("register_tasks", Task),
+    "pruner": ("register_pruners", Pruner),
+    "detector": ("register_detectors", Detector),
+    "scorer": ("register_scorers", Scorer),
+}
+
+
+@dataclass
+class PluginRecord:
+    """What sculptbench knows about one plugin, loaded or not."""
+
+    name: str
+    package: str
+    version: str
+    builtin: bool
+    status: str = "ok"
+    error: str | None = None
+    registers: dict[str, list[str]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (used by ``sculptbench plugins --json``)."""
+        return {
+            "name": self.name,
+            "package": self.package,
+            "version": self.version,
+            "builtin": self.builtin,
+            "status": self.status,
+            "error": self.error,
+            "registers": self.registers,
+        }
+
+
+class Registry:
+    """All loaded components by kind and name, with the plugin each came from."""
+
+    def __init__(self, plugin_manager: pluggy.PluginManager):
+        self.plugin_manager = plugin_manager
+        self.components: dict[str, dict[str, Any]] = {kind: {} for kind in COMPONENT_KINDS}
+        self.owner: dict[tuple[str, str], PluginRecord] = {}
+        self.plugins: list[PluginRecord] = []
+
+    @property
+    def tasks(self) -> dict[str, Task]:
+        """Registered tasks by name."""
+        return self.components["task"]
+
+    @property
+    def pruners(self) -> dict[str, Pruner]:
+        """Registered pruners by name."""
+        return self.components["pruner"]
+
+    @property
+    def detectors(self) -> dict[str, Detector]:
+        """Registered detectors by name."""
+        return self.components["detector"]
+
+    @property
+    def scorers(self) -> dict[str, Scorer]:
+        """Registered scorers by name."""
+        return self.components["scorer"]
+
+    def failed(self) -> list[PluginRecord]:
+        """Plugins that failed to load."""
+        return [p for p in self.plugins if p.status != "ok"]
+
+    def get(self, kind: str, name: str) -> Any:
+        """The component ``name`` of ``kind``, or a :class:`SculptbenchError` listing the valid names."""
+        try:
+            return self.components[kind][name]
+        except KeyError:
+            available = ", ".join(sorted(self.components[kind])) or "none"
+            raise SculptbenchError(f"unknown {kind} {name!r}; available: {available}") from None
+
+    def version_of(self, kind: str, name: str) -> dict[str, str]:
+        """Plugin package and component version of a component, for result records."""
+        record = self.owner[(kind, name)]
+        component = self.components[kind][name]
+        return {"package": record.package, "package_version": record.version, "version": str(getattr(component, "version", ""))}
+
+    def add_plugin(self, plugin: ModuleType | object, name: str, package: str, version: str, builtin: bool = False) -> PluginRecord:
+        """Register one plugin object transactionally and return its record.
+
+        Used for built-ins, entry points and tests alike.
+        """
+        record = PluginRecord(name=name, package=package, version=version, builtin=builtin)
+        self.plugins.append(record)
+        staged: dict[str, dict[str, Any]] = {kind: {} for kind in COMPONENT_KINDS}
+        try:
+            self.plugin_manager.register(plugin, name=name)
+        except Exception as exc:  # noqa: BLE001 - any plugin error is isolated
+            return self._fail(record, exc)
+        unknown = [c.name for c in self.plugin_manager.get_hookcallers(plugin) or [] if not c.has_spec()]
+        if unknown:
+            self.plugin_manager.unregister(name=name)
+            return self._fail(record, SculptbenchError(f"unknown hook {unknown[0]!r}; valid hooks: {', '.join(valid_hooks())}"))
+        try:
+            for kind, (hook_name, base) in COMPONENT_KINDS.items():
+                for impl in getattr(self.plugin_manager.hook, hook_name).get_hookimpls():
+                    if impl.plugin_name == name:
+                        impl.function(register=self._register_callback(kind, base, record, staged))
+        except Exception as exc:  # noqa: BLE001
+            self.plugin_manager.unregister(name=name)
+            return self._fail(record, exc)
+        for kind, items in staged.items():
+            self.components[kind].update(items)
+            for comp_name in items:
+                self.owner[(kind, comp_name)] = record
+            if items:
+                record.registers[kind] = sorted(items)
+        return record
+
+    def _register_callback(self, kind: str, base: type, record: PluginRecord, staged: dict[str, dict[str, Any]]) -> Callable[[Any], None]:
+        def register(component: Any) -> None:
+            if not isinstance(component, base):
+                raise SculptbenchError(
+                    f"{COMPONENT_KINDS[kind][0]} got {type(component).__name__!r}; expected an instance of sculptbench.core.{base.__name__}"
+                )
+            comp_name = getattr(component, "name", None)
+            if not isinstance(comp_name, str) or not comp_name.strip():
+                raise SculptbenchError(f"a {kind} of type {type(component).__name__!r} has no name; set its `name` attribute")
+            if comp_name in self.components[kind]:
+                other = self.owner[(kind, comp_name)]
+                raise SculptbenchError(
+                    f"duplicate {kind} name {comp_name!r}: registered by package {other.package!r} and again by package {record.package!r}"
+                )
+            if comp_name in staged[kind]:
+                raise SculptbenchError(f"duplicate {kind} name {comp_name!r}: registered twice by package {record.package!r}")
+            staged[kind][comp_name] = component
+
+        return register
+
+    def _fail(self, record: PluginRecord, exc: BaseException) -> PluginRecord:
+        record.status = "failed"
+        record.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if strict_plugins():
+            raise SculptbenchError(
+                f"plugin {record.name!r} from package {record.package!r} failed: {record.error} ({STRICT_ENV}=1 makes this an error)"
+            ) from exc
+        return record
+
+
+def valid_hooks() -> list[str]:
+    """Names of the hooks a plugin may implement."""
+    return sorted(name for name in dir(hookspecs) if name.startswith("register_"))
+
+
+def strict_plugins() -> bool:
+    """Whether plugin failures are errors (``SCULPTBENCH_STRICT_PLUGINS=1``)."""
+    return os.environ.get(STRICT_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """A pluggy manager with sculptbench's hook specs added (no plugins registered yet)."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def _own_version() -> str:
+    from sculptbench import __version__
+
+    return __version__
+
+
+def _entry_points() -> Iterable[importlib.metadata.EntryPoint]:
+    return sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
+
+
+def load_registry(entry_points: bool = True, extra: Iterable[tuple[str, object]] = ()) -> Registry:
+    """Build a registry: the built-ins, then every ``sculptbench`` entry point, then ``extra``.
+
+    ``extra`` is a sequence of ``(name, plugin object)`` pairs, for tests. Each plugin is
+    loaded on its own; one that fails is recorded and skipped.
+    """
+    registry = Registry(get_plugin_manager())
+    for module_name in BUILTIN_PLUGINS:
+        short = module_name.rsplit(".", 1)[-1]
+        _load_module(registry, f"builtin:{short}", lambda m=module_name: importlib.import_module(m), "sculptbench", _own_version(), True)
+    if entry_points:
+        for ep in _entry_points():
+            dist = getattr(ep, "dist", None)
+            package = dist.name if dist is not None else ep.value.split(":")[0].split(".")[0]
+            version = dist.version if dist is not None else "unknown"
+            _load_module(registry, ep.name, ep.load, package, version, False)
+    for name, plugin in extra:
+        registry.add_plugin(plugin, name=name, package=getattr(plugin, "__name__", name), version="test", builtin=False)
+    return registry
+
+
+def _load_module(registry: Registry, name: str, loader: Callable[[], object], package: str, version: str, builtin: bool) -> None:
+    try:
+        plugin = loader()
+    except Exception as exc:  # noqa: BLE001 - an import error must not take the CLI down
+        record = PluginRecord(name=name, package=package, version=version, builtin=builtin)
+        registry.plugins.append(record)
+        registry._fail(record, exc)
+        record.error = (record.error or "") + f" (at import: {traceback.extract_tb(exc.__traceback__)[-1].filename})"
+        return
+    registry.add_plugin(plugin, name=name, package=package, version=version, builtin=builtin)

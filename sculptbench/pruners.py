@@ -1,0 +1,142 @@
+"""A base class for pruners built on the batched engine and the accept/halve-step loop.
+
+Subclass :class:`SchedulePruner` and define :meth:`SchedulePruner.phases` to get batching,
+hyperparameter variants (the automatic grid) and parameter validation for free. A pruner that
+does not fit this mould subclasses :class:`sculptbench.core.Pruner` directly.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Mapping, Sequence
+
+from sculptbench.core import PruneJob, Pruner, SculptbenchError, SculptedNetwork
+from sculptbench.pruning import EDGE_SCORES, SCHEDULES, UNIT_SCORES, Phase, SculptStats, sculpt
+
+COMMON_DEFAULTS: dict[str, Any] = {
+    "unit_step": None,
+    "edge_step": None,
+    "unit_schedule": "linear",
+    "edge_schedule": "linear",
+    "unit_score": "act_grad",
+    "edge_score": "magnitude",
+    "schedule_iterations": 10,
+    "hparams": "task",
+    "auto_unit_steps": (30, 50, 70),
+    "auto_edge_steps": (0.5, 1.5, 2.5),
+}
+#: Step sizes used when neither the user nor the task gives one (percent).
+FALLBACK_STEPS = {"unit_step": 50.0, "edge_step": 1.5}
+
+
+def _check_step(name: str, value: Any) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise SculptbenchError(f"invalid {name} {value!r}; it must be a number in (0, 100)") from None
+    if not 0 < value < 100:
+        raise SculptbenchError(f"invalid {name} {value}; it must be in (0, 100)")
+    return value
+
+
+def _check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise SculptbenchError(f"invalid {name} {value!r}; valid: {', '.join(choices)}")
+    return value
+
+
+class SchedulePruner(Pruner):
+    """A pruner made of unit and/or edge phases run by :func:`sculptbench.pruning.sculpt`."""
+
+    #: Which phases this pruner runs, in order: a subset of ``("unit", "edge")``.
+    phase_kinds: tuple[str, ...] = ()
+    defaults: Mapping[str, Any] = COMMON_DEFAULTS
+    #: Time split of the last :meth:`prune_many` call, for benchmarks.
+    last_stats: SculptStats | None = None
+
+    def validate_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Merge with the defaults and check every value's range."""
+        resolved = super().validate_params(params)
+        for key in ("unit_step", "edge_step"):
+            if resolved[key] is not None:
+                resolved[key] = _check_step(key, resolved[key])
+        _check_choice("unit_schedule", resolved["unit_schedule"], SCHEDULES)
+        _check_choice("edge_schedule", resolved["edge_schedule"], SCHEDULES)
+        _check_choice("unit_score", resolved["unit_score"], UNIT_SCORES)
+        _check_choice("edge_score", resolved["edge_score"], EDGE_SCORES)
+        _check_choice("hparams", resolved["hparams"], ("task", "auto"))
+        try:
+            iterations = int(resolved["schedule_iterations"])
+        except (TypeError, ValueError):
+            iterations = 0
+        if iterations < 1 or iterations != resolved["schedule_iterations"]:
+            raise SculptbenchError(f"invalid schedule_iterations {resolved['schedule_iterations']!r}; it must be an integer >= 1")
+        for key in ("auto_unit_steps", "auto_edge_steps"):
+            values = resolved[key]
+            if isinstance(values, (int, float)):
+                values = (values,)
+            if not values:
+                raise SculptbenchError(f"invalid {key}: it must list at least one step in (0, 100)")
+            resolved[key] = tuple(_check_step(key, v) for v in values)
+        return resolved
+
+    def resolve_steps(self, job: PruneJob) -> dict[str, float]:
+        """The unit and edge steps for ``job``: the user's, else the task's, else the fallback."""
+        steps = {}
+        for key in ("unit_step", "edge_step"):
+            value = job.params.get(key)
+            if value is None:
+                value = job.task.pruning_defaults.get(key, FALLBACK_STEPS[key])
+            steps[key] = float(value)
+        return steps
+
+    def variants(self, job: PruneJob) -> list[dict[str, Any]]:
+        """Hyperparameter variants to run for ``job`` (one unless ``hparams=auto``)."""
+        if job.params.get("hparams") == "auto":
+            unit_steps = job.params["auto_unit_steps"] if "unit" in self.phase_kinds else (None,)
+            edge_steps = job.params["auto_edge_steps"] if "edge" in self.phase_kinds else (None,)
+            return [{"unit_step": u, "edge_step": e} for u, e in itertools.product(unit_steps, edge_steps)]
+        return [self.resolve_steps(job)]
+
+    def phases(self, job: PruneJob, variant: Mapping[str, Any]) -> list[Phase]:
+        """The phases of one variant."""
+        p = job.params
+        out = []
+        for kind in self.phase_kinds:
+            out.append(Phase(
+                kind=kind,
+                score=p["unit_score"] if kind == "unit" else p["edge_score"],
+                schedule=p["unit_schedule"] if kind == "unit" else p["edge_schedule"],
+                step=variant["unit_step"] if kind == "unit" else variant["edge_step"],
+                iterations=int(p["schedule_iterations"]),
+            ))
+        return out
+
+    def prune(self, job: PruneJob) -> SculptedNetwork:
+        """Sculpt one network (a batch of one)."""
+        return self.prune_many([job])[0]
+
+    def prune_many(self, jobs: Sequence[PruneJob]) -> list[SculptedNetwork]:
+        """Sculpt jobs of one task, shape and config together; keep the sparsest variant of each."""
+        if not jobs:
+            return []
+        key = (jobs[0].task.name, jobs[0].hidden, jobs[0].training, jobs[0].device, _freeze(jobs[0].params))
+        for job in jobs:
+            if (job.task.name, job.hidden, job.training, job.device, _freeze(job.params)) != key:
+                raise ValueError("prune_many needs jobs that differ only in their seed")
+        variants = [(v, self.phases(jobs[0], v)) for v in self.variants(jobs[0])]
+        results, stats = sculpt(jobs, variants)
+        self.last_stats = stats
+        rule = "auto-grid" if jobs[0].params.get("hparams") == "auto" else "task-defaults"
+        chosen = []
+        for nets in results:
+            ok = [n for n in nets if n.status == "ok"]
+            best = min(ok, key=lambda n: n.density()) if ok else nets[0]
+            best.info["hparam_rule"] = rule
+            best.info["variants_tried"] = len(nets)
+            chosen.append(best)
+        return chosen
+
+
+def _freeze(params: Mapping[str, Any]) -> tuple:
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items()))

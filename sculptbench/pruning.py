@@ -1,0 +1,367 @@
+"""Pruning decisions: schedules, the accept/halve-step loop, scores and masks.
+
+These pieces decide *what* to prune; :mod:`sculptbench.engine` trains. :func:`sculpt` drives
+both for a batch of members (seeds and hyperparameter variants of one task and shape), as the
+built-in pruners do. Every decision is taken per member, so a member's result does not depend
+on which other members share its batch.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import torch
+
+from sculptbench import engine
+from sculptbench.core import PruneJob, SculptbenchError, SculptedNetwork, TaskData
+
+SCHEDULES = ("linear", "exponential", "cosine", "cubic", "lth")
+UNIT_SCORES = ("act_grad", "act_weight", "act_variance", "random")
+EDGE_SCORES = ("magnitude", "random")
+
+
+# --------------------------------------------------------------------------- schedules
+def schedule_target(name: str, step: float, i: int, iterations: int, start: float) -> float:
+    """Cumulative target sparsity (percent) of iteration ``i`` (1-based) of a schedule.
+
+    ``linear`` (start + g*i) and ``exponential`` (start + sum_{j<i} g/2^j) add absolute
+    percentages; ``cosine``, ``cubic`` and ``lth`` are fractions of what remains above
+    ``start`` (for ``start = 0`` they are exactly the reference's formulas).
+    """
+    if name == "linear":
+        return start + step * i
+    if name == "exponential":
+        return start + sum(step / 2**j for j in range(i))
+    if name == "cosine":
+        frac = 100 - 50 * (1 + math.cos(math.pi * min(i, iterations) / iterations))
+    elif name == "cubic":
+        frac = 100 - 100 * (1 - min(i, iterations) / iterations) ** 3
+    elif name == "lth":
+        frac = 100 - 100 * (1 - step / 100) ** i
+    else:
+        raise SculptbenchError(f"unknown schedule {name!r}; valid: {', '.join(SCHEDULES)}")
+    return start + (100 - start) * frac / 100
+
+
+@dataclass
+class PruneLoop:
+    """The reference's accept/halve-step rule for one member and one phase.
+
+    Follow the schedule while no step has been rejected; after the first rejection take fixed
+    steps ``p`` from the last accepted target. On a rejection revert, halve ``p`` (never below
+    ``p_min``) and go on; when a step of ``p_min`` is rejected, stop.
+    """
+
+    schedule: str
+    step: float
+    p_min: float
+    start: float = 0.0
+    iterations: int = 10
+    accepted: float = field(init=False)
+    i: int = field(default=0, init=False)
+    rejected_once: bool = field(default=False, init=False)
+    p: float = field(default=0.0, init=False)
+    pending: float | None = field(default=None, init=False)
+    done: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        self.accepted = self.start
+
+    def propose(self) -> float:
+        """The next cumulative target (percent, at most 100)."""
+        if not self.rejected_once:
+            self.i += 1
+            target = schedule_target(self.schedule, self.step, self.i, self.iterations, self.start)
+            # A schedule that flattens below one unit/weight continues in steps of p_min.
+            target = max(target, self.accepted + self.p_min)
+            self.p = target - self.accepted
+        else:
+            target = self.accepted + self.p
+        self.pending = min(target, 100.0)
+        return self.pending
+
+    def report(self, accepted: bool) -> None:
+        """Record whether the proposed target was accepted."""
+        if self.pending is None:
+            raise RuntimeError("report() called before propose()")
+        if accepted:
+            self.accepted = self.pending
+            if self.accepted >= 100.0:
+                self.done = True
+        else:
+            self.rejected_once = True
+            if self.p <= self.p_min * (1 + 1e-9):
+                self.done = True
+            else:
+                self.p = max(self.p / 2, self.p_min)
+        self.pending = None
+
+
+# --------------------------------------------------------------------------- masks
+def count_for_target(target: float, total: int) -> int:
+    """How many of ``total`` items a cumulative target of ``target`` percent prunes."""
+    return min(total, int(math.floor(target * total / 100 + 1e-6)))
+
+
+def select_lowest(scores: torch.Tensor, alive: torch.Tensor, n_prune: int) -> torch.Tensor:
+    """Indices of the ``n_prune`` lowest-scoring alive items; ties go to the lower index.
+
+    Exactly ``n_prune`` items are chosen (the reference's strict-percentile threshold could
+    choose a different number when scores tie).
+    """
+    if n_prune <= 0:
+        return torch.zeros(0, dtype=torch.long)
+    keyed = torch.where(alive, scores.double(), torch.full_like(scores, float("inf"), dtype=torch.float64))
+    order = torch.sort(keyed, stable=True).indices
+    return order[:n_prune]
+
+
+def unit_alive_from_mask(layout: engine.Layout, mask: torch.Tensor) -> torch.Tensor:
+    """Hidden units (concatenated over layers) whose bias is unmasked, for rows of ``mask``."""
+    parts = [layout.biases(mask, layer)[:, 0] > 0 for layer in range(layout.n_layers - 1)]
+    return torch.cat(parts, dim=1)
+
+
+def flat_mask_from_units(layout: engine.Layout, unit_alive: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+    """``base`` with every weight and bias of a dead hidden unit masked (rows of ``unit_alive``)."""
+    k = unit_alive.shape[0]
+    alive_by_layer = [torch.ones(k, layout.sizes[0], dtype=base.dtype, device=base.device)]
+    pos = 0
+    for size in layout.sizes[1:-1]:
+        alive_by_layer.append(unit_alive[:, pos:pos + size].to(base.dtype))
+        pos += size
+    alive_by_layer.append(torch.ones(k, layout.sizes[-1], dtype=base.dtype, device=base.device))
+    parts = []
+    for layer in range(layout.n_layers):
+        a_in, a_out = alive_by_layer[layer], alive_by_layer[layer + 1]
+        parts.append((a_in.unsqueeze(2) * a_out.unsqueeze(1)).flatten(1))
+        parts.append(a_out)
+    return torch.cat(parts, dim=1) * base
+
+
+def io_connected(layout: engine.Layout, mask: torch.Tensor, require_all_inputs: bool) -> torch.Tensor:
+    """Rows of ``mask`` where every output (and, if required, every input) keeps an edge."""
+    ok = (layout.weights(mask, layout.n_layers - 1) > 0).any(dim=1).all(dim=1)
+    if require_all_inputs:
+        ok &= (layout.weights(mask, 0) > 0).any(dim=2).all(dim=1)
+    return ok
+
+
+def unit_scores(kind: str, layout: engine.Layout, params: torch.Tensor, mask: torch.Tensor, data: TaskData, gens: Sequence[torch.Generator]) -> torch.Tensor:
+    """Scores of all hidden units, ``(K, n_hidden)``, on the noise-free training rows."""
+    if kind == "random":
+        return torch.stack([torch.rand(layout.n_hidden, generator=g) for g in gens]).to(params.device)
+    acts, grads = engine.unit_activations_and_grads(layout, params * mask, data.train_x, data.train_y)
+    a = torch.cat(acts, dim=2)
+    if kind == "act_grad":
+        return (a * torch.cat(grads, dim=2)).abs().mean(dim=1)
+    if kind == "act_variance":
+        return a.var(dim=1, unbiased=False)
+    if kind == "act_weight":
+        out_w = [layout.weights(params * mask, layer).abs().mean(dim=2) for layer in range(1, layout.n_layers)]
+        return torch.cat(out_w, dim=1) * a.mean(dim=1)
+    raise SculptbenchError(f"unknown unit score {kind!r}; valid: {', '.join(UNIT_SCORES)}")
+
+
+def edge_scores(kind: str, layout: engine.Layout, params: torch.Tensor, gens: Sequence[torch.Generator]) -> torch.Tensor:
+    """Scores of all weights (flat weight columns only), ``(K, n_weights)``."""
+    cols = layout.weight_columns().to(params.device)
+    if kind == "random":
+        return torch.stack([torch.rand(layout.n_weights, generator=g) for g in gens]).to(params.device)
+    if kind == "magnitude":
+        return params[:, cols].abs()
+    raise SculptbenchError(f"unknown edge score {kind!r}; valid: {', '.join(EDGE_SCORES)}")
+
+
+# --------------------------------------------------------------------------- the driver
+@dataclass(frozen=True)
+class Phase:
+    """One pruning phase: ``kind`` is ``"unit"`` or ``"edge"``."""
+
+    kind: str
+    score: str
+    schedule: str
+    step: float
+    iterations: int = 10
+
+
+@dataclass
+class Member:
+    """One network being sculpted: a job with one hyperparameter variant."""
+
+    job_index: int
+    variant: dict[str, Any]
+    phases: list[Phase]
+    generator: torch.Generator
+    threshold: float = 1.0
+    accuracy: float = float("nan")
+    dense_accuracy: float = float("nan")
+    status: str = "ok"
+    loop: PruneLoop | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    trainings: int = 0
+
+
+@dataclass
+class SculptStats:
+    """Where the time of one :func:`sculpt` call went (seconds)."""
+
+    train: float = 0.0
+    decide: float = 0.0
+    trainings: int = 0
+
+
+def sculpt(jobs: Sequence[PruneJob], variants: Sequence[tuple[dict[str, Any], list[Phase]]]) -> tuple[list[list[SculptedNetwork]], SculptStats]:
+    """Train and prune every (job, variant) pair as members of one batch.
+
+    All jobs must share the task, hidden shape, training config and device. Returns, per job,
+    the networks of its variants in order, and the time split.
+    """
+    stats = SculptStats()
+    if not jobs:
+        return [], stats
+    first = jobs[0]
+    task, config, device = first.task, first.training, torch.device(first.device)
+    layout = engine.Layout(tuple(first.sizes))
+    data = task.data(device)
+    members = [
+        Member(job_index=j, variant=dict(v), phases=phases, generator=torch.Generator().manual_seed(job.seed))
+        for j, job in enumerate(jobs)
+        for v, phases in variants
+    ]
+    k = len(members)
+    gens = [m.generator for m in members]
+    params = engine.init_params(layout, gens, device)
+    masks = torch.ones_like(params)
+
+    def train_rows(rows: list[int], cand_params: torch.Tensor, cand_masks: torch.Tensor) -> engine.TrainResult:
+        t0 = time.perf_counter()
+        result = engine.train(layout, cand_params, cand_masks, data, config, [gens[r] for r in rows])
+        stats.train += time.perf_counter() - t0
+        stats.trainings += len(rows)
+        for r in rows:
+            members[r].trainings += 1
+        return result
+
+    # Dense training.
+    all_rows = list(range(k))
+    dense = train_rows(all_rows, params, masks)
+    params = dense.params
+    for r, m in enumerate(members):
+        m.dense_accuracy = m.accuracy = float(dense.accuracy[r])
+        m.threshold = task.acceptance_threshold(m.dense_accuracy)
+        if m.accuracy < m.threshold - 1e-9:
+            m.status = "untrainable"
+        m.history.append({"phase": "dense", "target": 0.0, "density": 1.0, "accuracy": m.accuracy, "accepted": m.status == "ok"})
+
+    n_phases = max(len(m.phases) for m in members)
+    for phase_index in range(n_phases):
+        in_phase = [r for r, m in enumerate(members) if m.status == "ok" and phase_index < len(m.phases)]
+        if not in_phase:
+            continue
+        if phase_index > 0:
+            # One more retraining between phases; kept only if it still meets the threshold.
+            res = train_rows(in_phase, params[in_phase], masks[in_phase])
+            for i, r in enumerate(in_phase):
+                if float(res.accuracy[i]) >= members[r].threshold - 1e-9:
+                    params[r] = res.params[i]
+                    members[r].accuracy = float(res.accuracy[i])
+        for r in in_phase:
+            ph = members[r].phases[phase_index]
+            total = layout.n_hidden if ph.kind == "unit" else layout.n_weights
+            pruned_now = _pruned_percent(layout, masks[r:r + 1], ph.kind)
+            members[r].loop = PruneLoop(ph.schedule, ph.step, 100.0 / total, start=pruned_now, iterations=ph.iterations)
+        while True:
+            active = [r for r in in_phase if not members[r].loop.done]
+            if not active:
+                break
+            t0 = time.perf_counter()
+            cand_masks = _candidate_masks(layout, params, masks, active, members, phase_index, data, task.require_all_inputs, gens)
+            connected = io_connected(layout, cand_masks, task.require_all_inputs)
+            same = (cand_masks == masks[active]).all(dim=1)
+            to_train = [i for i in range(len(active)) if bool(connected[i]) and not bool(same[i])]
+            stats.decide += time.perf_counter() - t0
+            accepted = {i: bool(same[i]) and bool(connected[i]) for i in range(len(active))}
+            if to_train:
+                rows = [active[i] for i in to_train]
+                res = train_rows(rows, params[rows], cand_masks[to_train])
+                for j, i in enumerate(to_train):
+                    r = active[i]
+                    ok = float(res.accuracy[j]) >= members[r].threshold - 1e-9
+                    accepted[i] = ok
+                    members[r].history.append({
+                        "phase": members[r].phases[phase_index].kind,
+                        "target": members[r].loop.pending,
+                        "density": float(_density(layout, cand_masks[i:i + 1])),
+                        "accuracy": float(res.accuracy[j]),
+                        "accepted": ok,
+                    })
+                    if ok:
+                        params[r] = res.params[j]
+                        masks[r] = cand_masks[i]
+                        members[r].accuracy = float(res.accuracy[j])
+            for i, r in enumerate(active):
+                members[r].loop.report(accepted[i])
+
+    test_acc, _ = engine.evaluate(layout, params * masks, data.test_x, data.test_y)
+    results: list[list[SculptedNetwork]] = [[] for _ in jobs]
+    for r, m in enumerate(members):
+        net = engine.to_network(layout, params[r], masks[r])
+        net.accuracy = m.accuracy
+        net.dense_accuracy = m.dense_accuracy
+        net.test_accuracy = float(test_acc[r])
+        net.status = m.status
+        net.history = m.history
+        net.info = {"variant": m.variant, "trainings": m.trainings, "threshold": m.threshold}
+        results[m.job_index].append(net)
+    return results, stats
+
+
+def _density(layout: engine.Layout, mask: torch.Tensor) -> torch.Tensor:
+    cols = layout.weight_columns().to(mask.device)
+    return mask[:, cols].sum(dim=1) / layout.n_weights
+
+
+def _pruned_percent(layout: engine.Layout, mask: torch.Tensor, kind: str) -> float:
+    if kind == "unit":
+        alive = unit_alive_from_mask(layout, mask)
+        return 100.0 * (1 - float(alive.float().mean())) if layout.n_hidden else 0.0
+    return 100.0 * (1 - float(_density(layout, mask)[0]))
+
+
+def _candidate_masks(layout, params, masks, active, members, phase_index, data, require_all_inputs, gens) -> torch.Tensor:
+    """Candidate masks for the active members' proposed targets (one row each)."""
+    by_kind: dict[tuple[str, str], list[int]] = {}
+    for i, r in enumerate(active):
+        ph = members[r].phases[phase_index]
+        by_kind.setdefault((ph.kind, ph.score), []).append(i)
+    out = masks[active].clone()
+    for (kind, score), idx in by_kind.items():
+        rows = [active[i] for i in idx]
+        sub_gens = [gens[r] for r in rows]
+        if kind == "unit":
+            scores = unit_scores(score, layout, params[rows], masks[rows], data, sub_gens)
+            alive = unit_alive_from_mask(layout, masks[rows])
+            total = layout.n_hidden
+        else:
+            scores = edge_scores(score, layout, params[rows], sub_gens)
+            cols = layout.weight_columns().to(masks.device)
+            alive = masks[rows][:, cols] > 0
+            total = layout.n_weights
+        for j, i in enumerate(idx):
+            r = active[i]
+            target = members[r].loop.propose()
+            n_new = count_for_target(target, total) - int((~alive[j]).sum())
+            chosen = select_lowest(scores[j].cpu(), alive[j].cpu(), n_new)
+            new_alive = alive[j].clone()
+            new_alive[chosen.to(new_alive.device)] = False
+            if kind == "unit":
+                out[i] = flat_mask_from_units(layout, new_alive.unsqueeze(0), masks[r:r + 1])[0]
+            else:
+                row = out[i].clone()
+                row[cols] = new_alive.to(row.dtype)
+                out[i] = row * masks[r]
+    return out

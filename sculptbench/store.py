@@ -1,0 +1,268 @@
+"""The SQLite results database (stdlib sqlite3, WAL, one transaction per write).
+
+Tables: ``meta`` (application id and schema version), ``runs`` (one row per invocation) and
+``cells`` (one row per task x architecture x pruner x detector x seed). A cell's ``cell_key``
+hashes everything that determines its result, so re-running a command finds its finished
+cells. A database that is not sculptbench's, or whose schema is newer, is refused untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from sculptbench.core import SculptbenchError
+
+APPLICATION = "sculptbench"
+SCHEMA_VERSION = 1
+DEFAULT_PATH = "sculptbench-results.db"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    command TEXT NOT NULL,
+    started REAL NOT NULL,
+    finished REAL,
+    status TEXT NOT NULL,
+    executor TEXT,
+    config TEXT NOT NULL,
+    manifest TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cells (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL REFERENCES runs(run_id),
+    cell_key TEXT NOT NULL,
+    task TEXT NOT NULL,
+    family TEXT NOT NULL,
+    arch TEXT NOT NULL,
+    depth INTEGER NOT NULL,
+    pruner TEXT NOT NULL,
+    detector TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT,
+    density REAL,
+    accuracy REAL,
+    test_accuracy REAL,
+    dense_accuracy REAL,
+    metrics TEXT NOT NULL,
+    timings TEXT NOT NULL,
+    config TEXT NOT NULL,
+    versions TEXT NOT NULL,
+    created REAL NOT NULL,
+    UNIQUE (run_id, cell_key)
+);
+CREATE INDEX IF NOT EXISTS cells_by_key ON cells (cell_key);
+"""
+
+CELL_COLUMNS = (
+    "run_id", "cell_key", "task", "family", "arch", "depth", "pruner", "detector", "seed", "status", "error",
+    "density", "accuracy", "test_accuracy", "dense_accuracy", "metrics", "timings", "config", "versions", "created",
+)
+JSON_COLUMNS = ("metrics", "timings", "config", "versions")
+
+
+@dataclass
+class Cell:
+    """One result row. ``metrics`` maps ``"scorer.metric"`` to a value."""
+
+    cell_key: str
+    task: str
+    family: str
+    arch: str
+    depth: int
+    pruner: str
+    detector: str
+    seed: int
+    status: str
+    error: str | None = None
+    density: float | None = None
+    accuracy: float | None = None
+    test_accuracy: float | None = None
+    dense_accuracy: float | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, Any] = field(default_factory=dict)
+    run_id: str = ""
+    created: float = 0.0
+
+
+class ResultsStore:
+    """A results database at ``path``; opened, checked and (if new) created by the constructor."""
+
+    def __init__(self, path: str | os.PathLike[str], create: bool = True):
+        self.path = Path(path)
+        if not self.path.exists() and not create:
+            raise SculptbenchError(f"no results database at {self.path}; run `sculptbench run` first or pass --results PATH")
+        if self.path.exists() and self.path.is_dir():
+            raise SculptbenchError(f"results path {self.path} is a directory; pass a file path with --results")
+        parent = self.path.parent if str(self.path.parent) else Path(".")
+        if not self.path.exists():
+            if not parent.is_dir():
+                raise SculptbenchError(f"cannot create results database {self.path}: directory {parent} does not exist; create it or pass another --results path")
+            if not os.access(parent, os.W_OK):
+                raise SculptbenchError(f"cannot write results database {self.path}: directory {parent} is not writable; pass another --results path")
+        elif create and not os.access(self.path, os.W_OK):
+            raise SculptbenchError(f"results database {self.path} is not writable; fix its permissions or pass another --results path")
+        self._check_foreign()
+        try:
+            self.conn = sqlite3.connect(str(self.path), timeout=60.0, isolation_level=None)
+            self.conn.row_factory = sqlite3.Row
+            self.conn.execute("PRAGMA busy_timeout = 60000")
+            if create:
+                self.conn.execute("PRAGMA journal_mode = WAL")
+                self._init_schema()
+            else:
+                self._check_schema()
+        except sqlite3.DatabaseError as exc:
+            raise SculptbenchError(f"{self.path} is not a sculptbench results database ({exc}); pass another --results path") from None
+
+    # ------------------------------------------------------------------ schema
+    def _check_foreign(self) -> None:
+        """Refuse a file that exists but is not an SQLite database, without touching it."""
+        if self.path.exists() and self.path.stat().st_size > 0:
+            with open(self.path, "rb") as fh:
+                if fh.read(16) != b"SQLite format 3\x00":
+                    raise SculptbenchError(f"{self.path} is not a sculptbench results database; pass another --results path")
+            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            try:
+                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                if tables and "meta" not in tables:
+                    raise SculptbenchError(f"{self.path} is an SQLite database but not sculptbench's; pass another --results path")
+                if "meta" in tables:
+                    meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+                    if meta.get("application") != APPLICATION:
+                        raise SculptbenchError(f"{self.path} is an SQLite database but not sculptbench's; pass another --results path")
+                    if int(meta.get("schema_version", 0)) > SCHEMA_VERSION:
+                        raise SculptbenchError(
+                            f"{self.path} was written by a newer sculptbench (schema {meta['schema_version']} > {SCHEMA_VERSION}); upgrade sculptbench"
+                        )
+            finally:
+                conn.close()
+
+    def _init_schema(self) -> None:
+        # executescript commits implicitly, so run the statements one by one inside a transaction.
+        with self.transaction() as cur:
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                cur.execute(statement)
+            cur.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('application', ?)", (APPLICATION,))
+            cur.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+    def _check_schema(self) -> None:
+        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "cells" not in tables:
+            raise SculptbenchError(f"{self.path} holds no results yet; run `sculptbench run` first")
+
+    def transaction(self):
+        """A context manager running its body in one ``BEGIN IMMEDIATE`` transaction."""
+        return _Transaction(self.conn)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()
+
+    # ------------------------------------------------------------------ runs
+    def start_run(self, command: str, config: dict[str, Any], manifest: dict[str, Any], executor: str = "local") -> str:
+        """Record a new run and return its id."""
+        run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        with self.transaction() as cur:
+            cur.execute(
+                "INSERT INTO runs (run_id, command, started, status, executor, config, manifest) VALUES (?, ?, ?, 'running', ?, ?, ?)",
+                (run_id, command, time.time(), executor, json.dumps(config, sort_keys=True), json.dumps(manifest, sort_keys=True)),
+            )
+        return run_id
+
+    def finish_run(self, run_id: str, status: str) -> None:
+        """Mark a run finished (``done``, ``interrupted`` or ``failed``)."""
+        with self.transaction() as cur:
+            cur.execute("UPDATE runs SET finished = ?, status = ? WHERE run_id = ?", (time.time(), status, run_id))
+
+    def runs(self) -> list[dict[str, Any]]:
+        """All runs, oldest first, with cell counts by status."""
+        out = []
+        for row in self.conn.execute("SELECT * FROM runs ORDER BY started"):
+            counts = dict(self.conn.execute("SELECT status, COUNT(*) FROM cells WHERE run_id = ? GROUP BY status", (row["run_id"],)).fetchall())
+            item = dict(row)
+            item["config"] = json.loads(item["config"])
+            item["manifest"] = json.loads(item["manifest"])
+            item["counts"] = counts
+            out.append(item)
+        return out
+
+    def latest_run_id(self) -> str | None:
+        """The id of the most recently started run."""
+        row = self.conn.execute("SELECT run_id FROM runs ORDER BY started DESC LIMIT 1").fetchone()
+        return row[0] if row else None
+
+    # ------------------------------------------------------------------ cells
+    def write_cell(self, run_id: str, cell: Cell) -> None:
+        """Insert (or replace) one cell of ``run_id`` in its own transaction."""
+        cell.run_id = run_id
+        cell.created = time.time()
+        values = []
+        for col in CELL_COLUMNS:
+            v = getattr(cell, col)
+            values.append(json.dumps(v, sort_keys=True, default=_json_default) if col in JSON_COLUMNS else v)
+        placeholders = ", ".join("?" for _ in CELL_COLUMNS)
+        with self.transaction() as cur:
+            cur.execute(f"INSERT OR REPLACE INTO cells ({', '.join(CELL_COLUMNS)}) VALUES ({placeholders})", values)
+
+    def finished_keys(self, statuses: tuple[str, ...] = ("ok", "untrainable")) -> set[str]:
+        """Cell keys that have a finished row with one of ``statuses`` in any run."""
+        marks = ", ".join("?" for _ in statuses)
+        return {r[0] for r in self.conn.execute(f"SELECT DISTINCT cell_key FROM cells WHERE status IN ({marks})", statuses)}
+
+    def cells(self, run_id: str | None = None) -> list[Cell]:
+        """Cells, the latest row per ``cell_key`` (optionally of one run), in a stable order."""
+        query = "SELECT * FROM cells"
+        args: tuple = ()
+        if run_id is not None:
+            query += " WHERE run_id = ?"
+            args = (run_id,)
+        query += " ORDER BY created, id"
+        latest: dict[str, Cell] = {}
+        for row in self.conn.execute(query, args):
+            item = dict(row)
+            item.pop("id")
+            for col in JSON_COLUMNS:
+                item[col] = json.loads(item[col])
+            latest[item["cell_key"]] = Cell(**item)
+        return sorted(latest.values(), key=lambda c: (c.task, c.depth, c.arch, c.pruner, c.detector, c.seed))
+
+
+class _Transaction:
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Cursor:
+        self.cur = self.conn.cursor()
+        self.cur.execute("BEGIN IMMEDIATE")
+        return self.cur
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.cur.execute("COMMIT")
+        else:
+            self.cur.execute("ROLLBACK")
+        self.cur.close()
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return str(value)
+
+
+def iter_metric_names(cells: list[Cell]) -> Iterator[str]:
+    """Every metric name recorded in ``cells``, sorted."""
+    yield from sorted({name for c in cells for name in c.metrics})

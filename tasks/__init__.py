@@ -1,0 +1,1 @@
+"""Built-in Boolean task files (YAML circuit specs, see docs/circuits.md)."""
