@@ -259,5 +259,49 @@ def list_cmd(kind, as_json):
     click.echo(tabulate(rows, headers=headers, tablefmt="github"))
 
 
+@main.command()
+@click.option("--task", "task_name", required=True, help="Task name or circuit .yaml path.")
+@click.option("--arch", default=None, help="One hidden shape, e.g. 24x24 (default: the task's first).")
+@click.option("--pruner", default="iterative", show_default=True)
+@click.option("--detector", default="sculpting", show_default=True)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--param", "params", multiple=True, metavar="NAME.KEY=VALUE", help="Pruner or detector option.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the task's epochs.")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Output file: .png, .pdf or .svg.")
+@user_errors
+def draw(task_name, arch, pruner, detector, seed, device, params, epochs, output):
+    """Sculpt one network (deterministically, from its seed) and draw its modules."""
+    from sculptbench import harness
+    from sculptbench.core import PruneJob, TrainingConfig
+    from sculptbench.draw import FORMATS, draw_network
+
+    if not output.lower().endswith(FORMATS):
+        raise SculptbenchError(f"cannot draw to {output}: use a .png, .pdf or .svg file name")
+    registry = _registry()
+    tasks = harness.select_tasks(registry, [task_name])
+    if len(tasks) != 1:
+        raise SculptbenchError(f"--task {task_name!r} selects {len(tasks)} tasks; name exactly one")
+    task = tasks[0]
+    archs = harness.parse_archs(arch) or [task.default_archs[0]]
+    if len(archs) != 1:
+        raise SculptbenchError("--arch takes one hidden shape for draw, e.g. 24x24")
+    parsed = harness.parse_params(params)
+    prune_obj, det_obj = registry.get("pruner", pruner), registry.get("detector", detector)
+    for component in parsed:
+        if component not in (pruner, detector):
+            raise SculptbenchError(f"--param names {component!r}, which is neither --pruner nor --detector")
+    pparams = prune_obj.validate_params(dict(parsed.get(pruner, {})))
+    dparams = det_obj.validate_params({**task.detector_defaults, **parsed.get(detector, {})})
+    training = TrainingConfig(**{**task.training.__dict__, **({"epochs": epochs} if epochs else {})}).validate()
+    net = prune_obj.prune(PruneJob(task, archs[0], seed, pparams, training, harness.resolve_device(device)))
+    if net.status != "ok":
+        raise SculptbenchError(f"the dense network is {net.status} (accuracy {net.dense_accuracy:.4f}); try more --epochs or another --seed")
+    detection = det_obj.detect(net, task, dparams, seed)
+    title = f"{task.name}  {'x'.join(map(str, archs[0]))}  {pruner}/{detector}  seed {seed}: {len(detection.modules)} modules, density {net.density():.3f}"
+    path = draw_network(net, detection, output, task.input_names, task.output_names, title=title)
+    click.echo(f"wrote {path}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
