@@ -113,8 +113,15 @@ class SchedulePruner(Pruner):
         return out
 
     def prune(self, job: PruneJob) -> SculptedNetwork:
-        """Sculpt one network (a batch of one)."""
-        return self.prune_many([job])[0]
+        """Sculpt one network, one variant at a time (the unbatched path, ``--no-batch``)."""
+        stats = SculptStats()
+        nets = []
+        for variant in self.variants(job):
+            results, part = sculpt([job], [(variant, self.phases(job, variant))])
+            nets.append(results[0][0])
+            stats.train, stats.decide, stats.trainings = stats.train + part.train, stats.decide + part.decide, stats.trainings + part.trainings
+        self.last_stats = stats
+        return self._choose(nets, job)
 
     def prune_many(self, jobs: Sequence[PruneJob]) -> list[SculptedNetwork]:
         """Sculpt jobs of one task, shape and config together; keep the sparsest variant of each."""
@@ -127,15 +134,16 @@ class SchedulePruner(Pruner):
         variants = [(v, self.phases(jobs[0], v)) for v in self.variants(jobs[0])]
         results, stats = sculpt(jobs, variants)
         self.last_stats = stats
-        rule = "auto-grid" if jobs[0].params.get("hparams") == "auto" else "task-defaults"
-        chosen = []
-        for nets in results:
-            ok = [n for n in nets if n.status == "ok"]
-            best = min(ok, key=lambda n: n.density()) if ok else nets[0]
-            best.info["hparam_rule"] = rule
-            best.info["variants_tried"] = len(nets)
-            chosen.append(best)
-        return chosen
+        return [self._choose(nets, job) for nets, job in zip(results, jobs)]
+
+    @staticmethod
+    def _choose(nets: list[SculptedNetwork], job: PruneJob) -> SculptedNetwork:
+        """The sparsest variant that met the threshold (the first on ties), labelled with its rule."""
+        ok = [n for n in nets if n.status == "ok"]
+        best = min(ok, key=lambda n: n.density()) if ok else nets[0]
+        best.info["hparam_rule"] = "auto-grid" if job.params.get("hparams") == "auto" else "task-defaults"
+        best.info["variants_tried"] = len(nets)
+        return best
 
 
 def _freeze(params: Mapping[str, Any]) -> tuple:

@@ -7,9 +7,13 @@ Every definition here is documented, with worked examples, in ``docs/scoring.md`
    :meth:`sculptbench.core.GroundTruth.graph`.
 2. :func:`contract_series` merges chains of modules (a sub-function computed over several
    consecutive layers is one sub-function); it is applied to both graphs.
-3. :func:`compare_graphs` computes success (label-preserving isomorphism), the paper's three
-   aspects (input separability, hidden separability, output grouping), ARIs, module counts and a
-   normalised graph edit distance (:func:`graph_edit_distance`).
+3. :func:`absorb_outputs` folds output-private modules (a module whose only successor is one
+   output) into that output; :func:`normalise` iterates contraction and absorption to a fixed
+   point, on both graphs.
+4. :func:`compare_graphs` computes success (label-preserving isomorphism), the paper's three
+   aspects (input separability from the detection's own partition of the inputs, hidden
+   separability, output grouping), ARIs, module counts and a normalised graph edit distance
+   (:func:`graph_edit_distance`).
 
 All functions are pure and deterministic.
 """
@@ -165,6 +169,49 @@ def contract_series(g: nx.DiGraph) -> nx.DiGraph:
     return g
 
 
+# --------------------------------------------------------------------------- output absorption
+def absorb_outputs(g: nx.DiGraph) -> nx.DiGraph:
+    """Absorb output-private modules into their output; returns a new graph.
+
+    A module node whose successors are exactly one node, an output ``("out", y)``, computes that
+    output's own function (an OR gate per output, a last-hidden unit feeding a single output): it
+    is removed and each of its predecessors (inputs or modules) gets an edge to ``("out", y)``
+    instead. The output node lists the absorbed module ids in its ``absorbed`` attribute. Repeated
+    until no module qualifies (absorbing a module can make a predecessor output-private in turn),
+    so inputs may end up connected directly to outputs. Idempotent.
+    """
+    g = g.copy()
+    changed = True
+    while changed:
+        changed = False
+        for m in module_nodes(g):
+            if g.out_degree(m) != 1:
+                continue
+            y = next(iter(g.successors(m)))
+            if _kind(y) != "out":
+                continue
+            preds = list(g.predecessors(m))
+            absorbed = tuple(g.nodes[y].get("absorbed", ())) + tuple(g.nodes[m].get("merged", (m,)))
+            g.remove_node(m)
+            g.add_edges_from((p, y) for p in preds)
+            g.nodes[y]["absorbed"] = absorbed
+            changed = True
+    return g
+
+
+def normalise(g: nx.DiGraph) -> nx.DiGraph:
+    """Alternate :func:`contract_series` and :func:`absorb_outputs` until nothing changes.
+
+    Both steps only remove module nodes, so the node count stops falling exactly at the fixed
+    point. Returns a new graph; idempotent.
+    """
+    while True:
+        n = g.number_of_nodes()
+        g = absorb_outputs(contract_series(g))
+        if g.number_of_nodes() == n:
+            return g
+
+
 # --------------------------------------------------------------------------- signatures and partitions
 def input_signatures(g: nx.DiGraph) -> dict[str, frozenset]:
     """Map each input name to the set of module nodes it feeds (empty when pruned)."""
@@ -172,8 +219,31 @@ def input_signatures(g: nx.DiGraph) -> dict[str, frozenset]:
 
 
 def output_signatures(g: nx.DiGraph) -> dict[str, frozenset]:
-    """Map each output name to the set of module nodes feeding it (empty when undriven)."""
-    return {n[1]: frozenset(p for p in g.predecessors(n) if _kind(p) == "module") for n in g if _kind(n) == "out"}
+    """Map each output name to the set of all its predecessor nodes (modules and, after
+    :func:`absorb_outputs`, inputs); empty when undriven."""
+    return {n[1]: frozenset(g.predecessors(n)) for n in g if _kind(n) == "out"}
+
+
+def detected_input_modules(detection: Detection, input_names: Sequence[str]) -> dict[str, int]:
+    """Map each input name the detection put in a module (unit ``(0, index)``) to that module's index.
+
+    Inputs in no module (pruned or condensed away by the detector) are absent.
+    """
+    return {
+        input_names[index]: i
+        for (layer, index), i in detection.module_of().items()
+        if layer == 0 and 0 <= index < len(input_names)
+    }
+
+
+def module_labels(items: Sequence[str], modules: Mapping[str, Hashable]) -> list[int]:
+    """Integer labels grouping ``items`` by detected module; an item in no module is a singleton."""
+    keys: dict[Any, int] = {}
+    labels = []
+    for item in items:
+        key = ("module", modules[item]) if item in modules else ("alone", item)
+        labels.append(keys.setdefault(key, len(keys)))
+    return labels
 
 
 def module_signatures(g: nx.DiGraph) -> dict[Node, tuple[frozenset, frozenset]]:
@@ -290,25 +360,36 @@ def compare_graphs(
     input_names: Sequence[str],
     output_names: Sequence[str],
     input_groups: Mapping[str, str] | None = None,
+    input_modules: Mapping[str, Hashable] | None = None,
 ) -> dict[str, Any]:
     """All ``structure`` metrics of a reduced detection against a ground-truth graph.
 
     ``detected`` is the output of :func:`reduce_detection` (per input unit) and ``truth`` of
     :meth:`GroundTruth.graph`; both are contracted here (and, with ``input_groups``, grouped by
-    :func:`group_inputs`: input ARI and separability are then computed over the surviving input
-    units only, each unit's true class being its group's ground-truth signature).
+    :func:`group_inputs`). ``input_modules`` is the detection's own partition of the input units
+    (input name -> detected module, :func:`detected_input_modules`); an input missing from it, or
+    every input when it is ``None``, is a singleton group.
+
+    ``hidden_separability`` is computed on the contracted graphs; success, output grouping,
+    module counts and GED on the :func:`normalise`-d graphs (contracted and output-absorbed).
+    Input separability compares the detected input partition with the inputs grouped by the set
+    of contracted ground-truth modules reading them; with ``input_groups`` only the surviving
+    input units (with an edge in the contracted reduced graph) are compared, each unit's true
+    class being its group's ground-truth signature.
     """
+    input_modules = {} if input_modules is None else input_modules
     det_units = contract_series(detected)
     if input_groups is not None:
         det = contract_series(group_inputs(det_units, input_groups))
         gt = contract_series(group_inputs(truth, input_groups))
     else:
         det, gt = det_units, contract_series(truth)
+    det_abs, gt_abs = normalise(det), normalise(gt)
 
-    # input grouping
-    det_in = input_signatures(det_units)
+    # input grouping: the detection's partition against the ground-truth modules reading each input
     gt_in = input_signatures(gt)
     if input_groups is not None:
+        det_in = input_signatures(det_units)
         items = [x for x in input_names if det_in.get(x)]
         truth_keys: dict[Any, int] = {}
         truth_labels = []
@@ -320,24 +401,24 @@ def compare_graphs(
     else:
         items = list(input_names)
         truth_labels = signature_labels(items, gt_in)
-    input_sep, input_ari = _grouping(items, signature_labels(items, det_in), truth_labels)
+    input_sep, input_ari = _grouping(items, module_labels(items, input_modules), truth_labels)
 
     # output grouping
     outs = list(output_names)
     output_same, output_ari = _grouping(
-        outs, signature_labels(outs, output_signatures(det)), signature_labels(outs, output_signatures(gt))
+        outs, signature_labels(outs, output_signatures(det_abs)), signature_labels(outs, output_signatures(gt_abs))
     )
 
-    ged_raw, ged, ged_exact = graph_edit_distance(det, gt)
+    ged_raw, ged, ged_exact = graph_edit_distance(det_abs, gt_abs)
     return {
-        "success": bool(_is_isomorphic(det, gt)),
+        "success": bool(_is_isomorphic(det_abs, gt_abs)),
         "input_separability": bool(input_sep),
         "hidden_separability": bool(hidden_separable(det, gt)),
         "output_grouping": bool(output_same),
         "input_ari": input_ari,
         "output_ari": output_ari,
-        "modules_found": len(module_nodes(det)),
-        "modules_expected": len(module_nodes(gt)),
+        "modules_found": len(module_nodes(det_abs)),
+        "modules_expected": len(module_nodes(gt_abs)),
         "ged": float(ged),
         "ged_raw": int(ged_raw),
         "ged_exact": bool(ged_exact),
@@ -352,23 +433,30 @@ def score_structure(detection: Detection, network: SculptedNetwork, task: Task) 
     """
     reduced = reduce_detection(detection, network, task.input_names, task.output_names)
     groups = getattr(task, "input_groups", None)
-    return compare_graphs(reduced, task.ground_truth.graph(), task.input_names, task.output_names, groups)
+    return compare_graphs(
+        reduced,
+        task.ground_truth.graph(),
+        task.input_names,
+        task.output_names,
+        groups,
+        input_modules=detected_input_modules(detection, task.input_names),
+    )
 
 
 class StructureScorer(Scorer):
     """Compares the detected module DAG with the task's ground-truth hierarchy (``docs/scoring.md``)."""
 
     name = "structure"
-    version = "1.0"
+    version = "2.0"
     metrics = {
-        "success": "the contracted detected and ground-truth DAGs are isomorphic (labels preserved)",
-        "input_separability": "inputs are partitioned by the modules they feed exactly as in the ground truth",
+        "success": "the normalised (contracted, output-absorbed) detected and ground-truth DAGs are isomorphic (labels preserved)",
+        "input_separability": "the detection partitions the inputs (by module) exactly as the ground-truth modules read them",
         "hidden_separability": "every ground-truth module has a detected module with the same (inputs, outputs) signature",
-        "output_grouping": "outputs are partitioned by the modules feeding them exactly as in the ground truth",
+        "output_grouping": "outputs are partitioned by their predecessors (normalised DAG) exactly as in the ground truth",
         "input_ari": "adjusted Rand index of the detected vs ground-truth input partitions",
         "output_ari": "adjusted Rand index of the detected vs ground-truth output partitions",
-        "modules_found": "number of module nodes of the detected DAG after series contraction",
-        "modules_expected": "number of module nodes of the ground-truth DAG after series contraction",
+        "modules_found": "number of module nodes of the detected DAG after contraction and output absorption",
+        "modules_expected": "number of module nodes of the ground-truth DAG after contraction and output absorption",
         "ged": "graph edit distance normalised by |V1|+|E1|+|V2|+|E2|, in [0, 1]",
         "ged_raw": "unnormalised graph edit distance (integer)",
         "ged_exact": "whether ged is exact (<= 7 modules per graph) or an assignment upper bound",
