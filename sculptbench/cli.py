@@ -47,8 +47,13 @@ def _registry():
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="sculptbench")
-def main() -> None:
+@click.option("--threads", envvar="SCULPTBENCH_THREADS", default=1, show_default=True, type=click.IntRange(min=1),
+              help="torch threads per process. Results are reproducible for a given seed, device and thread count.")
+def main(threads: int) -> None:
     """sculptbench: can pruning and network analysis recover the modular structure of a task?"""
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 @main.command()
@@ -59,7 +64,7 @@ def main() -> None:
 @click.option("--seeds", default=DEFAULT_SEEDS, show_default=True, type=int, help="Number of seeds (0..N-1).")
 @click.option("--seed-start", default=0, show_default=True, type=int, help="First seed.")
 @click.option("--arch", default=None, help="Hidden shapes, e.g. 24,24x24,36x36x36 (default: each task's own).")
-@click.option("--results", default="sculptbench-results.db", show_default=True, type=click.Path(dir_okay=False), help="SQLite results database.")
+@click.option("--results", default="sculptbench-results.db", show_default=True, type=click.Path(), help="SQLite results database.")
 @click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1), help="Worker processes.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--no-batch", is_flag=True, help="Prune one network at a time instead of batching seeds.")
@@ -152,7 +157,7 @@ def _stderr_console():
 
 
 @main.command()
-@click.option("--results", default="sculptbench-results.db", show_default=True, type=click.Path(dir_okay=False), help="SQLite results database.")
+@click.option("--results", default="sculptbench-results.db", show_default=True, type=click.Path(), help="SQLite results database.")
 @click.option("--format", "fmt", default="github", show_default=True, help="github, markdown, plain, latex, csv or json.")
 @click.option("--metric", default="success", show_default=True, help="success, input_ari, output_ari, ged, density, accuracy, time or any recorded metric.")
 @click.option("--columns", default="auto", show_default=True, help="auto, task, family, task-depth, family-depth or depth.")
@@ -173,7 +178,7 @@ def report(results, fmt, metric, columns, run_id):
 
 
 @main.command()
-@click.option("--results", default="sculptbench-results.db", show_default=True, type=click.Path(dir_okay=False), help="SQLite results database.")
+@click.option("--results", default="sculptbench-results.db", show_default=True, type=click.Path(), help="SQLite results database.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @user_errors
 def runs(results, as_json):

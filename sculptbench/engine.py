@@ -109,36 +109,18 @@ def forward(layout: Layout, flat: torch.Tensor, x: torch.Tensor) -> list[torch.T
     Returns the activations of every layer: the input, each hidden layer after ReLU, and the
     output logits last.
     """
-    if x.dim() == 2:
-        x = x.unsqueeze(0).expand(flat.shape[0], -1, -1)
-    acts = [x]
-    h = x
-    for layer in range(layout.n_layers):
-        z = torch.baddbmm(layout.biases(flat, layer), h, layout.weights(flat, layer))
-        h = torch.relu(z) if layer < layout.n_layers - 1 else z
-        acts.append(h)
-    return acts
+    return _forward_parts(_split(layout, flat), layout.n_layers, x)
 
 
 def backward(layout: Layout, flat: torch.Tensor, acts: list[torch.Tensor], dlogits: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Backpropagate ``dlogits`` (``(K, B, out)``).
+    """Backpropagate ``dlogits`` (``(K, B, out)``) through the activations of :func:`forward`.
 
     Returns the flat gradient ``(K, P)`` and the gradients with respect to every hidden
-    activation (after ReLU), ordered by layer.
+    activation (after ReLU), first hidden layer first.
     """
-    grads: list[torch.Tensor] = [None] * (2 * layout.n_layers)  # type: ignore[list-item]
     hidden_grads: list[torch.Tensor] = []
-    dz = dlogits
-    for layer in range(layout.n_layers - 1, -1, -1):
-        h_in = acts[layer]
-        grads[2 * layer] = torch.bmm(h_in.transpose(1, 2), dz).flatten(1)
-        grads[2 * layer + 1] = dz.sum(dim=1)
-        if layer > 0:
-            dh = torch.bmm(dz, layout.weights(flat, layer).transpose(1, 2))
-            hidden_grads.append(dh)
-            dz = dh * (h_in > 0)
-    hidden_grads.reverse()
-    return torch.cat(grads, dim=1), hidden_grads
+    grads = _backward_parts(_split(layout, flat), layout.n_layers, acts, dlogits, hidden_grads)
+    return _join(layout, grads), hidden_grads
 
 
 def bce_with_logits(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -186,6 +168,56 @@ def _epoch_draws(gens: Sequence[torch.Generator], n_rows: int, n_in: int, epochs
         done += e
 
 
+def _split(layout: Layout, flat: torch.Tensor) -> list[torch.Tensor]:
+    """Contiguous per-layer copies of a flat batch: weights ``(K, in, out)`` then biases ``(K, 1, out)``."""
+    ws = [layout.weights(flat, layer).contiguous() for layer in range(layout.n_layers)]
+    bs = [layout.biases(flat, layer).contiguous() for layer in range(layout.n_layers)]
+    return ws + bs
+
+
+def _join(layout: Layout, parts: list[torch.Tensor]) -> torch.Tensor:
+    """Inverse of :func:`_split`."""
+    n = layout.n_layers
+    cols = []
+    for layer in range(n):
+        cols.append(parts[layer].flatten(1))
+        cols.append(parts[n + layer].flatten(1))
+    return torch.cat(cols, dim=1)
+
+
+def _forward_parts(parts: list[torch.Tensor], n_layers: int, x: torch.Tensor) -> list[torch.Tensor]:
+    if x.dim() == 2:
+        x = x.unsqueeze(0).expand(parts[0].shape[0], -1, -1)
+    acts = [x]
+    h = x
+    for layer in range(n_layers):
+        z = torch.baddbmm(parts[n_layers + layer], h, parts[layer])
+        h = torch.relu(z) if layer < n_layers - 1 else z
+        acts.append(h)
+    return acts
+
+
+def _backward_parts(
+    parts: list[torch.Tensor], n_layers: int, acts: list[torch.Tensor], dz: torch.Tensor, hidden_grads: list[torch.Tensor] | None = None
+) -> list[torch.Tensor]:
+    """Gradients of every weight ``(K, in, out)`` and bias ``(K, 1, out)`` for output gradient ``dz``.
+
+    When ``hidden_grads`` is a list, the gradients w.r.t. each hidden activation (after ReLU) are
+    appended to it, first hidden layer first.
+    """
+    grads: list[torch.Tensor] = [None] * (2 * n_layers)  # type: ignore[list-item]
+    for layer in range(n_layers - 1, -1, -1):
+        h_in = acts[layer]
+        grads[layer] = torch.bmm(h_in.transpose(1, 2), dz)
+        grads[n_layers + layer] = dz.sum(dim=1, keepdim=True)
+        if layer > 0:
+            dh = torch.bmm(dz, parts[layer].transpose(1, 2))
+            if hidden_grads is not None:
+                hidden_grads.insert(0, dh)
+            dz = dh * (h_in > 0)
+    return grads
+
+
 def train(
     layout: Layout,
     params: torch.Tensor,
@@ -201,24 +233,30 @@ def train(
     training rows in the member's own random order in minibatches of ``config.batch_size``,
     adding Gaussian noise of ``config.noise_std`` to the inputs, then evaluates on the
     validation split; the epoch with the highest accuracy (ties: lower loss, then earlier)
-    is kept. ``lrs`` (``(K,)``) overrides ``config.lr`` per member.
+    is kept. ``lrs`` (``(K,)``) overrides ``config.lr`` per member. Adam (with coupled weight
+    decay, as ``torch.optim.Adam``) runs as multi-tensor ``_foreach`` operations over
+    contiguous per-layer tensors.
     """
     k = params.shape[0]
     device = params.device
     dtype = params.dtype
+    n = layout.n_layers
     masks = masks.to(dtype)
-    theta = params * masks
-    lr_col = (lrs if lrs is not None else torch.full((k,), config.lr)).to(device=device, dtype=dtype).unsqueeze(1)
-    exp_avg = torch.zeros_like(theta)
-    exp_avg_sq = torch.zeros_like(theta)
+    mask_parts = _split(layout, masks)
+    theta = _split(layout, params * masks)
+    uniform_lr = lrs is None or bool((lrs == lrs[0]).all())
+    lr = float(lrs[0]) if lrs is not None else config.lr
+    lr_cols = None if uniform_lr else [lrs.to(device=device, dtype=dtype).view(k, 1, 1)] * (2 * n)
+    exp_avg = [torch.zeros_like(t) for t in theta]
+    exp_avg_sq = [torch.zeros_like(t) for t in theta]
     beta1, beta2 = ADAM_BETAS
     wd = config.weight_decay
     x_train, y_train = data.train_x, data.train_y
     n_rows, n_in = x_train.shape
     n_out = y_train.shape[1]
-    best = theta.clone()
-    best_acc, best_loss = evaluate(layout, theta, data.val_x, data.val_y)
-    best_acc = torch.full_like(best_acc, -1.0)
+    best = [t.clone() for t in theta]
+    best_acc = torch.full((k,), -1.0, dtype=dtype, device=device)
+    best_loss = torch.full((k,), float("inf"), dtype=dtype, device=device)
     step = 0
     bs = config.batch_size
     for order, noise in _epoch_draws(generators, n_rows, n_in, config.epochs, config.noise_std, device):
@@ -229,26 +267,38 @@ def train(
         for start in range(0, n_rows, bs):
             xb = xb_all[:, start:start + bs]
             yb = yb_all[:, start:start + bs]
-            acts = forward(layout, theta, xb)
+            acts = _forward_parts(theta, n, xb)
             dlogits = (torch.sigmoid(acts[-1]) - yb) / (xb.shape[1] * n_out)
-            grad, _ = backward(layout, theta, acts, dlogits)
+            grads = _backward_parts(theta, n, acts, dlogits)
             step += 1
             if wd:
-                grad.add_(theta, alpha=wd)
-            grad.mul_(masks)
-            exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
-            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                torch._foreach_add_(grads, theta, alpha=wd)
+            torch._foreach_mul_(grads, mask_parts)
+            torch._foreach_mul_(exp_avg, beta1)
+            torch._foreach_add_(exp_avg, grads, alpha=1 - beta1)
+            torch._foreach_mul_(exp_avg_sq, beta2)
+            torch._foreach_addcmul_(exp_avg_sq, grads, grads, value=1 - beta2)
             bias1 = 1 - beta1**step
             bias2_sqrt = math.sqrt(1 - beta2**step)
-            denom = (exp_avg_sq.sqrt() / bias2_sqrt).add_(ADAM_EPS)
-            theta.sub_((exp_avg / denom).mul_(lr_col / bias1))
-            theta.mul_(masks)
-        acc, loss = evaluate(layout, theta, data.val_x, data.val_y)
+            denom = torch._foreach_sqrt(exp_avg_sq)
+            torch._foreach_div_(denom, bias2_sqrt)
+            torch._foreach_add_(denom, ADAM_EPS)
+            if lr_cols is None:
+                torch._foreach_addcdiv_(theta, exp_avg, denom, value=-lr / bias1)
+            else:
+                update = torch._foreach_div(exp_avg, denom)
+                torch._foreach_mul_(update, lr_cols)
+                torch._foreach_sub_(theta, update, alpha=1 / bias1)
+            torch._foreach_mul_(theta, mask_parts)
+        logits = _forward_parts(theta, n, data.val_x)[-1]
+        acc = ((logits > 0) == (data.val_y > 0.5)).to(dtype).mean(dim=(1, 2))
+        loss = bce_with_logits(logits, data.val_y)
         better = (acc > best_acc) | ((acc == best_acc) & (loss < best_loss))
-        best = torch.where(better.unsqueeze(1), theta, best)
+        keep = better.view(k, 1, 1)
+        best = [torch.where(keep, t, b) for t, b in zip(theta, best)]
         best_acc = torch.where(better, acc, best_acc)
         best_loss = torch.where(better, loss, best_loss)
-    return TrainResult(params=best, accuracy=best_acc, loss=best_loss)
+    return TrainResult(params=_join(layout, best), accuracy=best_acc, loss=best_loss)
 
 
 def unit_activations_and_grads(layout: Layout, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -257,9 +307,11 @@ def unit_activations_and_grads(layout: Layout, flat: torch.Tensor, x: torch.Tens
     The loss of one row is the mean BCE over its output bits, as when the reference feeds the
     table one row at a time.
     """
-    acts = forward(layout, flat, x)
+    parts = _split(layout, flat)
+    acts = _forward_parts(parts, layout.n_layers, x)
     dlogits = (torch.sigmoid(acts[-1]) - y) / y.shape[1]
-    _, hidden_grads = backward(layout, flat, acts, dlogits)
+    hidden_grads: list[torch.Tensor] = []
+    _backward_parts(parts, layout.n_layers, acts, dlogits, hidden_grads)
     return acts[1:-1], hidden_grads
 
 

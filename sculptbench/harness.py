@@ -359,16 +359,14 @@ def execute(
     """Run every group, write each cell as soon as its group finishes, and return all cells."""
     skip = skip or set()
     done: list[Cell] = []
-    cores = os.cpu_count() or 1
     if spec.jobs <= 1:
-        torch.set_num_threads(1)
         for group in groups:
             for cell in run_group(group, registry, spec.batch, skip):
                 store.write_cell(run_id, cell)
                 done.append(cell)
                 on_cell(cell)
         return done
-    threads = max(1, cores // spec.jobs)
+    threads = torch.get_num_threads()
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")

@@ -1,0 +1,123 @@
+"""Benchmark the batched engine against one-network-at-a-time (`--no-batch`) on the same workload.
+
+Default workload: the 4 exemplars x 1, 2 and 3 hidden layers of width 24 x 8 seeds with
+`iterative` + `sculpting` + `structure` (96 sculpt runs). Each mode runs in its own subprocess
+so that its peak RSS is its own. Prints sculpt-runs per minute, their ratio, peak RSS and where
+the time went (train, prune decisions, detect, score).
+
+    python bench/engine.py                  # both modes, default workload
+    python bench/engine.py --seeds 4 --modes batched
+    python bench/engine.py --param hparams=auto
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+EXEMPLARS = ["bool/input-separable", "bool/reused", "bool/both", "bool/none"]
+
+
+def run_mode(mode: str, tasks: list[str], archs: list[tuple[int, ...]], seeds: int, params: dict, threads: int) -> dict:
+    """Run the workload in this process and return its figures."""
+    import torch
+
+    from sculptbench.core import PruneJob
+    from sculptbench.plugin_manager import load_registry
+
+    torch.set_num_threads(threads)
+    registry = load_registry(entry_points=False)
+    pruner = registry.get("pruner", "iterative")
+    detector = registry.get("detector", "sculpting")
+    scorer = registry.get("scorer", "structure")
+    pparams = pruner.validate_params(params)
+    dparams = detector.validate_params({})
+    split = {"train": 0.0, "decide": 0.0, "detect": 0.0, "score": 0.0}
+    runs = successes = untrainable = 0
+    start = time.perf_counter()
+    for name in tasks:
+        task = registry.tasks[name]
+        for hidden in archs:
+            jobs = [PruneJob(task, hidden, seed, pparams, task.training) for seed in range(seeds)]
+            if mode == "batched":
+                nets = pruner.prune_many(jobs)
+                split["train"] += pruner.last_stats.train
+                split["decide"] += pruner.last_stats.decide
+            else:
+                nets = []
+                for job in jobs:
+                    nets.append(pruner.prune(job))
+                    split["train"] += pruner.last_stats.train
+                    split["decide"] += pruner.last_stats.decide
+            for seed, net in enumerate(nets):
+                runs += 1
+                if net.status != "ok":
+                    untrainable += 1
+                    continue
+                t0 = time.perf_counter()
+                detection = detector.detect(net, task, dparams, seed)
+                split["detect"] += time.perf_counter() - t0
+                t0 = time.perf_counter()
+                record = scorer.score(detection, net, task)
+                split["score"] += time.perf_counter() - t0
+                successes += bool(record.metrics["success"])
+    wall = time.perf_counter() - start
+    return {
+        "mode": mode,
+        "runs": runs,
+        "wall_s": wall,
+        "runs_per_min": 60 * runs / wall,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "split_s": split,
+        "success_rate": successes / runs if runs else 0.0,
+        "untrainable": untrainable,
+    }
+
+
+def main() -> None:
+    """Parse options, run each mode in a subprocess, print the comparison."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tasks", default=",".join(EXEMPLARS))
+    ap.add_argument("--archs", default="24,24x24,24x24x24")
+    ap.add_argument("--seeds", type=int, default=8)
+    ap.add_argument("--modes", default="batched,nobatch")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    ap.add_argument("--param", action="append", default=[], help="iterative option KEY=VALUE (YAML value)")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    import yaml
+
+    params = {k: yaml.safe_load(v) for k, v in (p.split("=", 1) for p in args.param)}
+    tasks = args.tasks.split(",")
+    archs = [tuple(int(w) for w in a.split("x")) for a in args.archs.split(",")]
+    if args.child:
+        print(json.dumps(run_mode(args.child, tasks, archs, args.seeds, params, args.threads)))
+        return
+    results = {}
+    for mode in args.modes.split(","):
+        cmd = [sys.executable, __file__, "--child", mode, "--tasks", args.tasks, "--archs", args.archs,
+               "--seeds", str(args.seeds), "--threads", str(args.threads), *sum((["--param", p] for p in args.param), [])]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        results[mode] = json.loads(out.strip().splitlines()[-1])
+    print(f"workload: {len(tasks)} tasks x {len(archs)} archs x {args.seeds} seeds = {len(tasks) * len(archs) * args.seeds} sculpt runs"
+          f" (iterative + sculpting + structure; params {params or 'task defaults'}; {args.threads} torch thread(s) per process)")
+    print(f"{'mode':<9} {'wall s':>8} {'runs/min':>9} {'peak RSS MiB':>13} {'train s':>8} {'decide s':>9} {'detect s':>9} {'score s':>8} {'success':>8}")
+    for mode, r in results.items():
+        s = r["split_s"]
+        print(f"{mode:<9} {r['wall_s']:>8.1f} {r['runs_per_min']:>9.1f} {r['peak_rss_mib']:>13.0f} {s['train']:>8.1f} {s['decide']:>9.1f}"
+              f" {s['detect']:>9.2f} {s['score']:>8.2f} {r['success_rate']:>8.2f}")
+    if "batched" in results and "nobatch" in results:
+        ratio = results["batched"]["runs_per_min"] / results["nobatch"]["runs_per_min"]
+        print(f"batched / no-batch throughput: {ratio:.1f}x")
+    if "batched" in results:
+        # The reference implementation needs about 105-209 s per run on this machine (paper-results.md).
+        ref_per_run = 110.0
+        print(f"batched vs reference (~{ref_per_run:.0f} s per run): {ref_per_run * results['batched']['runs_per_min'] / 60:.0f}x")
+
+
+if __name__ == "__main__":
+    main()
