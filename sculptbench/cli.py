@@ -297,7 +297,7 @@ def draw(task_name, arch, pruner, detector, seed, device, params, epochs, output
         if component not in (pruner, detector):
             raise SculptbenchError(f"--param names {component!r}, which is neither --pruner nor --detector")
     pparams = prune_obj.validate_params(dict(parsed.get(pruner, {})))
-    dparams = det_obj.validate_params({**task.detector_defaults, **parsed.get(detector, {})})
+    dparams = harness.detector_params(det_obj, task, parsed.get(detector, {}))
     training = TrainingConfig(**{**task.training.__dict__, **({"epochs": epochs} if epochs else {})}).validate()
     net = prune_obj.prune(PruneJob(task, archs[0], seed, pparams, training, harness.resolve_device(device)))
     if net.status != "ok":

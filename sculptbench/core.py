@@ -177,6 +177,14 @@ class Task(ABC):
         blob = json.dumps(self.definition(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
+    def accuracy(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Accuracy of each of K networks: ``logits`` is ``(K, R, outputs)``, ``targets`` ``(R, outputs)``.
+
+        The default is per-bit accuracy (threshold 0.5 on the sigmoid). Override it for, e.g.,
+        one-hot outputs read by argmax.
+        """
+        return per_bit_accuracy(logits, targets)
+
     def acceptance_threshold(self, dense_accuracy: float) -> float:
         """The validation accuracy a pruned network must reach to be accepted."""
         if self.accuracy_tolerance is not None:

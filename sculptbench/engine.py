@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
-from sculptbench.core import SculptedNetwork, TaskData, TrainingConfig
+from sculptbench.core import SculptedNetwork, TaskData, TrainingConfig, per_bit_accuracy
+
+AccuracyFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
@@ -138,11 +140,10 @@ class TrainResult:
     loss: torch.Tensor
 
 
-def evaluate(layout: Layout, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-bit accuracy and BCE loss of every member on a shared ``(x, y)``."""
+def evaluate(layout: Layout, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor, accuracy: AccuracyFn = per_bit_accuracy) -> tuple[torch.Tensor, torch.Tensor]:
+    """Accuracy (per-bit by default) and BCE loss of every member on a shared ``(x, y)``."""
     logits = forward(layout, flat, x)[-1]
-    acc = ((logits > 0) == (y > 0.5)).to(flat.dtype).mean(dim=(1, 2))
-    return acc, bce_with_logits(logits, y)
+    return accuracy(logits, y).to(flat.dtype), bce_with_logits(logits, y)
 
 
 def _epoch_draws(gens: Sequence[torch.Generator], n_rows: int, n_in: int, epochs: int, noise_std: float, device: torch.device):
@@ -226,6 +227,7 @@ def train(
     config: TrainingConfig,
     generators: Sequence[torch.Generator],
     lrs: torch.Tensor | None = None,
+    accuracy: AccuracyFn = per_bit_accuracy,
 ) -> TrainResult:
     """Train K members from ``params`` with a fresh Adam each and return their best epochs.
 
@@ -233,7 +235,8 @@ def train(
     training rows in the member's own random order in minibatches of ``config.batch_size``,
     adding Gaussian noise of ``config.noise_std`` to the inputs, then evaluates on the
     validation split; the epoch with the highest accuracy (ties: lower loss, then earlier)
-    is kept. ``lrs`` (``(K,)``) overrides ``config.lr`` per member. Adam (with coupled weight
+    is kept. ``lrs`` (``(K,)``) overrides ``config.lr`` per member; ``accuracy`` is the task's
+    accuracy rule. Adam (with coupled weight
     decay, as ``torch.optim.Adam``) runs as multi-tensor ``_foreach`` operations over
     contiguous per-layer tensors.
     """
@@ -291,7 +294,7 @@ def train(
                 torch._foreach_sub_(theta, update, alpha=1 / bias1)
             torch._foreach_mul_(theta, mask_parts)
         logits = _forward_parts(theta, n, data.val_x)[-1]
-        acc = ((logits > 0) == (data.val_y > 0.5)).to(dtype).mean(dim=(1, 2))
+        acc = accuracy(logits, data.val_y).to(dtype)
         loss = bce_with_logits(logits, data.val_y)
         better = (acc > best_acc) | ((acc == best_acc) & (loss < best_loss))
         keep = better.view(k, 1, 1)

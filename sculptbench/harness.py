@@ -190,8 +190,7 @@ def plan(registry: Registry, spec: RunSpec) -> list[Group]:
             for pname in spec.pruners:
                 pruner = registry.pruners[pname]
                 pparams = pruner.validate_params(dict(spec.params.get(pname, {})))
-                task_dets = [(n, {**registry.detectors[n].validate_params(dict(task.detector_defaults)), **spec.params.get(n, {})}) if task.detector_defaults else (n, p) for n, p in detectors]
-                task_dets = [(n, registry.detectors[n].validate_params(p)) for n, p in task_dets]
+                task_dets = [(n, detector_params(registry.detectors[n], task, spec.params.get(n, {}))) for n, _ in detectors]
                 versions = {
                     "pruner": registry.version_of("pruner", pname),
                     "detectors": {n: registry.version_of("detector", n) for n, _ in task_dets},
@@ -210,6 +209,12 @@ def plan(registry: Registry, spec: RunSpec) -> list[Group]:
                         })
                 groups.append(group)
     return groups
+
+
+def detector_params(detector: Any, task: Task, user: dict[str, Any]) -> dict[str, Any]:
+    """A detector's parameters: its defaults, then the task's hints it understands, then the user's."""
+    hints = {k: v for k, v in task.detector_defaults.items() if k in detector.defaults}
+    return detector.validate_params({**hints, **user})
 
 
 # --------------------------------------------------------------------------- execution

@@ -170,7 +170,8 @@ class Registry:
 
     def _fail(self, record: PluginRecord, exc: BaseException) -> PluginRecord:
         record.status = "failed"
-        record.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        message = " ".join(str(exc).split())
+        record.error = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
         if strict_plugins():
             raise SculptbenchError(
                 f"plugin {record.name!r} from package {record.package!r} failed: {record.error} ({STRICT_ENV}=1 makes this an error)"

@@ -76,7 +76,7 @@ class PruneLoop:
             self.i += 1
             target = schedule_target(self.schedule, self.step, self.i, self.iterations, self.start)
             # A schedule that flattens below one unit/weight continues in steps of p_min.
-            target = max(target, self.accepted + self.p_min)
+            target = min(max(target, self.accepted + self.p_min), 100.0)
             self.p = target - self.accepted
         else:
             target = self.accepted + self.p
@@ -239,7 +239,7 @@ def sculpt(jobs: Sequence[PruneJob], variants: Sequence[tuple[dict[str, Any], li
 
     def train_rows(rows: list[int], cand_params: torch.Tensor, cand_masks: torch.Tensor) -> engine.TrainResult:
         t0 = time.perf_counter()
-        result = engine.train(layout, cand_params, cand_masks, data, config, [gens[r] for r in rows])
+        result = engine.train(layout, cand_params, cand_masks, data, config, [gens[r] for r in rows], accuracy=task.accuracy)
         stats.train += time.perf_counter() - t0
         stats.trainings += len(rows)
         for r in rows:
@@ -306,7 +306,7 @@ def sculpt(jobs: Sequence[PruneJob], variants: Sequence[tuple[dict[str, Any], li
             for i, r in enumerate(active):
                 members[r].loop.report(accepted[i])
 
-    test_acc, _ = engine.evaluate(layout, params * masks, data.test_x, data.test_y)
+    test_acc, _ = engine.evaluate(layout, params * masks, data.test_x, data.test_y, task.accuracy)
     results: list[list[SculptedNetwork]] = [[] for _ in jobs]
     for r, m in enumerate(members):
         net = engine.to_network(layout, params[r], masks[r])

@@ -36,6 +36,11 @@ def resolve_metric(name: str, cells: Sequence[Cell]) -> str:
     matches = [m for m in recorded if m.split(".", 1)[-1] == name]
     if matches:
         return matches[0]
+    if not recorded:
+        # No cell was scored (all untrainable or errors): name the metric after a recorded scorer.
+        scorers = sorted({s for c in cells for s in c.versions.get("scorers", {})})
+        if scorers and "." not in name:
+            return f"{'structure' if 'structure' in scorers else scorers[0]}.{name}"
     valid = sorted(set(CELL_METRICS) | {m.split(".", 1)[-1] for m in recorded})
     raise SculptbenchError(f"unknown metric {name!r}; available: {', '.join(valid)}")
 

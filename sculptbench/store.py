@@ -198,8 +198,10 @@ class ResultsStore:
         return out
 
     def latest_run_id(self) -> str | None:
-        """The id of the most recently started run."""
-        row = self.conn.execute("SELECT run_id FROM runs ORDER BY started DESC LIMIT 1").fetchone()
+        """The id of the most recently started run that wrote cells."""
+        row = self.conn.execute(
+            "SELECT run_id FROM runs WHERE run_id IN (SELECT run_id FROM cells) ORDER BY started DESC LIMIT 1"
+        ).fetchone()
         return row[0] if row else None
 
     # ------------------------------------------------------------------ cells

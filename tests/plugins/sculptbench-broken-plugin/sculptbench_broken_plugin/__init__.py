@@ -1,0 +1,1 @@
+"""Deliberately broken sculptbench plugins: each entry point fails in its own way."""

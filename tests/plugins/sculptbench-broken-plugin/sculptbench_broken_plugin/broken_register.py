@@ -1,0 +1,8 @@
+"""A plugin whose registration hook raises."""
+
+from sculptbench import hookimpl
+
+
+@hookimpl
+def register_detectors(register):
+    raise RuntimeError("broken-register exploded while registering")

@@ -1,0 +1,17 @@
+"""A plugin that registers something that is not a Detector."""
+
+from sculptbench import hookimpl
+
+
+class NotADetector:
+    """Looks like a detector, but does not subclass sculptbench.core.Detector."""
+
+    name = "not-a-detector"
+
+    def detect(self, network, task, params, seed):
+        raise AssertionError("never called")
+
+
+@hookimpl
+def register_detectors(register):
+    register(NotADetector())

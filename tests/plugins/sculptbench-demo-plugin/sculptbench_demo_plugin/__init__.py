@@ -1,0 +1,43 @@
+"""A tiny third-party sculptbench plugin: a naive layer detector and a module-count scorer."""
+
+from __future__ import annotations
+
+from sculptbench import hookimpl
+from sculptbench.core import Detection, Detector, Scorer, ScoreRecord
+
+
+class LayerDetector(Detector):
+    """Every layer's surviving units form one module."""
+
+    name = "demo-layers"
+    version = "0.3.1"
+    defaults: dict = {}
+
+    def detect(self, network, task, params, seed):
+        graph = network.unit_graph()
+        layers: dict[int, set] = {}
+        for unit in graph.nodes:
+            if graph.degree(unit):
+                layers.setdefault(unit[0], set()).add(unit)
+        return Detection(modules=[frozenset(units) for _, units in sorted(layers.items())])
+
+
+class ModuleCountScorer(Scorer):
+    """The number of modules a detector found."""
+
+    name = "demo-count"
+    version = "0.3.1"
+    metrics = {"modules": "number of modules in the detection"}
+
+    def score(self, detection, network, task):
+        return ScoreRecord(scorer=self.name, metrics={"modules": len(detection.modules)})
+
+
+@hookimpl
+def register_detectors(register):
+    register(LayerDetector())
+
+
+@hookimpl
+def register_scorers(register):
+    register(ModuleCountScorer())

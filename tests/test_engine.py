@@ -1,0 +1,126 @@
+"""The batched engine: batched == alone, hand-written gradients == autograd, determinism."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sculptbench import engine
+from sculptbench.core import PruneJob, TrainingConfig
+from sculptbench.plugins.pruners.schedule import IterativePruner
+
+SEEDS = range(4)
+
+
+def assert_same_network(a, b):
+    assert a.sizes == b.sizes
+    for name in ("weights", "biases", "weight_masks", "bias_masks"):
+        for x, y in zip(getattr(a, name), getattr(b, name)):
+            assert torch.equal(x, y), name
+    assert a.status == b.status
+    for name in ("accuracy", "test_accuracy", "dense_accuracy"):
+        assert getattr(a, name) == getattr(b, name), name
+    assert a.history == b.history
+    assert a.info["trainings"] == b.info["trainings"]
+
+
+def jobs_for(task, seeds, hidden=(24,), epochs=30, **params):
+    pruner = IterativePruner()
+    resolved = pruner.validate_params(params)
+    training = TrainingConfig(**{**task.training.__dict__, "epochs": epochs})
+    return pruner, [PruneJob(task, hidden, seed, dict(resolved), training) for seed in seeds]
+
+
+@pytest.fixture(scope="module")
+def batched(small_task):
+    pruner, jobs = jobs_for(small_task, SEEDS)
+    return jobs, pruner.prune_many(jobs)
+
+
+def test_batched_equals_alone(batched):
+    jobs, nets = batched
+    assert len(nets) == len(jobs)
+    assert any(n.status == "ok" and n.density() < 1 for n in nets), "nothing was pruned: the test proves little"
+    for job, net in zip(jobs, nets):
+        alone = IterativePruner().prune(job)
+        assert_same_network(net, alone)
+
+
+def test_a_members_result_does_not_depend_on_its_batch(batched, small_task):
+    _, nets = batched
+    pruner, jobs = jobs_for(small_task, [2, 0])
+    pair = pruner.prune_many(jobs)
+    assert_same_network(pair[0], nets[2])
+    assert_same_network(pair[1], nets[0])
+
+
+def test_same_seed_twice_is_identical(small_task):
+    pruner, jobs = jobs_for(small_task, [1], hidden=(8, 8))
+    first = pruner.prune(jobs[0])
+    second = IterativePruner().prune(jobs[0])
+    assert_same_network(first, second)
+
+
+def test_different_seeds_differ(batched):
+    _, nets = batched
+    assert not torch.equal(nets[0].weights[0], nets[1].weights[0])
+
+
+def test_untrainable(registry):
+    task = registry.tasks["bool/reused"]
+    pruner, jobs = jobs_for(task, [0, 1], epochs=1)
+    for net in pruner.prune_many(jobs):
+        assert net.status == "untrainable"
+        assert net.dense_accuracy < task.accuracy_threshold
+        assert net.accuracy == net.dense_accuracy
+        assert net.density() == 1.0
+        assert [h["phase"] for h in net.history] == ["dense"] and net.history[0]["accepted"] is False
+
+
+# --------------------------------------------------------------------------- gradients
+def _problem(k=2):
+    layout = engine.Layout((3, 4, 5, 2))
+    gen = torch.Generator().manual_seed(7)
+    flat = torch.randn(k, layout.n_params, generator=gen, dtype=torch.float64)
+    x = torch.rand(6, 3, generator=gen, dtype=torch.float64)
+    y = (torch.rand(6, 2, generator=gen) > 0.5).double()
+    return layout, flat, x, y
+
+
+def test_manual_gradient_equals_autograd():
+    layout, flat, x, y = _problem()
+    acts = engine.forward(layout, flat, x)
+    dlogits = (torch.sigmoid(acts[-1]) - y) / (x.shape[0] * y.shape[1])
+    grad, hidden_grads = engine.backward(layout, flat, acts, dlogits)
+
+    leaf = flat.clone().requires_grad_()
+    auto_acts = engine.forward(layout, leaf, x)
+    for a in auto_acts[1:-1]:
+        a.retain_grad()
+    engine.bce_with_logits(auto_acts[-1], y).sum().backward()
+    torch.testing.assert_close(grad, leaf.grad)
+    assert len(hidden_grads) == layout.n_layers - 1
+    for mine, a in zip(hidden_grads, auto_acts[1:-1]):
+        torch.testing.assert_close(mine, a.grad)
+
+
+def test_forward_matches_torch_linear_layers():
+    layout, flat, x, _ = _problem(k=1)
+    logits = engine.forward(layout, flat, x)[-1][0]
+    net = engine.to_network(layout, flat[0], torch.ones_like(flat[0]))
+    h = x
+    for i, (w, b) in enumerate(zip(net.weights, net.biases)):
+        h = torch.nn.functional.linear(h, w, b)
+        if i < len(net.weights) - 1:
+            h = torch.relu(h)
+    torch.testing.assert_close(logits, h)
+
+
+def test_training_keeps_masked_parameters_at_zero(small_task):
+    layout = engine.Layout((4, 8, 4))
+    gens = [torch.Generator().manual_seed(s) for s in (0, 1)]
+    params = engine.init_params(layout, gens)
+    masks = (torch.rand(2, layout.n_params, generator=torch.Generator().manual_seed(5)) > 0.3).float()
+    result = engine.train(layout, params, masks, small_task.data(), TrainingConfig(epochs=3), gens)
+    assert torch.all(result.params[masks == 0] == 0)
+    assert result.accuracy.shape == (2,) and torch.all((result.accuracy >= 0) & (result.accuracy <= 1))

@@ -1,0 +1,333 @@
+"""In-process tests of plugin loading: validation, isolation, rollback and strict mode."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from sculptbench import hookimpl, hookspecs
+from sculptbench.core import (
+    Detection,
+    Detector,
+    GroundTruth,
+    GroundTruthModule,
+    Pruner,
+    ScoreRecord,
+    Scorer,
+    SculptbenchError,
+    SculptedNetwork,
+    Task,
+    TaskData,
+)
+from sculptbench.plugin_manager import STRICT_ENV, load_registry, valid_hooks
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# --------------------------------------------------------------------------- tiny components
+class TinyDetector(Detector):
+    """One module with every unit."""
+
+    version = "0.1"
+
+    def __init__(self, name="tiny"):
+        self.name = name
+
+    def detect(self, network, task, params, seed):
+        return Detection(modules=[frozenset(network.unit_graph().nodes)])
+
+
+class TinyScorer(Scorer):
+    name = "tiny-scorer"
+    metrics = {"n": "number of modules"}
+
+    def score(self, detection, network, task):
+        return ScoreRecord(self.name, {"n": len(detection.modules)})
+
+
+class TinyPruner(Pruner):
+    name = "tiny-pruner"
+
+    def prune(self, job):
+        return SculptedNetwork.from_masks([torch.ones(job.task.n_outputs, job.task.n_inputs)])
+
+
+class TinyTask(Task):
+    name = "test/identity"
+    family = "test"
+    input_names = ("x1",)
+    output_names = ("y1",)
+    ground_truth = GroundTruth(inputs=("x1",), outputs=("y1",), modules=(GroundTruthModule("M", reads=("x1",), drives=("y1",)),))
+
+    def data(self, device="cpu"):
+        x = torch.tensor([[0.0], [1.0]], device=device)
+        return TaskData(x, x.clone(), x, x.clone(), x, x.clone())
+
+
+def plugin(**hooks):
+    """A plugin object whose attributes are @hookimpl functions."""
+    return SimpleNamespace(**{name: hookimpl(fn) for name, fn in hooks.items()})
+
+
+def load(*extra):
+    return load_registry(entry_points=False, extra=list(extra))
+
+
+def record(registry, name):
+    return next(p for p in registry.plugins if p.name == name)
+
+
+# --------------------------------------------------------------------------- built-ins
+def test_builtins_load_without_failures(registry):
+    assert registry.failed() == []
+    assert all(p.builtin and p.package == "sculptbench" and p.status == "ok" for p in registry.plugins)
+    assert set(registry.pruners) == {"iterative", "edge", "magnitude", "random", "dense"}
+    assert set(registry.detectors) == {"sculpting", "louvain"}
+    assert set(registry.scorers) == {"structure"}
+    assert len(registry.tasks) == 39
+    assert all(isinstance(t, Task) for t in registry.tasks.values())
+    assert registry.version_of("pruner", "iterative")["package"] == "sculptbench"
+
+
+def test_registry_get_names_the_available_components(registry):
+    assert registry.get("pruner", "dense").name == "dense"
+    with pytest.raises(SculptbenchError, match=re.escape("unknown pruner 'x'; available: dense, edge, iterative, magnitude, random")):
+        registry.get("pruner", "x")
+
+
+def test_every_hook_registers_valid_components():
+    def register_tasks(register):
+        register(TinyTask())
+
+    def register_pruners(register):
+        register(TinyPruner())
+
+    def register_detectors(register):
+        register(TinyDetector("tiny-a"))
+        register(TinyDetector("tiny-b"))
+
+    def register_scorers(register):
+        register(TinyScorer())
+
+    good = plugin(register_tasks=register_tasks, register_pruners=register_pruners,
+                  register_detectors=register_detectors, register_scorers=register_scorers)
+    reg = load(("good", good))
+    rec = record(reg, "good")
+    assert rec.status == "ok" and rec.error is None and not rec.builtin
+    assert rec.registers == {"task": ["test/identity"], "pruner": ["tiny-pruner"], "detector": ["tiny-a", "tiny-b"], "scorer": ["tiny-scorer"]}
+    assert reg.tasks["test/identity"].family == "test"
+    assert reg.owner[("detector", "tiny-b")] is rec
+    assert reg.version_of("detector", "tiny-a") == {"package": "good", "package_version": "test", "version": "0.1"}
+    assert "louvain" in reg.detectors  # built-ins are still there
+
+
+def test_plugin_may_be_an_instance_of_a_class_with_hookimpl_methods():
+    class ClassPlugin:
+        @hookimpl
+        def register_detectors(self, register):
+            register(TinyDetector("from-class"))
+
+    reg = load(("cls", ClassPlugin()))
+    assert record(reg, "cls").status == "ok"
+    assert "from-class" in reg.detectors
+
+
+# --------------------------------------------------------------------------- validation
+def test_wrong_base_class_is_refused():
+    class NotADetector:
+        name = "impostor"
+
+        def detect(self, network, task, params, seed):
+            return Detection(modules=[])
+
+    reg = load(("bad", plugin(register_detectors=lambda register: register(NotADetector()))))
+    rec = record(reg, "bad")
+    assert rec.status == "failed"
+    assert rec.error == "SculptbenchError: register_detectors got 'NotADetector'; expected an instance of sculptbench.core.Detector"
+    assert "impostor" not in reg.detectors
+
+
+def test_a_detector_registered_as_a_scorer_is_refused():
+    reg = load(("bad", plugin(register_scorers=lambda register: register(TinyDetector("x")))))
+    assert "expected an instance of sculptbench.core.Scorer" in record(reg, "bad").error
+    assert "x" not in reg.detectors and "x" not in reg.scorers
+
+
+@pytest.mark.parametrize("name", ["", "   ", None, 3])
+def test_missing_or_blank_name_is_refused(name):
+    det = TinyDetector()
+    det.name = name
+    reg = load(("bad", plugin(register_detectors=lambda register: register(det))))
+    rec = record(reg, "bad")
+    assert rec.status == "failed"
+    assert "has no name" in rec.error and "TinyDetector" in rec.error
+
+
+def test_duplicate_within_one_plugin():
+    def register_detectors(register):
+        register(TinyDetector("twice"))
+        register(TinyDetector("twice"))
+
+    reg = load(("dup", plugin(register_detectors=register_detectors)))
+    rec = record(reg, "dup")
+    assert rec.status == "failed"
+    assert rec.error == "SculptbenchError: duplicate detector name 'twice': registered twice by package 'dup'"
+    assert "twice" not in reg.detectors
+
+
+def test_duplicate_across_plugins_names_both_packages():
+    first = plugin(register_detectors=lambda register: register(TinyDetector("shared")))
+    second = plugin(register_detectors=lambda register: register(TinyDetector("shared")))
+    first.__name__, second.__name__ = "pkg_first", "pkg_second"
+    reg = load(("first", first), ("second", second))
+    assert record(reg, "first").status == "ok"
+    rec = record(reg, "second")
+    assert rec.status == "failed"
+    assert "duplicate detector name 'shared'" in rec.error
+    assert "'pkg_first'" in rec.error and "'pkg_second'" in rec.error
+    assert reg.owner[("detector", "shared")].name == "first"
+
+
+def test_duplicate_of_a_builtin_names_sculptbench():
+    class Shadow(TinyPruner):
+        name = "magnitude"
+
+    reg = load(("shadow", plugin(register_pruners=lambda register: register(Shadow()))))
+    error = record(reg, "shadow").error
+    assert "duplicate pruner name 'magnitude'" in error and "'sculptbench'" in error and "'shadow'" in error
+    assert type(reg.pruners["magnitude"]).__name__ == "MagnitudePruner"
+
+
+def test_a_hook_that_raises_is_recorded_and_skipped():
+    def register_scorers(register):
+        raise RuntimeError("boom")
+
+    reg = load(("raises", plugin(register_scorers=register_scorers)), ("fine", plugin(register_detectors=lambda register: register(TinyDetector("fine")))))
+    rec = record(reg, "raises")
+    assert (rec.status, rec.error) == ("failed", "RuntimeError: boom")
+    assert reg.plugin_manager.get_plugin("raises") is None
+    # The next plugin is unaffected.
+    assert record(reg, "fine").status == "ok" and "fine" in reg.detectors
+
+
+def test_an_unknown_hook_name_is_refused():
+    def register_foo(register):
+        raise AssertionError("never called")
+
+    reg = load(("foo", plugin(register_foo=register_foo)))
+    rec = record(reg, "foo")
+    assert rec.status == "failed"
+    assert "unknown hook 'register_foo'" in rec.error
+    assert all(h in rec.error for h in valid_hooks())
+    assert reg.plugin_manager.get_plugin("foo") is None
+
+
+def test_a_hookimpl_with_a_wrong_argument_name_is_refused():
+    def register_detectors(reg):
+        raise AssertionError("never called")
+
+    reg = load(("wrongarg", plugin(register_detectors=register_detectors)))
+    rec = record(reg, "wrongarg")
+    assert rec.status == "failed"
+    assert rec.error.startswith("PluginValidationError") and "{'reg'}" in rec.error
+
+
+def test_plugin_errors_are_one_line(monkeypatch):
+    """A failure is shown in a table cell and, in strict mode, as the CLI's single error line."""
+
+    def register_detectors(reg):
+        raise AssertionError("never called")
+
+    reg = load(("wrongarg", plugin(register_detectors=register_detectors)))
+    assert "\n" not in record(reg, "wrongarg").error
+    monkeypatch.setenv(STRICT_ENV, "1")
+    with pytest.raises(SculptbenchError) as info:
+        load(("wrongarg", plugin(register_detectors=register_detectors)))
+    assert "\n" not in str(info.value)
+
+
+def test_a_plugin_name_already_taken_fails_without_touching_the_builtin():
+    reg = load(("builtin:louvain", plugin(register_detectors=lambda register: register(TinyDetector("clash")))))
+    failed = reg.failed()
+    assert len(failed) == 1 and failed[0].name == "builtin:louvain" and not failed[0].builtin
+    assert "clash" not in reg.detectors and "louvain" in reg.detectors
+
+
+def test_rollback_drops_what_a_failing_plugin_registered_first():
+    def register_detectors(register):
+        register(TinyDetector("valid-one"))
+        raise RuntimeError("after one")
+
+    reg = load(("half", plugin(register_detectors=register_detectors)))
+    rec = record(reg, "half")
+    assert rec.status == "failed" and rec.registers == {}
+    assert "valid-one" not in reg.detectors
+    assert ("detector", "valid-one") not in reg.owner
+
+
+def test_rollback_spans_hooks():
+    def register_detectors(register):
+        register(TinyDetector("kept-nowhere"))
+
+    def register_scorers(register):
+        register(object())
+
+    reg = load(("half", plugin(register_detectors=register_detectors, register_scorers=register_scorers)))
+    assert record(reg, "half").status == "failed"
+    assert "kept-nowhere" not in reg.detectors
+
+
+# --------------------------------------------------------------------------- strict mode
+def test_strict_mode_turns_a_failure_into_an_error(monkeypatch):
+    bad = plugin(register_detectors=lambda register: register(object()))
+    monkeypatch.setenv(STRICT_ENV, "1")
+    with pytest.raises(SculptbenchError) as info:
+        load(("bad", bad))
+    message = str(info.value)
+    assert "plugin 'bad'" in message and "expected an instance of sculptbench.core.Detector" in message
+    assert STRICT_ENV in message and "\n" not in message
+
+
+@pytest.mark.parametrize("value", ["", "0", "no"])
+def test_non_strict_values_only_record_the_failure(monkeypatch, value):
+    monkeypatch.setenv(STRICT_ENV, value)
+    reg = load(("bad", plugin(register_detectors=lambda register: register(object()))))
+    assert [p.name for p in reg.failed()] == ["bad"]
+
+
+def test_strict_mode_accepts_good_plugins(monkeypatch):
+    monkeypatch.setenv(STRICT_ENV, "1")
+    reg = load(("good", plugin(register_detectors=lambda register: register(TinyDetector("good")))))
+    assert reg.failed() == [] and "good" in reg.detectors
+
+
+# --------------------------------------------------------------------------- hook documentation
+HOOKS = [name for name, fn in vars(hookspecs).items() if name.startswith("register_") and inspect.isfunction(fn)]
+
+
+def test_there_are_hooks():
+    assert sorted(HOOKS) == valid_hooks() and len(HOOKS) >= 4
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_hook_is_documented_typed_and_tested(hook):
+    """Datasette-style: every hook has a docstring, typed parameters, docs and a test."""
+    fn = getattr(hookspecs, hook)
+    assert (fn.__doc__ or "").strip(), f"{hook} has no docstring"
+    params = list(inspect.signature(fn).parameters.values())
+    assert params, f"{hook} takes no parameter"
+    for p in params:
+        assert p.annotation is not inspect.Parameter.empty, f"{hook}: parameter {p.name} has no type annotation"
+    assert hook in (ROOT / "README.md").read_text(), f"{hook} is not mentioned in README.md"
+    plugins_doc = ROOT / "docs" / "plugins.md"
+    assert plugins_doc.is_file(), "docs/plugins.md does not exist"
+    assert hook in plugins_doc.read_text(), f"{hook} is not documented in docs/plugins.md"
+    # A test somewhere implements the hook (not counting this meta-test, which names no hook).
+    pattern = re.compile(rf"\b{hook}\b")
+    used_in = [p.name for p in (ROOT / "tests").rglob("*.py") if pattern.search(p.read_text())]
+    assert used_in, f"no test in tests/ exercises {hook}"
