@@ -21,7 +21,9 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "unit_score": "act_grad",
     "edge_score": "magnitude",
     "schedule_iterations": 10,
-    "hparams": "task",
+    # "task": the task family's steps; "auto": the grid below, sparsest network kept;
+    # None: whatever the task's ``pruning_defaults["hparams"]`` says, else "task".
+    "hparams": None,
     "auto_unit_steps": (30, 50, 70),
     "auto_edge_steps": (0.5, 1.5, 2.5),
 }
@@ -64,7 +66,8 @@ class SchedulePruner(Pruner):
         _check_choice("edge_schedule", resolved["edge_schedule"], SCHEDULES)
         _check_choice("unit_score", resolved["unit_score"], UNIT_SCORES)
         _check_choice("edge_score", resolved["edge_score"], EDGE_SCORES)
-        _check_choice("hparams", resolved["hparams"], ("task", "auto"))
+        if resolved["hparams"] is not None:
+            _check_choice("hparams", resolved["hparams"], ("task", "auto"))
         try:
             iterations = int(resolved["schedule_iterations"])
         except (TypeError, ValueError):
@@ -90,9 +93,14 @@ class SchedulePruner(Pruner):
             steps[key] = float(value)
         return steps
 
+    @staticmethod
+    def hparam_rule(job: PruneJob) -> str:
+        """``"auto"`` or ``"task"``: the user's choice, else the task's, else ``"task"``."""
+        return job.params.get("hparams") or job.task.pruning_defaults.get("hparams") or "task"
+
     def variants(self, job: PruneJob) -> list[dict[str, Any]]:
-        """Hyperparameter variants to run for ``job`` (one unless ``hparams=auto``)."""
-        if job.params.get("hparams") == "auto":
+        """Hyperparameter variants to run for ``job`` (one unless the rule is ``auto``)."""
+        if self.hparam_rule(job) == "auto":
             unit_steps = job.params["auto_unit_steps"] if "unit" in self.phase_kinds else (None,)
             edge_steps = job.params["auto_edge_steps"] if "edge" in self.phase_kinds else (None,)
             return [{"unit_step": u, "edge_step": e} for u, e in itertools.product(unit_steps, edge_steps)]
@@ -141,7 +149,7 @@ class SchedulePruner(Pruner):
         """The sparsest variant that met the threshold (the first on ties), labelled with its rule."""
         ok = [n for n in nets if n.status == "ok"]
         best = min(ok, key=lambda n: n.density()) if ok else nets[0]
-        best.info["hparam_rule"] = "auto-grid" if job.params.get("hparams") == "auto" else "task-defaults"
+        best.info["hparam_rule"] = "auto-grid" if SchedulePruner.hparam_rule(job) == "auto" else "task-defaults"
         best.info["variants_tried"] = len(nets)
         return best
 

@@ -167,7 +167,11 @@ def test_ground_truth(tasks, name):
         assert g.out_degree(("in", x)) >= 1
     assert task.accuracy_threshold == 1.0 and task.require_all_inputs
     assert task.data_source == "truth table"
-    assert task.pruning_defaults == {"unit_step": 50, "edge_step": 1.5}
+    # Small tables (exemplars, reuse) default to the automatic step grid; the others to fixed steps.
+    expected = {"unit_step": 50, "edge_step": 1.5}
+    if task.family in ("exemplars", "reuse"):
+        expected["hparams"] = "auto"
+    assert task.pruning_defaults == expected
     assert task.paper_name.startswith("[")
     assert Path(task.source).is_file()
 
