@@ -373,26 +373,37 @@ class PruneJob:
         return [self.task.n_inputs, *self.hidden, self.task.n_outputs]
 
 
-class Pruner(ABC):
+class Configurable(ABC):
+    """A named, versioned component with options (``--param NAME.KEY=VALUE``)."""
+
+    #: What the component is, for messages ("pruner", "detector").
+    kind: str = "component"
+    name: str = ""
+    version: str = "0"
+    #: Option names with their defaults; the harness validates user options against it.
+    defaults: Mapping[str, Any] = {}
+
+    def validate_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Check and normalise options; raise :class:`SculptbenchError` on a bad one.
+
+        The base check rejects unknown names; override it (and call ``super()``) to check ranges.
+        """
+        unknown = set(params) - set(self.defaults)
+        if unknown:
+            raise SculptbenchError(
+                f"unknown option {sorted(unknown)[0]!r} for {self.kind} {self.name!r}; valid: {', '.join(sorted(self.defaults)) or 'none'}"
+            )
+        return {**self.defaults, **params}
+
+
+class Pruner(Configurable):
     """A pruning strategy: trains a network for a task and returns it pruned.
 
     Implement :meth:`prune`. Override :meth:`prune_many` to train several jobs together (the
     built-ins use the batched engine); by default the harness calls :meth:`prune` per job.
     """
 
-    name: str = ""
-    version: str = "0"
-    #: Parameter names with their defaults; the harness validates user parameters against it.
-    defaults: Mapping[str, Any] = {}
-
-    def validate_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Check and normalise parameters; raise :class:`SculptbenchError` on a bad one."""
-        unknown = set(params) - set(self.defaults)
-        if unknown:
-            raise SculptbenchError(
-                f"unknown option {sorted(unknown)[0]!r} for pruner {self.name!r}; valid: {', '.join(sorted(self.defaults)) or 'none'}"
-            )
-        return {**self.defaults, **params}
+    kind = "pruner"
 
     @abstractmethod
     def prune(self, job: PruneJob) -> SculptedNetwork:
@@ -403,21 +414,10 @@ class Pruner(ABC):
         return [self.prune(job) for job in jobs]
 
 
-class Detector(ABC):
+class Detector(Configurable):
     """A module detector: partitions a pruned network's units into modules."""
 
-    name: str = ""
-    version: str = "0"
-    defaults: Mapping[str, Any] = {}
-
-    def validate_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Check and normalise parameters; raise :class:`SculptbenchError` on a bad one."""
-        unknown = set(params) - set(self.defaults)
-        if unknown:
-            raise SculptbenchError(
-                f"unknown option {sorted(unknown)[0]!r} for detector {self.name!r}; valid: {', '.join(sorted(self.defaults)) or 'none'}"
-            )
-        return {**self.defaults, **params}
+    kind = "detector"
 
     @abstractmethod
     def detect(self, network: SculptedNetwork, task: Task, params: dict[str, Any], seed: int) -> Detection:
