@@ -293,9 +293,9 @@ def test_contraction_applies_to_ground_truth():
     network = net([1, 2, 1], (0, [0], [0, 1]), (1, [0, 1], [0]))
     assert len(S.module_nodes(S.contract_series(gt.graph()))) == 1
     m = score(det(units(1, 0, 1)), network, gt)
-    # since v2.0 the contracted module drives y1 only, so it is output-private and absorbed into
-    # y1 in both graphs (x1 -> y1): no module remains (was (1, 1))
-    assert m["success"] and (m["modules_found"], m["modules_expected"]) == (0, 0)
+    # the contracted truth module is y1's own sub-function, so the detected module feeding only y1
+    # is kept (not absorbed) and must match it
+    assert m["success"] and (m["modules_found"], m["modules_expected"]) == (1, 1)
 
 
 def test_module_of_only_input_or_output_units_is_not_a_module():
@@ -422,12 +422,13 @@ def test_sanity_a_both_with_layer2_units_in_output_modules():
     assert {k: m[k] for k in PERFECT} == PERFECT
     # o1..o3 are absorbed into y1..y3: three modules left, as in the ground truth
     assert (m["modules_found"], m["modules_expected"], m["ged_raw"]) == (3, 3, 0)
-    # a ground truth that writes the OR gates as modules normalises to the same graph
+    # a ground truth that writes the OR gates as modules keeps them: the detection must show them
     with_gates = GroundTruth(X6, Y3, (
         M("f1", ("x1", "x2")), M("f2", ("x3", "x4")), M("f3", ("x5", "x6")),
         M("o1", (), ("f1", "f2"), ("y1",)), M("o2", (), ("f1", "f3"), ("y2",)), M("o3", (), ("f2", "f3"), ("y3",)),
     ))
-    assert score(d, both_net(), with_gates) == m
+    m_gates = score(d, both_net(), with_gates)
+    assert m_gates["success"] and (m_gates["modules_found"], m_gates["modules_expected"]) == (6, 6)
 
 
 def test_sanity_b_both_with_singleton_layer2_and_output_modules():
@@ -452,12 +453,12 @@ def overlap_net():
 def test_sanity_c_overlap_u1_merged_fails():
     m = score(det(units(0, *range(7)) + units(1, 0, 1)), overlap_net(), OVERLAP_U1)
     assert not m["success"] and not m["hidden_separability"]
-    # truth normalises to x1..x4 -> y1, x4..x7 -> y2 (both modules absorbed); the merged module
-    # drives two outputs and stays
-    assert (m["modules_found"], m["modules_expected"]) == (1, 0)
-    assert not m["output_grouping"]  # y1, y2 share predecessor M; truth: different input sets
-    # V1 = 10, E1 = 9 (x1..x7 -> M -> y1, y2); V2 = 9, E2 = 8; no edge can be kept: 36 - 2 * 9
-    assert (m["ged_raw"], m["ged"]) == (18, 0.5)
+    # a and b are each their output's own sub-function, so the truth keeps both modules
+    assert (m["modules_found"], m["modules_expected"]) == (1, 2)
+    assert not m["output_grouping"]  # y1, y2 share predecessor M; truth: a and b
+    # V1 = 10, E1 = 9 (x1..x7 -> M -> y1, y2); V2 = 11, E2 = 10; M maps to a: 10 nodes and
+    # 5 edges (x1..x4 -> a, a -> y1) kept: (10 - 10) + (11 - 10) + (9 - 5) + (10 - 5) = 10
+    assert (m["ged_raw"], m["ged"]) == (10, 0.25)
 
 
 def test_sanity_d_overlap_u1_separate_succeeds():
@@ -466,7 +467,7 @@ def test_sanity_d_overlap_u1_separate_succeeds():
     d = det(units(0, 0, 1, 2) + units(1, 0), units(0, 4, 5, 6) + units(1, 1))
     m = score(d, overlap_net(), OVERLAP_U1)
     assert {k: m[k] for k in PERFECT} == PERFECT
-    assert (m["modules_found"], m["modules_expected"], m["ged_raw"]) == (0, 0, 0)
+    assert (m["modules_found"], m["modules_expected"], m["ged_raw"]) == (2, 2, 0)
     # hidden separability is judged before absorption, so the truth's modules do not vanish: a
     # merge (case c) fails it, and here each module's signature ({x1..x4},{y1}) / ({x4..x7},{y2}) is found
     d = det(units(0, 0, 1, 2, 3) + units(1, 0), units(0, 4, 5, 6) + units(1, 1))
@@ -474,13 +475,24 @@ def test_sanity_d_overlap_u1_separate_succeeds():
     assert m["success"] and m["hidden_separability"] and not m["input_separability"]
 
 
-def test_split_output_private_unit_succeeds_without_hidden_separability():
-    # a's output-private computation split over two units, each reading one input: both are
-    # absorbed into y1, so the graphs match, but no detected module has a's signature
+def test_split_own_sub_function_fails():
+    # a is y1's own sub-function; split over two units, each reading one input, it is not found:
+    # the two detected modules are kept (y1 has a ground-truth module of its own), so no match
     gt = GroundTruth(("x1", "x2"), ("y1",), (M("a", ("x1", "x2"), (), ("y1",)),))
     network = net([2, 2, 1], (0, [0], [0]), (0, [1], [1]), (1, [0, 1], [0]))
     m = score(det(units(0, 0) + units(1, 0), units(0, 1) + units(1, 1)), network, gt)
-    assert m["success"] and not m["hidden_separability"] and not m["input_separability"]
+    assert not m["success"] and not m["hidden_separability"] and not m["input_separability"]
+    assert (m["modules_found"], m["modules_expected"]) == (2, 1)
+
+
+def test_detected_private_modules_absorbed_only_where_truth_has_none():
+    # reuse m=2: g1 and g2 are each used once. A 1-hidden-layer net cannot hold the shared module M
+    # before them, so it must fail even though its two hidden modules each feed one output.
+    x4 = ("x1", "x2", "x3", "x4")
+    gt = GroundTruth(x4, ("y1", "y2"), (M("M", x4), M("g1", (), ("M",), ("y1",)), M("g2", (), ("M",), ("y2",))))
+    network = net([4, 2, 2], (0, [0, 1, 2, 3], [0, 1]), (1, [0], [0]), (1, [1], [1]))
+    m = score(det(units(0, 0, 1, 2, 3), units(1, 0), units(1, 1)), network, gt)
+    assert not m["success"] and m["modules_found"] == 2 and m["modules_expected"] == 3
 
 
 # --------------------------------------------------------------------------- graph edit distance

@@ -170,8 +170,19 @@ def contract_series(g: nx.DiGraph) -> nx.DiGraph:
 
 
 # --------------------------------------------------------------------------- output absorption
-def absorb_outputs(g: nx.DiGraph) -> nx.DiGraph:
+def private_outputs(g: nx.DiGraph) -> frozenset[str]:
+    """Names of the outputs that have a module of their own (a module whose only successor they are)."""
+    return frozenset(
+        succ[0][1] for m in module_nodes(g) if len(succ := list(g.successors(m))) == 1 and _kind(succ[0]) == "out"
+    )
+
+
+def absorb_outputs(g: nx.DiGraph, keep: frozenset[str] = frozenset()) -> nx.DiGraph:
     """Absorb output-private modules into their output; returns a new graph.
+
+    Outputs named in ``keep`` keep their private modules: the scorer passes the outputs whose
+    ground truth has a sub-function of its own (e.g. a sub-function used once), so that such a
+    sub-function must still be found as a module.
 
     A module node whose successors are exactly one node, an output ``("out", y)``, computes that
     output's own function (an OR gate per output, a last-hidden unit feeding a single output): it
@@ -188,7 +199,7 @@ def absorb_outputs(g: nx.DiGraph) -> nx.DiGraph:
             if g.out_degree(m) != 1:
                 continue
             y = next(iter(g.successors(m)))
-            if _kind(y) != "out":
+            if _kind(y) != "out" or y[1] in keep:
                 continue
             preds = list(g.predecessors(m))
             absorbed = tuple(g.nodes[y].get("absorbed", ())) + tuple(g.nodes[m].get("merged", (m,)))
@@ -199,15 +210,15 @@ def absorb_outputs(g: nx.DiGraph) -> nx.DiGraph:
     return g
 
 
-def normalise(g: nx.DiGraph) -> nx.DiGraph:
-    """Alternate :func:`contract_series` and :func:`absorb_outputs` until nothing changes.
+def normalise(g: nx.DiGraph, keep: frozenset[str] = frozenset()) -> nx.DiGraph:
+    """Alternate :func:`contract_series` and :func:`absorb_outputs` (with ``keep``) until nothing changes.
 
     Both steps only remove module nodes, so the node count stops falling exactly at the fixed
     point. Returns a new graph; idempotent.
     """
     while True:
         n = g.number_of_nodes()
-        g = absorb_outputs(contract_series(g))
+        g = absorb_outputs(contract_series(g), keep)
         if g.number_of_nodes() == n:
             return g
 
@@ -384,7 +395,10 @@ def compare_graphs(
         gt = contract_series(group_inputs(truth, input_groups))
     else:
         det, gt = det_units, contract_series(truth)
-    det_abs, gt_abs = normalise(det), normalise(gt)
+    # Only detected output-private modules are absorbed, and only for outputs whose ground truth
+    # has no sub-function of its own; the ground truth is therefore never absorbed.
+    keep = private_outputs(gt)
+    det_abs, gt_abs = normalise(det, keep), normalise(gt, keep)
 
     # input grouping: the detection's partition against the ground-truth modules reading each input
     gt_in = input_signatures(gt)
@@ -447,7 +461,7 @@ class StructureScorer(Scorer):
     """Compares the detected module DAG with the task's ground-truth hierarchy (``docs/scoring.md``)."""
 
     name = "structure"
-    version = "2.0"
+    version = "2.1"
     metrics = {
         "success": "the normalised (contracted, output-absorbed) detected and ground-truth DAGs are isomorphic (labels preserved)",
         "input_separability": "the detection partitions the inputs (by module) exactly as the ground-truth modules read them",
