@@ -610,5 +610,5 @@ def test_hook_registers_scorer():
     S.register_scorers(got.append)
     assert len(got) == 1 and isinstance(got[0], S.StructureScorer)
     # 2.0: output absorption, all-predecessor output signatures, detected input partition
-    assert (got[0].name, got[0].version) == ("structure", "2.0")
+    assert (got[0].name, got[0].version) == ("structure", "2.1")
     assert all(isinstance(v, str) and v for v in got[0].metrics.values())
