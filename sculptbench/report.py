@@ -1,31 +1,54 @@
-"""Leaderboards from result cells: rows are pruner x detector, columns tasks or families.
+"""Leaderboards from result cells: by default rows are pruner x detector and columns tasks or
+families; ``--group-by ROWS:COLUMNS`` picks any cell fields or task parameters instead.
 
-The JSON form (``schema: sculptbench.leaderboard/1``) is stable; see ``docs/report-json.md``.
+Every entry is the mean of a metric over the cells in its group, with a 95% percentile
+bootstrap confidence interval and the number of cells. The JSON form
+(``schema: sculptbench.leaderboard/2``) is stable; see ``docs/report-json.md`` and
+``docs/reporting.md``.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
-from dataclasses import dataclass
-from typing import Any, Sequence
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
 
 from tabulate import tabulate
 
 from sculptbench.core import SculptbenchError
 from sculptbench.store import Cell
 
-JSON_SCHEMA = "sculptbench.leaderboard/1"
+JSON_SCHEMA = "sculptbench.leaderboard/2"
+MANIFEST_SCHEMA = "sculptbench.manifests/1"
 FORMATS = ("github", "latex", "csv", "json", "markdown", "plain")
 COLUMN_MODES = ("auto", "task", "family", "task-depth", "family-depth", "depth")
+#: The group-by fields every cell has; task parameters (``cell.config["task_parameters"]``) add more.
+CELL_FIELDS = ("task", "family", "depth", "arch", "pruner", "detector", "seed")
 #: Metrics read from cell columns rather than from scorer metrics.
 CELL_METRICS = {"density": "density", "accuracy": "accuracy", "test_accuracy": "test_accuracy", "time": None}
+#: Metrics (by short name) for which a lower value is better; every other metric is higher-is-better.
+LOWER_IS_BETTER = frozenset({"ged", "ged_raw", "density", "time"})
 DEFAULT_METRIC = "success"
 SECONDARY = {"success": "input_ari"}
+#: Bootstrap settings: percentile interval of the mean, fixed RNG seed (deterministic output).
+CI_LEVEL = 0.95
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 0
+#: Means closer than this count as tied for best (all are bold).
+TIE_TOLERANCE = 1e-9
+
+_COLUMN_MODE_FIELDS = {
+    "task": ["task"], "family": ["family"], "task-depth": ["task", "depth"],
+    "family-depth": ["family", "depth"], "depth": ["depth"],
+}
 
 
+# --------------------------------------------------------------------------- metrics
 def resolve_metric(name: str, cells: Sequence[Cell]) -> str:
     """Map a short metric name (``success``) to its recorded name (``structure.success``)."""
     if name in CELL_METRICS:
@@ -41,8 +64,13 @@ def resolve_metric(name: str, cells: Sequence[Cell]) -> str:
         scorers = sorted({s for c in cells for s in c.versions.get("scorers", {})})
         if scorers and "." not in name:
             return f"{'structure' if 'structure' in scorers else scorers[0]}.{name}"
-    valid = sorted(set(CELL_METRICS) | {m.split(".", 1)[-1] for m in recorded})
+    valid = sorted(set(CELL_METRICS) | {m.split(".", 1)[-1] for m in recorded}) + recorded
     raise SculptbenchError(f"unknown metric {name!r}; available: {', '.join(valid)}")
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether a lower value of ``metric`` (short or ``scorer.metric`` name) is better."""
+    return metric.split(".", 1)[-1] in LOWER_IS_BETTER
 
 
 def metric_value(cell: Cell, metric: str) -> float | None:
@@ -63,55 +91,256 @@ def metric_value(cell: Cell, metric: str) -> float | None:
     value = cell.metrics.get(metric)
     if value is None:
         return None
-    return float(value)
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+def bootstrap_ci(values: Sequence[float], resamples: int = BOOTSTRAP_RESAMPLES, level: float = CI_LEVEL,
+                 seed: int = BOOTSTRAP_SEED) -> tuple[float, float] | None:
+    """The percentile bootstrap confidence interval of the mean of ``values``.
+
+    ``resamples`` resamples of ``len(values)`` values drawn with replacement, from a fresh
+    ``numpy.random.default_rng(seed)`` on every call, so the interval depends only on the
+    values (in their order) and never on what else was computed. ``None`` for no values; a
+    single value (or all-equal values) gives a zero-width interval. The interval is widened to
+    contain the sample mean should floating-point rounding put it a hair outside.
+    """
+    if len(values) == 0:
+        return None
+    import numpy as np
+
+    arr = np.asarray(values, dtype=float)
+    mean = float(arr.mean())
+    if len(arr) == 1 or bool(np.all(arr == arr[0])):
+        return (float(arr[0]), float(arr[0]))
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(arr), size=(resamples, len(arr)))
+    means = arr[idx].mean(axis=1)
+    tail = (1.0 - level) / 2.0 * 100.0
+    lo, hi = (float(x) for x in np.percentile(means, [tail, 100.0 - tail]))
+    return (min(lo, mean), max(hi, mean))
+
+
+# --------------------------------------------------------------------------- grouping
+def task_parameter_names(cells: Iterable[Cell]) -> list[str]:
+    """Every task parameter name stored in ``cells`` (``cell.config["task_parameters"]``), sorted."""
+    return sorted({k for c in cells for k in (c.config.get("task_parameters") or {})} - set(CELL_FIELDS))
+
+
+def valid_fields(cells: Sequence[Cell]) -> list[str]:
+    """The group-by fields ``cells`` support: the cell fields, then their task parameters."""
+    return [*CELL_FIELDS, *task_parameter_names(cells)]
+
+
+MISSING = object()
+
+
+def field_value(cell: Cell, name: str, task_labels: dict[str, str] | None = None) -> Any:
+    """The value of group-by field ``name`` for ``cell`` (``MISSING`` if the cell lacks it).
+
+    ``task`` is the task's short name (``bool/none`` -> ``none``) unless ``task_labels`` maps it.
+    """
+    if name == "task":
+        return (task_labels or {}).get(cell.task, cell.task.split("/", 1)[-1])
+    if name in CELL_FIELDS:
+        return getattr(cell, name)
+    return (cell.config.get("task_parameters") or {}).get(name, MISSING)
+
+
+def task_labels(cells: Iterable[Cell]) -> dict[str, str]:
+    """Task name -> label: the short name, or the full name when two tasks share a short name."""
+    names = sorted({c.task for c in cells})
+    shorts: dict[str, list[str]] = {}
+    for n in names:
+        shorts.setdefault(n.split("/", 1)[-1], []).append(n)
+    return {n: (n.split("/", 1)[-1] if len(shorts[n.split("/", 1)[-1]]) == 1 else n) for n in names}
+
+
+def parse_group_by(spec: str | None, columns: str, cells: Sequence[Cell]) -> tuple[list[str], list[str]]:
+    """``"pruner,detector:task"`` -> (row fields, column fields).
+
+    Without a ``:`` the spec names the row fields only and ``columns`` (a ``--columns`` mode)
+    gives the column fields. ``None`` means rows ``pruner,detector``.
+    """
+    if columns not in COLUMN_MODES:
+        raise SculptbenchError(f"invalid --columns {columns!r}; valid: {', '.join(COLUMN_MODES)}")
+    if spec is None:
+        rows_part, cols_part = "pruner,detector", None
+    else:
+        if spec.count(":") > 1:
+            raise SculptbenchError(f"invalid --group-by {spec!r}; use ROWS:COLUMNS, e.g. pruner,detector:task or o:u")
+        rows_part, _, cols_part = spec.partition(":") if ":" in spec else (spec, "", None)
+    row_fields = [f.strip() for f in rows_part.split(",") if f.strip()]
+    if cols_part is None:
+        mode = columns
+        if mode == "auto":
+            mode = "task" if len({c.task for c in cells}) <= 8 else "family"
+        col_fields = list(_COLUMN_MODE_FIELDS[mode])
+    else:
+        col_fields = [f.strip() for f in cols_part.split(",") if f.strip()]
+    valid = valid_fields(cells)
+    for f in [*row_fields, *col_fields]:
+        if f not in valid:
+            raise SculptbenchError(f"invalid --group-by field {f!r}; valid fields: {', '.join(valid)}")
+    seen: set[str] = set()
+    for f in [*row_fields, *col_fields]:
+        if f in seen:
+            raise SculptbenchError(f"invalid --group-by {spec!r}: field {f!r} is used twice; each field may appear once")
+        seen.add(f)
+    return row_fields, col_fields
+
+
+def natural_key(value: Any) -> tuple:
+    """Sort key: numbers numerically before strings; strings with embedded numbers naturally
+    (``reuse-m2`` before ``reuse-m12``)."""
+    if isinstance(value, bool):
+        return (0, int(value), "")
+    if isinstance(value, (int, float)):
+        return (0, value, "")
+    parts = re.split(r"(\d+)", str(value))
+    return (1, 0, tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts))
+
+
+def tuple_sort_key(values: tuple) -> tuple:
+    return tuple(natural_key(v) for v in values)
+
+
+def column_label(fields: Sequence[str], values: Sequence[Any]) -> str:
+    """A column label: values joined by spaces; depth as ``L2``, seed and task parameters as ``k=v``."""
+    if not fields:
+        return "all"
+    parts = []
+    for f, v in zip(fields, values):
+        if f == "depth":
+            parts.append(f"L{v}")
+        elif f in CELL_FIELDS and f != "seed":
+            parts.append(str(v))
+        else:
+            parts.append(f"{f}={v}")
+    return " ".join(parts)
 
 
 def column_of(cell: Cell, mode: str) -> str:
-    """The leaderboard column a cell falls in."""
-    short = cell.task.split("/", 1)[-1]
-    if mode == "task":
-        return short
-    if mode == "family":
-        return cell.family
-    if mode == "task-depth":
-        return f"{short} L{cell.depth}"
-    if mode == "family-depth":
-        return f"{cell.family} L{cell.depth}"
-    if mode == "depth":
-        return f"L{cell.depth}"
-    raise SculptbenchError(f"invalid --columns {mode!r}; valid: {', '.join(COLUMN_MODES)}")
+    """The leaderboard column a cell falls in under a ``--columns`` mode."""
+    if mode not in _COLUMN_MODE_FIELDS:
+        raise SculptbenchError(f"invalid --columns {mode!r}; valid: {', '.join(COLUMN_MODES)}")
+    fields = _COLUMN_MODE_FIELDS[mode]
+    return column_label(fields, [field_value(cell, f) for f in fields])
 
 
+# --------------------------------------------------------------------------- manifests
+def canonical_json(value: Any) -> str:
+    """The canonical JSON text used for hashing: sorted keys, no spaces, ASCII only."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
+
+
+def manifest_entries(cells: Sequence[Cell], runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The distinct ``{"manifest", "config"}`` records of the runs that wrote ``cells``, sorted
+    by their canonical JSON (so run ids, timestamps and order do not matter)."""
+    involved = {c.run_id for c in cells}
+    entries = {canonical_json({"config": r.get("config", {}), "manifest": r.get("manifest", {})})
+               for r in runs if r["run_id"] in involved}
+    return [json.loads(e) for e in sorted(entries)]
+
+
+def manifest_hash(entries: Sequence[dict[str, Any]]) -> str:
+    """``sha256`` (hex) of the canonical JSON of the manifest entries (a list)."""
+    return hashlib.sha256(canonical_json(list(entries)).encode("ascii")).hexdigest()
+
+
+def manifest_report(cells: Sequence[Cell], runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """What ``sculptbench report --manifest`` prints: the hash and each involved run's record."""
+    if not cells:
+        raise SculptbenchError("no results to report; run `sculptbench run` first or pass another --results database")
+    involved = {c.run_id for c in cells}
+    counts: dict[str, int] = {}
+    for c in cells:
+        counts[c.run_id] = counts.get(c.run_id, 0) + 1
+    records = [
+        {"run_id": r["run_id"], "command": r.get("command"), "status": r.get("status"), "started": r.get("started"),
+         "finished": r.get("finished"), "cells_reported": counts[r["run_id"]], "config": r.get("config", {}),
+         "manifest": r.get("manifest", {})}
+        for r in runs if r["run_id"] in involved
+    ]
+    entries = manifest_entries(cells, runs)
+    return {"schema": MANIFEST_SCHEMA, "sha256": manifest_hash(entries), "runs": records}
+
+
+# --------------------------------------------------------------------------- the leaderboard
 @dataclass
 class Leaderboard:
-    """A computed leaderboard: ``values[row][column]`` holds ``{"mean", "n", "secondary"}``."""
+    """A computed leaderboard.
+
+    ``values[row][column]`` holds ``{"mean", "n", "errors"}`` (and ``"secondary"`` when there is
+    a secondary metric); ``intervals[row][column]`` the bootstrap interval ``(low, high)`` or
+    ``None``; ``best`` the (row, column) pairs that are best in their column. ``rows`` are tuples
+    of the row fields' values, ``columns`` labels (``column_keys`` their field values).
+    """
 
     metric: str
     secondary: str | None
     columns: list[str]
-    rows: list[tuple[str, str]]
-    values: dict[tuple[str, str], dict[str, dict[str, Any]]]
+    rows: list[tuple]
+    values: dict[tuple, dict[str, dict[str, Any]]]
     data_sources: list[str]
     statuses: dict[str, int]
+    row_fields: list[str] = field(default_factory=lambda: ["pruner", "detector"])
+    column_fields: list[str] = field(default_factory=lambda: ["task"])
+    column_keys: list[tuple] = field(default_factory=list)
+    intervals: dict[tuple, dict[str, tuple[float, float] | None]] = field(default_factory=dict)
+    best: set[tuple[tuple, str]] = field(default_factory=set)
+    higher_is_better: bool = True
+    omitted: int = 0
+    manifests: list[dict[str, Any]] | None = None
+
+    @property
+    def manifest_sha256(self) -> str | None:
+        return None if self.manifests is None else manifest_hash(self.manifests)
+
+    def entry(self, row: tuple, column: str) -> dict[str, Any] | None:
+        """One entry with its interval and best flag, in the JSON layout (``None`` if empty)."""
+        e = self.values.get(row, {}).get(column)
+        if e is None:
+            return None
+        ci = self.intervals.get(row, {}).get(column)
+        out = {"mean": e["mean"], "ci": None if ci is None else [ci[0], ci[1]], "n": e["n"], "errors": e["errors"],
+               "best": (row, column) in self.best}
+        if self.secondary is not None:
+            out["secondary"] = e.get("secondary")
+        return out
 
     def to_json(self) -> dict[str, Any]:
-        """The stable JSON form."""
+        """The stable JSON form (schema ``sculptbench.leaderboard/2``)."""
         return {
             "schema": JSON_SCHEMA,
             "metric": self.metric,
             "secondary": self.secondary,
+            "higher_is_better": self.higher_is_better,
+            "ci": {"method": "percentile bootstrap of the mean", "level": CI_LEVEL, "resamples": BOOTSTRAP_RESAMPLES, "seed": BOOTSTRAP_SEED},
+            "row_fields": self.row_fields,
+            "column_fields": self.column_fields,
             "columns": self.columns,
+            "column_keys": [dict(zip(self.column_fields, k)) for k in self.column_keys],
             "data_sources": self.data_sources,
             "statuses": self.statuses,
+            "omitted": self.omitted,
+            "manifest_sha256": self.manifest_sha256,
             "rows": [
-                {"pruner": p, "detector": d, "cells": {c: self.values[(p, d)].get(c) for c in self.columns}}
-                for p, d in self.rows
+                {"key": dict(zip(self.row_fields, row)), "cells": {c: self.entry(row, c) for c in self.columns}}
+                for row in self.rows
             ],
         }
 
 
-def build(cells: Sequence[Cell], metric: str = DEFAULT_METRIC, columns: str = "auto") -> Leaderboard:
-    """Aggregate cells into a leaderboard of mean ``metric`` over seeds and architectures."""
+def build(cells: Sequence[Cell], metric: str = DEFAULT_METRIC, columns: str = "auto", group_by: str | None = None,
+          runs: Sequence[dict[str, Any]] | None = None) -> Leaderboard:
+    """Aggregate cells into a leaderboard of ``metric``: mean, bootstrap CI and n per group.
+
+    ``group_by`` is ``"ROWS[:COLUMNS]"`` (comma-separated fields, see :func:`valid_fields`);
+    without columns there, ``columns`` (a ``--columns`` mode) picks them. ``runs`` (from
+    :meth:`ResultsStore.runs`) supplies the manifests hashed into the LaTeX and JSON forms.
+    Cells lacking a task parameter named in ``group_by`` are left out (counted in ``omitted``).
+    """
     if not cells:
         raise SculptbenchError("no results to report; run `sculptbench run` first or pass another --results database")
     metric_name = resolve_metric(metric, cells)
@@ -122,77 +351,196 @@ def build(cells: Sequence[Cell], metric: str = DEFAULT_METRIC, columns: str = "a
             secondary_name = resolve_metric(secondary, cells)
         except SculptbenchError:
             secondary_name = None
-    if columns == "auto":
-        columns = "task" if len({c.task for c in cells}) <= 8 else "family"
-    cols: list[str] = []
-    rows: list[tuple[str, str]] = []
-    buckets: dict[tuple[str, str], dict[str, list[Cell]]] = {}
+    row_fields, col_fields = parse_group_by(group_by, columns, cells)
+    labels = task_labels(cells)
+    buckets: dict[tuple, dict[tuple, list[Cell]]] = {}
+    kept: list[Cell] = []
+    omitted = 0
     for cell in cells:
-        col = column_of(cell, columns)
-        row = (cell.pruner, cell.detector)
-        if col not in cols:
-            cols.append(col)
-        if row not in rows:
-            rows.append(row)
-        buckets.setdefault(row, {}).setdefault(col, []).append(cell)
-    values: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
-    for row, by_col in buckets.items():
-        values[row] = {}
-        for col, group in by_col.items():
+        rkey = tuple(field_value(cell, f, labels) for f in row_fields)
+        ckey = tuple(field_value(cell, f, labels) for f in col_fields)
+        if any(v is MISSING for v in (*rkey, *ckey)):
+            omitted += 1
+            continue
+        kept.append(cell)
+        buckets.setdefault(rkey, {}).setdefault(ckey, []).append(cell)
+    if not kept:
+        raise SculptbenchError(f"no cell has every --group-by field ({', '.join([*row_fields, *col_fields])}); valid fields: {', '.join(valid_fields(cells))}")
+    rows = sorted(buckets, key=tuple_sort_key)
+    ckeys = sorted({k for by_col in buckets.values() for k in by_col}, key=tuple_sort_key)
+    label_of = {k: column_label(col_fields, k) for k in ckeys}
+    if len(set(label_of.values())) != len(label_of):  # labels must be unique: fall back to repr-ish labels
+        label_of = {k: " ".join(f"{f}={v}" for f, v in zip(col_fields, k)) for k in ckeys}
+    values: dict[tuple, dict[str, dict[str, Any]]] = {}
+    intervals: dict[tuple, dict[str, tuple[float, float] | None]] = {}
+    for row in rows:
+        values[row], intervals[row] = {}, {}
+        for ckey, group in buckets[row].items():
+            col = label_of[ckey]
             vals = [v for v in (metric_value(c, metric_name) for c in group) if v is not None]
-            entry: dict[str, Any] = {"mean": sum(vals) / len(vals) if vals else None, "n": len(vals), "errors": sum(c.status == "error" for c in group)}
+            entry: dict[str, Any] = {"mean": _mean(vals), "n": len(vals), "errors": sum(c.status == "error" for c in group)}
             if secondary_name:
-                sec = [v for v in (metric_value(c, secondary_name) for c in group) if v is not None]
-                entry["secondary"] = sum(sec) / len(sec) if sec else None
+                entry["secondary"] = _mean([v for v in (metric_value(c, secondary_name) for c in group) if v is not None])
             values[row][col] = entry
+            intervals[row][col] = bootstrap_ci(vals)
+    higher = not lower_is_better(metric_name)
+    best: set[tuple[tuple, str]] = set()
+    for ckey in ckeys:
+        col = label_of[ckey]
+        scored = [(row, values[row][col]["mean"]) for row in rows if col in values[row] and values[row][col]["mean"] is not None]
+        if len(scored) < 2:
+            continue
+        target = max(m for _, m in scored) if higher else min(m for _, m in scored)
+        best |= {(row, col) for row, m in scored if abs(m - target) <= TIE_TOLERANCE}
     statuses: dict[str, int] = {}
-    for cell in cells:
+    for cell in kept:
         statuses[cell.status] = statuses.get(cell.status, 0) + 1
-    sources = sorted({str(c.config.get("data_source", "")) for c in cells} - {""})
-    return Leaderboard(metric_name, secondary_name, sorted(cols, key=cols.index), sorted(rows), values, sources, dict(sorted(statuses.items())))
+    sources = sorted({str(c.config.get("data_source", "")) for c in kept} - {""})
+    return Leaderboard(
+        metric=metric_name, secondary=secondary_name, columns=[label_of[k] for k in ckeys], rows=rows, values=values,
+        data_sources=sources, statuses=dict(sorted(statuses.items())), row_fields=row_fields, column_fields=col_fields,
+        column_keys=ckeys, intervals=intervals, best=best, higher_is_better=higher, omitted=omitted,
+        manifests=None if runs is None else manifest_entries(kept, runs),
+    )
 
 
-def _fmt(entry: dict[str, Any] | None) -> str:
-    if not entry or entry["mean"] is None:
-        return "-"
-    text = f"{entry['mean']:.2f}"
-    if entry.get("secondary") is not None:
-        text += f" ({entry['secondary']:.2f})"
+def _mean(values: Sequence[float]) -> float | None:
+    if not values:
+        return None
+    import numpy as np
+
+    return float(np.mean(np.asarray(values, dtype=float)))
+
+
+# --------------------------------------------------------------------------- rendering
+def _fmt_num(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def format_entry(board: Leaderboard, row: tuple, column: str, bold: tuple[str, str] = ("", ""),
+                 secondary: bool = False) -> str:
+    """An entry as text: ``0.83 [0.58, 1.00] n=12`` (``-`` when it has no value).
+
+    ``bold`` wraps the mean of a best entry (e.g. ``("**", "**")``); ``secondary`` appends the
+    secondary metric's mean, e.g. ``; input_ari 0.81``.
+    """
+    e = board.values.get(row, {}).get(column)
+    if not e or e["mean"] is None:
+        return "-" if not e or not e["errors"] else f"- ({e['errors']} errors)"
+    mean = _fmt_num(e["mean"])
+    if (row, column) in board.best:
+        mean = f"{bold[0]}{mean}{bold[1]}"
+    ci = board.intervals.get(row, {}).get(column)
+    text = f"{mean} [{_fmt_num(ci[0])}, {_fmt_num(ci[1])}] n={e['n']}" if ci else f"{mean} n={e['n']}"
+    if secondary and board.secondary and e.get("secondary") is not None:
+        text += f"; {board.secondary.split('.', 1)[-1]} {_fmt_num(e['secondary'])}"
     return text
 
 
-def render(board: Leaderboard, fmt: str = "github") -> str:
+def caption(board: Leaderboard, secondary: bool = False) -> str:
+    """The one-line legend printed under (or, for LaTeX, above) the table."""
+    grouped = set(board.row_fields) | set(board.column_fields)
+    pooled = [f for f in ("seed", "arch", "task", "pruner", "detector") if f not in grouped]
+    text = (f"{board.metric}: mean [{int(CI_LEVEL * 100)}% percentile bootstrap CI, {BOOTSTRAP_RESAMPLES} resamples] "
+            f"n=cells with a value, pooled over {', '.join(pooled) or 'nothing'}; "
+            f"bold = best per column ({'higher' if board.higher_is_better else 'lower'} is better)")
+    if secondary and board.secondary:
+        text += f"; after ';' mean {board.secondary}"
+    if board.omitted:
+        text += f"; {board.omitted} cells without {'/'.join(f for f in (*board.row_fields, *board.column_fields) if f not in CELL_FIELDS)} left out"
+    if board.data_sources:
+        text += f"; data: {', '.join(board.data_sources)}"
+    text += "; cells: " + ", ".join(f"{k} {v}" for k, v in board.statuses.items())
+    return text
+
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+}
+_LATEX_RE = re.compile("|".join(re.escape(k) for k in _LATEX_SPECIAL))
+
+
+def latex_escape(text: Any) -> str:
+    """Escape LaTeX's special characters (``\\ & % $ # _ { } ~ ^``) for text mode."""
+    return _LATEX_RE.sub(lambda m: _LATEX_SPECIAL[m.group(0)], str(text))
+
+
+def _row_header(board: Leaderboard) -> list[str]:
+    return list(board.row_fields) or [""]
+
+
+def _row_cells(board: Leaderboard, row: tuple) -> list[str]:
+    return [str(v) for v in row] or ["all"]
+
+
+def render(board: Leaderboard, fmt: str = "github", secondary: bool = False) -> str:
     """Render a leaderboard as ``github``, ``markdown``, ``plain``, ``latex``, ``csv`` or ``json``."""
     if fmt not in FORMATS:
         raise SculptbenchError(f"invalid --format {fmt!r}; valid: {', '.join(FORMATS)}")
     if fmt == "json":
         return json.dumps(board.to_json(), indent=2, sort_keys=True)
     if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["pruner", "detector", "column", "metric", "mean", "n", "secondary", "secondary_mean"])
-        for p, d in board.rows:
-            for col in board.columns:
-                e = board.values[(p, d)].get(col)
-                if e:
-                    writer.writerow([p, d, col, board.metric, _num(e["mean"]), e["n"], board.secondary or "", _num(e.get("secondary"))])
-        return buf.getvalue()
-    headers = ["pruner", "detector", *board.columns]
-    table = [[p, d, *(_fmt(board.values[(p, d)].get(c)) for c in board.columns)] for p, d in board.rows]
-    tablefmt = {"github": "github", "markdown": "pipe", "plain": "simple", "latex": "latex_booktabs"}[fmt]
-    body = tabulate(table, headers=headers, tablefmt=tablefmt, disable_numparse=True)
-    caption = f"{board.metric} (mean over seeds and architectures)"
-    if board.secondary:
-        caption += f", in parentheses mean {board.secondary}"
-    n_values = sorted({e["n"] for r in board.values.values() for e in r.values()})
-    caption += f"; n per cell: {', '.join(map(str, n_values))}"
-    if board.data_sources:
-        caption += f"; data: {', '.join(board.data_sources)}"
-    caption += "; cells: " + ", ".join(f"{k} {v}" for k, v in board.statuses.items())
+        return _render_csv(board)
     if fmt == "latex":
-        return f"% {caption}\n{body}"
-    return f"{body}\n\n{caption}"
+        return _render_latex(board, secondary)
+    marks = {"github": ("**", "**"), "markdown": ("**", "**"), "plain": ("", "*")}[fmt]
+    headers = [*_row_header(board), *board.columns]
+    table = [[*_row_cells(board, row), *(format_entry(board, row, c, marks, secondary) for c in board.columns)] for row in board.rows]
+    tablefmt = {"github": "github", "markdown": "pipe", "plain": "simple"}[fmt]
+    body = tabulate(table, headers=headers, tablefmt=tablefmt, disable_numparse=True)
+    legend = caption(board, secondary)
+    if fmt == "plain":
+        legend = legend.replace("bold = best", "* = best")
+    return f"{body}\n\n{legend}"
+
+
+def _render_latex(board: Leaderboard, secondary: bool) -> str:
+    lines = []
+    if board.manifests is not None:
+        lines.append(f"% sculptbench manifest sha256:{board.manifest_sha256}")
+    lines.append("% " + caption(board, secondary).replace("bold = best", "\\textbf = best"))
+    header = [latex_escape(h) for h in _row_header(board)] + [latex_escape(c) for c in board.columns]
+    spec = "l" * len(_row_header(board)) + "r" * len(board.columns)
+    lines += [f"\\begin{{tabular}}{{{spec}}}", "\\toprule", _latex_line(header), "\\midrule"]
+    for row in board.rows:
+        cells = [latex_escape(v) for v in _row_cells(board, row)]
+        for col in board.columns:
+            text = format_entry(board, row, col, ("\x00", "\x01"), secondary)
+            cells.append(latex_escape(text).replace("\x00", "\\textbf{").replace("\x01", "}"))
+        lines.append(_latex_line(cells))
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    return "\n".join(lines)
+
+
+def _latex_line(cells: list[str]) -> str:
+    # A line starting with [ or * would be read as an argument of the previous line's \\.
+    if cells and cells[0].startswith(("[", "*")):
+        cells = ["{}" + cells[0], *cells[1:]]
+    return " & ".join(cells) + " \\\\"
+
+
+CSV_VALUE_COLUMNS = ("column", "metric", "mean", "ci_low", "ci_high", "n", "errors", "best", "secondary", "secondary_mean")
+
+
+def _render_csv(board: Leaderboard) -> str:
+    """Long form: one line per non-empty entry; numbers in full precision (``repr``), so
+    ``float(text)`` gives back exactly the computed value; empty text means no value."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([*board.row_fields, *board.column_fields, *CSV_VALUE_COLUMNS])
+    for row in board.rows:
+        for ckey, col in zip(board.column_keys, board.columns):
+            e = board.values[row].get(col)
+            if not e:
+                continue
+            ci = board.intervals[row].get(col)
+            writer.writerow([
+                *row, *ckey, col, board.metric, _num(e["mean"]), _num(ci[0] if ci else None), _num(ci[1] if ci else None),
+                e["n"], e["errors"], int((row, col) in board.best), board.secondary or "", _num(e.get("secondary")),
+            ])
+    return buf.getvalue()
 
 
 def _num(value: Any) -> str:
-    return "" if value is None else f"{value:.6g}"
+    return "" if value is None else repr(float(value))

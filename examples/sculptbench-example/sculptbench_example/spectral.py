@@ -1,0 +1,135 @@
+"""Spectral clustering of the pruned unit graph, as in Filan et al.'s clusterability work
+("Clusterability in neural networks", 2021).
+
+The network becomes an undirected graph over its units whose edge weights are the absolute values
+of the surviving weights; units without any (non-zero) surviving weight are dropped. scikit-learn's
+``SpectralClustering`` (``affinity="precomputed"``) partitions the rest. The number of clusters is
+an option; ``"auto"`` picks k in ``2..k_max`` by the largest eigengap of the normalised Laplacian
+(a graph with c connected components has c zero eigenvalues, so its gap at k = c is large).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+from scipy.sparse.csgraph import connected_components
+
+from sculptbench.core import Detection, Detector, SculptbenchError, SculptedNetwork, Task
+
+
+def abs_adjacency(network: SculptedNetwork) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """The symmetric |W| adjacency over all units, and the units in its row order.
+
+    Reads the network's tensors into new numpy arrays; the network is never modified.
+    """
+    sizes = list(network.sizes)
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+    units = [(l, i) for l, n in enumerate(sizes) for i in range(n)]
+    a = np.zeros((len(units), len(units)), dtype=np.float64)
+    for l, (w, m) in enumerate(zip(network.weights, network.weight_masks)):
+        block = np.abs(w.detach().cpu().numpy().astype(np.float64)) * m.detach().cpu().numpy().astype(bool)
+        rows = slice(offsets[l + 1], offsets[l + 2])
+        cols = slice(offsets[l], offsets[l + 1])
+        a[rows, cols] = block
+        a[cols, rows] = block.T
+    return a, units
+
+
+def normalised_laplacian_eigenvalues(a: np.ndarray) -> np.ndarray:
+    """Ascending eigenvalues of ``I - D^-1/2 A D^-1/2`` (every degree must be positive)."""
+    d = 1.0 / np.sqrt(a.sum(axis=1))
+    lap = np.eye(len(a)) - d[:, None] * a * d[None, :]
+    return np.linalg.eigvalsh((lap + lap.T) / 2)
+
+
+def eigengap_k(eigenvalues: np.ndarray, k_max: int) -> tuple[int, list[float]]:
+    """The k in ``2..min(k_max, n-1)`` with the largest gap ``λ_{k+1} - λ_k`` (ties: the smaller k)."""
+    n = len(eigenvalues)
+    ks = list(range(2, min(k_max, n - 1) + 1))
+    gaps = [float(eigenvalues[k] - eigenvalues[k - 1]) for k in ks]
+    best = ks[int(np.argmax(gaps))]
+    return best, gaps
+
+
+def normalised_cut(a: np.ndarray, labels: np.ndarray) -> float:
+    """``Σ_c cut(c, rest) / vol(c)`` of a labelling of the graph ``a``."""
+    total = 0.0
+    for c in np.unique(labels):
+        inside = labels == c
+        vol = a[inside].sum()
+        if vol > 0:
+            total += a[np.ix_(inside, ~inside)].sum() / vol
+    return float(total)
+
+
+class SpectralDetector(Detector):
+    """Spectral clustering of the |W|-weighted, undirected pruned unit graph."""
+
+    name = "spectral"
+    version = "0.1.0"
+    defaults = {"n_clusters": "auto", "k_max": 8}
+
+    def validate_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``n_clusters`` is ``"auto"`` or an integer >= 1; ``k_max`` an integer >= 2."""
+        p = super().validate_params(params)
+        k = p["n_clusters"]
+        if k != "auto" and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+            raise SculptbenchError(f"invalid n_clusters {k!r}; it must be 'auto' or an integer >= 1")
+        k_max = p["k_max"]
+        if isinstance(k_max, bool) or not isinstance(k_max, int) or k_max < 2:
+            raise SculptbenchError(f"invalid k_max {k_max!r}; it must be an integer >= 2")
+        return p
+
+    def detect(self, network: SculptedNetwork, task: Task, params: dict[str, Any], seed: int) -> Detection:
+        """Return the spectral clusters (sorted by smallest unit) of the units with a surviving weight."""
+        p = self.validate_params(dict(params))
+        a_all, units_all = abs_adjacency(network)
+        keep = np.flatnonzero(a_all.sum(axis=1) > 0)
+        a = a_all[np.ix_(keep, keep)]
+        units = [units_all[i] for i in keep]
+        n = len(units)
+        kept = set(keep.tolist())
+        info: dict[str, Any] = {"params": p, "seed": seed, "n_units": n, "notes": [],
+                                "excluded": [list(u) for i, u in enumerate(units_all) if i not in kept]}
+        if n == 0:
+            info["notes"].append("no surviving non-zero weights")
+            return Detection(modules=[], info=info)
+        n_comp, comp_labels = connected_components(a, directed=False)
+        info["components"] = int(n_comp)
+        if n < 3:
+            info["notes"].append(f"{n} units: each connected component is a module")
+            labels, k, source = comp_labels, int(n_comp), "components"
+        else:
+            eig = normalised_laplacian_eigenvalues(a)
+            if p["n_clusters"] == "auto":
+                k, gaps = eigengap_k(eig, p["k_max"])
+                source = "eigengap"
+                info["eigengaps"] = {str(kk): g for kk, g in zip(range(2, 2 + len(gaps)), gaps)}
+            else:
+                k, source = min(int(p["n_clusters"]), n), "option"
+                if k < p["n_clusters"]:
+                    info["notes"].append(f"n_clusters {p['n_clusters']} > {n} units; using {k}")
+            if k == 1:
+                labels = np.zeros(n, dtype=int)
+            elif k == n:
+                labels = np.arange(n)  # every unit alone (spectral embedding needs k < n)
+            else:
+                labels = self._cluster(a, k, seed)
+        groups: dict[int, set] = {}
+        for unit, lab in zip(units, np.asarray(labels).tolist()):
+            groups.setdefault(int(lab), set()).add(unit)
+        modules = sorted((frozenset(g) for g in groups.values()), key=min)
+        info.update(n_clusters=len(modules), k=int(k), k_source=source, ncut=normalised_cut(a, np.asarray(labels)))
+        return Detection(modules=modules, info=info)
+
+    @staticmethod
+    def _cluster(a: np.ndarray, k: int, seed: int) -> np.ndarray:
+        from sklearn.cluster import SpectralClustering
+
+        model = SpectralClustering(n_clusters=k, affinity="precomputed", assign_labels="kmeans",
+                                   random_state=int(seed) % (2**32), n_init=10)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "Graph is not fully connected": expected
+            return model.fit_predict(a)

@@ -1,0 +1,731 @@
+"""Contract tests and fixtures for sculptbench plugin authors: an opt-in pytest plugin.
+
+Enable it in your plugin's ``conftest.py`` (install ``sculptbench[testing]``)::
+
+    pytest_plugins = ["sculptbench.testing"]
+
+then subclass a contract once per component; pytest collects every ``Test*`` subclass and runs
+the inherited tests::
+
+    from sculptbench.testing import DetectorContract, PrunerContract
+    from my_package import plugin
+    from my_package.plugin import MyDetector, MyPruner
+
+    class TestMyDetector(DetectorContract):
+        component = MyDetector()
+        plugin = plugin                       # the module whose hook registers it
+        bad_params = [{"n_clusters": 0}]      # each must raise SculptbenchError
+
+    class TestMyPruner(PrunerContract):
+        component = MyPruner()
+        params = {"rounds": 5}                # options used for the test runs
+
+The contracts (:class:`TaskContract`, :class:`PrunerContract`, :class:`DetectorContract`,
+:class:`ScorerContract`) check output types and shapes, determinism (same inputs and seed, same
+result), that masks are respected and inputs are never mutated, that bad options raise
+:class:`sculptbench.core.SculptbenchError`, and that the component registers through its hook in
+a fresh registry. Their sizes (task, hidden shape, epochs, seed, hand-built networks) are class
+attributes or methods you can override; the defaults run in a few seconds per component.
+
+The plugin also provides two fixtures: ``sculptbench_registry`` (a fresh registry with the
+built-ins and no entry points) and ``register_plugin`` (``register_plugin(plugin, name="x")``
+returns a fresh registry with the built-ins plus ``plugin`` and fails the test when the plugin
+does not load). The contracts do not depend on these fixtures, so they also work in a test
+module that imports them without enabling the plugin.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import importlib
+import json
+import math
+import types
+from typing import Any, Callable, ClassVar, Mapping, Sequence
+
+import networkx as nx
+import pytest
+import torch
+
+from sculptbench.core import (
+    Detection,
+    Detector,
+    GroundTruth,
+    PruneJob,
+    Pruner,
+    Scorer,
+    ScoreRecord,
+    SculptbenchError,
+    SculptedNetwork,
+    Task,
+    TaskData,
+    TrainingConfig,
+)
+from sculptbench.hookspecs import hookimpl
+from sculptbench.plugin_manager import BUILTIN_PLUGINS, COMPONENT_KINDS, Registry, load_registry
+
+__all__ = [
+    "DEFAULT_TASK",
+    "TaskContract",
+    "PrunerContract",
+    "DetectorContract",
+    "ScorerContract",
+    "builtin_registry",
+    "fresh_registry",
+    "registry_with_plugin",
+    "example_networks",
+    "example_detections",
+    "check_network",
+    "check_detection",
+    "check_score_record",
+    "assert_networks_equal",
+    "sculptbench_registry",
+    "register_plugin",
+]
+
+#: The task every contract uses unless told otherwise: 4 inputs, 4 outputs, two modules.
+DEFAULT_TASK = "bool/input-separable"
+#: An option name no component should accept.
+UNKNOWN_OPTION = "no_such_option_for_the_contract"
+
+
+# --------------------------------------------------------------------------- registries
+@functools.lru_cache(maxsize=1)
+def builtin_registry() -> Registry:
+    """The built-in plugins only, loaded once per process and shared: never mutate it."""
+    return load_registry(entry_points=False)
+
+
+def fresh_registry() -> Registry:
+    """A new registry with the built-in plugins and no entry points."""
+    return load_registry(entry_points=False)
+
+
+def _resolve_plugin(plugin: Any) -> Any:
+    if isinstance(plugin, str):
+        try:
+            return importlib.import_module(plugin)
+        except Exception as exc:  # noqa: BLE001 - reported as a test failure
+            pytest.fail(f"plugin module {plugin!r} failed to import: {type(exc).__name__}: {exc}", pytrace=False)
+    return plugin
+
+
+def registry_with_plugin(plugin: Any, name: str = "x") -> Registry:
+    """A fresh registry with the built-ins plus ``plugin``; fails the current test if it does not load.
+
+    ``plugin`` is a module, any object with hook functions, or a module path (``"pkg.plugin"``).
+    ``name`` is the plugin's name in the registry (what an entry point's name would be).
+    """
+    plugin = _resolve_plugin(plugin)
+    try:
+        registry = load_registry(entry_points=False, extra=[(name, plugin)])
+    except SculptbenchError as exc:  # SCULPTBENCH_STRICT_PLUGINS=1 turns a failure into an error
+        pytest.fail(str(exc), pytrace=False)
+    records = [p for p in registry.plugins if p.name == name]
+    if not records:
+        pytest.fail(f"plugin {name!r} was not loaded", pytrace=False)
+    record = records[-1]
+    if record.status != "ok":
+        pytest.fail(f"plugin {name!r} failed to load: {record.error}", pytrace=False)
+    return registry
+
+
+@pytest.fixture
+def sculptbench_registry() -> Registry:
+    """A fresh registry with sculptbench's built-in plugins and no entry points."""
+    return fresh_registry()
+
+
+@pytest.fixture
+def register_plugin() -> Callable[..., Registry]:
+    """A factory: ``register_plugin(plugin_or_module, name="x")`` returns a fresh registry with the
+    built-ins plus that plugin, and fails the test if the plugin failed to load."""
+    return registry_with_plugin
+
+
+def _single_component_plugin(hook_name: str, component: Any) -> types.ModuleType:
+    """A throwaway plugin module whose ``hook_name`` hook registers ``component``."""
+    module = types.ModuleType(f"sculptbench_contract_{hook_name}")
+
+    def impl(register):
+        """Register the one component."""
+        register(component)
+
+    setattr(module, hook_name, hookimpl(impl))
+    return module
+
+
+# --------------------------------------------------------------------------- hand-built networks
+def _weight_pattern(layer: int, shape: tuple[int, int]) -> torch.Tensor:
+    """Deterministic weights of varied magnitude and sign (no zeros)."""
+    out, inp = shape
+    o = torch.arange(out).view(-1, 1)
+    i = torch.arange(inp).view(1, -1)
+    magnitude = 0.25 + ((7 * i + 3 * o + layer) % 5).float() / 4
+    sign = torch.where((i + o + layer) % 3 == 0, -1.0, 1.0)
+    return magnitude * sign
+
+
+def _network(masks: Sequence[torch.Tensor], varied: bool = True) -> SculptedNetwork:
+    net = SculptedNetwork.from_masks(masks)
+    if varied:
+        net.weights = [_weight_pattern(l, tuple(m.shape)) * m for l, m in enumerate(net.weight_masks)]
+        net.biases = [torch.full((m.shape[0],), 0.1) * m.any(dim=1) for m in net.weight_masks]
+    net.accuracy = net.test_accuracy = net.dense_accuracy = 1.0
+    return net
+
+
+def _halves(n: int) -> list[list[int]]:
+    if n < 2:
+        return [list(range(n)), list(range(n))]
+    return [list(range(n // 2)), list(range(n // 2, n))]
+
+
+def _block_masks(n_in: int, n_out: int, hidden: Sequence[int]) -> list[torch.Tensor]:
+    """Two independent blocks (first half of the inputs -> first half of the outputs, and so on)."""
+    ins, outs = _halves(n_in), _halves(n_out)
+    sizes = [n_in, *hidden, n_out]
+    groups = [ins] + [_halves(h) for h in hidden] + [outs]
+    masks = []
+    for l in range(len(sizes) - 1):
+        m = torch.zeros(sizes[l + 1], sizes[l], dtype=torch.bool)
+        for b in range(2):
+            for o in groups[l + 1][b]:
+                m[o, groups[l][b]] = True
+        masks.append(m)
+    return masks
+
+
+def example_networks(task: Task) -> dict[str, SculptedNetwork]:
+    """Small hand-built networks shaped for ``task``'s inputs and outputs.
+
+    ``blocks``: two independent blocks through 4 hidden units; ``deep-blocks``: the same through
+    two hidden layers; ``dense``: fully connected through 6 units; ``dead-units``: blocks plus a
+    hidden unit without outgoing edges and one without any edge; ``bottleneck``: everything
+    through one hidden unit. Weights vary in magnitude and sign; every input and output keeps
+    an edge, as after any pruner that keeps the task solvable.
+    """
+    n_in, n_out = task.n_inputs, task.n_outputs
+    dead = _block_masks(n_in, n_out, (4,))
+    dead = [torch.cat([dead[0], torch.zeros(2, n_in, dtype=torch.bool)]), torch.cat([dead[1], torch.zeros(n_out, 2, dtype=torch.bool)], dim=1)]
+    dead[0][4, 0] = True  # hidden unit 4 reads input 0 but drives nothing; unit 5 has no edge
+    return {
+        "blocks": _network(_block_masks(n_in, n_out, (4,))),
+        "deep-blocks": _network(_block_masks(n_in, n_out, (4, 4))),
+        "dense": _network([torch.ones(6, n_in, dtype=torch.bool), torch.ones(n_out, 6, dtype=torch.bool)]),
+        "dead-units": _network(dead),
+        "bottleneck": _network([torch.ones(1, n_in, dtype=torch.bool), torch.ones(n_out, 1, dtype=torch.bool)]),
+    }
+
+
+def example_detections(network: SculptedNetwork) -> dict[str, Detection]:
+    """Detections of ``network`` of several kinds: one module of every unit with an edge, each such
+    unit alone, one module per layer, the weakly connected components, and no module at all."""
+    g = network.unit_graph()
+    live = sorted(u for u in g.nodes if g.degree(u))
+    by_layer: dict[int, set] = {}
+    for u in live:
+        by_layer.setdefault(u[0], set()).add(u)
+    components = [frozenset(c) for c in nx.weakly_connected_components(g.subgraph(live))]
+    return {
+        "one-module": Detection(modules=[frozenset(live)] if live else []),
+        "singletons": Detection(modules=[frozenset([u]) for u in live]),
+        "layers": Detection(modules=[frozenset(units) for _, units in sorted(by_layer.items())]),
+        "components": Detection(modules=sorted(components, key=min)),
+        "empty": Detection(modules=[]),
+    }
+
+
+# --------------------------------------------------------------------------- checks
+def check_network(net: Any, sizes: Sequence[int], who: str = "the pruner") -> None:
+    """Assert that ``net`` is a well-formed :class:`SculptedNetwork` of layer sizes ``sizes``."""
+    assert isinstance(net, SculptedNetwork), f"{who} returned {type(net).__name__}, not a SculptedNetwork"
+    assert list(net.sizes) == list(sizes), f"{who} returned sizes {list(net.sizes)}; expected {list(sizes)}"
+    n = len(sizes) - 1
+    for field in ("weights", "biases", "weight_masks", "bias_masks"):
+        assert len(getattr(net, field)) == n, f"{who} returned {len(getattr(net, field))} {field}; expected {n} (one per layer)"
+    for l in range(n):
+        shape = (sizes[l + 1], sizes[l])
+        w, b, wm, bm = net.weights[l], net.biases[l], net.weight_masks[l], net.bias_masks[l]
+        for name, t, want in (("weights", w, shape), ("weight_masks", wm, shape), ("biases", b, shape[:1]), ("bias_masks", bm, shape[:1])):
+            assert isinstance(t, torch.Tensor), f"{who}: {name}[{l}] is {type(t).__name__}, not a tensor"
+            assert tuple(t.shape) == want, f"{who}: {name}[{l}] has shape {tuple(t.shape)}; expected {want}"
+        assert wm.dtype == torch.bool and bm.dtype == torch.bool, f"{who}: masks of layer {l} must be bool tensors"
+        assert w.is_floating_point() and b.is_floating_point(), f"{who}: weights and biases of layer {l} must be floating point"
+        assert bool(torch.isfinite(w).all()) and bool(torch.isfinite(b).all()), f"{who}: layer {l} has non-finite weights or biases"
+        assert not bool(w[~wm].ne(0).any()), f"{who}: layer {l} has non-zero weights where its weight mask is False"
+        assert not bool(b[~bm].ne(0).any()), f"{who}: layer {l} has non-zero biases where its bias mask is False"
+    assert net.status in ("ok", "untrainable"), f"{who} returned status {net.status!r}; expected 'ok' or 'untrainable'"
+    assert 0.0 <= net.density() <= 1.0
+    if net.status == "ok":
+        acc = net.accuracy
+        assert isinstance(acc, (int, float)) and 0.0 <= acc <= 1.0, f"{who} returned accuracy {acc!r}; fill it with the validation accuracy in [0, 1]"
+    assert isinstance(net.history, list), f"{who}: history must be a list"
+    assert isinstance(net.info, dict), f"{who}: info must be a dict"
+
+
+def _same_float(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return a == b
+
+
+def assert_networks_equal(a: SculptedNetwork, b: SculptedNetwork, what: str = "two runs") -> None:
+    """Assert that two networks are identical: sizes, every tensor, status and accuracies."""
+    assert list(a.sizes) == list(b.sizes), f"{what} gave different sizes"
+    for field in ("weights", "biases", "weight_masks", "bias_masks"):
+        for l, (x, y) in enumerate(zip(getattr(a, field), getattr(b, field))):
+            assert torch.equal(x, y), f"{what} gave different {field}[{l}]: the result is not deterministic"
+    assert a.status == b.status, f"{what} gave statuses {a.status!r} and {b.status!r}"
+    for field in ("accuracy", "test_accuracy", "dense_accuracy"):
+        assert _same_float(getattr(a, field), getattr(b, field)), f"{what} gave different {field}"
+
+
+def _network_snapshot(net: SculptedNetwork) -> dict[str, Any]:
+    return {
+        "sizes": list(net.sizes),
+        **{f: [t.detach().clone() for t in getattr(net, f)] for f in ("weights", "biases", "weight_masks", "bias_masks")},
+    }
+
+
+def _assert_unchanged(net: SculptedNetwork, snapshot: dict[str, Any], who: str) -> None:
+    assert list(net.sizes) == snapshot["sizes"], f"{who} changed the network's sizes"
+    for field in ("weights", "biases", "weight_masks", "bias_masks"):
+        now = getattr(net, field)
+        assert len(now) == len(snapshot[field]), f"{who} changed the number of {field}"
+        for l, (x, y) in enumerate(zip(now, snapshot[field])):
+            assert x.dtype == y.dtype and torch.equal(x, y), f"{who} mutated the network's {field}[{l}]; work on copies"
+
+
+def check_detection(detection: Any, network: SculptedNetwork, who: str = "the detector") -> None:
+    """Assert that ``detection`` is a :class:`Detection` whose modules are disjoint, non-empty
+    frozensets of valid ``(layer, index)`` units of ``network``."""
+    assert isinstance(detection, Detection), f"{who} returned {type(detection).__name__}, not a Detection"
+    assert isinstance(detection.modules, list), f"{who}: Detection.modules must be a list"
+    assert isinstance(detection.info, dict), f"{who}: Detection.info must be a dict"
+    seen: dict[Any, int] = {}
+    for i, module in enumerate(detection.modules):
+        assert isinstance(module, frozenset), f"{who}: module {i} is a {type(module).__name__}, not a frozenset"
+        assert module, f"{who}: module {i} is empty"
+        for unit in module:
+            ok = (isinstance(unit, tuple) and len(unit) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in unit))
+            assert ok, f"{who}: module {i} holds {unit!r}; units are (layer, index) tuples of ints"
+            layer, index = unit
+            assert 0 <= layer < len(network.sizes) and 0 <= index < network.sizes[layer], (
+                f"{who}: module {i} holds {unit!r}, which is not a unit of a network of sizes {list(network.sizes)}"
+            )
+            assert unit not in seen, f"{who}: unit {unit!r} is in modules {seen[unit]} and {i}; modules must be disjoint"
+            seen[unit] = i
+
+
+def _is_score_value(value: Any) -> bool:
+    if value is None or isinstance(value, bool):
+        return True
+    if type(value) not in (int, float):  # numpy scalars are not stored faithfully
+        return False
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def check_score_record(record: Any, scorer: Scorer, who: str = "the scorer") -> None:
+    """Assert that ``record`` is a :class:`ScoreRecord` of ``scorer`` whose metrics are all declared in
+    ``scorer.metrics`` and whose values are JSON-serialisable ``None``/``bool``/``int``/``float``."""
+    assert isinstance(record, ScoreRecord), f"{who} returned {type(record).__name__}, not a ScoreRecord"
+    assert record.scorer == scorer.name, f"{who} returned a record of scorer {record.scorer!r}; expected {scorer.name!r}"
+    assert isinstance(record.metrics, dict), f"{who}: ScoreRecord.metrics must be a dict"
+    for key, value in record.metrics.items():
+        assert key in scorer.metrics, f"{who} reported metric {key!r}, which is not declared in `metrics`: {sorted(scorer.metrics)}"
+        assert _is_score_value(value), (
+            f"{who}: metric {key!r} is {value!r} of type {type(value).__name__}; use None, bool, int or float (convert numpy scalars)"
+        )
+
+
+# --------------------------------------------------------------------------- contracts
+class _ContractMeta(type):
+    """Makes ``__test__`` False for the contract base classes of this module only.
+
+    Pytest collects a class when its name matches ``python_classes`` (``Test*``) unless its
+    ``__test__`` is false; a plain ``__test__ = False`` would be inherited by every subclass.
+    """
+
+    def __getattr__(cls, name: str) -> Any:
+        if name == "__test__" and cls.__module__ == __name__:
+            return False
+        raise AttributeError(name)
+
+
+class _Contract(metaclass=_ContractMeta):
+    """Shared machinery: which component is tested, its registration, and a per-class cache.
+
+    Subclasses set ``component`` (an instance) or override :meth:`make_component`. The base
+    classes here are never collected; subclasses are collected when their name matches pytest's
+    ``python_classes`` (``Test*`` by default).
+    """
+    #: The registry kind: ``"task"``, ``"pruner"``, ``"detector"`` or ``"scorer"``.
+    kind: ClassVar[str] = ""
+    #: The component under test (or override :meth:`make_component`).
+    component: Any = None
+    #: The plugin (module, object or module path) whose hook registers the component. ``None``:
+    #: a throwaway plugin registering :meth:`make_component` is used for the registration test.
+    plugin: Any = None
+    #: The plugin's name in the test registry.
+    plugin_name: str = "contract-plugin"
+    #: The task used by pruner, detector and scorer contracts.
+    task_name: str = DEFAULT_TASK
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._contract_cache = {}
+
+    def make_component(self) -> Any:
+        """The component under test; by default the ``component`` class attribute."""
+        if self.component is None:
+            raise TypeError(f"{type(self).__name__}: set `component = YourComponent()` or override make_component()")
+        return self.component
+
+    def make_task(self) -> Task:
+        """The task the component is exercised on; by default the built-in ``task_name``."""
+        return builtin_registry().get("task", self.task_name)
+
+    def cached(self, key: str, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per test class (results are shared by the class's tests: do not mutate)."""
+        cache = type(self)._contract_cache
+        if key not in cache:
+            cache[key] = compute()
+        return cache[key]
+
+    # ------------------------------------------------------------------- registration
+    def test_registers_through_a_hook(self) -> None:
+        """The component registers through its hook in a fresh registry, with no failure."""
+        component = self.make_component()
+        hook_name, base = COMPONENT_KINDS[self.kind]
+        assert isinstance(component, base), f"{type(component).__name__} is not a sculptbench.core.{base.__name__}"
+        assert isinstance(component.name, str) and component.name.strip(), "set the component's `name`"
+        plugin = _resolve_plugin(self.plugin) if self.plugin is not None else _single_component_plugin(hook_name, component)
+        module_name = getattr(plugin, "__name__", None)
+        if module_name in BUILTIN_PLUGINS:
+            registry = fresh_registry()
+            records = [p for p in registry.plugins if p.name == f"builtin:{module_name.rsplit('.', 1)[-1]}"]
+            assert records and records[0].status == "ok", f"built-in plugin {module_name} failed: {records and records[0].error}"
+            record = records[0]
+        else:
+            registry = registry_with_plugin(plugin, self.plugin_name)
+            record = [p for p in registry.plugins if p.name == self.plugin_name][-1]
+        registered = registry.components[self.kind].get(component.name)
+        assert registered is not None, f"the plugin registered no {self.kind} named {component.name!r}; it registered {record.registers}"
+        assert type(registered) is type(component), (
+            f"the registered {self.kind} {component.name!r} is a {type(registered).__name__}, not a {type(component).__name__}"
+        )
+        assert registry.owner[(self.kind, component.name)] is record
+
+
+class _OptionsMixin:
+    """Tests of ``validate_params`` shared by pruners and detectors."""
+
+    #: Options used for the test runs (validated like user ``--param`` options).
+    params: Mapping[str, Any] = {}
+    #: Option sets that must each raise :class:`SculptbenchError` (an unknown option is always checked).
+    bad_params: Sequence[Mapping[str, Any]] = ()
+
+    def test_default_params_are_valid(self) -> None:
+        """``validate_params({})`` and ``validate_params(params)`` succeed, keep every default and leave their input alone."""
+        component = self.make_component()
+        resolved = component.validate_params({})
+        assert isinstance(resolved, dict), "validate_params must return a dict"
+        missing = set(component.defaults) - set(resolved)
+        assert not missing, f"validate_params({{}}) dropped the defaults {sorted(missing)}"
+        given = copy.deepcopy(dict(self.params))
+        before = copy.deepcopy(given)
+        resolved = component.validate_params(given)
+        assert given == before, "validate_params mutated the dict it was given"
+        assert set(resolved) >= set(self.params)
+        assert component.validate_params(dict(resolved)) == resolved, "validate_params is not idempotent on its own output"
+
+    def test_unknown_option_is_rejected(self) -> None:
+        """An unknown option raises :class:`SculptbenchError` naming it."""
+        component = self.make_component()
+        with pytest.raises(SculptbenchError) as info:
+            component.validate_params({UNKNOWN_OPTION: 1})
+        assert UNKNOWN_OPTION in str(info.value), "name the unknown option in the error message"
+
+    def test_bad_params_are_rejected(self) -> None:
+        """Every option set in ``bad_params`` raises :class:`SculptbenchError`."""
+        component = self.make_component()
+        for bad in self.bad_params:
+            try:
+                component.validate_params(dict(bad))
+            except SculptbenchError:
+                continue
+            except Exception as exc:  # noqa: BLE001
+                pytest.fail(f"validate_params({dict(bad)!r}) raised {type(exc).__name__}: {exc}; raise SculptbenchError instead")
+            pytest.fail(f"validate_params({dict(bad)!r}) accepted a bad option; raise SculptbenchError naming the valid range")
+
+
+class TaskContract(_Contract):
+    """Contract of a :class:`sculptbench.core.Task`.
+
+    Set ``component = MyTask()`` (or ``task_name`` for a built-in task). Checks the names, the
+    ground truth against the names and the data, the data's shapes and targets, determinism,
+    the training recipe and the registration.
+    """
+
+    kind = "task"
+
+    def make_component(self) -> Task:
+        """The task under test: ``component``, else the built-in task ``task_name``."""
+        if self.component is not None:
+            return self.component
+        return builtin_registry().get("task", self.task_name)
+
+    def task_data(self) -> TaskData:
+        """The task's data on CPU (computed once per class)."""
+        return self.cached("data", lambda: self.make_component().data("cpu"))
+
+    def test_names(self) -> None:
+        """Name, family and unit names are non-empty strings; unit names are unique."""
+        task = self.make_component()
+        assert isinstance(task.name, str) and task.name.strip(), "set the task's `name`"
+        assert isinstance(task.family, str) and task.family.strip(), "set the task's `family`"
+        for what, names in (("input_names", task.input_names), ("output_names", task.output_names)):
+            assert len(names) >= 1, f"{what} is empty"
+            assert all(isinstance(n, str) and n for n in names), f"{what} must be non-empty strings"
+            assert len(set(names)) == len(names), f"{what} has duplicates"
+
+    def test_ground_truth_is_consistent(self) -> None:
+        """Every ground-truth input/output exists, modules read existing inputs, use existing modules
+        and drive existing outputs, and the hierarchy is a DAG."""
+        task = self.make_component()
+        gt = task.ground_truth
+        assert isinstance(gt, GroundTruth), "ground_truth must be a sculptbench.core.GroundTruth"
+        unknown_in = set(gt.inputs) - set(task.input_names)
+        unknown_out = set(gt.outputs) - set(task.output_names)
+        assert not unknown_in, f"ground-truth inputs {sorted(unknown_in)} are not in input_names"
+        assert not unknown_out, f"ground-truth outputs {sorted(unknown_out)} are not in output_names"
+        names = [m.name for m in gt.modules]
+        assert all(isinstance(n, str) and n for n in names), "every ground-truth module needs a name"
+        assert len(set(names)) == len(names), f"duplicate ground-truth module names in {names}"
+        for m in gt.modules:
+            assert set(m.reads) <= set(gt.inputs), f"module {m.name!r} reads {sorted(set(m.reads) - set(gt.inputs))}, not ground-truth inputs"
+            assert set(m.uses) <= set(names), f"module {m.name!r} uses unknown modules {sorted(set(m.uses) - set(names))}"
+            assert m.name not in m.uses, f"module {m.name!r} uses itself"
+            assert set(m.drives) <= set(gt.outputs), f"module {m.name!r} drives {sorted(set(m.drives) - set(gt.outputs))}, not ground-truth outputs"
+        assert nx.is_directed_acyclic_graph(gt.graph()), "the ground-truth hierarchy has a cycle"
+
+    def test_data_matches_the_task(self) -> None:
+        """Every split has ``n_inputs`` input and ``n_outputs`` target columns, as many target rows
+        as input rows, finite float inputs and targets in {0, 1}."""
+        task = self.make_component()
+        data = self.task_data()
+        assert isinstance(data, TaskData), f"data() returned {type(data).__name__}, not a TaskData"
+        for split in ("train", "val", "test"):
+            x, y = getattr(data, f"{split}_x"), getattr(data, f"{split}_y")
+            assert x.dim() == 2 and x.shape[1] == task.n_inputs, f"{split}_x has shape {tuple(x.shape)}; expected (rows, {task.n_inputs})"
+            assert y.dim() == 2 and y.shape[1] == task.n_outputs, f"{split}_y has shape {tuple(y.shape)}; expected (rows, {task.n_outputs})"
+            assert x.shape[0] == y.shape[0] >= 1, f"{split}: {x.shape[0]} input rows but {y.shape[0]} target rows"
+            assert x.is_floating_point() and y.is_floating_point(), f"{split} tensors must be floating point"
+            assert bool(torch.isfinite(x).all()), f"{split}_x has non-finite values"
+            assert bool(((y == 0) | (y == 1)).all()), f"{split}_y has targets outside {{0, 1}}"
+
+    def test_data_is_deterministic(self) -> None:
+        """``data()`` twice gives identical tensors, and the definition hash is stable."""
+        task = self.make_component()
+        first, second = self.task_data(), task.data("cpu")
+        for field in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y"):
+            assert torch.equal(getattr(first, field), getattr(second, field)), f"data().{field} differs between calls"
+        assert task.definition_hash() == task.definition_hash()
+        json.dumps(task.definition(), sort_keys=True)
+
+    def test_perfect_predictions_have_accuracy_one(self) -> None:
+        """``task.accuracy`` of logits that match the targets is 1 for each of K networks."""
+        task = self.make_component()
+        y = self.task_data().test_y
+        logits = ((y * 2 - 1) * 10).unsqueeze(0).expand(2, -1, -1)
+        acc = task.accuracy(logits, y)
+        assert tuple(acc.shape) == (2,), f"accuracy() returned shape {tuple(acc.shape)}; expected (K,)"
+        assert torch.allclose(acc.float(), torch.ones(2)), f"perfect logits give accuracy {acc.tolist()}"
+
+    def test_training_recipe_and_defaults(self) -> None:
+        """The training recipe validates, default architectures are positive widths and the
+        accuracy threshold is in [0, 1]."""
+        task = self.make_component()
+        assert isinstance(task.training, TrainingConfig)
+        task.training.validate()
+        assert task.default_archs, "default_archs is empty"
+        for arch in task.default_archs:
+            assert all(isinstance(w, int) and w >= 1 for w in arch), f"invalid default arch {arch!r}"
+        assert 0.0 <= task.accuracy_threshold <= 1.0, f"accuracy_threshold {task.accuracy_threshold} is not in [0, 1]"
+        assert task.accuracy_tolerance is None or task.accuracy_tolerance >= 0
+
+
+class PrunerContract(_OptionsMixin, _Contract):
+    """Contract of a :class:`sculptbench.core.Pruner`.
+
+    Set ``component``; tune ``task_name``, ``hidden``, ``epochs``, ``seed``, ``params``,
+    ``training_overrides`` and ``bad_params``. The pruner runs on one job (cached per class), again
+    for determinism, and once through ``prune_many`` on two seeds, which must agree with ``prune``.
+    """
+
+    kind = "pruner"
+    #: Hidden-layer widths of the test network.
+    hidden: tuple[int, ...] = (16,)
+    #: Epochs per (re)training (``None``: the task's own).
+    epochs: int | None = 20
+    #: Seed of the test job (``prune_many`` also uses ``seed + 1``).
+    seed: int = 0
+    #: Further :class:`TrainingConfig` fields to override.
+    training_overrides: Mapping[str, Any] = {}
+    #: Whether ``prune_many`` must give exactly the networks ``prune`` gives.
+    check_batch: bool = True
+
+    def make_job(self, seed: int | None = None) -> PruneJob:
+        """The test job, with options resolved through ``validate_params`` as the harness does."""
+        pruner, task = self.make_component(), self.make_task()
+        overrides = dict(self.training_overrides)
+        if self.epochs is not None:
+            overrides.setdefault("epochs", self.epochs)
+        training = TrainingConfig(**{**task.training.__dict__, **overrides}).validate()
+        params = pruner.validate_params(dict(self.params))
+        return PruneJob(task, tuple(self.hidden), self.seed if seed is None else seed, params, training, "cpu")
+
+    def pruned(self) -> SculptedNetwork:
+        """``prune(make_job())``, computed once per class."""
+        return self.cached("pruned", lambda: self.make_component().prune(self.make_job()))
+
+    def test_prune_returns_a_network(self) -> None:
+        """``prune`` returns a :class:`SculptedNetwork` of the job's sizes with bool masks, masked
+        weights and biases at zero, a valid status and the validation accuracy filled."""
+        job = self.make_job()
+        check_network(self.pruned(), job.sizes, f"pruner {self.make_component().name!r}")
+
+    def test_masks_are_respected(self) -> None:
+        """Weights and biases are exactly zero wherever their mask is False."""
+        net = self.pruned()
+        for l in range(net.n_layers):
+            assert int((net.weights[l][~net.weight_masks[l]] != 0).sum()) == 0, f"layer {l}: masked weights are not zero"
+            assert int((net.biases[l][~net.bias_masks[l]] != 0).sum()) == 0, f"layer {l}: masked biases are not zero"
+
+    def test_prune_is_deterministic(self) -> None:
+        """The same job and seed twice give identical networks; the job is not mutated."""
+        job = self.make_job()
+        params_before = copy.deepcopy(job.params)
+        again = self.make_component().prune(job)
+        assert job.params == params_before, "prune() mutated job.params"
+        assert_networks_equal(self.pruned(), again, "two prune() calls with the same seed")
+
+    def test_prune_many_matches_prune(self) -> None:
+        """``prune_many`` on two seeds returns one network per job, the first identical to ``prune``'s."""
+        if not self.check_batch:
+            pytest.skip("check_batch is False")
+        jobs = [self.make_job(), self.make_job(self.seed + 1)]
+        nets = self.make_component().prune_many(jobs)
+        assert isinstance(nets, list) and len(nets) == 2, "prune_many must return a list with one network per job"
+        for net, job in zip(nets, jobs):
+            check_network(net, job.sizes, "prune_many")
+        assert_networks_equal(self.pruned(), nets[0], "prune() and prune_many() for the same seed")
+
+
+class DetectorContract(_OptionsMixin, _Contract):
+    """Contract of a :class:`sculptbench.core.Detector`.
+
+    Set ``component``; tune ``task_name``, ``params``, ``seed``, ``bad_params``, or override
+    :meth:`make_networks` to use your own networks. The detector runs on each network with the
+    options resolved as the harness resolves them (defaults, the task's hints, ``params``).
+    """
+
+    kind = "detector"
+    #: Seed passed to ``detect``.
+    seed: int = 0
+
+    def make_networks(self, task: Task) -> dict[str, SculptedNetwork]:
+        """The networks the detector runs on (default: :func:`example_networks`)."""
+        return example_networks(task)
+
+    def resolved_params(self, task: Task) -> dict[str, Any]:
+        """The options passed to ``detect``, resolved like the harness does."""
+        from sculptbench.harness import detector_params
+
+        return detector_params(self.make_component(), task, dict(self.params))
+
+    def _detect(self, network: SculptedNetwork, task: Task) -> Detection:
+        return self.make_component().detect(network, task, self.resolved_params(task), self.seed)
+
+    def test_detect_returns_a_detection(self) -> None:
+        """``detect`` returns a :class:`Detection` of disjoint, non-empty frozensets of valid units."""
+        task = self.make_task()
+        for label, net in self.make_networks(task).items():
+            check_detection(self._detect(net, task), net, f"detector {self.make_component().name!r} on network {label!r}")
+
+    def test_detect_is_deterministic(self) -> None:
+        """The same network and seed twice give the same modules, in the same order."""
+        task = self.make_task()
+        for label, net in self.make_networks(task).items():
+            first, second = self._detect(net, task), self._detect(net, task)
+            assert [sorted(m) for m in first.modules] == [sorted(m) for m in second.modules], (
+                f"two detect() calls on network {label!r} with seed {self.seed} gave different modules"
+            )
+
+    def test_detect_does_not_mutate_the_network(self) -> None:
+        """``detect`` leaves every tensor of the network (and the params dict) unchanged."""
+        task = self.make_task()
+        for label, net in self.make_networks(task).items():
+            snapshot = _network_snapshot(net)
+            params = self.resolved_params(task)
+            before = copy.deepcopy(params)
+            self.make_component().detect(net, task, params, self.seed)
+            _assert_unchanged(net, snapshot, f"detect() on network {label!r}")
+            assert params == before, "detect() mutated its params dict"
+
+
+class ScorerContract(_Contract):
+    """Contract of a :class:`sculptbench.core.Scorer`.
+
+    Set ``component``; tune ``task_name`` or override :meth:`make_cases`. The scorer scores
+    several detections (one module, singletons, layers, components, none) of hand-built networks.
+    """
+
+    kind = "scorer"
+    #: Which of :func:`example_networks` to score detections of.
+    network_names: Sequence[str] = ("blocks", "deep-blocks", "dead-units")
+
+    def make_cases(self, task: Task) -> list[tuple[str, SculptedNetwork, Detection]]:
+        """``(label, network, detection)`` triples to score (default: :func:`example_detections`
+        of the ``network_names`` networks)."""
+        nets = example_networks(task)
+        return [
+            (f"{name}/{kind}", nets[name], det)
+            for name in self.network_names
+            for kind, det in example_detections(nets[name]).items()
+        ]
+
+    def test_declares_metrics(self) -> None:
+        """``metrics`` maps every metric name to a one-line description."""
+        scorer = self.make_component()
+        assert isinstance(scorer.metrics, Mapping) and scorer.metrics, "declare your metrics in `metrics`"
+        for key, text in scorer.metrics.items():
+            assert isinstance(key, str) and key and "." not in key, f"invalid metric name {key!r}"
+            assert isinstance(text, str) and text.strip(), f"metric {key!r} needs a description"
+
+    def test_score_returns_a_record(self) -> None:
+        """``score`` returns a :class:`ScoreRecord` whose metrics are declared and JSON-serialisable."""
+        scorer, task = self.make_component(), self.make_task()
+        for label, net, det in self.make_cases(task):
+            check_score_record(scorer.score(det, net, task), scorer, f"scorer {scorer.name!r} on {label!r}")
+
+    def test_score_is_deterministic_and_pure(self) -> None:
+        """Scoring twice gives the same metrics; neither the detection nor the network changes."""
+        scorer, task = self.make_component(), self.make_task()
+        for label, net, det in self.make_cases(task):
+            snapshot = _network_snapshot(net)
+            modules = list(det.modules)
+            first = scorer.score(det, net, task)
+            second = scorer.score(det, net, task)
+            assert first.metrics.keys() == second.metrics.keys() and all(
+                _same_float(first.metrics[k], second.metrics[k]) for k in first.metrics
+            ), f"two score() calls on {label!r} gave different metrics"
+            _assert_unchanged(net, snapshot, f"score() on {label!r}")
+            assert det.modules == modules, f"score() on {label!r} mutated the detection"
+

@@ -1,0 +1,137 @@
+"""`sculptbench plot`: every kind writes a real image; every user error is one line, exit 2."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from sculptbench.cli import main
+from sculptbench.store import Cell, ResultsStore
+
+HISTORY = [
+    {"phase": "dense", "target": 0.0, "density": 1.0, "accuracy": 1.0, "accepted": True},
+    {"phase": "unit", "target": 30.0, "density": 0.7, "accuracy": 1.0, "accepted": True},
+    {"phase": "unit", "target": 60.0, "density": 0.4, "accuracy": 0.8, "accepted": False},
+    {"phase": "edge", "target": 2.0, "density": 0.5, "accuracy": 1.0, "accepted": True},
+    {"phase": "edge", "target": 4.0, "density": 0.3, "accuracy": 0.9, "accepted": False},
+]
+
+
+def cells():
+    out = []
+    for task, params in (("bool/a", {}), ("bool/overlap-o0-u1", {"o": 0, "u": 1}), ("bool/overlap-o0-u2", {"o": 0, "u": 2}),
+                         ("bool/overlap-o1-u1", {"o": 1, "u": 1}), ("bool/overlap-o1-u2", {"o": 1, "u": 2})):
+        for pruner in ("iterative", "magnitude"):
+            for depth in (1, 2):
+                for seed in range(3):
+                    ok = (seed + depth + params.get("u", 0)) % 3 != 0
+                    out.append(Cell(
+                        cell_key=f"{task}-{pruner}-{depth}-{seed}", task=task, family="overlap" if params else "exemplars",
+                        arch="x".join(["24"] * depth), depth=depth, pruner=pruner, detector="louvain", seed=seed, status="ok",
+                        density=0.5, accuracy=1.0, metrics={"structure.success": float(ok), "structure.input_ari": 0.5},
+                        config={"task_parameters": params, "history": HISTORY, "pruner_info": {"threshold": 0.95}},
+                    ))
+    out.append(Cell(cell_key="nohist", task="bool/nohist", family="x", arch="24", depth=1, pruner="iterative",
+                    detector="louvain", seed=0, status="error", config={}))
+    return out
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    path = tmp_path_factory.mktemp("plot") / "r.db"
+    store = ResultsStore(path)
+    run_id = store.start_run("test", {}, {})
+    for cell in cells():
+        store.write_cell(run_id, cell)
+    store.finish_run(run_id, "done")
+    store.close()
+    return path
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def assert_image(path):
+    import matplotlib.image
+
+    assert path.exists() and path.stat().st_size > 0
+    height, width = matplotlib.image.imread(path).shape[:2]
+    assert height > 100 and width > 100, (height, width)
+
+
+def assert_user_error(result, *fragments):
+    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
+    assert result.stdout == ""
+    lines = [line for line in result.stderr.strip().splitlines() if not line.startswith("warning: ")]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+@pytest.mark.parametrize("args", [
+    ["--kind", "bars"],
+    ["--kind", "bars", "--pruner", "iterative", "--metric", "input_ari"],
+    ["--kind", "sweep", "--param", "u"],
+    ["--kind", "sweep", "--param", "o", "--lines", "depth", "--detector", "louvain"],
+    ["--kind", "curve", "--cell-id", 1],
+    ["--kind", "curve", "--task", "overlap-o1-u2", "--arch", "24x24", "--pruner", "magnitude", "--seed", 2],
+])
+def test_each_kind_writes_a_png(db, tmp_path, args):
+    out = tmp_path / "fig.png"
+    res = invoke("plot", "--results", db, "-o", out, *args)
+    assert res.exit_code == 0, (res.output, res.exception)
+    assert f"wrote {out}" in res.stdout
+    assert_image(out)
+
+
+@pytest.mark.parametrize("suffix", [".pdf", ".svg"])
+def test_other_formats(db, tmp_path, suffix):
+    out = tmp_path / f"fig{suffix}"
+    assert invoke("plot", "--results", db, "-o", out, "--kind", "bars").exit_code == 0
+    assert out.stat().st_size > 0
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--kind", "pie"], ["unknown --kind 'pie'", "bars, sweep, curve, network"]),
+    (["--kind", "bars", "-o", "fig.gif"], ["use a .png, .pdf or .svg"]),
+    (["--kind", "bars", "-o", "missing/fig.png"], ["does not exist"]),
+    (["--kind", "bars", "--pruner", "nope"], ["no cells match --pruner nope"]),
+    (["--kind", "bars", "--metric", "nope"], ["unknown metric 'nope'"]),
+    (["--kind", "sweep"], ["--kind sweep needs --param"]),
+    (["--kind", "sweep", "--param", "zz"], ["no cell has task parameter 'zz'", "o, u"]),
+    (["--kind", "sweep", "--param", "u", "--lines", "zz"], ["invalid --lines 'zz'"]),
+    (["--kind", "curve"], ["the results hold", "networks", "--cell-id"]),
+    (["--kind", "curve", "--task", "nohist"], ["has no pruning history"]),
+    (["--kind", "curve", "--cell-id", 9999], ["no cell with id 9999"]),
+    (["--kind", "curve", "--task", "nope"], ["no cells match --task nope"]),
+    (["--kind", "network", "--task", "nohist"], ["'bool/nohist'", "not registered", "sculptbench draw"]),
+])
+def test_plot_user_errors(db, tmp_path, monkeypatch, args, fragments):
+    monkeypatch.chdir(tmp_path)
+    if "-o" not in args:
+        args = [*args, "-o", "fig.png"]
+    assert_user_error(invoke("plot", "--results", db, *args), *fragments)
+    assert not (tmp_path / "fig.png").exists()
+
+
+def test_plot_on_a_missing_or_empty_database(tmp_path):
+    assert_user_error(invoke("plot", "--results", tmp_path / "none.db", "--kind", "bars", "-o", tmp_path / "f.png"), "no results database")
+    ResultsStore(tmp_path / "empty.db").close()
+    assert_user_error(invoke("plot", "--results", tmp_path / "empty.db", "--kind", "bars", "-o", tmp_path / "f.png"), "no results to plot")
+
+
+def test_network_kind_redraws_a_real_cell(tmp_path):
+    db = tmp_path / "real.db"
+    res = invoke("run", "--tasks", "bool/input-separable", "--pruners", "dense", "--detectors", "louvain", "--seeds", 1,
+                 "--arch", 24, "--epochs", 20, "--quiet", "--results", db)
+    assert res.exit_code == 0, res.output
+    assert "cells: ok 1" in res.stdout
+    out = tmp_path / "net.png"
+    drawn = invoke("plot", "--results", db, "--kind", "network", "--cell-id", 1, "-o", out)
+    assert drawn.exit_code == 0, (drawn.output, drawn.exception)
+    assert "re-sculpted network has density" not in drawn.stderr  # the same network as the stored cell
+    assert_image(out)
+    curve = invoke("plot", "--results", db, "--kind", "curve", "--task", "input-separable", "-o", tmp_path / "curve.png")
+    assert curve.exit_code == 0, curve.output
+    assert_image(tmp_path / "curve.png")
