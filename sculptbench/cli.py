@@ -33,6 +33,25 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def mnist_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Add --mnist-root, --download and --profile; apply them (sculptbench.mnist.configure) first."""
+
+    @click.option("--mnist-root", default=None, type=click.Path(file_okay=False),
+                  help="MNIST root in torchvision's layout (DIR/MNIST/raw/...); default: $SCULPTBENCH_MNIST_ROOT, else the embedded MNIST 5k subset.")
+    @click.option("--download", is_flag=True, help="Download MNIST into --mnist-root if it is missing.")
+    @click.option("--profile", type=click.Choice(["quick", "paper"]), default=None,
+                  help="MNIST task sizes and recipe (default: $SCULPTBENCH_MNIST_PROFILE, else quick).")
+    @wraps(fn)
+    def wrapper(*args: Any, mnist_root: str | None = None, download: bool = False, profile: str | None = None, **kwargs: Any) -> Any:
+        if mnist_root is not None or download or profile is not None:
+            from sculptbench.mnist import configure
+
+            configure(root=mnist_root, profile=profile, download=download)
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
 def _registry():
     from sculptbench.plugin_manager import load_registry
 
@@ -65,23 +84,62 @@ def main(threads: int) -> None:
 @click.option("--seed-start", default=0, show_default=True, type=int, help="First seed.")
 @click.option("--arch", default=None, help="Hidden shapes, e.g. 24,24x24,36x36x36 (default: each task's own).")
 @click.option("--results", default="sculptbench-results.db", show_default=True, type=click.Path(), help="SQLite results database.")
-@click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1), help="Worker processes.")
+@click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1), help="Worker processes (local), or LocalCluster workers (dask without --scheduler).")
+@click.option("--executor", default="local", show_default=True, help="How to run the grid: local (worker processes on this machine), dask, or a plugin's executor.")
+@click.option("--scheduler", default=None, metavar="ADDRESS", help="Dask scheduler, e.g. tcp://HOST:8786 (with --executor dask; default: a LocalCluster of --jobs workers).")
+@click.option("--timeout", type=float, default=None, metavar="SECONDS", help="Seconds per cell: a group of N cells may take N x SECONDS, then its running cell is recorded as timeout.")
+@click.option("--retry-failed", is_flag=True, help="Rerun only the cells whose latest row is an error or a timeout.")
+@click.option("--cache", "cache_dir", default=None, type=click.Path(file_okay=False), help="Stage cache directory (default: .sculptbench-cache next to --results).")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the stage cache.")
+@click.option("--force", default=None, metavar="STAGE", help="Recompute this stage (prune, detect or score) and the later ones, also for finished cells.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--no-batch", is_flag=True, help="Prune one network at a time instead of batching seeds.")
 @click.option("--param", "params", multiple=True, metavar="NAME.KEY=VALUE", help="Set a pruner or detector option, e.g. iterative.unit_step=30.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the tasks' epochs per (re)training.")
 @click.option("--lr", type=float, default=None, help="Override the tasks' learning rate.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Override the tasks' batch size.")
-@click.option("--resume/--no-resume", default=True, show_default=True, help="Skip cells already finished in the database.")
+@click.option("--resume", "resume_id", default=None, is_flag=False, flag_value="", metavar="[RUN_ID]",
+              help="Continue run RUN_ID: its recorded options (unless given again), new cells written under its id. Finished cells are always skipped unless --no-resume.")
+@click.option("--no-resume", is_flag=True, help="Recompute cells already finished in the database.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--format", "fmt", default="github", show_default=True, help="Leaderboard format.")
 @click.option("--columns", default="auto", show_default=True, help="Leaderboard columns: auto, task, family, task-depth, family-depth, depth.")
 @user_errors
-def run(tasks_opt, pruners, detectors, scorers, seeds, seed_start, arch, results, jobs, device, no_batch, params, epochs, lr, batch_size, resume, quiet, fmt, columns):
-    """Run tasks x architectures x pruners x detectors x seeds and print a leaderboard."""
+@mnist_options
+def run(tasks_opt, pruners, detectors, scorers, seeds, seed_start, arch, results, jobs, executor, scheduler, timeout, retry_failed, cache_dir,
+        no_cache, force, device, no_batch, params, epochs, lr, batch_size, resume_id, no_resume, quiet, fmt, columns):
+    """Run tasks x architectures x pruners x detectors x seeds and print a leaderboard.
+
+    Execution, caching, resuming and timeouts: docs/execution.md.
+    """
+    from pathlib import Path
+
     from sculptbench import harness, report
     from sculptbench.store import ResultsStore
 
+    ctx = click.get_current_context()
+    recorded_cli = {k: list(v) if isinstance(v, tuple) else v for k, v in ctx.params.items() if k not in _RUN_NOT_RECORDED}
+    resumed = None
+    if resume_id:
+        # Continue a recorded run: every option not given again takes the run's recorded value.
+        resumed = ResultsStore(results, create=False).get_run(resume_id)
+        recorded = resumed["config"].get("cli")
+        if not recorded:
+            raise SculptbenchError(f"run {resume_id!r} did not record its options; run its command again instead: {resumed['command']}")
+        source = click.core.ParameterSource
+        restored = {k: v for k, v in recorded.items() if k in ctx.params and ctx.get_parameter_source(k) in (source.DEFAULT, None)}
+        tasks_opt, pruners, detectors, scorers = (restored.get(k, v) for k, v in (("tasks_opt", tasks_opt), ("pruners", pruners), ("detectors", detectors), ("scorers", scorers)))
+        seeds, seed_start, arch, device = (restored.get(k, v) for k, v in (("seeds", seeds), ("seed_start", seed_start), ("arch", arch), ("device", device)))
+        jobs, executor, scheduler, timeout = (restored.get(k, v) for k, v in (("jobs", jobs), ("executor", executor), ("scheduler", scheduler), ("timeout", timeout)))
+        cache_dir, no_cache, no_batch, params = (restored.get(k, v) for k, v in (("cache_dir", cache_dir), ("no_cache", no_cache), ("no_batch", no_batch), ("params", params)))
+        epochs, lr, batch_size = (restored.get(k, v) for k, v in (("epochs", epochs), ("lr", lr), ("batch_size", batch_size)))
+        recorded_cli = {**recorded_cli, **restored}
+        if restored.get("mnist_root") is not None or restored.get("profile") is not None:
+            from sculptbench.mnist import configure
+
+            configure(root=recorded_cli.get("mnist_root"), profile=recorded_cli.get("profile"))
+    if scheduler and executor != "dask":
+        raise SculptbenchError(f"--scheduler {scheduler} needs --executor dask (the {executor!r} executor takes no scheduler)")
     if seeds < 1:
         raise SculptbenchError(f"invalid --seeds {seeds}; it must be >= 1")
     if fmt not in report.FORMATS:
@@ -102,24 +160,39 @@ def run(tasks_opt, pruners, detectors, scorers, seeds, seed_start, arch, results
         device=harness.resolve_device(device),
         batch=not no_batch,
         jobs=jobs,
+        executor=executor,
+        timeout=timeout,
+        scheduler=scheduler,
+        force=force,
     )
     groups = harness.plan(registry, spec)
+    harness.prepare_execution(registry, spec)
     store = ResultsStore(results)
-    skip = store.finished_keys() if resume else set()
+    if not no_cache:
+        spec.cache_dir = str(Path(cache_dir).resolve() if cache_dir else Path(results).resolve().parent / ".sculptbench-cache")
+    skip = set() if no_resume or force else store.finished_keys()
+    keys = {k for g in groups for k in g.keys.values()}
+    only = store.failed_keys() & keys if retry_failed else None
     command = "sculptbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     config = {
         "tasks": [t.name for t in spec.tasks], "pruners": spec.pruners, "detectors": spec.detectors, "scorers": spec.scorers,
         "seeds": spec.seeds, "archs": spec.archs, "params": spec.params, "training_overrides": overrides,
-        "device": spec.device, "batch": spec.batch, "jobs": spec.jobs,
+        "device": spec.device, "batch": spec.batch, "jobs": spec.jobs, "executor": spec.executor, "scheduler": spec.scheduler,
+        "timeout": spec.timeout, "cache": spec.cache_dir, "force": spec.force, "retry_failed": retry_failed, "cli": recorded_cli,
     }
-    run_id = store.start_run(command, config, harness.manifest(spec, registry))
-    total = sum(g.cell_count() for g in groups)
-    cached = sum(1 for g in groups for k in g.keys.values() if k in skip)
+    if resumed is not None:
+        run_id = resume_id
+        store.resume_run(run_id, executor=spec.executor)
+    else:
+        run_id = store.start_run(command, config, harness.manifest(spec, registry), executor=spec.executor)
+    total = len(keys)
+    cached = sum(1 for k in keys if k in skip)
+    to_run = sum(1 for k in keys if k not in skip and (only is None or k in only))
     cells = []
     status = "failed"
     try:
         if quiet:
-            cells = harness.execute(registry, spec, groups, store, run_id, skip=skip)
+            cells = harness.execute(registry, spec, groups, store, run_id, skip=skip, only=only)
         else:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -127,8 +200,8 @@ def run(tasks_opt, pruners, detectors, scorers, seeds, seed_start, arch, results
                 TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), transient=True, console=_stderr_console(),
             ) as progress:
-                bar = progress.add_task("cells", total=total - cached)
-                cells = harness.execute(registry, spec, groups, store, run_id, on_cell=lambda c: progress.advance(bar), skip=skip)
+                bar = progress.add_task("cells", total=to_run)
+                cells = harness.execute(registry, spec, groups, store, run_id, on_cell=lambda c: progress.advance(bar), skip=skip, only=only)
         status = "done"
     except KeyboardInterrupt:
         status = "interrupted"
@@ -136,18 +209,23 @@ def run(tasks_opt, pruners, detectors, scorers, seeds, seed_start, arch, results
         sys.exit(130)
     finally:
         store.finish_run(run_id, status)
-    keys = {k for g in groups for k in g.keys.values()}
     shown = [c for c in store.cells() if c.cell_key in keys]
     board = report.build(shown, columns=columns)
-    errors = [c for c in cells if c.status == "error"]
-    click.echo(report.render(board, fmt))
+    errors = [c for c in cells if c.status in ("error", "timeout")]
+    click.echo(report.render(board, fmt, secondary=True))
     if cached:
         click.echo(f"{cached} of {total} cells were already in {results} and were not recomputed.")
+    if only is not None:
+        click.echo(f"--retry-failed: {len(only)} failed cells rerun; {total - cached - len(only)} cells without a row were left out.")
     for cell in errors[:5]:
-        click.echo(f"error in {cell.task} {cell.arch} {cell.pruner}/{cell.detector} seed {cell.seed}: {cell.error}", err=True)
+        click.echo(f"{cell.status} in {cell.task} {cell.arch} {cell.pruner}/{cell.detector} seed {cell.seed}: {cell.error}", err=True)
     if len(errors) > 5:
         click.echo(f"... and {len(errors) - 5} more error cells (see `sculptbench report --metric ...` or the database)", err=True)
     click.echo(f"run {run_id}: {len(cells)} cells written to {results}", err=True)
+
+
+#: `run` options that are not part of what a run computes (not restored by --resume RUN_ID).
+_RUN_NOT_RECORDED = frozenset({"results", "resume_id", "no_resume", "retry_failed", "quiet", "fmt", "columns", "force", "download"})
 
 
 def _stderr_console():
@@ -159,22 +237,36 @@ def _stderr_console():
 @main.command()
 @click.option("--results", default="sculptbench-results.db", show_default=True, type=click.Path(), help="SQLite results database.")
 @click.option("--format", "fmt", default="github", show_default=True, help="github, markdown, plain, latex, csv or json.")
-@click.option("--metric", default="success", show_default=True, help="success, input_ari, output_ari, ged, density, accuracy, time or any recorded metric.")
-@click.option("--columns", default="auto", show_default=True, help="auto, task, family, task-depth, family-depth or depth.")
+@click.option("--metric", default="success", show_default=True, help="success, input_ari, output_ari, ged, density, accuracy, time or any recorded metric (short or scorer.metric name).")
+@click.option("--group-by", "group_by", default=None, metavar="ROWS[:COLUMNS]",
+              help="Row and column fields, e.g. pruner,detector:task or o:u. Fields: task, family, depth, arch, pruner, detector, seed and task parameters. Default: pruner,detector with --columns.")
+@click.option("--columns", default="auto", show_default=True, help="auto, task, family, task-depth, family-depth or depth (when --group-by names no columns).")
+@click.option("--secondary/--no-secondary", "show_secondary", default=True, show_default=True, help="Show the secondary metric (mean input_ari for success) in text tables.")
 @click.option("--run", "run_id", default=None, help="Report one run (an id from `sculptbench runs`, or 'latest').")
+@click.option("--tasks", "task_filter", default=None, help="Only these tasks: families, task names or globs (comma-separated).")
+@click.option("--manifest", "show_manifest", is_flag=True, help="Print the reproducibility manifests of the reported runs as JSON instead of the table.")
 @user_errors
-def report(results, fmt, metric, columns, run_id):
-    """Re-render the leaderboard from a results database."""
+def report(results, fmt, metric, group_by, columns, show_secondary, run_id, task_filter, show_manifest):
+    """Re-render the leaderboard from a results database (see docs/reporting.md)."""
     from sculptbench import report as report_mod
     from sculptbench.store import ResultsStore
 
+    if fmt not in report_mod.FORMATS:
+        raise SculptbenchError(f"invalid --format {fmt!r}; valid: {', '.join(report_mod.FORMATS)}")
     store = ResultsStore(results, create=False)
+    runs = store.runs()
     if run_id == "latest":
         run_id = store.latest_run_id()
-    if run_id is not None and run_id not in {r["run_id"] for r in store.runs()}:
+    if run_id is not None and run_id not in {r["run_id"] for r in runs}:
         raise SculptbenchError(f"no run {run_id!r} in {results}; see `sculptbench runs`")
-    board = report_mod.build(store.cells(run_id), metric=metric, columns=columns)
-    click.echo(report_mod.render(board, fmt))
+    cells = store.cells(run_id)
+    if task_filter:
+        cells = report_mod.filter_tasks(cells, [t.strip() for t in task_filter.split(",") if t.strip()])
+    if show_manifest:
+        click.echo(json.dumps(report_mod.manifest_report(cells, runs), indent=2, sort_keys=True))
+        return
+    board = report_mod.build(cells, metric=metric, columns=columns, group_by=group_by, runs=runs)
+    click.echo(report_mod.render(board, fmt, secondary=show_secondary))
 
 
 @main.command()
@@ -197,8 +289,18 @@ def runs(results, as_json):
     def when(t):
         return dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S") if t else "-"
 
-    rows = [[r["run_id"], r["status"], when(r["started"]), when(r["finished"]), ", ".join(f"{k} {v}" for k, v in sorted(r["counts"].items())), r["command"]] for r in items]
-    click.echo(tabulate(rows, headers=["run", "status", "started", "finished", "cells", "command"], tablefmt="github"))
+    rows = [[r["run_id"], r["status"], when(r["started"]), when(r["finished"]), ", ".join(f"{k} {v}" for k, v in sorted(r["counts"].items())),
+             _executor_label(r), r["command"]] for r in items]
+    click.echo(tabulate(rows, headers=["run", "status", "started", "finished", "cells", "executor", "command"], tablefmt="github"))
+
+
+def _executor_label(run_record: dict[str, Any]) -> str:
+    """``local x2``, ``dask tcp://host:8786`` or ``dask x2`` (a LocalCluster) for the runs table."""
+    name = run_record.get("executor") or "local"
+    config = run_record.get("config") or {}
+    if config.get("scheduler"):
+        return f"{name} {config['scheduler']}"
+    return f"{name} x{config['jobs']}" if config.get("jobs") else name
 
 
 @main.command()
@@ -275,6 +377,7 @@ def list_cmd(kind, as_json):
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the task's epochs.")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Output file: .png, .pdf or .svg.")
 @user_errors
+@mnist_options
 def draw(task_name, arch, pruner, detector, seed, device, params, epochs, output):
     """Sculpt one network (deterministically, from its seed) and draw its modules."""
     from sculptbench import harness
@@ -305,6 +408,59 @@ def draw(task_name, arch, pruner, detector, seed, device, params, epochs, output
     detection = det_obj.detect(net, task, dparams, seed)
     title = f"{task.name}  {'x'.join(map(str, archs[0]))}  {pruner}/{detector}  seed {seed}: {len(detection.modules)} modules, density {net.density():.3f}"
     path = draw_network(net, detection, output, task.input_names, task.output_names, title=title)
+    click.echo(f"wrote {path}")
+
+
+
+@main.command()
+@click.option("--kind", required=True, metavar="KIND", help="bars, sweep, curve or network.")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Output file: .png, .pdf or .svg.")
+@click.option("--results", default="sculptbench-results.db", show_default=True, type=click.Path(), help="SQLite results database.")
+@click.option("--run", "run_id", default=None, help="Plot one run (an id from `sculptbench runs`, or 'latest').")
+@click.option("--metric", default="success", show_default=True, help="bars and sweep: the metric plotted (as in `report --metric`).")
+@click.option("--param", "sweep_param", default=None, help="sweep: the task parameter on the x axis, e.g. u, o or m.")
+@click.option("--lines", default=None, help="sweep: the field giving one line per value (default: the other task parameter, else depth).")
+@click.option("--task", "task_sel", default=None, help="Filter: task names, short names or globs (comma-separated).")
+@click.option("--arch", default=None, help="Filter: architectures, e.g. 24x24 (comma-separated).")
+@click.option("--pruner", default=None, help="Filter: pruners (comma-separated).")
+@click.option("--detector", default=None, help="Filter: detectors (comma-separated).")
+@click.option("--seed", default=None, type=int, help="Filter: one seed.")
+@click.option("--cell-id", "cell_ident", default=None, type=int, help="curve and network: the cell's row id in the database.")
+@click.option("--device", default=None, help="network: device to re-sculpt on (default: the cell's).")
+@user_errors
+@mnist_options
+def plot(kind, output, results, run_id, metric, sweep_param, lines, task_sel, arch, pruner, detector, seed, cell_ident, device):
+    """Plot results: success bars, a parameter sweep, a pruning curve or a sculpted network (see docs/reporting.md)."""
+    from sculptbench import plot as plot_mod
+    from sculptbench.store import ResultsStore
+
+    if kind not in plot_mod.KINDS:
+        raise SculptbenchError(f"unknown --kind {kind!r}; valid: {', '.join(plot_mod.KINDS)}")
+    plot_mod.check_output(output)
+    store = ResultsStore(results, create=False)
+    if run_id == "latest":
+        run_id = store.latest_run_id()
+    if run_id is not None and run_id not in {r["run_id"] for r in store.runs()}:
+        raise SculptbenchError(f"no run {run_id!r} in {results}; see `sculptbench runs`")
+    cells = store.cells(run_id)
+    if not cells:
+        raise SculptbenchError("no results to plot; run `sculptbench run` first or pass another --results database")
+    filters = {"task": task_sel, "arch": arch, "pruner": pruner, "detector": detector, "seed": seed}
+    if kind in ("bars", "sweep"):
+        chosen = plot_mod.select(cells, **filters)
+        if not chosen:
+            raise SculptbenchError(f"no cells match {plot_mod.describe_filters(**filters)}")
+        if kind == "bars":
+            path = plot_mod.plot_bars(chosen, output, metric=metric)
+        else:
+            path = plot_mod.plot_sweep(chosen, output, sweep_param, metric=metric, lines=lines)
+    else:
+        cell = plot_mod.one_network(store, cells, cell_ident, **filters)
+        ident = cell_ident if cell_ident is not None else plot_mod.cell_id(store, cell)
+        if kind == "curve":
+            path = plot_mod.plot_curve(cell, output, ident)
+        else:
+            path = plot_mod.plot_network(cell, output, _registry(), device, warn=lambda m: click.echo(f"warning: {m}", err=True))
     click.echo(f"wrote {path}")
 
 

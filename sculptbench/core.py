@@ -438,3 +438,28 @@ class Scorer(ABC):
 
 
 ComponentFactory = Callable[[], Any]
+
+
+class Executor(ABC):
+    """Runs the work units of a run (``sculptbench run --executor NAME``).
+
+    A work unit is a :class:`sculptbench.harness.WorkUnit`: some cells of one group (task x
+    architecture x pruner, several seeds pruned together). An executor runs each unit with
+    :func:`sculptbench.harness.run_unit` wherever it likes (this process, worker processes, a
+    cluster) and calls ``deliver(cell)`` *in the calling process* once for every cell of every
+    unit: the caller alone writes the results database. It must deliver a row for each cell
+    even when a plugin raises, hangs or kills its process (``sculptbench.executors`` has helpers
+    for the ``error``/``timeout`` rows). ``options`` is a
+    :class:`sculptbench.executors.ExecutionOptions` (jobs, timeout, scheduler, threads, registry).
+    """
+
+    name: str = ""
+    version: str = "0"
+
+    def prepare(self, options: Any) -> None:
+        """Check ``options`` before anything is written (e.g. that a cluster answers); raise
+        :class:`SculptbenchError` with a clear message if the run cannot start."""
+
+    @abstractmethod
+    def run(self, units: Sequence[Any], options: Any, deliver: Callable[[Any], None]) -> None:
+        """Run every unit and deliver one cell per requested cell key."""

@@ -14,14 +14,14 @@ import os
 import platform
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import torch
 
-from sculptbench.core import PruneJob, SculptbenchError, SculptedNetwork, Task, TrainingConfig
+from sculptbench.cache import STAGES, StageCache, detection_from_json, detection_to_json, log_stage, normalise_metrics
+from sculptbench.core import Detection, PruneJob, SculptbenchError, SculptedNetwork, Task, TrainingConfig
 from sculptbench.plugin_manager import Registry
 from sculptbench.store import Cell, ResultsStore
 
@@ -128,6 +128,16 @@ class RunSpec:
     device: str = "cpu"
     batch: bool = True
     jobs: int = 1
+    #: An executor name (``local``, ``dask`` or a plugin's); see docs/execution.md.
+    executor: str = "local"
+    #: Seconds per cell; a unit's budget is ``timeout`` x its cell count. ``None``: no limit.
+    timeout: float | None = None
+    #: The dask scheduler address (``--executor dask``); ``None`` starts a LocalCluster.
+    scheduler: str | None = None
+    #: The stage cache directory; ``None`` disables the cache.
+    cache_dir: str | None = None
+    #: Recompute this stage (``prune``, ``detect`` or ``score``) and the later ones.
+    force: str | None = None
 
 
 @dataclass
@@ -180,6 +190,12 @@ def plan(registry: Registry, spec: RunSpec) -> list[Group]:
             raise SculptbenchError(f"--param names {component!r}, which is not a selected pruner or detector; selected: {', '.join(sorted(known))}")
     if not spec.seeds:
         raise SculptbenchError("no seeds selected; pass --seeds N with N >= 1")
+    if "executor" in registry.components:
+        registry.get("executor", spec.executor)
+    if spec.timeout is not None and not spec.timeout > 0:
+        raise SculptbenchError(f"invalid --timeout {spec.timeout}; it must be > 0 seconds")
+    if spec.force is not None and spec.force not in STAGES:
+        raise SculptbenchError(f"invalid --force {spec.force!r}; valid: {', '.join(STAGES)}")
     detectors = []
     for name in spec.detectors:
         detectors.append((name, registry.detectors[name].validate_params(dict(spec.params.get(name, {})))))
@@ -218,70 +234,198 @@ def detector_params(detector: Any, task: Task, user: dict[str, Any]) -> dict[str
 
 
 # --------------------------------------------------------------------------- execution
-def run_group(group: Group, registry: Registry, batch: bool, skip: set[str] | None = None) -> list[Cell]:
+@dataclass
+class WorkUnit:
+    """Some cells of one group, run together: what an executor schedules.
+
+    The group's seeds that have a cell in ``keys`` are pruned together (batched, unless
+    ``batch`` is off; seeds whose pruned network is in ``cache`` are loaded instead), then each
+    cell is detected and scored. Picklable: it travels to worker processes.
+    """
+
+    group: Group
+    keys: list[str]
+    batch: bool = True
+    cache: StageCache = field(default_factory=StageCache)
+
+    def cell_count(self) -> int:
+        """Number of cells in the unit."""
+        return len(self.keys)
+
+
+def make_units(spec: RunSpec, groups: Sequence[Group], skip: set[str] | None = None, only: set[str] | None = None) -> list[WorkUnit]:
+    """One unit per group with the cells not in ``skip`` (and, if given, in ``only``)."""
+    skip = skip or set()
+    cache = StageCache(str(spec.cache_dir) if spec.cache_dir is not None else None, spec.force)
+    units = []
+    for group in groups:
+        keys = [group.keys[(seed, d)] for seed in group.seeds for d, _ in group.detectors]
+        keys = [k for k in keys if k not in skip and (only is None or k in only)]
+        if keys:
+            units.append(WorkUnit(group, keys, spec.batch, cache))
+    return units
+
+
+def run_group(group: Group, registry: Registry, batch: bool, skip: set[str] | None = None, cache: StageCache | None = None) -> list[Cell]:
     """Prune the group's networks, then detect and score each; never raises for plugin errors."""
     skip = skip or set()
-    seeds = [s for s in group.seeds if any(group.keys[(s, d)] not in skip for d, _ in group.detectors)]
+    keys = [group.keys[(seed, d)] for seed in group.seeds for d, _ in group.detectors]
+    unit = WorkUnit(group, [k for k in keys if k not in skip], batch, cache or StageCache())
     cells: list[Cell] = []
+    run_unit(unit, registry, lambda event: cells.append(event[1]) if event[0] == "cell" else None)
+    return cells
+
+
+def run_unit(unit: WorkUnit, registry: Registry, emit: Callable[[tuple], None]) -> None:
+    """Run one unit's stages (prune, detect, score) in this process; never raises for plugin errors.
+
+    ``emit`` receives ``("begin", cell_key or None, what)`` before each stage (``None`` for the
+    group's prune stage) and ``("cell", Cell)`` for each finished cell, in order.
+    """
+    group, cache = unit.group, unit.cache
+    todo = set(unit.keys)
+    seeds = [s for s in group.seeds if any(group.keys[(s, d)] in todo for d, _ in group.detectors)]
     if not seeds:
-        return cells
-    pruner = registry.pruners[group.pruner]
-    jobs = [PruneJob(group.task, group.hidden, seed, dict(group.pruner_params), group.training, group.device) for seed in seeds]
-    t0 = time.perf_counter()
-    try:
-        nets = pruner.prune_many(jobs) if batch else [pruner.prune(job) for job in jobs]
-        if len(nets) != len(jobs) or not all(isinstance(n, SculptedNetwork) for n in nets):
-            raise SculptbenchError(f"pruner {group.pruner!r} returned {len(nets)} results for {len(jobs)} jobs, or a non-SculptedNetwork")
-        prune_error = None
-    except Exception as exc:  # noqa: BLE001 - a failing plugin yields error rows
-        nets, prune_error = [], _describe(exc)
-    prune_time = (time.perf_counter() - t0) / max(len(jobs), 1)
-    for i, seed in enumerate(seeds):
-        net = nets[i] if nets else None
+        return
+    pkeys = {seed: cache.prune_key(group, seed) for seed in seeds}
+    nets: dict[int, SculptedNetwork] = {}
+    seconds: dict[int, float] = {}
+    status: dict[int, str] = {}
+    for seed in seeds:
+        hit = cache.load_network(pkeys[seed])
+        if hit is not None:
+            nets[seed], seconds[seed] = hit
+            status[seed] = "hit"
+    missing = [seed for seed in seeds if seed not in nets]
+    prune_error = None
+    if missing:
+        emit(("begin", None, f"pruner {group.pruner!r}"))
+        jobs = [PruneJob(group.task, group.hidden, seed, dict(group.pruner_params), group.training, group.device) for seed in missing]
+        t0 = time.perf_counter()
+        try:
+            pruner = _component(registry, "pruner", group.pruner)
+            out = pruner.prune_many(jobs) if unit.batch else [pruner.prune(job) for job in jobs]
+            if len(out) != len(jobs) or not all(isinstance(n, SculptedNetwork) for n in out):
+                raise SculptbenchError(f"pruner {group.pruner!r} returned {len(out)} results for {len(jobs)} jobs, or a non-SculptedNetwork")
+        except Exception as exc:  # noqa: BLE001 - a failing plugin yields error rows
+            prune_error = _describe(exc)
+            for seed in missing:
+                seconds[seed] = (time.perf_counter() - t0) / len(jobs)
+        else:
+            each = (time.perf_counter() - t0) / len(jobs)
+            for seed, net in zip(missing, out):
+                nets[seed], seconds[seed] = net, each
+                status[seed] = _save(cache.save_network, pkeys[seed], net, each)
+                log_stage("prune", pkeys[seed])
+    for seed in seeds:
+        net = nets.get(seed)
         for dname, dparams in group.detectors:
             key = group.keys[(seed, dname)]
-            if key in skip:
+            if key not in todo:
                 continue
+            emit(("begin", key, f"detector {dname!r}"))
             cell = _base_cell(group, seed, dname, dparams, key)
-            cell.timings["prune"] = prune_time
+            cell.timings["prune"] = seconds[seed]
             if net is None:
                 cell.status, cell.error = "error", f"pruner {group.pruner!r} failed: {prune_error}"
-                cells.append(cell)
+                emit(("cell", cell))
                 continue
             cell.density, cell.accuracy = net.density(), net.accuracy
             cell.test_accuracy, cell.dense_accuracy = net.test_accuracy, net.dense_accuracy
             cell.config["pruner_info"] = {k: v for k, v in net.info.items() if k != "variant"} | {"variant": net.info.get("variant")}
             cell.config["history"] = net.history
+            if cache.enabled:
+                cell.config["cache"] = {"prune": status[seed]}
             if net.status == "untrainable":
                 cell.status = "untrainable"
                 cell.error = f"the dense network reached accuracy {net.dense_accuracy:.4f}, below the threshold"
-                cells.append(cell)
-                continue
-            _detect_and_score(cell, group, registry, net, dname, dparams, seed)
-            cells.append(cell)
-    return cells
+            else:
+                _detect_and_score(cell, unit, registry, net, pkeys[seed], dname, dparams, seed, emit)
+            emit(("cell", cell))
 
 
-def _detect_and_score(cell: Cell, group: Group, registry: Registry, net: SculptedNetwork, dname: str, dparams: dict, seed: int) -> None:
-    t0 = time.perf_counter()
-    try:
-        detection = registry.detectors[dname].detect(net, group.task, dict(dparams), seed)
-    except Exception as exc:  # noqa: BLE001
-        cell.status, cell.error = "error", f"detector {dname!r} failed: {_describe(exc)}"
-        return
-    cell.timings["detect"] = time.perf_counter() - t0
-    cell.config["modules"] = [sorted(m) for m in detection.modules]
-    t0 = time.perf_counter()
-    for sname in group.scorers:
+def _detect_and_score(cell: Cell, unit: WorkUnit, registry: Registry, net: SculptedNetwork, pkey: str, dname: str, dparams: dict,
+                      seed: int, emit: Callable[[tuple], None]) -> None:
+    group, cache = unit.group, unit.cache
+    dkey = cache.detect_key(pkey, dname, group.versions["detectors"][dname], dparams)
+    hit = cache.load_detection(dkey)
+    if hit is not None:
+        detection, seconds = hit
+        state = "hit"
+    else:
+        t0 = time.perf_counter()
         try:
-            record = registry.scorers[sname].score(detection, net, group.task)
+            raw = _component(registry, "detector", dname).detect(net, group.task, dict(dparams), seed)
+            if not isinstance(raw, Detection):
+                raise SculptbenchError(f"detect() returned {type(raw).__name__}, not a sculptbench.core.Detection")
+            # What the scorers see is exactly what the cache stores and returns.
+            detection = detection_from_json(detection_to_json(raw))
         except Exception as exc:  # noqa: BLE001
-            cell.status, cell.error = "error", f"scorer {sname!r} failed: {_describe(exc)}"
+            cell.status, cell.error = "error", f"detector {dname!r} failed: {_describe(exc)}"
             return
-        for metric, value in record.metrics.items():
+        seconds = time.perf_counter() - t0
+        state = _save(cache.save_detection, dkey, detection, seconds)
+        log_stage("detect", dkey)
+    if cache.enabled:
+        cell.config["cache"]["detect"] = state
+    cell.timings["detect"] = seconds
+    cell.config["modules"] = [sorted(m) for m in detection.modules]
+    total = 0.0
+    for sname in group.scorers:
+        skey = cache.score_key(dkey, sname, group.versions["scorers"][sname])
+        hit = cache.load_score(skey)
+        if hit is not None:
+            metrics, seconds = hit
+            state = "hit"
+        else:
+            emit(("begin", cell.cell_key, f"scorer {sname!r}"))
+            t0 = time.perf_counter()
+            try:
+                record = _component(registry, "scorer", sname).score(detection, net, group.task)
+                metrics = normalise_metrics(dict(record.metrics))
+            except Exception as exc:  # noqa: BLE001
+                cell.status, cell.error = "error", f"scorer {sname!r} failed: {_describe(exc)}"
+                return
+            seconds = time.perf_counter() - t0
+            state = _save(cache.save_score, skey, metrics, seconds)
+            log_stage("score", skey)
+        if cache.enabled:
+            cell.config["cache"].setdefault("score", {})[sname] = state
+        total += seconds
+        for metric, value in metrics.items():
             cell.metrics[f"{sname}.{metric}"] = value
-    cell.timings["score"] = time.perf_counter() - t0
+    cell.timings["score"] = total
     cell.status = "ok"
+
+
+def _save(save: Callable[..., None], *args: Any) -> str:
+    """Write a stage result to the cache; a cache that cannot be written is not fatal."""
+    try:
+        save(*args)
+    except OSError as exc:
+        return f"miss (not stored: {exc})"
+    return "miss"
+
+
+def _component(registry: Registry, kind: str, name: str) -> Any:
+    try:
+        return registry.components[kind][name]
+    except KeyError:
+        raise SculptbenchError(
+            f"{kind} {name!r} is not registered in this process (pid {os.getpid()}); worker processes load installed "
+            "plugins only: install the plugin as a package (a plugin passed to load_registry(extra=...) exists only where it was added)"
+        ) from None
+
+
+def failure_cell(unit: WorkUnit, key: str, status: str, error: str) -> Cell:
+    """The row of a cell of ``unit`` that could not finish (``error`` or ``timeout``)."""
+    group = unit.group
+    for (seed, dname), k in group.keys.items():
+        if k == key:
+            cell = _base_cell(group, seed, dname, dict(group.detectors)[dname], key)
+            cell.status, cell.error = status, error
+            return cell
+    raise KeyError(key)
 
 
 def _base_cell(group: Group, seed: int, dname: str, dparams: dict, key: str) -> Cell:
@@ -295,6 +439,11 @@ def _base_cell(group: Group, seed: int, dname: str, dparams: dict, key: str) -> 
         },
         versions=group.versions | {"sculptbench": _own_version(), "torch": torch.__version__},
     )
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``Type: message (at file:line)`` for an error row."""
+    return _describe(exc)
 
 
 def _describe(exc: BaseException) -> str:
@@ -342,14 +491,19 @@ def _git_state() -> dict[str, Any]:
         return {"sha": None, "dirty": None}
 
 
-def _worker_init(threads: int) -> None:
-    torch.set_num_threads(threads)
+def execution_options(registry: Registry, spec: RunSpec) -> Any:
+    """The :class:`sculptbench.executors.ExecutionOptions` of a run (threads: workers x threads <= cores)."""
+    from sculptbench.executors import ExecutionOptions, threads_per_worker
+
+    return ExecutionOptions(
+        jobs=spec.jobs, timeout=spec.timeout, scheduler=spec.scheduler,
+        threads=threads_per_worker(torch.get_num_threads(), spec.jobs), registry=registry,
+    )
 
 
-def _worker_run(group: Group, batch: bool, skip: set[str]) -> list[Cell]:
-    from sculptbench.plugin_manager import load_registry
-
-    return run_group(group, load_registry(), batch, skip)
+def prepare_execution(registry: Registry, spec: RunSpec) -> None:
+    """Let the executor check its options (e.g. reach the dask scheduler) before a run starts."""
+    registry.get("executor", spec.executor).prepare(execution_options(registry, spec))
 
 
 def execute(
@@ -360,39 +514,26 @@ def execute(
     run_id: str,
     on_cell: Callable[[Cell], None] = lambda cell: None,
     skip: set[str] | None = None,
+    only: set[str] | None = None,
 ) -> list[Cell]:
-    """Run every group, write each cell as soon as its group finishes, and return all cells."""
-    skip = skip or set()
+    """Run the cells of ``groups`` not in ``skip`` (and in ``only``, if given) with the spec's
+    executor; write each cell in this process as soon as it arrives, and return them all."""
+    units = make_units(spec, groups, skip, only)
+    executor = registry.get("executor", spec.executor)
+    options = execution_options(registry, spec)
+    wanted = {k for unit in units for k in unit.keys}
     done: list[Cell] = []
-    if spec.jobs <= 1:
-        for group in groups:
-            for cell in run_group(group, registry, spec.batch, skip):
-                store.write_cell(run_id, cell)
-                done.append(cell)
-                on_cell(cell)
-        return done
-    threads = torch.get_num_threads()
-    import multiprocessing
 
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=spec.jobs, mp_context=ctx, initializer=_worker_init, initargs=(threads,)) as pool:
-        futures = {pool.submit(_worker_run, g, spec.batch, skip): g for g in groups}
-        for future in as_completed(futures):
-            group = futures[future]
-            try:
-                cells = future.result()
-            except Exception as exc:  # noqa: BLE001 - a crashed worker yields error rows
-                cells = []
-                for seed in group.seeds:
-                    for dname, dparams in group.detectors:
-                        key = group.keys[(seed, dname)]
-                        if key in skip:
-                            continue
-                        cell = _base_cell(group, seed, dname, dparams, key)
-                        cell.error = f"worker failed: {_describe(exc)}"
-                        cells.append(cell)
-            for cell in cells:
-                store.write_cell(run_id, cell)
-                done.append(cell)
-                on_cell(cell)
+    def deliver(cell: Cell) -> None:
+        if cell.cell_key not in wanted:
+            return  # unknown or already written: never a duplicate row
+        wanted.discard(cell.cell_key)
+        store.write_cell(run_id, cell)
+        done.append(cell)
+        on_cell(cell)
+
+    executor.run(units, options, deliver)
+    for unit in units:
+        for key in [k for k in unit.keys if k in wanted]:
+            deliver(failure_cell(unit, key, "error", f"executor {spec.executor!r} delivered no result for this cell"))
     return done

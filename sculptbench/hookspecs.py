@@ -20,7 +20,7 @@ from typing import Callable
 
 import pluggy
 
-from sculptbench.core import Detector, Pruner, Scorer, Task
+from sculptbench.core import Detector, Executor, Pruner, Scorer, Task
 
 PROJECT_NAME = "sculptbench"
 
@@ -63,4 +63,17 @@ def register_scorers(register: Callable[[Scorer], None]) -> None:
 
     :param register: call ``register(scorer)`` with a :class:`sculptbench.core.Scorer`
         instance implementing ``score(detection, network, task)``.
+    """
+
+
+@hookspec
+def register_executors(register: Callable[[Executor], None]) -> None:
+    """Register executors: how ``sculptbench run --executor NAME`` runs the grid.
+
+    :param register: call ``register(executor)`` with a :class:`sculptbench.core.Executor`
+        instance implementing ``run(units, options, deliver)``. It runs each work unit (some
+        cells of one task x architecture x pruner group) anywhere, and calls ``deliver(cell)``
+        in the calling process once per cell, also for cells whose plugin raised, hung or
+        killed its worker (as ``error`` or ``timeout`` rows). The built-ins are ``local`` (a
+        pool of worker processes) and ``dask`` (a dask.distributed cluster).
     """

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable
 import pluggy
 
 from sculptbench import hookspecs
-from sculptbench.core import Detector, Pruner, Scorer, SculptbenchError, Task
+from sculptbench.core import Detector, Executor, Pruner, Scorer, SculptbenchError, Task
 
 ENTRY_POINT_GROUP = "sculptbench"
 STRICT_ENV = "SCULPTBENCH_STRICT_PLUGINS"
@@ -29,10 +29,12 @@ STRICT_ENV = "SCULPTBENCH_STRICT_PLUGINS"
 #: Built-in plugin modules, loaded exactly like third-party ones.
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "sculptbench.plugins.tasks_boolean",
+    "sculptbench.plugins.tasks_mnist",
     "sculptbench.plugins.pruners.schedule",
     "sculptbench.plugins.detectors.sculpting",
     "sculptbench.plugins.detectors.louvain",
     "sculptbench.plugins.scorers.structure",
+    "sculptbench.plugins.executors",
 )
 
 #: kind -> (hook name, required base class)
@@ -41,6 +43,7 @@ COMPONENT_KINDS: dict[str, tuple[str, type]] = {
     "pruner": ("register_pruners", Pruner),
     "detector": ("register_detectors", Detector),
     "scorer": ("register_scorers", Scorer),
+    "executor": ("register_executors", Executor),
 }
 
 

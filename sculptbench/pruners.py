@@ -21,6 +21,10 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "unit_score": "act_grad",
     "edge_score": "magnitude",
     "schedule_iterations": 10,
+    # Smallest step of each phase in percent (None: one unit / one weight, as the reference).
+    # Large networks (MNIST) need a coarser floor or the edge phase retrains hundreds of times.
+    "unit_min_step": None,
+    "edge_min_step": None,
     # "task": the task family's steps; "auto": the grid below, sparsest network kept;
     # None: whatever the task's ``pruning_defaults["hparams"]`` says, else "task".
     "hparams": None,
@@ -59,7 +63,7 @@ class SchedulePruner(Pruner):
     def validate_params(self, params: dict[str, Any]) -> dict[str, Any]:
         """Merge with the defaults and check every value's range."""
         resolved = super().validate_params(params)
-        for key in ("unit_step", "edge_step"):
+        for key in ("unit_step", "edge_step", "unit_min_step", "edge_min_step"):
             if resolved[key] is not None:
                 resolved[key] = _check_step(key, resolved[key])
         _check_choice("unit_schedule", resolved["unit_schedule"], SCHEDULES)
@@ -106,6 +110,12 @@ class SchedulePruner(Pruner):
             return [{"unit_step": u, "edge_step": e} for u, e in itertools.product(unit_steps, edge_steps)]
         return [self.resolve_steps(job)]
 
+    @staticmethod
+    def _task_option(job: PruneJob, key: str) -> Any:
+        """The user's value of ``key``, else the task's ``pruning_defaults``, else ``None``."""
+        value = job.params.get(key)
+        return value if value is not None else job.task.pruning_defaults.get(key)
+
     def phases(self, job: PruneJob, variant: Mapping[str, Any]) -> list[Phase]:
         """The phases of one variant."""
         p = job.params
@@ -117,6 +127,7 @@ class SchedulePruner(Pruner):
                 schedule=p["unit_schedule"] if kind == "unit" else p["edge_schedule"],
                 step=variant["unit_step"] if kind == "unit" else variant["edge_step"],
                 iterations=int(p["schedule_iterations"]),
+                min_step=self._task_option(job, f"{kind}_min_step"),
             ))
         return out
 

@@ -186,6 +186,8 @@ class Phase:
     schedule: str
     step: float
     iterations: int = 10
+    #: Smallest step in percent; ``None`` means one unit or one weight (the reference's rule).
+    min_step: float | None = None
 
 
 @dataclass
@@ -273,7 +275,8 @@ def sculpt(jobs: Sequence[PruneJob], variants: Sequence[tuple[dict[str, Any], li
             ph = members[r].phases[phase_index]
             total = layout.n_hidden if ph.kind == "unit" else layout.n_weights
             pruned_now = _pruned_percent(layout, masks[r:r + 1], ph.kind)
-            members[r].loop = PruneLoop(ph.schedule, ph.step, 100.0 / total, start=pruned_now, iterations=ph.iterations)
+            p_min = max(100.0 / total, ph.min_step or 0.0)
+            members[r].loop = PruneLoop(ph.schedule, ph.step, p_min, start=pruned_now, iterations=ph.iterations)
         while True:
             active = [r for r in in_phase if not members[r].loop.done]
             if not active:

@@ -544,3 +544,17 @@ def _render_csv(board: Leaderboard) -> str:
 
 def _num(value: Any) -> str:
     return "" if value is None else repr(float(value))
+
+
+def filter_tasks(cells: Sequence[Cell], selectors: Sequence[str]) -> list[Cell]:
+    """Cells whose task matches a selector: a family, a task name, its short name or a glob."""
+    import fnmatch
+
+    def matches(cell: Cell, sel: str) -> bool:
+        short = cell.task.split("/", 1)[-1]
+        return sel in (cell.family, cell.task, short) or fnmatch.fnmatchcase(cell.task, sel) or fnmatch.fnmatchcase(short, sel)
+
+    kept = [c for c in cells if any(matches(c, sel) for sel in selectors)]
+    if not kept:
+        raise SculptbenchError(f"--tasks {','.join(selectors)} matches no reported cell; families here: {', '.join(sorted({c.family for c in cells}))}")
+    return kept

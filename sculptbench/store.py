@@ -4,6 +4,10 @@ Tables: ``meta`` (application id and schema version), ``runs`` (one row per invo
 ``cells`` (one row per task x architecture x pruner x detector x seed). A cell's ``cell_key``
 hashes everything that determines its result, so re-running a command finds its finished
 cells. A database that is not sculptbench's, or whose schema is newer, is refused untouched.
+
+A cell's ``status`` is ``ok``, ``untrainable``, ``error`` or ``timeout``. Only the coordinating
+process of a run writes; several runs may write one database at once (WAL, ``BEGIN IMMEDIATE``,
+a 60 s busy timeout), and ``UNIQUE (run_id, cell_key)`` keeps a cell to one row per run.
 """
 
 from __future__ import annotations
@@ -181,9 +185,35 @@ class ResultsStore:
         return run_id
 
     def finish_run(self, run_id: str, status: str) -> None:
-        """Mark a run finished (``done``, ``interrupted`` or ``failed``)."""
+        """Mark a run finished (``done``, ``interrupted`` or ``failed``).
+
+        A run whose process was killed (``kill -9``, a lost machine) stays ``running``; running
+        the same command again, or ``sculptbench run --resume RUN_ID``, continues it.
+        """
         with self.transaction() as cur:
             cur.execute("UPDATE runs SET finished = ?, status = ? WHERE run_id = ?", (time.time(), status, run_id))
+
+    def resume_run(self, run_id: str, executor: str | None = None) -> dict[str, Any]:
+        """Mark an existing run ``running`` again (``--resume RUN_ID``) and return its record."""
+        with self.transaction() as cur:
+            row = cur.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise SculptbenchError(f"no run {run_id!r} in {self.path}; see `sculptbench runs`")
+            cur.execute(
+                "UPDATE runs SET status = 'running', finished = NULL, executor = COALESCE(?, executor) WHERE run_id = ?",
+                (executor, run_id),
+            )
+        item = dict(row)
+        item["config"] = json.loads(item["config"])
+        item["manifest"] = json.loads(item["manifest"])
+        return item
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        """One run's record (as in :meth:`runs`), or a :class:`SculptbenchError` naming the id."""
+        for item in self.runs():
+            if item["run_id"] == run_id:
+                return item
+        raise SculptbenchError(f"no run {run_id!r} in {self.path}; see `sculptbench runs`")
 
     def runs(self) -> list[dict[str, Any]]:
         """All runs, oldest first, with cell counts by status."""
@@ -221,6 +251,13 @@ class ResultsStore:
         """Cell keys that have a finished row with one of ``statuses`` in any run."""
         marks = ", ".join("?" for _ in statuses)
         return {r[0] for r in self.conn.execute(f"SELECT DISTINCT cell_key FROM cells WHERE status IN ({marks})", statuses)}
+
+    def failed_keys(self, statuses: tuple[str, ...] = ("error", "timeout")) -> set[str]:
+        """Cell keys whose latest row has one of ``statuses`` (``--retry-failed``)."""
+        latest = {}
+        for key, status in self.conn.execute("SELECT cell_key, status FROM cells ORDER BY created, id"):
+            latest[key] = status
+        return {key for key, status in latest.items() if status in statuses}
 
     def cells(self, run_id: str | None = None) -> list[Cell]:
         """Cells, the latest row per ``cell_key`` (optionally of one run), in a stable order."""

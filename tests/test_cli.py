@@ -198,16 +198,17 @@ def test_report_json(done_run):
     rep = invoke("report", "--results", db, "--format", "json")
     assert rep.exit_code == 0, rep.output
     board = json.loads(rep.stdout)
-    assert board["schema"] == "sculptbench.leaderboard/1"
+    assert board["schema"] == "sculptbench.leaderboard/2"
     assert board["metric"] == "structure.success" and board["secondary"] == "structure.input_ari"
     assert board["columns"] == ["input-separable"]
     assert board["statuses"] == {"ok": 4}
     assert board["data_sources"] == ["truth table"]
-    assert [(r["pruner"], r["detector"]) for r in board["rows"]] == [("dense", "louvain"), ("magnitude", "louvain")]
+    assert [(r["key"]["pruner"], r["key"]["detector"]) for r in board["rows"]] == [("dense", "louvain"), ("magnitude", "louvain")]
     for row in board["rows"]:
         cell = row["cells"]["input-separable"]
         assert cell["n"] == 2 and cell["errors"] == 0
         assert 0 <= cell["mean"] <= 1 and cell["secondary"] is not None
+        assert cell["ci"][0] <= cell["mean"] <= cell["ci"][1]
 
 
 def test_report_csv(done_run):
@@ -225,7 +226,9 @@ def test_report_latex(done_run):
     rep = invoke("report", "--results", db, "--format", "latex")
     assert rep.exit_code == 0, rep.output
     assert "\\toprule" in rep.stdout and "\\bottomrule" in rep.stdout
-    assert rep.stdout.startswith("% structure.success")
+    first, second = rep.stdout.splitlines()[:2]
+    assert re.fullmatch(r"% sculptbench manifest sha256:[0-9a-f]{64}", first)
+    assert second.startswith("% structure.success")
 
 
 def test_report_other_metrics(done_run):
@@ -234,7 +237,7 @@ def test_report_other_metrics(done_run):
         rep = invoke("report", "--results", db, "--metric", metric, "--format", "json")
         assert rep.exit_code == 0, (metric, rep.output)
     dens = json.loads(invoke("report", "--results", db, "--metric", "density", "--format", "json").stdout)
-    by_pruner = {r["pruner"]: r["cells"]["input-separable"]["mean"] for r in dens["rows"]}
+    by_pruner = {r["key"]["pruner"]: r["cells"]["input-separable"]["mean"] for r in dens["rows"]}
     assert by_pruner["dense"] == 1.0 and by_pruner["magnitude"] < 1.0
 
 
@@ -279,7 +282,7 @@ def test_list_tasks_json():
     assert res.exit_code == 0, res.output
     tasks = json.loads(res.stdout)
     assert len([t for t in tasks if t["name"].startswith("bool/")]) == 39
-    assert {t["family"] for t in tasks} == {"exemplars", "reuse", "overlap", "levels"}
+    assert {t["family"] for t in tasks} == {"exemplars", "reuse", "overlap", "levels", "mnist"}
     assert TASK in {t["name"] for t in tasks}
 
 

@@ -278,13 +278,18 @@ def test_latex_manifest_hash_is_that_of_the_canonical_manifests(db):
     assert latex.splitlines()[0] == f"% sculptbench manifest sha256:{hashlib.sha256(canonical.encode()).hexdigest()}"
 
 
-@pytest.mark.skipif(not (shutil.which("pdflatex") or shutil.which("latex")), reason="no latex binary")
 def test_latex_compiles(tmp_path):
+    """Compile with latex when it is installed; otherwise check the document's structure."""
     cells, runs = stored(weird_db(tmp_path))
     table = report.render(report.build(cells, runs=runs), "latex")
     doc = tmp_path / "t.tex"
     doc.write_text("\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n" + table + "\n\\end{document}\n")
     binary = shutil.which("pdflatex") or shutil.which("latex")
+    if binary is None:
+        text = doc.read_text()
+        assert text.count("\\begin{") == text.count("\\end{") and "\\begin{tabular}" in text
+        assert text.count("{") - text.count("\\{") == text.count("}") - text.count("\\}")
+        return
     res = subprocess.run([binary, "-interaction=nonstopmode", "-halt-on-error", doc.name], cwd=tmp_path,
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stdout[-2000:]
@@ -385,9 +390,10 @@ def test_manifest_hash_covers_every_run_involved(tmp_path):
 
 
 def test_secondary_flag(db):
-    res = invoke("report", "--results", db, "--secondary")
+    # The mean input ARI is shown by default (the leaderboard gives success and input ARI).
+    res = invoke("report", "--results", db)
     assert res.exit_code == 0 and "; input_ari " in res.stdout
-    assert "; input_ari " not in invoke("report", "--results", db).stdout
+    assert "; input_ari " not in invoke("report", "--results", db, "--no-secondary").stdout
 
 
 @pytest.mark.parametrize("args, fragments", [

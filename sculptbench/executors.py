@@ -1,0 +1,510 @@
+"""The built-in executors (``local`` and ``dask``) and helpers for writing others.
+
+Both run :class:`sculptbench.harness.WorkUnit` objects (some cells of one group) with
+:func:`sculptbench.harness.run_unit`, which reports *events*: ``("begin", cell_key or None,
+what)`` before each stage (``what`` is e.g. ``"pruner 'magnitude'"`` or ``"detector
+'louvain'"``; the key is ``None`` for the group's prune stage) and ``("cell", Cell)`` when a
+cell is finished. A :class:`UnitTracker` follows these events, so when a unit times out or its
+worker dies, the executor knows which cell was running: that cell gets a ``timeout`` or
+``error`` row, the cells already finished are kept, and the unit's remaining cells are run again
+as a new unit (their pruned networks come from the stage cache). A failure in the prune stage
+fails every unfinished cell of the unit. See ``docs/execution.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Sequence
+
+from sculptbench.core import Executor, SculptbenchError
+
+#: Seconds a new worker process may take to import torch and load the plugins.
+WORKER_START_TIMEOUT = 300.0
+#: Seconds to wait for a dask scheduler to answer.
+DASK_CONNECT_TIMEOUT = 5
+
+
+@dataclass
+class ExecutionOptions:
+    """How to run: worker count, per-cell timeout, dask scheduler, torch threads per worker.
+
+    ``registry`` is the coordinating process's registry, used when a unit runs in-process.
+    """
+
+    jobs: int = 1
+    timeout: float | None = None
+    scheduler: str | None = None
+    threads: int = 1
+    registry: Any = None
+
+    def budget(self, unit: Any) -> float | None:
+        """A unit's time budget: ``timeout`` x its cell count (``None``: no limit)."""
+        return None if self.timeout is None else self.timeout * max(len(unit.keys), 1)
+
+
+def threads_per_worker(requested: int, jobs: int, cores: int | None = None) -> int:
+    """torch threads per worker so that workers x threads does not exceed the cores."""
+    cores = cores or os.cpu_count() or 1
+    return max(1, min(requested, cores // max(jobs, 1)))
+
+
+class UnitTracker:
+    """Follows one unit's events; builds the rows of a failed unit and the unit to run again."""
+
+    def __init__(self, unit: Any):
+        self.unit = unit
+        self.finished: set[str] = set()
+        self.current: tuple[str | None, str] | None = None
+        self.lock = threading.Lock()
+        self.closed = False
+
+    def observe(self, event: tuple, deliver: Callable[[Any], None]) -> None:
+        """Record an event; deliver a finished cell (once; events after :meth:`fail` are dropped)."""
+        with self.lock:
+            if self.closed:
+                return
+            if event[0] == "begin":
+                self.current = (event[1], event[2])
+            elif event[0] == "cell":
+                cell = event[1]
+                if cell.cell_key in self.finished or cell.cell_key not in self.unit.keys:
+                    return
+                self.finished.add(cell.cell_key)
+                if self.current and self.current[0] == cell.cell_key:
+                    self.current = None
+                deliver(cell)
+
+    @property
+    def unfinished(self) -> list[str]:
+        """Keys of the unit not delivered yet, in order."""
+        return [k for k in self.unit.keys if k not in self.finished]
+
+    def fail(self, status: str, message: str, deliver: Callable[[Any], None], isolate: bool = True, detail: str = "") -> Any | None:
+        """Deliver ``status`` rows for the failure and return the unit of cells to run again.
+
+        When a cell's stage was running (and ``isolate``), only that cell fails; otherwise (the
+        prune stage, or nothing known) every unfinished cell does.
+        """
+        from sculptbench.harness import failure_cell
+
+        with self.lock:
+            if self.closed:
+                return None
+            self.closed = True
+            key, what = self.current if self.current else (None, None)
+            text = (f"{message} while running {what}" if what else message) + detail
+            left = self.unfinished
+            if isolate and key is not None and key in left:
+                deliver(failure_cell(self.unit, key, status, text))
+                rest = [k for k in left if k != key]
+                return replace(self.unit, keys=rest) if rest else None
+            for k in left:
+                deliver(failure_cell(self.unit, k, status, text))
+            return None
+
+
+def timeout_detail(options: ExecutionOptions, unit: Any) -> str:
+    """What follows "timed out while running X" in a ``timeout`` row."""
+    return f" (budget {options.budget(unit):g} s for {len(unit.keys)} cells: --timeout {options.timeout:g} s per cell)"
+
+
+def death_message(exitcode: int | None) -> str:
+    """The ``error`` row's message for a worker process that died."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = str(-exitcode)
+        return f"worker died (exit code {exitcode}, signal {name})"
+    return f"worker died (exit code {exitcode})"
+
+
+# --------------------------------------------------------------------------- local
+class LocalExecutor(Executor):
+    """Long-lived worker processes on this machine (``--jobs N``); in-process for ``--jobs 1``
+    without ``--timeout``."""
+
+    name = "local"
+    version = "1"
+
+    def run(self, units: Sequence[Any], options: ExecutionOptions, deliver: Callable[[Any], None]) -> None:
+        """Run every unit; isolate failures when worker processes are used."""
+        if options.jobs <= 1 and options.timeout is None:
+            from sculptbench.harness import run_unit
+            from sculptbench.plugin_manager import load_registry
+
+            registry = options.registry if options.registry is not None else load_registry()
+            for unit in units:
+                tracker = UnitTracker(unit)
+                run_unit(unit, registry, lambda event: tracker.observe(event, deliver))
+                tracker.fail("error", "the harness delivered no result", deliver, isolate=False)
+            return
+        WorkerPool(options).run(units, deliver)
+
+
+class _Worker:
+    """One worker process with a duplex pipe."""
+
+    def __init__(self, ctx: Any, threads: int):
+        self.conn, child = ctx.Pipe(duplex=True)
+        # The worker exits when this pipe's write end closes: when the coordinator dies, even by kill -9.
+        lifeline_r, self.lifeline = ctx.Pipe(duplex=False)
+        self.process = ctx.Process(target=_worker_main, args=(child, lifeline_r, threads, dict(os.environ)), name="sculptbench-worker", daemon=False)
+        self.process.start()
+        child.close()
+        lifeline_r.close()
+        self.started = time.monotonic()
+        self.ready = False
+        self.unit: Any = None
+        self.tracker: UnitTracker | None = None
+        self.deadline: float | None = None
+        self.dead = False
+
+    def assign(self, unit: Any, budget: float | None) -> None:
+        self.unit, self.tracker = unit, UnitTracker(unit)
+        self.deadline = None if budget is None else time.monotonic() + budget
+        self.conn.send(unit)
+
+    def release(self) -> None:
+        self.unit = self.tracker = self.deadline = None
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5)
+        self.conn.close()
+        self.lifeline.close()
+        self.dead = True
+
+
+class WorkerPool:
+    """A small pool of spawned worker processes; the coordinator assigns one unit at a time.
+
+    Unlike ``concurrent.futures.ProcessPoolExecutor``, one worker dying (``os._exit``, a
+    segfault, SIGKILL) does not break the pool: its unit's rows are written and it is replaced.
+    """
+
+    def __init__(self, options: ExecutionOptions):
+        import multiprocessing
+
+        from sculptbench.plugin_manager import BUILTIN_PLUGINS
+
+        self.options = options
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            # A clean server process imports torch and the built-in plugins once; each worker
+            # (and each replacement of a dead one) is forked from it in well under a second.
+            self.ctx = multiprocessing.get_context("forkserver")
+            self.ctx.set_forkserver_preload(["sculptbench.harness", "sculptbench.executors", *BUILTIN_PLUGINS])
+        else:
+            self.ctx = multiprocessing.get_context("spawn")
+        self.workers: list[_Worker] = []
+        self.start_failures = 0
+
+    def _spawn(self) -> _Worker:
+        worker = _Worker(self.ctx, self.options.threads)
+        self.workers.append(worker)
+        return worker
+
+    def run(self, units: Sequence[Any], deliver: Callable[[Any], None]) -> None:
+        """Run every unit; return when each of their cells was delivered."""
+        pending = deque(u for u in units if u.keys)
+        if not pending:
+            return
+        from multiprocessing.connection import wait
+
+        ok = False
+        try:
+            for _ in range(min(self.options.jobs, sum(len(u.keys) for u in pending))):
+                self._spawn()
+            while pending or any(w.unit is not None for w in self.workers):
+                for w in self.workers:
+                    if w.ready and w.unit is None and pending:
+                        self._assign(w, pending.popleft(), pending, deliver)
+                now = time.monotonic()
+                deadlines = [w.deadline for w in self.workers if w.deadline is not None]
+                deadlines += [w.started + WORKER_START_TIMEOUT for w in self.workers if not w.ready]
+                wait_for = max(0.0, min(deadlines) - now) if deadlines else None
+                wait([w.conn for w in self.workers] + [w.process.sentinel for w in self.workers], timeout=wait_for)
+                for w in list(self.workers):
+                    self._service(w, pending, deliver)
+                self.workers = [w for w in self.workers if not w.dead]
+                busy = sum(1 for w in self.workers if w.unit is not None)
+                want = min(self.options.jobs, busy + len(pending))
+                while len(self.workers) < want:
+                    self._spawn()
+            ok = True
+        finally:
+            self._shutdown(graceful=ok)
+
+    def _assign(self, w: _Worker, unit: Any, pending: deque, deliver: Callable[[Any], None]) -> None:
+        try:
+            w.assign(unit, self.options.budget(unit))
+        except (OSError, EOFError):  # the worker is gone: it is noticed and replaced, the unit waits
+            w.release()
+            pending.appendleft(unit)
+        except Exception as exc:  # noqa: BLE001 - e.g. a task object that cannot be pickled
+            from sculptbench.harness import describe_exception
+
+            w.release()
+            UnitTracker(unit).fail("error", f"cannot send the work to a worker process: {describe_exception(exc)}", deliver, isolate=False)
+
+    def _service(self, w: _Worker, pending: deque, deliver: Callable[[Any], None]) -> None:
+        """Read a worker's messages and handle its death or an expired deadline."""
+        self._drain(w, pending, deliver)
+        if w.dead:
+            return
+        if not w.process.is_alive():
+            w.process.join(1)
+            self._drain(w, pending, deliver)
+            code = w.process.exitcode
+            w.kill()
+            if not w.ready:
+                self.start_failures += 1
+                if self.start_failures >= 3:
+                    raise SculptbenchError(f"worker processes die while starting ({death_message(code)}); run with --jobs 1 to see why")
+                return
+            if w.tracker is not None:
+                self._requeue(w.tracker.fail("error", death_message(code), deliver), pending)
+            return
+        now = time.monotonic()
+        if w.unit is not None and w.deadline is not None and now >= w.deadline:
+            unit = w.unit
+            self._drain(w, pending, deliver)
+            if w.unit is None:  # it finished just in time
+                return
+            w.kill()
+            self._requeue(w.tracker.fail("timeout", "timed out", deliver, detail=timeout_detail(self.options, unit)), pending)
+        elif not w.ready and now - w.started > WORKER_START_TIMEOUT:
+            w.kill()
+            raise SculptbenchError(f"a worker process did not start within {WORKER_START_TIMEOUT:g} s")
+
+    def _drain(self, w: _Worker, pending: deque, deliver: Callable[[Any], None]) -> None:
+        try:
+            while not w.dead and w.conn.poll():
+                self._handle(w, w.conn.recv(), pending, deliver)
+        except (EOFError, OSError):
+            pass
+
+    def _handle(self, w: _Worker, message: tuple, pending: deque, deliver: Callable[[Any], None]) -> None:
+        kind = message[0]
+        if kind == "ready":
+            w.ready = True
+            self.start_failures = 0
+        elif kind in ("begin", "cell") and w.tracker is not None:
+            w.tracker.observe(message, deliver)
+        elif kind == "crash" and w.tracker is not None:
+            w.tracker.fail("error", f"worker failed: {message[1]}", deliver, isolate=False)
+        elif kind == "done" and w.tracker is not None:
+            w.tracker.fail("error", "the worker delivered no result", deliver, isolate=False)
+            w.release()
+
+    @staticmethod
+    def _requeue(unit: Any, pending: deque) -> None:
+        if unit is not None and unit.keys:
+            pending.appendleft(unit)
+
+    def _shutdown(self, graceful: bool) -> None:
+        for w in self.workers:
+            if w.dead:
+                continue
+            if graceful and w.unit is None:
+                try:
+                    w.conn.send(None)
+                except (OSError, ValueError):
+                    pass
+            else:
+                w.process.kill()
+        end = time.monotonic() + 2.0
+        for w in self.workers:
+            if not w.dead:
+                w.process.join(max(0.0, end - time.monotonic()))
+                w.kill()
+        self.workers = []
+
+
+def _watch_lifeline(lifeline: Any) -> None:
+    """Exit as soon as the coordinator is gone (its end of ``lifeline`` closes; it never writes)."""
+    try:
+        lifeline.poll(None)
+    finally:
+        os._exit(1)
+
+
+def _worker_main(conn: Any, lifeline: Any, threads: int, environ: dict[str, str]) -> None:
+    """A worker process: load the plugins once, then run the units it is sent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
+    threading.Thread(target=_watch_lifeline, args=(lifeline,), daemon=True).start()
+    # A forkserver was started with the environment of its time: use the coordinator's now.
+    os.environ.clear()
+    os.environ.update(environ)
+    import torch
+
+    from sculptbench.harness import describe_exception, run_unit
+    from sculptbench.plugin_manager import load_registry
+
+    torch.set_num_threads(threads)
+    registry = load_registry()
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            unit = conn.recv()
+        except (EOFError, OSError):
+            return
+        if unit is None:
+            return
+        try:
+            run_unit(unit, registry, conn.send)
+        except Exception as exc:  # noqa: BLE001 - reported as error rows by the coordinator
+            try:
+                conn.send(("crash", describe_exception(exc)))
+            except Exception:  # noqa: BLE001
+                return
+        conn.send(("done",))
+
+
+# --------------------------------------------------------------------------- dask
+_DASK_REGISTRY: Any = None
+
+
+def _dask_registry(threads: int) -> Any:
+    """The registry of this dask worker process, loaded once."""
+    global _DASK_REGISTRY
+    if _DASK_REGISTRY is None:
+        import torch
+
+        from sculptbench.plugin_manager import load_registry
+
+        torch.set_num_threads(threads)
+        _DASK_REGISTRY = load_registry()
+    return _DASK_REGISTRY
+
+
+def dask_run_unit(unit: Any, options: ExecutionOptions) -> tuple[list[Any], Any]:
+    """Run one unit on a dask worker; return its cells and the unit of cells to run again.
+
+    With a timeout, the unit runs in a thread that is abandoned when its budget runs out (dask
+    cannot interrupt a running task): the running cell gets a ``timeout`` row, the rest is
+    handed back to be run again.
+    """
+    from sculptbench.harness import describe_exception, run_unit
+
+    registry = _dask_registry(options.threads)
+    cells: list[Any] = []
+    tracker = UnitTracker(unit)
+
+    def work() -> None:
+        try:
+            run_unit(unit, registry, lambda event: tracker.observe(event, cells.append))
+        except Exception as exc:  # noqa: BLE001
+            tracker.fail("error", f"worker failed: {describe_exception(exc)}", cells.append, isolate=False)
+
+    budget = options.budget(unit)
+    if budget is None:
+        work()
+        tracker.fail("error", "the worker delivered no result", cells.append, isolate=False)
+        return cells, None
+    thread = threading.Thread(target=work, daemon=True, name="sculptbench-unit")
+    thread.start()
+    thread.join(budget)
+    if thread.is_alive():
+        rest = tracker.fail("timeout", "timed out", cells.append, detail=timeout_detail(options, unit))
+        return cells, rest
+    tracker.fail("error", "the worker delivered no result", cells.append, isolate=False)
+    return cells, None
+
+
+class DaskExecutor(Executor):
+    """A dask.distributed cluster: ``--scheduler tcp://HOST:PORT``, or a LocalCluster of
+    ``--jobs`` worker processes. Needs ``pip install 'sculptbench[dask]'``."""
+
+    name = "dask"
+    version = "1"
+
+    def prepare(self, options: ExecutionOptions) -> None:
+        """Fail early, naming the address, when the scheduler does not answer (or dask is missing)."""
+        if options.scheduler:
+            client, _ = connect(options.scheduler, options.jobs)
+            client.close()
+        else:
+            _import_distributed()
+
+    def run(self, units: Sequence[Any], options: ExecutionOptions, deliver: Callable[[Any], None]) -> None:
+        """Submit every unit, deliver cells as units complete, resubmit what a timeout left."""
+        units = [u for u in units if u.keys]
+        if not units:
+            return
+        client, cluster = connect(options.scheduler, options.jobs)
+        futures: dict[Any, Any] = {}
+        try:
+            from distributed import as_completed
+
+            options = replace(options, registry=None)  # the workers load their own
+            for unit in units:
+                future = self._submit(client, unit, options, deliver)
+                if future is not None:
+                    futures[future] = unit
+            queue = as_completed(list(futures))
+            for future in queue:
+                unit = futures.pop(future)
+                try:
+                    cells, rest = future.result()
+                except Exception as exc:  # noqa: BLE001 - KilledWorker, lost futures, ...
+                    from sculptbench.harness import describe_exception
+
+                    tracker = UnitTracker(unit)
+                    tracker.fail("error", f"worker died or failed on the dask cluster: {describe_exception(exc)}", deliver, isolate=False)
+                    continue
+                for cell in cells:
+                    deliver(cell)
+                if rest is not None and rest.keys:
+                    again = self._submit(client, rest, options, deliver)
+                    if again is not None:
+                        futures[again] = rest
+                        queue.add(again)
+        finally:
+            for future in list(futures):
+                future.cancel()
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+    @staticmethod
+    def _submit(client: Any, unit: Any, options: ExecutionOptions, deliver: Callable[[Any], None]) -> Any:
+        try:
+            return client.submit(dask_run_unit, unit, options, pure=False)
+        except Exception as exc:  # noqa: BLE001 - e.g. a task object that cannot be serialised
+            from sculptbench.harness import describe_exception
+
+            UnitTracker(unit).fail("error", f"cannot submit the work to dask: {describe_exception(exc)}", deliver, isolate=False)
+            return None
+
+
+def connect(scheduler: str | None, jobs: int) -> tuple[Any, Any]:
+    """A dask client: to ``scheduler`` (failing within a few seconds), or to a new LocalCluster."""
+    import logging
+
+    Client, LocalCluster = _import_distributed()
+    if scheduler:
+        try:
+            return Client(scheduler, timeout=f"{DASK_CONNECT_TIMEOUT}s"), None
+        except Exception as exc:  # noqa: BLE001 - OSError, TimeoutError, ValueError for a bad address
+            detail = " ".join(str(exc).split()) or type(exc).__name__
+            raise SculptbenchError(
+                f"cannot reach the dask scheduler at {scheduler} within {DASK_CONNECT_TIMEOUT} s ({detail}); "
+                "check the address, or start one with `dask scheduler`"
+            ) from None
+    cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR)
+    return Client(cluster), cluster
+
+
+def _import_distributed() -> tuple[Any, Any]:
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise SculptbenchError("--executor dask needs dask.distributed; install it with: pip install 'sculptbench[dask]'") from None
+    return Client, LocalCluster

