@@ -45,6 +45,7 @@ def draw_network(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.collections import LineCollection
     from matplotlib.patches import FancyBboxPatch
 
     positions = layout_units(network, detection)
@@ -54,11 +55,13 @@ def draw_network(
     tallest = max((sum(1 for u in positions if u[0] == layer) for layer in range(n_layers)), default=1)
     fig, ax = plt.subplots(figsize=(2.2 * n_layers + 1, max(3.0, 0.32 * tallest + 1.5)))
     graph = network.unit_graph(input_names, output_names)
+    segments, colors = [], []
     for a, b, data in graph.edges(data=True):
         if a in positions and b in positions:
-            (x0, y0), (x1, y1) = positions[a], positions[b]
-            color = "#2b6cb0" if data["weight"] >= 0 else "#c53030"
-            ax.plot([x0, x1], [y0, y1], color=color, lw=0.6, alpha=0.55, zorder=1)
+            segments.append([positions[a], positions[b]])
+            colors.append("#2b6cb0" if data["weight"] >= 0 else "#c53030")
+    # One collection for all edges: fast even for thousands of surviving weights.
+    ax.add_collection(LineCollection(segments, colors=colors, linewidths=0.6, alpha=0.55, zorder=1))
     # Shade each module's units in each layer with a rounded box.
     for m, module in enumerate(detection.modules):
         color = cmap(m % 10)
@@ -67,9 +70,11 @@ def draw_network(
             if ys:
                 ax.add_patch(FancyBboxPatch((layer - 0.18, min(ys) - 0.35), 0.36, max(ys) - min(ys) + 0.7,
                                             boxstyle="round,pad=0.02", fc=color, ec="none", alpha=0.35, zorder=0))
+    units = list(positions)
+    ax.scatter([positions[u][0] for u in units], [positions[u][1] for u in units], s=36 if len(units) < 400 else 4,
+               c=[cmap(module_of[u] % 10) for u in units], edgecolors="black", linewidths=0.5 if len(units) < 400 else 0, zorder=2)
     for unit, (x, y) in positions.items():
-        ax.scatter([x], [y], s=36, color=cmap(module_of[unit] % 10), edgecolors="black", linewidths=0.5, zorder=2)
-        name = graph.nodes[unit].get("name")
+        name = graph.nodes[unit].get("name") if len(units) < 400 else None
         if name:
             ax.annotate(name, (x, y), xytext=(-10 if unit[0] == 0 else 10, 0), textcoords="offset points",
                         ha="right" if unit[0] == 0 else "left", va="center", fontsize=7)
