@@ -38,6 +38,27 @@ def run_once(jobs: int, args: argparse.Namespace, workdir: Path) -> float:
     return elapsed
 
 
+def _spin(_: int) -> float:
+    t0 = time.perf_counter()
+    x = 0
+    for i in range(10_000_000):
+        x += i
+    return time.perf_counter() - t0
+
+
+def machine_check(n: int) -> float:
+    """How much faster N busy processes get through N pieces of work than one process (ideal: N)."""
+    from multiprocessing import get_context
+
+    alone = _spin(0)
+    with get_context("spawn").Pool(n) as pool:
+        pool.map(_spin, range(n))  # warm up
+        t0 = time.perf_counter()
+        pool.map(_spin, range(n))
+        together = time.perf_counter() - t0
+    return n * alone / together
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default="exemplars")
@@ -52,6 +73,10 @@ def main() -> None:
     jobs_values = [int(j) for j in args.jobs.split(",")]
     print(f"workload: --tasks {args.tasks} --arch {args.arch} --pruners {args.pruners} --detectors {args.detectors} "
           f"--seeds {args.seeds} --epochs {args.epochs}; {os.cpu_count()} cores")
+    top = max(jobs_values)
+    if top > 1:
+        print(f"machine check: {top} busy processes do {machine_check(top):.2f}x the work of one (the ceiling for --jobs {top}; "
+              "below it, the cores are shared or busy)", flush=True)
     times: dict[int, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for jobs in jobs_values:

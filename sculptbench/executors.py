@@ -49,7 +49,8 @@ class ExecutionOptions:
 
 def threads_per_worker(requested: int, jobs: int, cores: int | None = None) -> int:
     """torch threads per worker so that workers x threads does not exceed the cores."""
-    cores = cores or os.cpu_count() or 1
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return max(1, min(requested, cores // max(jobs, 1)))
 
 

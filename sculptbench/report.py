@@ -378,7 +378,7 @@ def build(cells: Sequence[Cell], metric: str = DEFAULT_METRIC, columns: str = "a
         for ckey, group in buckets[row].items():
             col = label_of[ckey]
             vals = [v for v in (metric_value(c, metric_name) for c in group) if v is not None]
-            entry: dict[str, Any] = {"mean": _mean(vals), "n": len(vals), "errors": sum(c.status == "error" for c in group)}
+            entry: dict[str, Any] = {"mean": _mean(vals), "n": len(vals), "errors": sum(c.status in ("error", "timeout") for c in group)}
             if secondary_name:
                 entry["secondary"] = _mean([v for v in (metric_value(c, secondary_name) for c in group) if v is not None])
             values[row][col] = entry
