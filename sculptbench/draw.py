@@ -53,7 +53,8 @@ def draw_network(
     cmap = plt.get_cmap("tab10")
     n_layers = len(network.sizes)
     tallest = max((sum(1 for u in positions if u[0] == layer) for layer in range(n_layers)), default=1)
-    fig, ax = plt.subplots(figsize=(2.2 * n_layers + 1, max(3.0, 0.32 * tallest + 1.5)))
+    # Height grows with the tallest layer, up to a cap for pixel inputs (MNIST: 1568 units).
+    fig, ax = plt.subplots(figsize=(2.2 * n_layers + 1, min(16.0, max(3.0, 0.32 * tallest + 1.5))))
     graph = network.unit_graph(input_names, output_names)
     segments, colors = [], []
     for a, b, data in graph.edges(data=True):
@@ -86,6 +87,6 @@ def draw_network(
     ax.set_xlim(-0.8, n_layers - 0.2)
     ax.set_title(title or f"{len(detection.modules)} modules, density {network.density():.3f}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=150)
+    fig.savefig(path, dpi=150 if tallest < 400 else 100)
     plt.close(fig)
     return path
