@@ -41,6 +41,7 @@ from typing import Any
 import torch
 
 from sculptbench.core import Detection, SculptedNetwork
+from sculptbench.store import _json_default
 
 STAGES: tuple[str, ...] = ("prune", "detect", "score")
 STAGE_LOG_ENV = "SCULPTBENCH_STAGE_LOG"
@@ -242,10 +243,3 @@ def _unlink(path: str) -> None:
     except OSError:
         pass
 
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    return str(value)

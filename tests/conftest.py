@@ -22,3 +22,45 @@ def registry():
 def small_task(registry):
     """A 4-input, 4-output task that a 24-unit network learns in a few epochs."""
     return registry.tasks["bool/input-separable"]
+
+
+def pip_install_env(root, sources):
+    """pip-install copies of ``sources`` into ``root/site``; return an env whose PYTHONPATH sees them.
+
+    Copies keep pip's build artefacts out of the source tree; the packages are then found only
+    through their entry points, exactly as a user's plugin would be.
+    """
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src, target = Path(root) / "src", Path(root) / "site"
+    copies = []
+    for source in sources:
+        copy = src / Path(source).name
+        shutil.copytree(source, copy, ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
+        copies.append(str(copy))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "--no-cache-dir",
+         "--quiet", "--target", str(target), *copies],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(target), *filter(None, [env.get("PYTHONPATH")])])
+    env.pop("SCULPTBENCH_STRICT_PLUGINS", None)
+    env["COLUMNS"] = "400"
+    env["OMP_NUM_THREADS"] = "1"
+    return env
+
+
+def run_sculptbench(env, *args, cwd=None):
+    """Run the installed ``sculptbench`` console script in a subprocess."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("sculptbench")
+    assert exe, "the sculptbench console script is not installed"
+    return subprocess.run([exe, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)

@@ -7,13 +7,13 @@ plugin would be. Its own contract tests (``sculptbench.testing``) run in a subpr
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import pip_install_env, run_sculptbench
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "sculptbench-example"
@@ -22,29 +22,10 @@ EXAMPLE = ROOT / "examples" / "sculptbench-example"
 @pytest.fixture(scope="module")
 def example_env(tmp_path_factory):
     """Environment for a subprocess that sees the installed example package."""
-    root = tmp_path_factory.mktemp("example_package")
-    src, target = root / "src" / "sculptbench-example", root / "site"
-    # Build from a copy so that pip's build artefacts never land in the source tree.
-    shutil.copytree(EXAMPLE, src, ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "--no-cache-dir",
-         "--quiet", "--target", str(target), str(src)],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(target), *filter(None, [env.get("PYTHONPATH")])])
-    env.pop("SCULPTBENCH_STRICT_PLUGINS", None)
-    env["COLUMNS"] = "400"
-    env["OMP_NUM_THREADS"] = "1"
-    return env
+    return pip_install_env(tmp_path_factory.mktemp("example_package"), [EXAMPLE])
 
 
-def sculptbench(env, *args, cwd=None):
-    """Run the installed ``sculptbench`` console script."""
-    exe = shutil.which("sculptbench")
-    assert exe, "the sculptbench console script is not installed"
-    return subprocess.run([exe, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+sculptbench = run_sculptbench
 
 
 def table_rows(stdout):

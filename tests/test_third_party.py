@@ -9,13 +9,10 @@ Both are pip-installed into a temporary directory that is put on ``PYTHONPATH`` 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import pip_install_env, run_sculptbench
 
 HERE = Path(__file__).resolve().parent
 PACKAGES = ("sculptbench-demo-plugin", "sculptbench-broken-plugin")
@@ -31,30 +28,10 @@ BROKEN = {
 @pytest.fixture(scope="session")
 def plugin_env(tmp_path_factory):
     """Environment for a subprocess that sees both test plugin packages through their entry points."""
-    root = tmp_path_factory.mktemp("third_party")
-    src, target = root / "src", root / "site"
-    # Build from copies so that pip's build artefacts never land in the source tree.
-    for name in PACKAGES:
-        shutil.copytree(HERE / "plugins" / name, src / name)
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "--no-cache-dir",
-         "--quiet", "--target", str(target), *(str(src / name) for name in PACKAGES)],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(target), *filter(None, [env.get("PYTHONPATH")])])
-    env.pop("SCULPTBENCH_STRICT_PLUGINS", None)
-    env["COLUMNS"] = "400"
-    env["OMP_NUM_THREADS"] = "1"
-    return env
+    return pip_install_env(tmp_path_factory.mktemp("third_party"), [HERE / "plugins" / name for name in PACKAGES])
 
 
-def sculptbench(env, *args, cwd=None):
-    """Run the installed ``sculptbench`` console script."""
-    exe = shutil.which("sculptbench")
-    assert exe, "the sculptbench console script is not installed"
-    return subprocess.run([exe, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+sculptbench = run_sculptbench
 
 
 @pytest.fixture(scope="session")
