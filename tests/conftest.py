@@ -64,3 +64,17 @@ def run_sculptbench(env, *args, cwd=None):
     exe = shutil.which("sculptbench")
     assert exe, "the sculptbench console script is not installed"
     return subprocess.run([exe, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+
+
+def assert_user_error(result, *fragments):
+    """Exit status 2, nothing on stdout, one `error:` line on stderr, no traceback."""
+    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: "), lines[0]
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]

@@ -10,6 +10,7 @@ import re
 import pytest
 from click.testing import CliRunner
 
+from conftest import assert_user_error
 from sculptbench.cli import main
 
 TASK = "bool/input-separable"
@@ -17,20 +18,6 @@ TASK = "bool/input-separable"
 
 def invoke(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def assert_user_error(result, *fragments):
-    """Exit status 2, nothing on stdout, one `error:` line on stderr, no traceback."""
-    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
-    assert isinstance(result.exception, SystemExit), result.exception
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: "), lines[0]
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    return lines[0]
 
 
 def run_args(db, *overrides):

@@ -7,6 +7,7 @@ from click.testing import CliRunner
 
 from sculptbench.cli import main
 from sculptbench.store import Cell, ResultsStore
+from conftest import assert_user_error
 
 HISTORY = [
     {"phase": "dense", "target": 0.0, "density": 1.0, "accuracy": 1.0, "accepted": True},
@@ -58,15 +59,6 @@ def assert_image(path):
     assert path.exists() and path.stat().st_size > 0
     height, width = matplotlib.image.imread(path).shape[:2]
     assert height > 100 and width > 100, (height, width)
-
-
-def assert_user_error(result, *fragments):
-    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
-    assert result.stdout == ""
-    lines = [line for line in result.stderr.strip().splitlines() if not line.startswith("warning: ")]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
 
 
 @pytest.mark.parametrize("args", [

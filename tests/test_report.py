@@ -19,6 +19,7 @@ from sculptbench import report
 from sculptbench.cli import main
 from sculptbench.core import SculptbenchError
 from sculptbench.store import Cell, ResultsStore
+from conftest import assert_user_error
 
 WEIRD_TASK = "my/we_ird&%$#{}~^\\task"
 WEIRD_PRUNER = "my_pruner&co"
@@ -73,16 +74,6 @@ def db(tmp_path):
 
 def invoke(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def assert_user_error(result, *fragments):
-    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
-    assert result.stdout == ""
-    lines = [line for line in result.stderr.strip().splitlines() if not line.startswith("warning: ")]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    return lines[0]
 
 
 def stored(path):
