@@ -29,7 +29,10 @@ COMMON_DEFAULTS: dict[str, Any] = {
     # None: whatever the task's ``pruning_defaults["hparams"]`` says, else "task".
     "hparams": None,
     "auto_unit_steps": (30, 50, 70),
-    "auto_edge_steps": (0.5, 1.5, 2.5),
+    "auto_edge_steps": (1.5,),
+    # Initialisations per grid point: restart 0 is the cell's seed, restart r > 0 a seed
+    # derived from it (docs/reproduction.md, "The automatic rule").
+    "auto_restarts": 3,
 }
 #: Step sizes used when neither the user nor the task gives one (percent).
 FALLBACK_STEPS = {"unit_step": 50.0, "edge_step": 1.5}
@@ -72,6 +75,9 @@ class SchedulePruner(Pruner):
         _check_choice("edge_score", resolved["edge_score"], EDGE_SCORES)
         if resolved["hparams"] is not None:
             _check_choice("hparams", resolved["hparams"], ("task", "auto"))
+        restarts = resolved["auto_restarts"]
+        if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
+            raise SculptbenchError(f"invalid auto_restarts {restarts!r}; it must be an integer >= 1")
         try:
             iterations = int(resolved["schedule_iterations"])
         except (TypeError, ValueError):
@@ -107,7 +113,11 @@ class SchedulePruner(Pruner):
         if self.hparam_rule(job) == "auto":
             unit_steps = job.params["auto_unit_steps"] if "unit" in self.phase_kinds else (None,)
             edge_steps = job.params["auto_edge_steps"] if "edge" in self.phase_kinds else (None,)
-            return [{"unit_step": u, "edge_step": e} for u, e in itertools.product(unit_steps, edge_steps)]
+            restarts = range(int(job.params["auto_restarts"]))
+            return [
+                {"unit_step": u, "edge_step": e, "restart": r}
+                for r, u, e in itertools.product(restarts, unit_steps, edge_steps)
+            ]
         return [self.resolve_steps(job)]
 
     @staticmethod
@@ -157,7 +167,10 @@ class SchedulePruner(Pruner):
 
     @staticmethod
     def _choose(nets: list[SculptedNetwork], job: PruneJob) -> SculptedNetwork:
-        """The sparsest variant that met the threshold (the first on ties), labelled with its rule."""
+        """The sparsest variant that met the threshold (the first on ties), labelled with its rule.
+
+        The variant kept is recorded in ``info["variant"]`` (steps and restart).
+        """
         ok = [n for n in nets if n.status == "ok"]
         best = min(ok, key=lambda n: n.density()) if ok else nets[0]
         best.info["hparam_rule"] = "auto-grid" if SchedulePruner.hparam_rule(job) == "auto" else "task-defaults"

@@ -207,6 +207,17 @@ class Member:
     trainings: int = 0
 
 
+def restart_seed(seed: int, restart: int) -> int:
+    """The generator seed of restart ``restart`` of a cell with seed ``seed``.
+
+    Restart 0 is the seed itself, so a single-restart run matches a run without restarts; later
+    restarts mix in a large odd constant so they do not collide with other cells' seeds.
+    """
+    if restart == 0:
+        return seed
+    return (seed + 0x9E3779B97F4A7C15 * restart) % (2**63)
+
+
 @dataclass
 class SculptStats:
     """Where the time of one :func:`sculpt` call went (seconds)."""
@@ -230,7 +241,7 @@ def sculpt(jobs: Sequence[PruneJob], variants: Sequence[tuple[dict[str, Any], li
     layout = engine.Layout(tuple(first.sizes))
     data = task.data(device)
     members = [
-        Member(job_index=j, variant=dict(v), phases=phases, generator=torch.Generator().manual_seed(job.seed))
+        Member(job_index=j, variant=dict(v), phases=phases, generator=torch.Generator().manual_seed(restart_seed(job.seed, v.get("restart", 0))))
         for j, job in enumerate(jobs)
         for v, phases in variants
     ]

@@ -66,6 +66,25 @@ def test_different_seeds_differ(batched):
     assert not torch.equal(nets[0].weights[0], nets[1].weights[0])
 
 
+def test_restarts_are_new_initialisations_and_restart_0_is_the_seed(small_task):
+    """The auto grid keeps the sparsest of its members; restart 0 of seed s is seed s itself."""
+    from sculptbench.pruning import sculpt
+
+    pruner, jobs = jobs_for(small_task, [3], hparams="auto", auto_unit_steps=[50], auto_restarts=2)
+    variants = [(v, pruner.phases(jobs[0], v)) for v in pruner.variants(jobs[0])]
+    assert [v["restart"] for v, _ in variants] == [0, 1]
+    ((restart0, restart1),), _ = sculpt(jobs, variants)
+    plain, _ = sculpt(jobs, [({"unit_step": 50.0, "edge_step": 1.5}, variants[0][1])])
+    assert_same_network(restart0, plain[0][0])
+    assert not torch.equal(restart0.weights[0], restart1.weights[0])
+    chosen = pruner.prune_many(jobs)[0]
+    ok = [n for n in (restart0, restart1) if n.status == "ok"]
+    assert ok, "neither restart trained: the test proves little"
+    assert chosen.density() == min(n.density() for n in ok)
+    assert chosen.info["hparam_rule"] == "auto-grid" and chosen.info["variants_tried"] == 2
+    assert chosen.info["variant"]["restart"] in (0, 1)
+
+
 def test_untrainable(registry):
     task = registry.tasks["bool/reused"]
     pruner, jobs = jobs_for(task, [0, 1], epochs=1)

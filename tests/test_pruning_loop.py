@@ -9,13 +9,14 @@ import pytest
 import torch
 
 from sculptbench import engine
-from sculptbench.core import SculptbenchError, TaskData
+from sculptbench.core import PruneJob, SculptbenchError, TaskData
 from sculptbench.plugins.pruners.schedule import IterativePruner, MagnitudePruner
 from sculptbench.pruning import (
     PruneLoop,
     count_for_target,
     flat_mask_from_units,
     io_connected,
+    restart_seed,
     schedule_target,
     select_lowest,
     unit_alive_from_mask,
@@ -329,6 +330,32 @@ def test_bad_hparams_and_auto_steps():
         IterativePruner().validate_params({"auto_unit_steps": []})
     with pytest.raises(SculptbenchError, match=re.escape(STEP_RANGE)):
         IterativePruner().validate_params({"auto_edge_steps": [1.5, 120]})
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, "x", True, None])
+def test_bad_auto_restarts(value):
+    with pytest.raises(SculptbenchError, match=re.escape("invalid auto_restarts") + ".*" + re.escape("it must be an integer >= 1")):
+        IterativePruner().validate_params({"auto_restarts": value})
+
+
+def test_auto_grid_is_steps_times_restarts(small_task):
+    pruner = IterativePruner()
+    job = PruneJob(small_task, (8,), 5, pruner.validate_params({"hparams": "auto"}), small_task.training)
+    variants = pruner.variants(job)
+    assert len(variants) == 3 * 1 * 3
+    assert {(v["unit_step"], v["edge_step"]) for v in variants} == {(30.0, 1.5), (50.0, 1.5), (70.0, 1.5)}
+    assert sorted({v["restart"] for v in variants}) == [0, 1, 2]
+    one = PruneJob(small_task, (8,), 5, pruner.validate_params({"hparams": "auto", "auto_restarts": 1, "auto_edge_steps": [0.5, 2.5]}), small_task.training)
+    assert [(v["unit_step"], v["edge_step"], v["restart"]) for v in pruner.variants(one)] == [
+        (30.0, 0.5, 0), (30.0, 2.5, 0), (50.0, 0.5, 0), (50.0, 2.5, 0), (70.0, 0.5, 0), (70.0, 2.5, 0)]
+    fixed = PruneJob(small_task, (8,), 5, pruner.validate_params({"hparams": "task"}), small_task.training)
+    assert pruner.variants(fixed) == [{"unit_step": 50.0, "edge_step": 1.5}]
+
+
+def test_restart_seeds():
+    assert restart_seed(7, 0) == 7
+    seeds = {restart_seed(s, r) for s in range(50) for r in range(4)}
+    assert len(seeds) == 200 and all(0 <= x < 2**63 for x in seeds)
 
 
 def test_unknown_option_lists_the_valid_ones():
