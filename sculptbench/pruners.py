@@ -28,11 +28,11 @@ COMMON_DEFAULTS: dict[str, Any] = {
     # "task": the task family's steps; "auto": the grid below, sparsest network kept;
     # None: whatever the task's ``pruning_defaults["hparams"]`` says, else "task".
     "hparams": None,
-    "auto_unit_steps": (30, 50, 70),
+    "auto_unit_steps": (50,),
     "auto_edge_steps": (1.5,),
     # Initialisations per grid point: restart 0 is the cell's seed, restart r > 0 a seed
     # derived from it (docs/reproduction.md, "The automatic rule").
-    "auto_restarts": 3,
+    "auto_restarts": 9,
 }
 #: Step sizes used when neither the user nor the task gives one (percent).
 FALLBACK_STEPS = {"unit_step": 50.0, "edge_step": 1.5}

@@ -342,10 +342,10 @@ def test_auto_grid_is_steps_times_restarts(small_task):
     pruner = IterativePruner()
     job = PruneJob(small_task, (8,), 5, pruner.validate_params({"hparams": "auto"}), small_task.training)
     variants = pruner.variants(job)
-    assert len(variants) == 3 * 1 * 3
-    assert {(v["unit_step"], v["edge_step"]) for v in variants} == {(30.0, 1.5), (50.0, 1.5), (70.0, 1.5)}
-    assert sorted({v["restart"] for v in variants}) == [0, 1, 2]
-    one = PruneJob(small_task, (8,), 5, pruner.validate_params({"hparams": "auto", "auto_restarts": 1, "auto_edge_steps": [0.5, 2.5]}), small_task.training)
+    assert [(v["unit_step"], v["edge_step"], v["restart"]) for v in variants] == [(50.0, 1.5, r) for r in range(9)]
+    grid = PruneJob(small_task, (8,), 5, pruner.validate_params({"hparams": "auto", "auto_unit_steps": [30, 70], "auto_restarts": 2}), small_task.training)
+    assert [(v["unit_step"], v["restart"]) for v in pruner.variants(grid)] == [(30.0, 0), (70.0, 0), (30.0, 1), (70.0, 1)]
+    one = PruneJob(small_task, (8,), 5, pruner.validate_params({"hparams": "auto", "auto_restarts": 1, "auto_unit_steps": [30, 50, 70], "auto_edge_steps": [0.5, 2.5]}), small_task.training)
     assert [(v["unit_step"], v["edge_step"], v["restart"]) for v in pruner.variants(one)] == [
         (30.0, 0.5, 0), (30.0, 2.5, 0), (50.0, 0.5, 0), (50.0, 2.5, 0), (70.0, 0.5, 0), (70.0, 2.5, 0)]
     fixed = PruneJob(small_task, (8,), 5, pruner.validate_params({"hparams": "task"}), small_task.training)
