@@ -110,7 +110,8 @@ class SchedulePruner(Pruner):
 
     def variants(self, job: PruneJob) -> list[dict[str, Any]]:
         """Hyperparameter variants to run for ``job`` (one unless the rule is ``auto``)."""
-        if self.hparam_rule(job) == "auto":
+        # Without phases every restart ends dense, and the first would always be kept.
+        if self.hparam_rule(job) == "auto" and self.phase_kinds:
             unit_steps = job.params["auto_unit_steps"] if "unit" in self.phase_kinds else (None,)
             edge_steps = job.params["auto_edge_steps"] if "edge" in self.phase_kinds else (None,)
             restarts = range(int(job.params["auto_restarts"]))

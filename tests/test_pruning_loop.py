@@ -10,7 +10,7 @@ import torch
 
 from sculptbench import engine
 from sculptbench.core import PruneJob, SculptbenchError, TaskData
-from sculptbench.plugins.pruners.schedule import IterativePruner, MagnitudePruner
+from sculptbench.plugins.pruners.schedule import DensePruner, IterativePruner, MagnitudePruner
 from sculptbench.pruning import (
     PruneLoop,
     count_for_target,
@@ -350,6 +350,8 @@ def test_auto_grid_is_steps_times_restarts(small_task):
         (30.0, 0.5, 0), (30.0, 2.5, 0), (50.0, 0.5, 0), (50.0, 2.5, 0), (70.0, 0.5, 0), (70.0, 2.5, 0)]
     fixed = PruneJob(small_task, (8,), 5, pruner.validate_params({"hparams": "task"}), small_task.training)
     assert pruner.variants(fixed) == [{"unit_step": 50.0, "edge_step": 1.5}]
+    dense = DensePruner()  # nothing to prune: one training, whatever the rule
+    assert len(dense.variants(PruneJob(small_task, (8,), 5, dense.validate_params({"hparams": "auto"}), small_task.training))) == 1
 
 
 def test_restart_seeds():
