@@ -98,7 +98,7 @@ def test_cell_records_versions_seed_status_and_timings(flaky_run, flaky_registry
     assert cell.accuracy == 1.0 and cell.dense_accuracy == 1.0 and cell.test_accuracy == 1.0
     assert cell.versions["sculptbench"] == sculptbench.__version__
     assert cell.versions["torch"] == torch.__version__
-    assert cell.versions["pruner"] == {"package": "sculptbench", "package_version": sculptbench.__version__, "version": "1.0"}
+    assert cell.versions["pruner"] == {"package": "sculptbench", "package_version": sculptbench.__version__, "version": "1.1"}
     assert cell.versions["detectors"]["flaky"] == {"package": "flaky_pkg", "package_version": "test", "version": "2.5"}
     assert cell.versions["scorers"]["structure"]["package"] == "sculptbench"
     assert cell.versions["task"]["package"] == "sculptbench"

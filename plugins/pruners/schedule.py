@@ -8,12 +8,15 @@ from typing import Any
 from sculptbench import hookimpl
 from sculptbench.pruners import COMMON_DEFAULTS, SchedulePruner
 
+# Versions: 1.1 changed the automatic rule (hparams=auto) to nine initialisations with P_u 50 and
+# P_e 1.5 (docs/paper-differences.md); ``dense`` has no phases and is unchanged.
+
 
 class IterativePruner(SchedulePruner):
     """The paper's method: iterative unit pruning (|activation x gradient|), then edge pruning (|w|)."""
 
     name = "iterative"
-    version = "1.0"
+    version = "1.1"
     phase_kinds = ("unit", "edge")
 
 
@@ -21,7 +24,7 @@ class EdgePruner(SchedulePruner):
     """The paper's ablation: only the edge phase (global |w|, linear step P_e)."""
 
     name = "edge"
-    version = "1.0"
+    version = "1.1"
     phase_kinds = ("edge",)
 
 
@@ -29,7 +32,7 @@ class MagnitudePruner(SchedulePruner):
     """Global iterative magnitude pruning with retraining: 20% of what remains per round (lth schedule)."""
 
     name = "magnitude"
-    version = "1.0"
+    version = "1.1"
     phase_kinds = ("edge",)
     defaults: dict[str, Any] = {**COMMON_DEFAULTS, "edge_schedule": "lth", "edge_step": 20.0}
 
@@ -38,7 +41,7 @@ class RandomPruner(SchedulePruner):
     """The same loop as ``magnitude`` but pruning weights chosen at random: the baseline."""
 
     name = "random"
-    version = "1.0"
+    version = "1.1"
     phase_kinds = ("edge",)
     defaults: dict[str, Any] = {**COMMON_DEFAULTS, "edge_schedule": "lth", "edge_step": 20.0, "edge_score": "random"}
 
