@@ -48,6 +48,17 @@ def _check_step(name: str, value: Any) -> float:
     return value
 
 
+def _check_count(name: str, value: Any) -> int:
+    """``value`` as an integer >= 1 (booleans and non-integral numbers are refused)."""
+    try:
+        count = int(value) if not isinstance(value, bool) else 0
+    except (TypeError, ValueError):
+        count = 0
+    if count < 1 or count != value:
+        raise SculptbenchError(f"invalid {name} {value!r}; it must be an integer >= 1")
+    return count
+
+
 def _check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
     if value not in choices:
         raise SculptbenchError(f"invalid {name} {value!r}; valid: {', '.join(choices)}")
@@ -75,15 +86,8 @@ class SchedulePruner(Pruner):
         _check_choice("edge_score", resolved["edge_score"], EDGE_SCORES)
         if resolved["hparams"] is not None:
             _check_choice("hparams", resolved["hparams"], ("task", "auto"))
-        restarts = resolved["auto_restarts"]
-        if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
-            raise SculptbenchError(f"invalid auto_restarts {restarts!r}; it must be an integer >= 1")
-        try:
-            iterations = int(resolved["schedule_iterations"])
-        except (TypeError, ValueError):
-            iterations = 0
-        if iterations < 1 or iterations != resolved["schedule_iterations"]:
-            raise SculptbenchError(f"invalid schedule_iterations {resolved['schedule_iterations']!r}; it must be an integer >= 1")
+        for key in ("schedule_iterations", "auto_restarts"):
+            resolved[key] = _check_count(key, resolved[key])
         for key in ("auto_unit_steps", "auto_edge_steps"):
             values = resolved[key]
             if isinstance(values, (int, float)):
@@ -114,7 +118,7 @@ class SchedulePruner(Pruner):
         if self.hparam_rule(job) == "auto" and self.phase_kinds:
             unit_steps = job.params["auto_unit_steps"] if "unit" in self.phase_kinds else (None,)
             edge_steps = job.params["auto_edge_steps"] if "edge" in self.phase_kinds else (None,)
-            restarts = range(int(job.params["auto_restarts"]))
+            restarts = range(job.params["auto_restarts"])
             return [
                 {"unit_step": u, "edge_step": e, "restart": r}
                 for r, u, e in itertools.product(restarts, unit_steps, edge_steps)
@@ -137,7 +141,7 @@ class SchedulePruner(Pruner):
                 score=p["unit_score"] if kind == "unit" else p["edge_score"],
                 schedule=p["unit_schedule"] if kind == "unit" else p["edge_schedule"],
                 step=variant["unit_step"] if kind == "unit" else variant["edge_step"],
-                iterations=int(p["schedule_iterations"]),
+                iterations=p["schedule_iterations"],
                 min_step=self._task_option(job, f"{kind}_min_step"),
             ))
         return out

@@ -317,7 +317,7 @@ def test_bad_scores():
         IterativePruner().validate_params({"edge_score": "nope"})
 
 
-@pytest.mark.parametrize("value", [0, -2, 1.5, "x", None])
+@pytest.mark.parametrize("value", [0, -2, 1.5, "x", None, True])
 def test_bad_schedule_iterations(value):
     with pytest.raises(SculptbenchError, match=re.escape("it must be an integer >= 1")):
         IterativePruner().validate_params({"schedule_iterations": value})
