@@ -348,24 +348,22 @@ def _detect_and_score(cell: Cell, unit: WorkUnit, registry: Registry, net: Sculp
                       seed: int, emit: Callable[[tuple], None]) -> None:
     group, cache = unit.group, unit.cache
     dkey = cache.detect_key(pkey, dname, group.versions["detectors"][dname], dparams)
-    hit = cache.load_detection(dkey)
-    if hit is not None:
-        detection, seconds = hit
-        state = "hit"
-    else:
-        t0 = time.perf_counter()
+
+    def detect() -> Detection | None:
         try:
             raw = _component(registry, "detector", dname).detect(net, group.task, dict(dparams), seed)
             if not isinstance(raw, Detection):
                 raise SculptbenchError(f"detect() returned {type(raw).__name__}, not a sculptbench.core.Detection")
             # What the scorers see is exactly what the cache stores and returns.
-            detection = detection_from_json(detection_to_json(raw))
+            return detection_from_json(detection_to_json(raw))
         except Exception as exc:  # noqa: BLE001
             cell.status, cell.error = "error", f"detector {dname!r} failed: {_describe(exc)}"
-            return
-        seconds = time.perf_counter() - t0
-        state = _save(cache.save_detection, dkey, detection, seconds)
-        log_stage("detect", dkey)
+            return None
+
+    stage = _cached_stage("detect", dkey, cache.load_detection, cache.save_detection, detect)
+    if stage is None:
+        return
+    detection, seconds, state = stage
     if cache.enabled:
         cell.config["cache"]["detect"] = state
     cell.timings["detect"] = seconds
@@ -373,22 +371,20 @@ def _detect_and_score(cell: Cell, unit: WorkUnit, registry: Registry, net: Sculp
     total = 0.0
     for sname in group.scorers:
         skey = cache.score_key(dkey, sname, group.versions["scorers"][sname])
-        hit = cache.load_score(skey)
-        if hit is not None:
-            metrics, seconds = hit
-            state = "hit"
-        else:
+
+        def score() -> dict[str, Any] | None:
             emit(("begin", cell.cell_key, f"scorer {sname!r}"))
-            t0 = time.perf_counter()
             try:
                 record = _component(registry, "scorer", sname).score(detection, net, group.task)
-                metrics = normalise_metrics(dict(record.metrics))
+                return normalise_metrics(dict(record.metrics))
             except Exception as exc:  # noqa: BLE001
                 cell.status, cell.error = "error", f"scorer {sname!r} failed: {_describe(exc)}"
-                return
-            seconds = time.perf_counter() - t0
-            state = _save(cache.save_score, skey, metrics, seconds)
-            log_stage("score", skey)
+                return None
+
+        stage = _cached_stage("score", skey, cache.load_score, cache.save_score, score)
+        if stage is None:
+            return
+        metrics, seconds, state = stage
         if cache.enabled:
             cell.config["cache"].setdefault("score", {})[sname] = state
         total += seconds
@@ -396,6 +392,25 @@ def _detect_and_score(cell: Cell, unit: WorkUnit, registry: Registry, net: Sculp
             cell.metrics[f"{sname}.{metric}"] = value
     cell.timings["score"] = total
     cell.status = "ok"
+
+
+def _cached_stage(stage: str, key: str, load: Callable[[str], tuple[Any, float] | None],
+                  save: Callable[[str, Any, float], None], compute: Callable[[], Any]) -> tuple[Any, float, str] | None:
+    """``(result, seconds, cache state)`` of one stage: from the cache, else computed and stored.
+
+    ``compute`` records its own failure on the cell and returns ``None``; then so does this.
+    """
+    hit = load(key)
+    if hit is not None:
+        return hit[0], hit[1], "hit"
+    t0 = time.perf_counter()
+    result = compute()
+    if result is None:
+        return None
+    seconds = time.perf_counter() - t0
+    state = _save(save, key, result, seconds)
+    log_stage(stage, key)
+    return result, seconds, state
 
 
 def _save(save: Callable[..., None], *args: Any) -> str:
