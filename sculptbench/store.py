@@ -23,6 +23,9 @@ from typing import Any, Iterator
 
 from sculptbench.core import SculptbenchError
 
+#: How long a store waits for another process's lock before giving up.
+LOCK_TIMEOUT_S = 60.0
+
 APPLICATION = "sculptbench"
 SCHEMA_VERSION = 1
 DEFAULT_PATH = "sculptbench-results.db"
@@ -118,11 +121,11 @@ class ResultsStore:
             raise SculptbenchError(f"results database {self.path} is not writable; fix its permissions or pass another --results path")
         self._check_foreign()
         try:
-            self.conn = sqlite3.connect(str(self.path), timeout=60.0, isolation_level=None)
+            self.conn = sqlite3.connect(str(self.path), timeout=LOCK_TIMEOUT_S, isolation_level=None)
             self.conn.row_factory = sqlite3.Row
-            self.conn.execute("PRAGMA busy_timeout = 60000")
+            self.conn.execute(f"PRAGMA busy_timeout = {int(LOCK_TIMEOUT_S * 1000)}")
             if create:
-                self.conn.execute("PRAGMA journal_mode = WAL")
+                _enable_wal(self.conn)
                 self._init_schema()
             else:
                 self._check_schema()
@@ -275,6 +278,28 @@ class ResultsStore:
                 item[col] = json.loads(item[col])
             latest[item["cell_key"]] = Cell(**item)
         return sorted(latest.values(), key=lambda c: (c.task, c.depth, c.arch, c.pruner, c.detector, c.seed))
+
+
+def _enable_wal(conn: sqlite3.Connection, timeout_s: float = LOCK_TIMEOUT_S) -> None:
+    """Switch ``conn``'s database to WAL mode, waiting out other processes that hold it.
+
+    SQLite answers a concurrent journal-mode change with "database is locked" at once, without
+    calling the busy handler, so two runs creating one database together must retry here.
+    """
+    deadline = time.monotonic() + timeout_s
+    attempt = 0
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                return
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            contended = "locked" in str(exc) or "busy" in str(exc)
+            if not contended or time.monotonic() > deadline:
+                raise
+            attempt += 1
+            time.sleep(min(0.005 * attempt, 0.1))
 
 
 class _Transaction:

@@ -504,6 +504,32 @@ def test_two_runs_writing_one_database_at_once(tmp_path):
     assert sorted(sum(r["counts"].values()) for r in runs) == [8, 8]
 
 
+def test_store_waits_for_a_writer_that_blocks_the_switch_to_wal(tmp_path):
+    """While another process writes, SQLite refuses a journal-mode change at once (no busy wait); the store retries."""
+    import threading
+
+    db = tmp_path / "r.db"
+    with sqlite3.connect(db) as setup:  # a sculptbench database still in rollback-journal mode
+        setup.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+        setup.execute("INSERT INTO meta VALUES ('application', 'sculptbench')")
+    writer = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")  # holds the reserved lock, as a run creating the schema does
+    started = time.monotonic()
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        sqlite3.connect(db, timeout=5.0).execute("PRAGMA journal_mode = WAL")
+    assert time.monotonic() - started < 4.0  # refused without waiting for the busy timeout
+    released = threading.Timer(0.5, lambda: writer.execute("COMMIT"))
+    released.start()
+    started = time.monotonic()
+    store = ResultsStore(db)
+    waited = time.monotonic() - started
+    released.join()
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert waited >= 0.4
+    store.close()
+    writer.close()
+
+
 # --------------------------------------------------------------------------- a real dask cluster on loopback
 @pytest.fixture
 def dask_cluster(tmp_path):
