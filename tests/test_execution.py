@@ -7,6 +7,7 @@ append one JSON line per executed stage (prune, detect, score), which the tests 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -26,7 +27,7 @@ from click.testing import CliRunner
 from sculptbench import harness, hookimpl
 from sculptbench.cache import StageCache
 from sculptbench.cli import main
-from sculptbench.core import Detection, Detector, Executor, ScoreRecord, Scorer, SculptbenchError, SculptedNetwork
+from sculptbench.core import Executor, SculptbenchError, SculptedNetwork
 from sculptbench.executors import UnitTracker, threads_per_worker
 from sculptbench.plugin_manager import load_registry
 from sculptbench.store import ResultsStore
@@ -88,28 +89,16 @@ def invoke(*args: object):
 
 
 # --------------------------------------------------------------------------- in-process components
-class LayerDetector(Detector):
-    """One module per layer of surviving units."""
-
-    name = "layers"
-    version = "1"
-
-    def detect(self, network, task, params, seed):
-        graph = network.unit_graph()
-        layers: dict[int, set] = {}
-        for unit in graph.nodes:
-            if graph.degree(unit):
-                layers.setdefault(unit[0], set()).add(unit)
-        return Detection(modules=[frozenset(u) for _, u in sorted(layers.items())])
+def _demo_plugin():
+    """The demo test plugin's module, loaded from its source (no install needed)."""
+    source = Path(__file__).parent / "plugins" / "sculptbench-demo-plugin" / "sculptbench_demo_plugin" / "__init__.py"
+    spec = importlib.util.spec_from_file_location("sculptbench_demo_plugin_source", source)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-class CountScorer(Scorer):
-    name = "count"
-    version = "1"
-    metrics = {"modules": "number of modules"}
-
-    def score(self, detection, network, task):
-        return ScoreRecord(self.name, {"modules": len(detection.modules)})
+DEMO = _demo_plugin()
 
 
 class SerialExecutor(Executor):
@@ -141,8 +130,8 @@ def extra_registry():
     serial = SerialExecutor()
     plugin = SimpleNamespace(
         __name__="extra_pkg",
-        register_detectors=hookimpl(lambda register: register(LayerDetector())),
-        register_scorers=hookimpl(lambda register: register(CountScorer())),
+        register_detectors=DEMO.register_detectors,
+        register_scorers=DEMO.register_scorers,
         register_executors=hookimpl(lambda register: [register(serial), register(LazyExecutor())]),
     )
     reg = load_registry(entry_points=False, extra=[("extra", plugin)])
@@ -181,21 +170,21 @@ def test_cache_reuses_pruned_networks_detections_and_scores(extra_registry, tmp_
 
     # Adding a detector reuses the pruned networks: only the new detections and their scores run.
     log.unlink()
-    second = execute(reg, spec_for(reg, ["louvain", "layers"], ["structure"], cache), db)
-    assert sorted(c.detector for c in second) == ["layers", "layers"]
+    second = execute(reg, spec_for(reg, ["louvain", "demo-layers"], ["structure"], cache), db)
+    assert sorted(c.detector for c in second) == ["demo-layers", "demo-layers"]
     assert stage_counts(log) == {"detect": 2, "score": 2}
     assert all(c.config["cache"]["prune"] == "hit" for c in second)
 
     # Adding a scorer changes every cell's key, but reuses the detections and the old scores.
     log.unlink()
-    third = execute(reg, spec_for(reg, ["louvain", "layers"], ["structure", "count"], cache), db)
+    third = execute(reg, spec_for(reg, ["louvain", "demo-layers"], ["structure", "demo-count"], cache), db)
     assert len(third) == 4 and all(c.status == "ok" for c in third)
     assert stage_counts(log) == {"score": 4}
     assert {c.config["cache"]["score"]["structure"] for c in third} == {"hit"}
-    assert all(isinstance(c.metrics["count.modules"], int) for c in third)
+    assert all(isinstance(c.metrics["demo-count.modules"], int) for c in third)
 
     # Cached and fresh results are identical.
-    fresh = execute(reg, spec_for(reg, ["louvain", "layers"], ["structure", "count"], None), tmp_path / "fresh.db")
+    fresh = execute(reg, spec_for(reg, ["louvain", "demo-layers"], ["structure", "demo-count"], None), tmp_path / "fresh.db")
     assert {(c.detector, c.seed): c.metrics for c in fresh} == {(c.detector, c.seed): c.metrics for c in third}
     assert {(c.detector, c.seed): c.config["modules"] for c in fresh} == {(c.detector, c.seed): c.config["modules"] for c in third}
 
@@ -247,7 +236,7 @@ def test_register_executors_hook_and_a_third_party_executor(extra_registry, tmp_
     reg = extra_registry
     assert {"local", "dask", "serial", "lazy"} <= set(reg.components["executor"])
     assert reg.owner[("executor", "local")].package == "sculptbench"
-    cells = execute(reg, spec_for(reg, ["louvain", "layers"], ["structure"], None, executor="serial"), tmp_path / "s.db")
+    cells = execute(reg, spec_for(reg, ["louvain", "demo-layers"], ["structure"], None, executor="serial"), tmp_path / "s.db")
     assert len(cells) == 4 and {c.status for c in cells} == {"ok"}
     assert reg.components["executor"]["serial"].units == 1
     # An executor that delivers nothing still leaves one row per cell.
