@@ -139,9 +139,12 @@ class ResultsStore:
             with open(self.path, "rb") as fh:
                 if fh.read(16) != b"SQLite format 3\x00":
                     raise SculptbenchError(f"{self.path} is not a sculptbench results database; pass another --results path")
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=LOCK_TIMEOUT_S)
             try:
-                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                try:
+                    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                except sqlite3.DatabaseError as exc:
+                    raise SculptbenchError(f"cannot read results database {self.path} ({exc}); pass another --results path") from None
                 if tables and "meta" not in tables:
                     raise SculptbenchError(f"{self.path} is an SQLite database but not sculptbench's; pass another --results path")
                 if "meta" in tables:

@@ -97,6 +97,16 @@ def test_results_file_that_is_not_a_database_is_left_untouched(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]  # no -wal/-shm/-journal files
 
 
+def test_corrupt_sqlite_file_is_refused_untouched(tmp_path):
+    path = tmp_path / "corrupt.db"
+    content = b"SQLite format 3\x00" + b"\xff" * 200  # an SQLite header, then garbage
+    path.write_bytes(content)
+    for args in (run_args(path), ("report", "--results", path), ("runs", "--results", path)):
+        assert_user_error(invoke(*args), f"cannot read results database {path}", "file is not a database", "--results")
+    assert path.read_bytes() == content
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corrupt.db"]
+
+
 def test_foreign_sqlite_database_is_refused_untouched(tmp_path):
     import sqlite3
 
