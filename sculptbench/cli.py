@@ -142,6 +142,8 @@ def run(tasks_opt, pruners, detectors, scorers, seeds, seed_start, arch, results
         raise SculptbenchError(f"--scheduler {scheduler} needs --executor dask (the {executor!r} executor takes no scheduler)")
     if seeds < 1:
         raise SculptbenchError(f"invalid --seeds {seeds}; it must be >= 1")
+    if seed_start < 0:
+        raise SculptbenchError(f"invalid --seed-start {seed_start}; it must be >= 0")
     if fmt not in report.FORMATS:
         raise SculptbenchError(f"invalid --format {fmt!r}; valid: {', '.join(report.FORMATS)}")
     if columns not in report.COLUMN_MODES:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
@@ -92,16 +93,16 @@ class TrainingConfig:
 
     def validate(self) -> "TrainingConfig":
         """Raise :class:`SculptbenchError` naming the valid range of a bad field."""
-        if not (self.lr > 0):
-            raise SculptbenchError(f"invalid lr {self.lr}; it must be > 0")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise SculptbenchError(f"invalid lr {self.lr}; it must be a finite number > 0")
         if self.batch_size < 1:
             raise SculptbenchError(f"invalid batch_size {self.batch_size}; it must be >= 1")
         if self.epochs < 1:
             raise SculptbenchError(f"invalid epochs {self.epochs}; it must be >= 1")
-        if self.weight_decay < 0:
-            raise SculptbenchError(f"invalid weight_decay {self.weight_decay}; it must be >= 0")
-        if self.noise_std < 0:
-            raise SculptbenchError(f"invalid noise_std {self.noise_std}; it must be >= 0")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise SculptbenchError(f"invalid weight_decay {self.weight_decay}; it must be a finite number >= 0")
+        if not (math.isfinite(self.noise_std) and self.noise_std >= 0):
+            raise SculptbenchError(f"invalid noise_std {self.noise_std}; it must be a finite number >= 0")
         return self
 
 

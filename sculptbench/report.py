@@ -49,6 +49,18 @@ _COLUMN_MODE_FIELDS = {
 
 
 # --------------------------------------------------------------------------- metrics
+def _declared_metrics(scorer_names: Sequence[str]) -> list[str]:
+    """The ``scorer.metric`` names that the installed scorers among ``scorer_names`` declare.
+
+    ``structure`` comes first, so that a short name resolves to its metric.
+    """
+    from sculptbench.plugin_manager import load_registry  # only needed when no cell was scored
+
+    scorers = load_registry().scorers
+    ordered = sorted(scorer_names, key=lambda n: (n != "structure", n))
+    return [f"{n}.{metric}" for n in ordered if n in scorers for metric in scorers[n].metrics]
+
+
 def resolve_metric(name: str, cells: Sequence[Cell]) -> str:
     """Map a short metric name (``success``) to its recorded name (``structure.success``)."""
     if name in CELL_METRICS:
@@ -60,9 +72,16 @@ def resolve_metric(name: str, cells: Sequence[Cell]) -> str:
     if matches:
         return matches[0]
     if not recorded:
-        # No cell was scored (all untrainable or errors): name the metric after a recorded scorer.
+        # No cell was scored (all untrainable or errors): check the name against what the run's
+        # scorers declare, or, for scorers not installed here, name it after one of them.
         scorers = sorted({s for c in cells for s in c.versions.get("scorers", {})})
-        if scorers and "." not in name:
+        declared = _declared_metrics(scorers)
+        if declared:
+            matches = [m for m in declared if m == name or m.split(".", 1)[-1] == name]
+            if matches:
+                return matches[0]
+            recorded = declared
+        elif scorers and "." not in name:
             return f"{'structure' if 'structure' in scorers else scorers[0]}.{name}"
     valid = sorted(set(CELL_METRICS) | {m.split(".", 1)[-1] for m in recorded}) + recorded
     raise SculptbenchError(f"unknown metric {name!r}; available: {', '.join(valid)}")

@@ -319,6 +319,8 @@ BAD_CASES = {
         "modules.N.gates", "depend on {x1}"),
     "unused_input": (MINIMAL.replace("inputs: [x1, x2]", "inputs: [x1, x2, x3]"), "inputs[2]", "does not reach any output"),
     "bad_training": (MINIMAL + "training: {lr: -1}\n", "training.lr", "invalid lr"),
+    "infinite_lr": (MINIMAL + "training: {lr: .inf}\n", "training.lr", "finite number > 0"),
+    "nan_noise": (MINIMAL + "training: {noise_std: .nan}\n", "training.noise_std", "invalid noise_std nan"),
     "bad_arch": (MINIMAL + "archs: [[24, 0]]\n", "archs[0]", "width must be >= 1"),
 }
 

@@ -401,6 +401,16 @@ def test_unknown_metric_is_a_sculptbench_error(db):
         report.build(stored(db)[0], metric="nope")
 
 
+def test_metrics_of_a_database_where_no_cell_was_scored(tmp_path):
+    # All cells untrainable: the names are checked against what the structure scorer declares.
+    path = write_db(tmp_path / "unscored.db", [make_cell(f"k{seed}", seed=seed, status="untrainable") for seed in range(2)])
+    assert_user_error(invoke("report", "--results", path, "--metric", "nope"), "unknown metric 'nope'", "structure.input_ari")
+    for name in ("success", "input_ari", "structure.ged"):
+        res = invoke("report", "--results", path, "--metric", name, "--format", "json")
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.stdout)["metric"] == (name if "." in name else f"structure.{name}")
+
+
 def test_empty_database(tmp_path):
     path = write_db(tmp_path / "empty.db", [])
     assert_user_error(invoke("report", "--results", path), "no results to report", "sculptbench run")
