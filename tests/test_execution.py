@@ -362,7 +362,7 @@ def test_raising_hanging_and_exiting_plugins_each_leave_one_row(faulty_env, tmp_
     db, log = tmp_path / "r.db", tmp_path / "stages.log"
     env = dict(faulty_env, SCULPTBENCH_STAGE_LOG=str(log))
     args = ["run", *FAST, "--seeds", 2, "--detectors", "louvain,faulty-raise,faulty-exit,faulty-sleep",
-            "--jobs", 2, "--timeout", 1.5, "--quiet", "--results", db]
+            "--jobs", 2, "--timeout", 4, "--quiet", "--results", db]
     t0 = time.monotonic()
     proc = cli(env, *args)
     elapsed = time.monotonic() - t0
