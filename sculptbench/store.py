@@ -293,9 +293,7 @@ def _enable_wal(conn: sqlite3.Connection, timeout_s: float = LOCK_TIMEOUT_S) -> 
     attempt = 0
     while True:
         try:
-            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
-                return
-            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA journal_mode = WAL")  # a no-op, without locking, once the database is in WAL mode
             return
         except sqlite3.OperationalError as exc:
             contended = "locked" in str(exc) or "busy" in str(exc)

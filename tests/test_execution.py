@@ -502,16 +502,16 @@ def test_store_waits_for_a_writer_that_blocks_the_switch_to_wal(tmp_path):
     writer.execute("BEGIN IMMEDIATE")  # holds the reserved lock, as a run creating the schema does
     with pytest.raises(sqlite3.OperationalError, match="locked"):  # a plain connection gives up
         sqlite3.connect(db, timeout=5.0).execute("PRAGMA journal_mode = WAL")
-    committed = threading.Event()
+    releasing = threading.Event()
 
     def release():
+        releasing.set()  # set before COMMIT, so the store cannot open in between unseen
         writer.execute("COMMIT")
-        committed.set()
 
     releaser = threading.Timer(0.5, release)
     releaser.start()
     store = ResultsStore(db)
-    assert committed.is_set(), "the store opened although the writer still held the lock"
+    assert releasing.is_set(), "the store opened although the writer still held the lock"
     releaser.join()
     assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     store.close()
