@@ -66,23 +66,18 @@ def resolve_metric(name: str, cells: Sequence[Cell]) -> str:
     if name in CELL_METRICS:
         return name
     recorded = sorted({m for c in cells for m in c.metrics})
+    if not recorded:
+        # No cell was scored (all untrainable or errors): what the run's scorers declare stands in
+        # for what they recorded; for scorers not installed here, name the metric after one of them.
+        scorers = sorted({s for c in cells for s in c.versions.get("scorers", {})})
+        recorded = _declared_metrics(scorers)
+        if not recorded and scorers and "." not in name:
+            return f"{'structure' if 'structure' in scorers else scorers[0]}.{name}"
     if name in recorded:
         return name
     matches = [m for m in recorded if m.split(".", 1)[-1] == name]
     if matches:
         return matches[0]
-    if not recorded:
-        # No cell was scored (all untrainable or errors): check the name against what the run's
-        # scorers declare, or, for scorers not installed here, name it after one of them.
-        scorers = sorted({s for c in cells for s in c.versions.get("scorers", {})})
-        declared = _declared_metrics(scorers)
-        if declared:
-            matches = [m for m in declared if m == name or m.split(".", 1)[-1] == name]
-            if matches:
-                return matches[0]
-            recorded = declared
-        elif scorers and "." not in name:
-            return f"{'structure' if 'structure' in scorers else scorers[0]}.{name}"
     valid = sorted(set(CELL_METRICS) | {m.split(".", 1)[-1] for m in recorded}) + recorded
     raise SculptbenchError(f"unknown metric {name!r}; available: {', '.join(valid)}")
 
