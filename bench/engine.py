@@ -78,12 +78,22 @@ def run_mode(mode: str, tasks: list[str], archs: list[tuple[int, ...]], seeds: i
     }
 
 
-def main() -> None:
-    """Parse options, run each mode in a subprocess, print the comparison."""
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_workload_options(ap: argparse.ArgumentParser) -> None:
+    """The workload options shared by the bench scripts: --tasks, --archs, --seeds."""
     ap.add_argument("--tasks", default=",".join(EXEMPLARS))
     ap.add_argument("--archs", default="24,24x24,24x24x24")
     ap.add_argument("--seeds", type=int, default=8)
+
+
+def workload(args: argparse.Namespace) -> tuple[list[str], list[tuple[int, ...]]]:
+    """The task names and hidden shapes that ``args`` select."""
+    return args.tasks.split(","), [tuple(int(w) for w in a.split("x")) for a in args.archs.split(",")]
+
+
+def main() -> None:
+    """Parse options, run each mode in a subprocess, print the comparison."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_workload_options(ap)
     ap.add_argument("--modes", default="batched,nobatch")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per process")
     ap.add_argument("--param", action="append", default=[], help="iterative option KEY=VALUE (YAML value)")
@@ -92,8 +102,7 @@ def main() -> None:
     import yaml
 
     params = {k: yaml.safe_load(v) for k, v in (p.split("=", 1) for p in args.param)}
-    tasks = args.tasks.split(",")
-    archs = [tuple(int(w) for w in a.split("x")) for a in args.archs.split(",")]
+    tasks, archs = workload(args)
     if args.child:
         print(json.dumps(run_mode(args.child, tasks, archs, args.seeds, params, args.threads)))
         return

@@ -82,13 +82,10 @@ def main() -> None:
     """Profile the workload and print the split by area and the top functions."""
     engine_bench = _load_engine_bench()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tasks", default=",".join(engine_bench.EXEMPLARS))
-    ap.add_argument("--archs", default="24,24x24,24x24x24")
-    ap.add_argument("--seeds", type=int, default=8)
+    engine_bench.add_workload_options(ap)
     ap.add_argument("--top", type=int, default=15, help="how many functions to list by own time")
     args = ap.parse_args()
-    tasks = args.tasks.split(",")
-    archs = [tuple(int(w) for w in a.split("x")) for a in args.archs.split(",")]
+    tasks, archs = engine_bench.workload(args)
 
     profiler = cProfile.Profile()
     profiler.enable()
