@@ -242,8 +242,8 @@ class SculptedNetwork:
     """A trained (and possibly pruned) MLP together with its masks.
 
     ``weights[i]`` has shape ``(sizes[i+1], sizes[i])`` (PyTorch's ``Linear`` layout) and is
-    already multiplied by ``weight_masks[i]``. ``status`` is ``"ok"`` or ``"untrainable"`` (the
-    dense network never met the accuracy threshold). ``history`` holds one entry per pruning
+    already multiplied by ``weight_masks[i]``. ``status`` is ``"ok"``, ``"untrainable"`` (the
+    dense network never met the accuracy threshold) or ``"error"`` (see :meth:`failed`). ``history`` holds one entry per pruning
     iteration (phase, target, density, accuracy, accepted) for pruning curves.
     """
 
@@ -258,6 +258,21 @@ class SculptedNetwork:
     status: str = "ok"
     history: list[dict[str, Any]] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def failed(cls, sizes: Sequence[int], message: str) -> "SculptedNetwork":
+        """The result of a job a pruner could not serve (e.g. outside a published grid).
+
+        Its status is ``"error"`` and ``info["error"]`` holds ``message``; the run records the
+        cell as an ``error`` row with that message and never caches it. Other jobs of the same
+        batch are unaffected.
+        """
+        zeros = [torch.zeros(b, a) for a, b in zip(sizes[:-1], sizes[1:])]
+        return cls(
+            sizes=list(sizes), weights=zeros, biases=[torch.zeros(len(w)) for w in zeros],
+            weight_masks=[w.bool() for w in zeros], bias_masks=[torch.zeros(len(w), dtype=torch.bool) for w in zeros],
+            status="error", info={"error": message},
+        )
 
     @property
     def n_layers(self) -> int:

@@ -315,6 +315,9 @@ def run_unit(unit: WorkUnit, registry: Registry, emit: Callable[[tuple], None]) 
             each = (time.perf_counter() - t0) / len(jobs)
             for seed, net in zip(missing, out):
                 nets[seed], seconds[seed] = net, each
+                if net.status == "error":  # one job the pruner could not serve: never cached
+                    status[seed] = "miss (not stored: error)"
+                    continue
                 status[seed] = _save(cache.save_network, pkeys[seed], net, each)
                 log_stage("prune", pkeys[seed])
     for seed in seeds:
@@ -328,6 +331,10 @@ def run_unit(unit: WorkUnit, registry: Registry, emit: Callable[[tuple], None]) 
             cell.timings["prune"] = seconds[seed]
             if net is None:
                 cell.status, cell.error = "error", f"pruner {group.pruner!r} failed: {prune_error}"
+                emit(("cell", cell))
+                continue
+            if net.status == "error":
+                cell.status, cell.error = "error", f"pruner {group.pruner!r}: {net.info.get('error', 'failed')}"
                 emit(("cell", cell))
                 continue
             cell.density, cell.accuracy = net.density(), net.accuracy

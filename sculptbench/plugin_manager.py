@@ -31,6 +31,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "sculptbench.plugins.tasks_boolean",
     "sculptbench.plugins.tasks_mnist",
     "sculptbench.plugins.pruners.schedule",
+    "sculptbench.plugins.pruners.published",
     "sculptbench.plugins.detectors.sculpting",
     "sculptbench.plugins.detectors.louvain",
     "sculptbench.plugins.scorers.structure",

@@ -140,7 +140,8 @@ def test_reduction_ignores_unassigned_hidden_units_and_uses_surviving_weights_on
 def test_perfect_input_separable():
     m = score(separable_det(), separable_net(), SEPARABLE)
     assert m == {
-        "success": True, "input_separability": True, "hidden_separability": True, "output_grouping": True,
+        "success": True, "success_at_depth": True, "input_separability": True, "input_group_sizes": True,
+        "hidden_separability": True, "output_grouping": True,
         "input_ari": 1.0, "output_ari": 1.0, "modules_found": 2, "modules_expected": 2,
         "ged": 0.0, "ged_raw": 0, "ged_exact": True,
     }
@@ -270,7 +271,12 @@ def test_series_contraction_over_three_hidden_layers():
     assert S.module_nodes(contracted) == [("module", 0), ("module", 3)]
     assert contracted.nodes[("module", 0)]["merged"] == (("module", 0), ("module", 1), ("module", 2))
     m = score(layered, network, SEPARABLE)
-    assert m["success"] and m["hidden_separability"] and m["modules_found"] == 2 and m["ged_raw"] == 0
+    assert m["hidden_separability"] and m["modules_found"] == 2 and m["ged_raw"] == 0
+    # every input is its own group here, so the DAG matches but success (v3.0) needs the grouping too
+    assert not m["input_separability"] and not m["success"]
+    with_inputs = det(units(0, 0, 1) + units(1, 0, 1), *[units(l, 0, 1) for l in (2, 3)],
+                      units(0, 2, 3) + units(1, 2, 3), *[units(l, 2, 3) for l in (2, 3)])
+    assert score(with_inputs, network, SEPARABLE)["success"]
 
 
 def test_contraction_rules():
@@ -378,11 +384,13 @@ def test_input_grouping_is_the_detections_partition():
     # the graph is perfect, but input separability judges the detection's clusters of the inputs
     m = S.compare_graphs(g, truth, X, Y, input_modules={"x1": 0, "x2": 0, "x3": 1, "x4": 1})
     assert m["success"] and m["input_separability"] and m["input_ari"] == 1.0
+    # v3.0: success needs the input grouping too, so a perfect graph with wrong input groups fails
     m = S.compare_graphs(g, truth, X, Y, input_modules={"x1": 0, "x2": 1, "x3": 1, "x4": 1})
-    assert m["success"] and not m["input_separability"]
+    assert not m["success"] and not m["input_separability"] and m["ged_raw"] == 0
     assert m["input_ari"] == 0.0  # true [0,0,1,1], detected [0,1,1,1]
+    assert not m["input_group_sizes"]  # sizes 1, 3 against 2, 2
     m = S.compare_graphs(g, truth, X, Y)  # no input in any module: four singletons
-    assert m["success"] and not m["input_separability"] and m["input_ari"] == 0.0
+    assert not m["success"] and not m["input_separability"] and m["input_ari"] == 0.0
     # through the scorer: the same detection without its input units
     hidden_only = det(*[[u for u in mod if u[0] != 0] for mod in separable_det().modules])
     assert not score(hidden_only, separable_net(), SEPARABLE)["input_separability"]
@@ -472,7 +480,8 @@ def test_sanity_d_overlap_u1_separate_succeeds():
     # merge (case c) fails it, and here each module's signature ({x1..x4},{y1}) / ({x4..x7},{y2}) is found
     d = det(units(0, 0, 1, 2, 3) + units(1, 0), units(0, 4, 5, 6) + units(1, 1))
     m = score(d, overlap_net(), OVERLAP_U1)
-    assert m["success"] and m["hidden_separability"] and not m["input_separability"]
+    assert m["hidden_separability"] and not m["input_separability"] and m["ged_raw"] == 0
+    assert not m["success"]  # v3.0: success needs the input grouping
 
 
 def test_split_own_sub_function_fails():
@@ -610,5 +619,48 @@ def test_hook_registers_scorer():
     S.register_scorers(got.append)
     assert len(got) == 1 and isinstance(got[0], S.StructureScorer)
     # 2.0: output absorption, all-predecessor output signatures, detected input partition
-    assert (got[0].name, got[0].version) == ("structure", "2.1")
+    # 3.0: success needs input separability, hidden separability refuses spanning modules,
+    # success_at_depth and input_group_sizes
+    assert (got[0].name, got[0].version) == ("structure", "3.0")
     assert all(isinstance(v, str) and v for v in got[0].metrics.values())
+
+
+# --------------------------------------------------------------------------- version 3.0 definitions
+def test_input_group_sizes_judges_like_an_unlabelled_drawing():
+    # truth {x1}{x2,x3,x4}{x5}; detected {x1,x2,x3}{x4}{x5}: same sizes, different inputs
+    gt = GroundTruth(
+        tuple(f"x{i}" for i in range(1, 6)), ("y1", "y2"),
+        (M("a", ("x1", "x2", "x3", "x4"), (), ("y1",)), M("b", ("x2", "x3", "x4", "x5"), (), ("y2",))),
+    )
+    network = net([5, 2, 2], (0, [0, 1, 2, 3], [0]), (0, [1, 2, 3, 4], [1]), (1, [0], [0]), (1, [1], [1]))
+    wrong = det(units(0, 0, 1, 2) + units(1, 0), units(0, 3), units(0, 4) + units(1, 1))
+    m = score(wrong, network, gt)
+    assert m["input_group_sizes"] and not m["input_separability"] and not m["success"]
+    right = det(units(0, 0) + units(1, 0), units(0, 1, 2, 3), units(0, 4) + units(1, 1))
+    m = score(right, network, gt)
+    assert m["input_group_sizes"] and m["input_separability"] and m["success"]
+
+
+def test_spanning_modules():
+    # truth a -> y1, b -> y2 share nothing; a detected module reaching y1 and y2 spans them
+    gt = S.contract_series(OVERLAP_U1.graph())
+    spanning = graph([("x1", "M"), ("M", "A"), ("M", "B"), ("A", "y1"), ("B", "y2")], inputs=("x1",), outputs=("y1", "y2"))
+    assert S.spanning_modules(spanning, gt) == [("module", "M")]
+    # in `both`, f1 legitimately reaches y1 and y2: the truth's f1 reaches both
+    both = S.contract_series(BOTH.graph())
+    assert S.spanning_modules(both, both) == []
+
+
+def test_truncate_to_depth_absorbs_the_top_levels():
+    levels = GroundTruth(
+        X, Y,
+        (M("a", ("x1", "x2")), M("b", ("x3", "x4")), M("c", (), ("a", "b")),
+         M("p", (), ("c",), ("y1", "y3")), M("q", (), ("c",), ("y2", "y4"))),
+    ).graph()
+    assert S.module_levels(levels)[("module", "p")] == 3
+    two = S.truncate_to_depth(levels, 2)
+    assert S.module_nodes(two) == [("module", "a"), ("module", "b"), ("module", "c")]
+    assert set(two.successors(("module", "c"))) == {("out", y) for y in Y}
+    one = S.truncate_to_depth(levels, 1)
+    assert set(one.successors(("module", "a"))) == {("out", y) for y in Y}
+    assert nx.utils.graphs_equal(S.truncate_to_depth(levels, 3), levels)

@@ -360,9 +360,59 @@ def _is_isomorphic(g1: nx.DiGraph, g2: nx.DiGraph) -> bool:
 
 
 def hidden_separable(detected: nx.DiGraph, truth: nx.DiGraph) -> bool:
-    """True iff every ground-truth module's signature occurs among the detected module signatures."""
+    """True iff every ground-truth module's signature occurs among the detected module signatures,
+    and no detected module reaches the outputs of sub-functions that the ground truth computes
+    apart (:func:`spanning_modules`)."""
     found = set(module_signatures(detected).values())
-    return all(sig in found for sig in module_signatures(truth).values())
+    if not all(sig in found for sig in module_signatures(truth).values()):
+        return False
+    return not spanning_modules(detected, truth)
+
+
+def spanning_modules(detected: nx.DiGraph, truth: nx.DiGraph) -> list[Node]:
+    """Detected modules that reach outputs of sub-functions the ground truth computes apart.
+
+    A detected module reaching two or more outputs is returned when no ground-truth module reaches
+    all of them (:func:`module_signatures`): its hidden units serve two sub-functions that share no
+    module in the task, as a first-layer module over all inputs feeding both halves of an overlap
+    task does. A module shared in the ground truth (``f1`` feeding ``y1`` and ``y2`` in ``both``, or
+    ``c`` feeding every output in the levels task) is not returned.
+    """
+    reach = [outs for _, outs in module_signatures(truth).values()]
+    return [
+        m for m, (_, outs) in module_signatures(detected).items()
+        if len(outs) >= 2 and not any(outs <= r for r in reach)
+    ]
+
+
+def module_levels(g: nx.DiGraph) -> dict[Node, int]:
+    """Each module's level: 1 + the length of the longest chain of modules feeding it."""
+    levels: dict[Node, int] = {}
+    for node in nx.topological_sort(g):
+        if _kind(node) == "module":
+            levels[node] = 1 + max((levels[p] for p in g.predecessors(node) if _kind(p) == "module"), default=0)
+    return levels
+
+
+def truncate_to_depth(g: nx.DiGraph, depth: int) -> nx.DiGraph:
+    """The hierarchy a network with ``depth`` hidden layers can hold; returns a new graph.
+
+    While the graph has more module levels (:func:`module_levels`) than ``depth``, the modules of the
+    top level (whose successors can only be outputs) are absorbed into their outputs: each
+    predecessor gets an edge to each of their outputs. A graph with at most ``depth`` levels is
+    returned unchanged. The levels figure of the paper judges a 2-hidden-layer network on the
+    3-level task against ``a, b -> c -> outputs`` this way.
+    """
+    g = g.copy()
+    while True:
+        levels = module_levels(g)
+        if not levels or max(levels.values()) <= max(depth, 0):
+            return g
+        top = max(levels.values())
+        for m in [n for n, level in levels.items() if level == top]:
+            preds, succs = list(g.predecessors(m)), list(g.successors(m))
+            g.remove_node(m)
+            g.add_edges_from((p, s) for p in preds for s in succs)
 
 
 def compare_graphs(
@@ -372,6 +422,7 @@ def compare_graphs(
     output_names: Sequence[str],
     input_groups: Mapping[str, str] | None = None,
     input_modules: Mapping[str, Hashable] | None = None,
+    hidden_layers: int | None = None,
 ) -> dict[str, Any]:
     """All ``structure`` metrics of a reduced detection against a ground-truth graph.
 
@@ -387,6 +438,10 @@ def compare_graphs(
     of contracted ground-truth modules reading them; with ``input_groups`` only the surviving
     input units (with an edge in the contracted reduced graph) are compared, each unit's true
     class being its group's ground-truth signature.
+
+    ``success`` requires both the isomorphism and input separability. ``success_at_depth`` is the
+    same test against the ground truth truncated to ``hidden_layers`` levels
+    (:func:`truncate_to_depth`); without ``hidden_layers`` it equals ``success``.
     """
     input_modules = {} if input_modules is None else input_modules
     det_units = contract_series(detected)
@@ -415,7 +470,10 @@ def compare_graphs(
     else:
         items = list(input_names)
         truth_labels = signature_labels(items, gt_in)
-    input_sep, input_ari = _grouping(items, module_labels(items, input_modules), truth_labels)
+    detected_labels = module_labels(items, input_modules)
+    input_sep, input_ari = _grouping(items, detected_labels, truth_labels)
+    input_sizes = bool(items) and sorted(map(len, partition(items, detected_labels))) == sorted(
+        map(len, partition(items, truth_labels)))
 
     # output grouping
     outs = list(output_names)
@@ -424,9 +482,18 @@ def compare_graphs(
     )
 
     ged_raw, ged, ged_exact = graph_edit_distance(det_abs, gt_abs)
+    success = bool(_is_isomorphic(det_abs, gt_abs)) and bool(input_sep)
+    success_at_depth = success
+    if hidden_layers is not None:
+        gt_depth = truncate_to_depth(gt, hidden_layers)
+        if gt_depth.number_of_nodes() != gt.number_of_nodes():
+            keep_depth = private_outputs(gt_depth)
+            success_at_depth = bool(input_sep) and bool(_is_isomorphic(normalise(det, keep_depth), normalise(gt_depth, keep_depth)))
     return {
-        "success": bool(_is_isomorphic(det_abs, gt_abs)),
+        "success": success,
+        "success_at_depth": success_at_depth,
         "input_separability": bool(input_sep),
+        "input_group_sizes": bool(input_sizes),
         "hidden_separability": bool(hidden_separable(det, gt)),
         "output_grouping": bool(output_same),
         "input_ari": input_ari,
@@ -454,6 +521,7 @@ def score_structure(detection: Detection, network: SculptedNetwork, task: Task) 
         task.output_names,
         groups,
         input_modules=detected_input_modules(detection, task.input_names),
+        hidden_layers=len(network.sizes) - 2,
     )
 
 
@@ -461,11 +529,13 @@ class StructureScorer(Scorer):
     """Compares the detected module DAG with the task's ground-truth hierarchy (``docs/scoring.md``)."""
 
     name = "structure"
-    version = "2.1"
+    version = "3.0"
     metrics = {
-        "success": "the normalised (contracted, output-absorbed) detected and ground-truth DAGs are isomorphic (labels preserved)",
+        "success": "the normalised (contracted, output-absorbed) detected and ground-truth DAGs are isomorphic (labels preserved), and the inputs are separated",
+        "success_at_depth": "success against the ground truth truncated to the levels the network's hidden layers can hold",
         "input_separability": "the detection partitions the inputs (by module) exactly as the ground-truth modules read them",
-        "hidden_separability": "every ground-truth module has a detected module with the same (inputs, outputs) signature",
+        "input_group_sizes": "the detected input groups have the sizes of the ground-truth ones (the paper's judgement from unlabelled drawings)",
+        "hidden_separability": "every ground-truth module has a detected module with the same (inputs, outputs) signature, and no detected module reaches outputs that no ground-truth module reaches together",
         "output_grouping": "outputs are partitioned by their predecessors (normalised DAG) exactly as in the ground truth",
         "input_ari": "adjusted Rand index of the detected vs ground-truth input partitions",
         "output_ari": "adjusted Rand index of the detected vs ground-truth output partitions",
