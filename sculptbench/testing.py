@@ -256,7 +256,9 @@ def check_network(net: Any, sizes: Sequence[int], who: str = "the pruner") -> No
         assert bool(torch.isfinite(w).all()) and bool(torch.isfinite(b).all()), f"{who}: layer {l} has non-finite weights or biases"
         assert not bool(w[~wm].ne(0).any()), f"{who}: layer {l} has non-zero weights where its weight mask is False"
         assert not bool(b[~bm].ne(0).any()), f"{who}: layer {l} has non-zero biases where its bias mask is False"
-    assert net.status in ("ok", "untrainable"), f"{who} returned status {net.status!r}; expected 'ok' or 'untrainable'"
+    assert net.status in ("ok", "untrainable", "error"), f"{who} returned status {net.status!r}; expected 'ok', 'untrainable' or 'error'"
+    if net.status == "error":
+        assert isinstance(net.info.get("error"), str), f"{who}: a network with status 'error' needs its reason in info['error']"
     assert 0.0 <= net.density() <= 1.0
     if net.status == "ok":
         acc = net.accuracy

@@ -13,6 +13,7 @@ import io
 import os
 import pickle
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from sculptbench.cli import main
 from sculptbench.core import SculptbenchError
 from sculptbench.plugins.pruners import published as P
 from sculptbench.store import ResultsStore
+from sculptbench.testing import PrunerContract
 
 ROOT = Path(__file__).resolve().parents[1]
 SEPARABLE_ID = "4 2 4"  # the input-separable exemplar's --modularity
@@ -222,3 +224,20 @@ def test_bench_bad_input_is_one_line(tmp_path, checkout):
     proc = bench("--reference-root", checkout)
     assert proc.returncode == 2 and proc.stderr.startswith("error: 1 published networks could not be read")
     assert "corrupt reference file" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------- the contract kit
+class TestPublishedPrunerContract(PrunerContract):
+    """The same contract every pruner passes, on a fake checkout with seeds 0 and 1."""
+
+    plugin = P
+    component = P.PublishedPruner()
+    task_name = "bool/input-separable"
+    hidden = (24,)
+    params = {"root": str(make_checkout(Path(tempfile.mkdtemp(prefix="sculptbench-ref-")) / "ref"))}
+    bad_params = [{"root": "/nonexistent/reference"}, {"root": 5}, {"depth": 3}]
+
+    def test_default_params_are_valid(self, monkeypatch):
+        """Without ``root`` the pruner needs the environment variable; with it, the defaults are valid."""
+        monkeypatch.setenv(P.ROOT_ENV, self.params["root"])
+        super().test_default_params_are_valid()
