@@ -45,6 +45,7 @@ import json
 import logging
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -162,7 +163,9 @@ class StageCache:
 
         def read() -> tuple[SculptedNetwork, float]:
             meta = _read_json(self._path("prune", key, ".json"))
-            state = torch.load(self._path("prune", key, ".pt"), map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # a damaged file is reported as one rejection, not as torch's warnings
+                warnings.simplefilter("ignore")
+                state = torch.load(self._path("prune", key, ".pt"), map_location="cpu", weights_only=True)
             if not isinstance(state, dict) or not isinstance(meta.get("info"), dict) or not isinstance(meta.get("history"), list):
                 raise _Rejected("malformed record")
             n = len(state["sizes"]) - 1

@@ -68,6 +68,7 @@ def select_tasks(registry: Registry, selectors: Sequence[str], load_file: Callab
         raise SculptbenchError("no tasks selected; pass --tasks (e.g. --tasks exemplars, or --tasks all)")
     tasks = registry.tasks
     chosen: dict[str, Task] = {}
+    files: dict[str, str] = {}  # task name -> the task file that defines it
     for sel in selectors:
         if sel.endswith((".yaml", ".yml")) or os.path.sep in sel and Path(sel).exists():
             if load_file is None:
@@ -75,7 +76,16 @@ def select_tasks(registry: Registry, selectors: Sequence[str], load_file: Callab
             if not Path(sel).is_file():
                 raise SculptbenchError(f"task file {sel} does not exist; pass a path to a circuit YAML file")
             task = load_file(sel)
-            chosen.setdefault(task.name, task)
+            if task.name in tasks:
+                owner = registry.owner.get(("task", task.name))
+                raise SculptbenchError(
+                    f"task file {sel} names its task {task.name!r}, which is a registered task"
+                    f"{f' (package {owner.package})' if owner else ''}; registered task names are taken: give the file another `name:`"
+                )
+            if task.name in files:
+                raise SculptbenchError(f"task files {files[task.name]} and {sel} both name their task {task.name!r}; give one another `name:`")
+            files[task.name] = sel
+            chosen[task.name] = task
             continue
         if sel == "all":
             matched = [t for t in tasks.values() if getattr(t, "include_in_all", True)]
