@@ -57,10 +57,11 @@ def _registry():
 
     registry = load_registry()
     for record in registry.failed():
-        click.echo(
-            f"warning: plugin {record.name!r} (package {record.package} {record.version}) failed and was skipped: {record.error}",
-            err=True,
-        )
+        if record.status == "clash":
+            what = f"lost names to a clash (its other components are loaded): {record.error}"
+        else:
+            what = f"failed and was skipped: {record.error}"
+        click.echo(f"warning: plugin {record.name!r} (package {record.package} {record.version}) {what}", err=True)
     return registry
 
 
@@ -321,7 +322,7 @@ def plugins(as_json):
     rows = []
     for p in registry.plugins:
         regs = "; ".join(f"{kind}s: {_abbrev(names)}" for kind, names in p.registers.items()) or "-"
-        status = "ok" if p.status == "ok" else f"failed: {p.error}"
+        status = "ok" if p.status == "ok" else p.error if p.status == "clash" else f"failed: {p.error}"
         rows.append([p.name, p.package, p.version, regs, status])
     click.echo(tabulate(rows, headers=["plugin", "package", "version", "registers", "status"], tablefmt="github"))
 

@@ -76,7 +76,7 @@ def select_tasks(registry: Registry, selectors: Sequence[str], load_file: Callab
             if not Path(sel).is_file():
                 raise SculptbenchError(f"task file {sel} does not exist; pass a path to a circuit YAML file")
             task = load_file(sel)
-            if task.name in tasks:
+            if task.name in tasks or ("task", task.name) in registry.contested:
                 owner = registry.owner.get(("task", task.name))
                 raise SculptbenchError(
                     f"task file {sel} names its task {task.name!r}, which is a registered task"
@@ -97,6 +97,8 @@ def select_tasks(registry: Registry, selectors: Sequence[str], load_file: Callab
                 if t.family == sel or t.family.split("/")[-1] == sel or t.name.startswith(sel + "/")
                 or f"{t.name.split('/')[0]}/{t.family}" == sel or fnmatch.fnmatchcase(t.name, sel)
             ]
+        if not matched and ("task", sel) in registry.contested:
+            registry.get("task", sel)  # names the packages whose clash left the task without an owner
         if not matched:
             families = sorted({t.family for t in tasks.values()})
             raise SculptbenchError(

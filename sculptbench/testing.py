@@ -30,8 +30,8 @@ attributes or methods you can override; the defaults run in a few seconds per co
 The plugin also provides two fixtures: ``sculptbench_registry`` (a fresh registry with the
 built-ins and no entry points) and ``register_plugin`` (``register_plugin(plugin, name="x")``
 returns a fresh registry with the built-ins plus ``plugin`` and fails the test when the plugin
-does not load). The contracts do not depend on these fixtures, so they also work in a test
-module that imports them without enabling the plugin.
+does not load, or loses a component name to a clash). The contracts do not depend on these
+fixtures, so they also work in a test module that imports them without enabling the plugin.
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def registry_with_plugin(plugin: Any, name: str = "x") -> Registry:
         pytest.fail(f"plugin {name!r} was not loaded", pytrace=False)
     record = records[-1]
     if record.status != "ok":
-        pytest.fail(f"plugin {name!r} failed to load: {record.error}", pytrace=False)
+        pytest.fail(f"plugin {name!r} {'failed to load' if record.status == 'failed' else 'did not load cleanly'}: {record.error}", pytrace=False)
     return registry
 
 
