@@ -224,6 +224,8 @@ def run(tasks_opt, pruners, detectors, scorers, seeds, seed_start, arch, results
         click.echo(f"{cell.status} in {cell.task} {cell.arch} {cell.pruner}/{cell.detector} seed {cell.seed}: {cell.error}", err=True)
     if len(errors) > 5:
         click.echo(f"... and {len(errors) - 5} more error cells (see `sculptbench report --metric ...` or the database)", err=True)
+    for warning in report.untrainable_warnings(shown):
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"run {run_id}: {len(cells)} cells written to {results}", err=True)
 
 
@@ -248,8 +250,10 @@ def _stderr_console():
 @click.option("--run", "run_id", default=None, help="Report one run (an id from `sculptbench runs`, or 'latest').")
 @click.option("--tasks", "task_filter", default=None, help="Only these tasks: families, task names or globs (comma-separated).")
 @click.option("--manifest", "show_manifest", is_flag=True, help="Print the reproducibility manifests of the reported runs as JSON instead of the table.")
+@click.option("--untrainable", default="count", show_default=True,
+              help="count: untrainable cells enter the means (as failures, 0, for success and its aspects); exclude: leave them out. Either way each entry shows how many there were.")
 @user_errors
-def report(results, fmt, metric, group_by, columns, show_secondary, run_id, task_filter, show_manifest):
+def report(results, fmt, metric, group_by, columns, show_secondary, run_id, task_filter, show_manifest, untrainable):
     """Re-render the leaderboard from a results database (see docs/reporting.md)."""
     from sculptbench import report as report_mod
     from sculptbench.store import ResultsStore
@@ -268,7 +272,7 @@ def report(results, fmt, metric, group_by, columns, show_secondary, run_id, task
     if show_manifest:
         click.echo(json.dumps(report_mod.manifest_report(cells, runs), indent=2, sort_keys=True))
         return
-    board = report_mod.build(cells, metric=metric, columns=columns, group_by=group_by, runs=runs)
+    board = report_mod.build(cells, metric=metric, columns=columns, group_by=group_by, runs=runs, untrainable=untrainable)
     click.echo(report_mod.render(board, fmt, secondary=show_secondary))
 
 
