@@ -296,3 +296,20 @@ def test_a_task_file_cannot_take_a_registered_task_name(tmp_path):
     b.write_text(text.replace("name: bool/none", "name: my/one"))
     result = CliRunner().invoke(main, ["run", "--tasks", f"{a},{b}", "--quiet", "--results", str(db)])
     assert_user_error(result, "both name their task 'my/one'")
+
+
+def test_a_damaged_cache_entry_never_reaches_the_user_as_a_traceback(tmp_path):
+    """Through the CLI, in one process (--jobs 1): the damaged entry is recomputed, the run succeeds."""
+    db = tmp_path / "r.db"
+    args = ["run", "--tasks", TASK, "--pruners", "dense", "--detectors", "louvain", "--seeds", "1", "--arch", "24",
+            "--epochs", "30", "--quiet", "--results", str(db), "--no-resume"]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    cache = tmp_path / ".sculptbench-cache"
+    _unpicklable(_only(cache, "prune", ".pt"))
+    _edit_json(_only(cache, "detect", ".json"), lambda d: d.update(seconds="x"))
+    second = CliRunner().invoke(main, args)
+    assert second.exit_code == 0, second.output
+    assert "Traceback" not in second.output and second.exception is None
+    assert [line for line in second.stdout.splitlines() if line.startswith("| dense")] == \
+           [line for line in first.stdout.splitlines() if line.startswith("| dense")]
