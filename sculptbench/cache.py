@@ -166,8 +166,11 @@ class StageCache:
             with warnings.catch_warnings():  # a damaged file is reported as one rejection, not as torch's warnings
                 warnings.simplefilter("ignore")
                 state = torch.load(self._path("prune", key, ".pt"), map_location="cpu", weights_only=True)
-            if not isinstance(state, dict) or not isinstance(meta.get("info"), dict) or not isinstance(meta.get("history"), list):
-                raise _Rejected("malformed record")
+            if not isinstance(state, dict):
+                raise _Rejected(f"the .pt holds a {type(state).__name__}, not a dict of tensors")
+            for name, kind in (("info", dict), ("history", list)):
+                if not isinstance(meta.get(name), kind):
+                    raise _Rejected(f"{name!r} is a {type(meta.get(name)).__name__}, not a {kind.__name__}")
             n = len(state["sizes"]) - 1
             net = SculptedNetwork(
                 sizes=[int(s) for s in state["sizes"].tolist()],
@@ -182,8 +185,7 @@ class StageCache:
             if sizes is not None and list(net.sizes) != list(sizes):
                 raise _Rejected(f"a network of sizes {net.sizes} under a key for sizes {list(sizes)}")
             _verify(checks.check_network, net, net.sizes, "the cached network")
-            if meta.get("digest") != network_digest(net):
-                raise _Rejected("its content does not match its stored hash")
+            _check_digest(meta, network_digest(net))
             return net, _seconds(meta)
 
         return self._load("prune", key, read)
@@ -217,8 +219,7 @@ class StageCache:
             detection = detection_from_json(data)
             if network is not None:
                 _verify(checks.check_detection, detection, network, "the cached detection")
-            if data.get("digest") != detection_digest(detection):
-                raise _Rejected("its content does not match its stored hash")
+            _check_digest(data, detection_digest(detection))
             return detection, _seconds(data)
 
         return self._load("detect", key, read)
@@ -242,8 +243,7 @@ class StageCache:
                 raise _Rejected("metrics is not a mapping")
             if scorer is not None:
                 _verify(checks.check_metrics, metrics, scorer, "the cached score")
-            if data.get("digest") != stage_key(metrics):
-                raise _Rejected("its content does not match its stored hash")
+            _check_digest(data, stage_key(metrics))
             return metrics, _seconds(data)
 
         return self._load("score", key, read)
@@ -253,6 +253,14 @@ class StageCache:
         if self.enabled:
             metrics = normalise_metrics(metrics)
             _write_json(self._path("score", key, ".json"), {"metrics": metrics, "seconds": seconds, "digest": stage_key(metrics)})
+
+
+def _check_digest(data: dict[str, Any], digest: str) -> None:
+    """Reject an entry whose stored content hash is missing or differs from ``digest``."""
+    if "digest" not in data:
+        raise _Rejected("no content hash (written by an older sculptbench)")
+    if data["digest"] != digest:
+        raise _Rejected("its content does not match its stored hash")
 
 
 def _verify(check: Any, *args: Any) -> None:
