@@ -56,7 +56,6 @@ from sculptbench.core import (
     PruneJob,
     Pruner,
     Scorer,
-    ScoreRecord,
     SculptbenchError,
     SculptedNetwork,
     Task,
