@@ -8,8 +8,11 @@ stored under a key that hashes everything it depends on:
 - prune: the task (name, definition hash, data source, parameters), the architecture, the
   pruner's name, package, package version and version, its resolved parameters, the training
   config, the seed and the device;
-- detect: the prune key, the detector's name and versions and its resolved parameters;
-- score: the detect key and the scorer's name and versions.
+- detect: the prune key, the content hash of the pruned network it reads (so a detection always
+  belongs to the network it was computed from), the detector's name and versions and its
+  resolved parameters;
+- score: the detect key, the content hash of the detection it scores, and the scorer's name
+  and versions.
 
 Layout under the cache root (``--cache DIR``, default ``.sculptbench-cache`` next to the
 results database)::
@@ -24,6 +27,13 @@ Every file is written to a temporary name and moved into place with ``os.replace
 its ``.pt`` and marks the record complete. Nothing is ever unpickled: networks are loaded with
 ``torch.load(..., weights_only=True)``.
 
+A read verifies before it trusts. Every record stores a content hash (``digest``) of what it
+holds; an entry that cannot be read (a damaged file, a wrong type, a missing field), whose hash
+does not match its content, or whose content does not fit its key (the network's layer sizes,
+the output contract of :mod:`sculptbench.checks`, the scorer's declared metrics) is a miss: it
+is logged (logger ``sculptbench.cache``, a warning naming the entry and the reason), recomputed
+and overwritten.
+
 ``SCULPTBENCH_STAGE_LOG=/path`` appends one JSON line per *executed* stage (not per cache hit):
 ``{"stage": ..., "key": ..., "pid": ...}``; the tests count them.
 """
@@ -32,20 +42,29 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
-from sculptbench.core import Detection, SculptedNetwork
+from sculptbench import checks
+from sculptbench.core import Detection, OverlappingDetection, Scorer, SculptedNetwork
 from sculptbench.store import _json_default
 
 STAGES: tuple[str, ...] = ("prune", "detect", "score")
 STAGE_LOG_ENV = "SCULPTBENCH_STAGE_LOG"
 DEFAULT_DIRNAME = ".sculptbench-cache"
+
+logger = logging.getLogger("sculptbench.cache")
+
+
+class _Rejected(Exception):
+    """A cache entry that exists but cannot be trusted; the message says why."""
 
 
 def stage_key(obj: Any) -> str:
@@ -105,29 +124,53 @@ class StageCache:
         })
 
     @staticmethod
-    def detect_key(prune_key: str, detector: str, version: Any, params: dict[str, Any]) -> str:
-        """Key of one detection of a pruned network."""
-        return stage_key({"stage": "detect", "prune": prune_key, "detector": detector, "version": version, "params": params})
+    def detect_key(prune_key: str, detector: str, version: Any, params: dict[str, Any], network: str = "") -> str:
+        """Key of one detection of a pruned network (``network``: its :func:`network_digest`)."""
+        return stage_key({"stage": "detect", "prune": prune_key, "network": network, "detector": detector, "version": version, "params": params})
 
     @staticmethod
-    def score_key(detect_key: str, scorer: str, version: Any) -> str:
-        """Key of one scorer's metrics for a detection."""
-        return stage_key({"stage": "score", "detect": detect_key, "scorer": scorer, "version": version})
+    def score_key(detect_key: str, scorer: str, version: Any, detection: str = "") -> str:
+        """Key of one scorer's metrics for a detection (``detection``: its :func:`detection_digest`)."""
+        return stage_key({"stage": "score", "detect": detect_key, "detection": detection, "scorer": scorer, "version": version})
 
     # ------------------------------------------------------------------ files
     def _path(self, stage: str, key: str, suffix: str) -> Path:
         assert self.root is not None
         return Path(self.root) / stage / key[:2] / f"{key}{suffix}"
 
-    def load_network(self, key: str) -> tuple[SculptedNetwork, float] | None:
-        """A cached pruned network and the seconds it took, or ``None``."""
-        if not self.reads("prune"):
-            return None
-        meta = _read_json(self._path("prune", key, ".json"))
-        if meta is None:
+    def _reject(self, stage: str, key: str, reason: str) -> None:
+        logger.warning("stage cache: %s entry %s rejected (%s); recomputing it", stage, key, reason)
+
+    def _load(self, stage: str, key: str, read: Any) -> Any:
+        """``read()``'s result; ``None`` (a miss) when the entry is absent, unreadable or rejected."""
+        if not self.reads(stage) or not self._path(stage, key, ".json").exists():
             return None
         try:
-            state = torch.load(self._path("prune", key, ".pt"), map_location="cpu", weights_only=True)
+            return read()
+        except _Rejected as exc:
+            self._reject(stage, key, str(exc))
+        except Exception as exc:  # noqa: BLE001 - any damaged entry is a miss and is overwritten
+            message = " ".join(str(exc).split())[:200]
+            self._reject(stage, key, f"unreadable: {type(exc).__name__}: {message}" if message else f"unreadable: {type(exc).__name__}")
+        return None
+
+    def load_network(self, key: str, sizes: Sequence[int] | None = None) -> tuple[SculptedNetwork, float] | None:
+        """A cached pruned network and the seconds it took, or ``None``.
+
+        ``sizes`` (the layer sizes the key stands for) is checked, with the network contract of
+        :func:`sculptbench.checks.check_network` and the stored content hash.
+        """
+
+        def read() -> tuple[SculptedNetwork, float]:
+            meta = _read_json(self._path("prune", key, ".json"))
+            with warnings.catch_warnings():  # a damaged file is reported as one rejection, not as torch's warnings
+                warnings.simplefilter("ignore")
+                state = torch.load(self._path("prune", key, ".pt"), map_location="cpu", weights_only=True)
+            if not isinstance(state, dict):
+                raise _Rejected(f"the .pt holds a {type(state).__name__}, not a dict of tensors")
+            for name, kind in (("info", dict), ("history", list)):
+                if not isinstance(meta.get(name), kind):
+                    raise _Rejected(f"{name!r} is a {type(meta.get(name)).__name__}, not a {kind.__name__}")
             n = len(state["sizes"]) - 1
             net = SculptedNetwork(
                 sizes=[int(s) for s in state["sizes"].tolist()],
@@ -139,9 +182,13 @@ class StageCache:
                 dense_accuracy=_float(meta["dense_accuracy"]), status=meta["status"],
                 history=meta["history"], info=meta["info"],
             )
-        except (OSError, KeyError, RuntimeError, ValueError, TypeError, EOFError):
-            return None  # a damaged entry is a miss; it is overwritten
-        return net, float(meta.get("seconds", 0.0))
+            if sizes is not None and list(net.sizes) != list(sizes):
+                raise _Rejected(f"a network of sizes {net.sizes} under a key for sizes {list(sizes)}")
+            _verify(checks.check_network, net, net.sizes, "the cached network")
+            _check_digest(meta, network_digest(net))
+            return net, _seconds(meta)
+
+        return self._load("prune", key, read)
 
     def save_network(self, key: str, net: SculptedNetwork, seconds: float) -> None:
         """Store a pruned network (tensors first, then the metadata that completes the record)."""
@@ -158,53 +205,128 @@ class StageCache:
         except BaseException:
             _unlink(tmp)
             raise
-        meta = {
-            "accuracy": net.accuracy, "test_accuracy": net.test_accuracy, "dense_accuracy": net.dense_accuracy,
-            "status": net.status, "history": net.history, "info": net.info, "seconds": seconds,
-        }
-        _write_json(self._path("prune", key, ".json"), meta)
+        _write_json(self._path("prune", key, ".json"), {**_network_meta(net), "seconds": seconds, "digest": network_digest(net)})
 
-    def load_detection(self, key: str) -> tuple[Detection, float] | None:
-        """A cached detection and the seconds it took, or ``None``."""
-        if not self.reads("detect"):
-            return None
-        data = _read_json(self._path("detect", key, ".json"))
-        if data is None:
-            return None
-        try:
-            return detection_from_json(data), float(data.get("seconds", 0.0))
-        except (KeyError, TypeError, ValueError):
-            return None
+    def load_detection(self, key: str, network: SculptedNetwork | None = None) -> tuple[Detection, float] | None:
+        """A cached detection and the seconds it took, or ``None``.
+
+        The stored content hash is checked, and, given the ``network`` it belongs to, the
+        detection contract of :func:`sculptbench.checks.check_detection`.
+        """
+
+        def read() -> tuple[Detection, float]:
+            data = _read_json(self._path("detect", key, ".json"))
+            detection = detection_from_json(data)
+            if network is not None:
+                _verify(checks.check_detection, detection, network, "the cached detection")
+            _check_digest(data, detection_digest(detection))
+            return detection, _seconds(data)
+
+        return self._load("detect", key, read)
 
     def save_detection(self, key: str, detection: Detection, seconds: float) -> None:
         """Store a detection."""
         if self.enabled:
-            _write_json(self._path("detect", key, ".json"), {**detection_to_json(detection), "seconds": seconds})
+            _write_json(self._path("detect", key, ".json"), {**detection_to_json(detection), "seconds": seconds, "digest": detection_digest(detection)})
 
-    def load_score(self, key: str) -> tuple[dict[str, Any], float] | None:
-        """Cached metrics of one scorer and the seconds they took, or ``None``."""
-        if not self.reads("score"):
-            return None
-        data = _read_json(self._path("score", key, ".json"))
-        if data is None or not isinstance(data.get("metrics"), dict):
-            return None
-        return data["metrics"], float(data.get("seconds", 0.0))
+    def load_score(self, key: str, scorer: Scorer | None = None) -> tuple[dict[str, Any], float] | None:
+        """Cached metrics of one scorer and the seconds they took, or ``None``.
+
+        The stored content hash is checked, and, given the ``scorer``, that every metric is one
+        it declares, of a valid type (:func:`sculptbench.checks.check_metrics`).
+        """
+
+        def read() -> tuple[dict[str, Any], float]:
+            data = _read_json(self._path("score", key, ".json"))
+            metrics = data["metrics"]
+            if not isinstance(metrics, dict):
+                raise _Rejected("metrics is not a mapping")
+            if scorer is not None:
+                _verify(checks.check_metrics, metrics, scorer, "the cached score")
+            _check_digest(data, stage_key(metrics))
+            return metrics, _seconds(data)
+
+        return self._load("score", key, read)
 
     def save_score(self, key: str, metrics: dict[str, Any], seconds: float) -> None:
         """Store one scorer's metrics."""
         if self.enabled:
-            _write_json(self._path("score", key, ".json"), {"metrics": metrics, "seconds": seconds})
+            metrics = normalise_metrics(metrics)
+            _write_json(self._path("score", key, ".json"), {"metrics": metrics, "seconds": seconds, "digest": stage_key(metrics)})
+
+
+def _check_digest(data: dict[str, Any], digest: str) -> None:
+    """Reject an entry whose stored content hash is missing or differs from ``digest``."""
+    if "digest" not in data:
+        raise _Rejected("no content hash (written by an older sculptbench)")
+    if data["digest"] != digest:
+        raise _Rejected("its content does not match its stored hash")
+
+
+def _verify(check: Any, *args: Any) -> None:
+    """Run a :mod:`sculptbench.checks` check; a broken rule rejects the entry."""
+    try:
+        check(*args)
+    except checks.InvalidOutput as exc:
+        raise _Rejected(str(exc)) from None
+
+
+def _seconds(data: dict[str, Any]) -> float:
+    value = data.get("seconds", 0.0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _Rejected(f"'seconds' is {value!r}, not a number")
+    return float(value)
+
+
+def _network_meta(net: SculptedNetwork) -> dict[str, Any]:
+    """A network's non-tensor fields as stored (and read back) in its ``.json``."""
+    meta = {
+        "accuracy": net.accuracy, "test_accuracy": net.test_accuracy, "dense_accuracy": net.dense_accuracy,
+        "status": net.status, "history": net.history, "info": net.info,
+    }
+    return json.loads(json.dumps(meta, default=_json_default))
+
+
+def network_digest(net: SculptedNetwork) -> str:
+    """A content hash of a network: its sizes, every tensor (dtype, shape, bytes) and its
+    accuracies, status, history and info as stored. Equal for a network and its cached copy."""
+    h = hashlib.sha256()
+    h.update(json.dumps({"sizes": [int(s) for s in net.sizes], "meta": _network_meta(net)}, sort_keys=True).encode())
+    for name in ("weights", "biases", "weight_masks", "bias_masks"):
+        for t in getattr(net, name):
+            t = t.detach().to("cpu").contiguous()
+            h.update(f"{name}:{t.dtype}:{tuple(t.shape)}:".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:32]
+
+
+def detection_digest(detection: Detection) -> str:
+    """A content hash of a detection (its modules, info and whether modules may overlap)."""
+    return stage_key(detection_to_json(detection))
 
 
 def detection_to_json(detection: Detection) -> dict[str, Any]:
     """A detection as JSON-friendly data (units as ``[layer, index]``, modules sorted)."""
     modules = [sorted([int(u[0]), int(u[1])] for u in m) for m in detection.modules]
-    return {"modules": modules, "info": json.loads(json.dumps(detection.info, default=_json_default))}
+    data = {"modules": modules, "info": json.loads(json.dumps(detection.info, default=_json_default))}
+    if detection.overlapping:
+        data["overlapping"] = True
+    return data
 
 
 def detection_from_json(data: dict[str, Any]) -> Detection:
-    """The inverse of :func:`detection_to_json`."""
-    return Detection(modules=[frozenset((int(u[0]), int(u[1])) for u in m) for m in data["modules"]], info=data.get("info") or {})
+    """The inverse of :func:`detection_to_json` (an :class:`OverlappingDetection` when marked so)."""
+    cls = OverlappingDetection if data.get("overlapping") is True else Detection
+    info = data.get("info") or {}
+    if not isinstance(data["modules"], list) or not isinstance(info, dict):
+        raise ValueError("modules must be a list and info a mapping")
+    return cls(modules=[frozenset((_unit_index(u[0]), _unit_index(u[1])) for u in m) for m in data["modules"]], info=info)
+
+
+def _unit_index(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"unit coordinate {value!r} is not an int")
+    return value
 
 
 def normalise_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -216,13 +338,12 @@ def _float(value: Any) -> float:
     return float("nan") if value is None else float(value)
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+def _read_json(path: Path) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as fh:
+        data = json.load(fh)
+    if not isinstance(data, dict):
+        raise _Rejected(f"{path.name} holds a {type(data).__name__}, not a mapping")
+    return data
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

@@ -57,10 +57,11 @@ def _registry():
 
     registry = load_registry()
     for record in registry.failed():
-        click.echo(
-            f"warning: plugin {record.name!r} (package {record.package} {record.version}) failed and was skipped: {record.error}",
-            err=True,
-        )
+        if record.status == "clash":
+            what = f"lost names to a clash (its other components are loaded): {record.error}"
+        else:
+            what = f"failed and was skipped: {record.error}"
+        click.echo(f"warning: plugin {record.name!r} (package {record.package} {record.version}) {what}", err=True)
     return registry
 
 
@@ -223,6 +224,8 @@ def run(tasks_opt, pruners, detectors, scorers, seeds, seed_start, arch, results
         click.echo(f"{cell.status} in {cell.task} {cell.arch} {cell.pruner}/{cell.detector} seed {cell.seed}: {cell.error}", err=True)
     if len(errors) > 5:
         click.echo(f"... and {len(errors) - 5} more error cells (see `sculptbench report --metric ...` or the database)", err=True)
+    for warning in report.untrainable_warnings(shown):
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"run {run_id}: {len(cells)} cells written to {results}", err=True)
 
 
@@ -247,8 +250,10 @@ def _stderr_console():
 @click.option("--run", "run_id", default=None, help="Report one run (an id from `sculptbench runs`, or 'latest').")
 @click.option("--tasks", "task_filter", default=None, help="Only these tasks: families, task names or globs (comma-separated).")
 @click.option("--manifest", "show_manifest", is_flag=True, help="Print the reproducibility manifests of the reported runs as JSON instead of the table.")
+@click.option("--untrainable", default="count", show_default=True,
+              help="count: untrainable cells enter the means (as failures, 0, for success and its aspects); exclude: leave them out. Either way each entry shows how many there were.")
 @user_errors
-def report(results, fmt, metric, group_by, columns, show_secondary, run_id, task_filter, show_manifest):
+def report(results, fmt, metric, group_by, columns, show_secondary, run_id, task_filter, show_manifest, untrainable):
     """Re-render the leaderboard from a results database (see docs/reporting.md)."""
     from sculptbench import report as report_mod
     from sculptbench.store import ResultsStore
@@ -267,7 +272,7 @@ def report(results, fmt, metric, group_by, columns, show_secondary, run_id, task
     if show_manifest:
         click.echo(json.dumps(report_mod.manifest_report(cells, runs), indent=2, sort_keys=True))
         return
-    board = report_mod.build(cells, metric=metric, columns=columns, group_by=group_by, runs=runs)
+    board = report_mod.build(cells, metric=metric, columns=columns, group_by=group_by, runs=runs, untrainable=untrainable)
     click.echo(report_mod.render(board, fmt, secondary=show_secondary))
 
 
@@ -321,7 +326,7 @@ def plugins(as_json):
     rows = []
     for p in registry.plugins:
         regs = "; ".join(f"{kind}s: {_abbrev(names)}" for kind, names in p.registers.items()) or "-"
-        status = "ok" if p.status == "ok" else f"failed: {p.error}"
+        status = "ok" if p.status == "ok" else p.error if p.status == "clash" else f"failed: {p.error}"
         rows.append([p.name, p.package, p.version, regs, status])
     click.echo(tabulate(rows, headers=["plugin", "package", "version", "registers", "status"], tablefmt="github"))
 

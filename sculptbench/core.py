@@ -11,7 +11,7 @@ import json
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 import networkx as nx
 import torch
@@ -351,10 +351,22 @@ class Detection:
 
     modules: list[frozenset[Unit]]
     info: dict[str, Any] = field(default_factory=dict)
+    #: Whether modules may share units. A plain ``Detection`` must be disjoint (the run rejects
+    #: overlaps); a detector whose modules may overlap returns an :class:`OverlappingDetection`.
+    overlapping: ClassVar[bool] = False
 
     def module_of(self) -> dict[Unit, int]:
         """Map each unit to the index of its module."""
         return {unit: i for i, module in enumerate(self.modules) for unit in module}
+
+
+class OverlappingDetection(Detection):
+    """A detection whose modules may share units (the type declares it; see :attr:`Detection.overlapping`).
+
+    :meth:`module_of` maps a shared unit to the last module holding it.
+    """
+
+    overlapping: ClassVar[bool] = True
 
 
 ScoreValue = float | int | bool | None

@@ -20,7 +20,10 @@ from typing import Any, Callable, Iterable, Sequence
 
 import torch
 
-from sculptbench.cache import STAGES, StageCache, detection_from_json, detection_to_json, log_stage, normalise_metrics
+from sculptbench import checks
+from sculptbench.cache import (
+    STAGES, StageCache, detection_digest, detection_from_json, detection_to_json, log_stage, network_digest, normalise_metrics,
+)
 from sculptbench.core import Detection, PruneJob, SculptbenchError, SculptedNetwork, Task, TrainingConfig
 from sculptbench.plugin_manager import Registry
 from sculptbench.store import Cell, ResultsStore
@@ -65,6 +68,7 @@ def select_tasks(registry: Registry, selectors: Sequence[str], load_file: Callab
         raise SculptbenchError("no tasks selected; pass --tasks (e.g. --tasks exemplars, or --tasks all)")
     tasks = registry.tasks
     chosen: dict[str, Task] = {}
+    files: dict[str, str] = {}  # task name -> the task file that defines it
     for sel in selectors:
         if sel.endswith((".yaml", ".yml")) or os.path.sep in sel and Path(sel).exists():
             if load_file is None:
@@ -72,7 +76,16 @@ def select_tasks(registry: Registry, selectors: Sequence[str], load_file: Callab
             if not Path(sel).is_file():
                 raise SculptbenchError(f"task file {sel} does not exist; pass a path to a circuit YAML file")
             task = load_file(sel)
-            chosen.setdefault(task.name, task)
+            if task.name in tasks or ("task", task.name) in registry.contested:
+                owner = registry.owner.get(("task", task.name))
+                raise SculptbenchError(
+                    f"task file {sel} names its task {task.name!r}, which is a registered task"
+                    f"{f' (package {owner.package})' if owner else ''}; registered task names are taken: give the file another `name:`"
+                )
+            if task.name in files:
+                raise SculptbenchError(f"task files {files[task.name]} and {sel} both name their task {task.name!r}; give one another `name:`")
+            files[task.name] = sel
+            chosen[task.name] = task
             continue
         if sel == "all":
             matched = [t for t in tasks.values() if getattr(t, "include_in_all", True)]
@@ -84,6 +97,8 @@ def select_tasks(registry: Registry, selectors: Sequence[str], load_file: Callab
                 if t.family == sel or t.family.split("/")[-1] == sel or t.name.startswith(sel + "/")
                 or f"{t.name.split('/')[0]}/{t.family}" == sel or fnmatch.fnmatchcase(t.name, sel)
             ]
+        if not matched and ("task", sel) in registry.contested:
+            registry.get("task", sel)  # names the packages whose clash left the task without an owner
         if not matched:
             families = sorted({t.family for t in tasks.values()})
             raise SculptbenchError(
@@ -288,16 +303,17 @@ def run_unit(unit: WorkUnit, registry: Registry, emit: Callable[[tuple], None]) 
     if not seeds:
         return
     pkeys = {seed: cache.prune_key(group, seed) for seed in seeds}
+    sizes = [group.task.n_inputs, *group.hidden, group.task.n_outputs]
     nets: dict[int, SculptedNetwork] = {}
     seconds: dict[int, float] = {}
     status: dict[int, str] = {}
     for seed in seeds:
-        hit = cache.load_network(pkeys[seed])
+        hit = cache.load_network(pkeys[seed], sizes)
         if hit is not None:
             nets[seed], seconds[seed] = hit
             status[seed] = "hit"
     missing = [seed for seed in seeds if seed not in nets]
-    prune_error = None
+    prune_errors: dict[int, str] = {}
     if missing:
         emit(("begin", None, f"pruner {group.pruner!r}"))
         jobs = [PruneJob(group.task, group.hidden, seed, dict(group.pruner_params), group.training, group.device) for seed in missing]
@@ -305,19 +321,26 @@ def run_unit(unit: WorkUnit, registry: Registry, emit: Callable[[tuple], None]) 
         try:
             pruner = _component(registry, "pruner", group.pruner)
             out = pruner.prune_many(jobs) if unit.batch else [pruner.prune(job) for job in jobs]
-            if len(out) != len(jobs) or not all(isinstance(n, SculptedNetwork) for n in out):
-                raise SculptbenchError(f"pruner {group.pruner!r} returned {len(out)} results for {len(jobs)} jobs, or a non-SculptedNetwork")
+            if not isinstance(out, (list, tuple)) or len(out) != len(jobs):
+                raise checks.InvalidOutput(f"{_who(registry, 'pruner', group.pruner)} returned {len(out) if isinstance(out, (list, tuple)) else type(out).__name__} results for {len(jobs)} jobs")
         except Exception as exc:  # noqa: BLE001 - a failing plugin yields error rows
-            prune_error = _describe(exc)
+            failure = _failure("pruner", group.pruner, exc)
             for seed in missing:
                 seconds[seed] = (time.perf_counter() - t0) / len(jobs)
+                prune_errors[seed] = failure
         else:
             each = (time.perf_counter() - t0) / len(jobs)
             for seed, net in zip(missing, out):
-                nets[seed], seconds[seed] = net, each
-                if net.status == "error":  # one job the pruner could not serve: never cached
-                    status[seed] = "miss (not stored: error)"
+                seconds[seed] = each
+                try:
+                    checks.check_network(net, sizes, _who(registry, "pruner", group.pruner))
+                except checks.InvalidOutput as exc:
+                    prune_errors[seed] = _failure("pruner", group.pruner, exc)
                     continue
+                if net.status == "error":  # one job the pruner could not serve: an error row, never cached
+                    prune_errors[seed] = f"pruner {group.pruner!r}: {net.info['error']}"
+                    continue
+                nets[seed] = net
                 status[seed] = _save(cache.save_network, pkeys[seed], net, each)
                 log_stage("prune", pkeys[seed])
     for seed in seeds:
@@ -330,11 +353,7 @@ def run_unit(unit: WorkUnit, registry: Registry, emit: Callable[[tuple], None]) 
             cell = _base_cell(group, seed, dname, dparams, key)
             cell.timings["prune"] = seconds[seed]
             if net is None:
-                cell.status, cell.error = "error", f"pruner {group.pruner!r} failed: {prune_error}"
-                emit(("cell", cell))
-                continue
-            if net.status == "error":
-                cell.status, cell.error = "error", f"pruner {group.pruner!r}: {net.info.get('error', 'failed')}"
+                cell.status, cell.error = "error", prune_errors[seed]
                 emit(("cell", cell))
                 continue
             cell.density, cell.accuracy = net.density(), net.accuracy
@@ -354,20 +373,21 @@ def run_unit(unit: WorkUnit, registry: Registry, emit: Callable[[tuple], None]) 
 def _detect_and_score(cell: Cell, unit: WorkUnit, registry: Registry, net: SculptedNetwork, pkey: str, dname: str, dparams: dict,
                       seed: int, emit: Callable[[tuple], None]) -> None:
     group, cache = unit.group, unit.cache
-    dkey = cache.detect_key(pkey, dname, group.versions["detectors"][dname], dparams)
+    # The detection's key covers the network's content, and each score's key the detection's:
+    # a cached detection and score always belong to this very network.
+    dkey = cache.detect_key(pkey, dname, group.versions["detectors"][dname], dparams, network_digest(net))
 
     def detect() -> Detection | None:
         try:
             raw = _component(registry, "detector", dname).detect(net, group.task, dict(dparams), seed)
-            if not isinstance(raw, Detection):
-                raise SculptbenchError(f"detect() returned {type(raw).__name__}, not a sculptbench.core.Detection")
+            checks.check_detection(raw, net, _who(registry, "detector", dname))
             # What the scorers see is exactly what the cache stores and returns.
             return detection_from_json(detection_to_json(raw))
         except Exception as exc:  # noqa: BLE001
-            cell.status, cell.error = "error", f"detector {dname!r} failed: {_describe(exc)}"
+            cell.status, cell.error = "error", _failure("detector", dname, exc)
             return None
 
-    stage = _cached_stage("detect", dkey, cache.load_detection, cache.save_detection, detect)
+    stage = _cached_stage("detect", dkey, lambda k: cache.load_detection(k, net), cache.save_detection, detect)
     if stage is None:
         return
     detection, seconds, state = stage
@@ -375,20 +395,23 @@ def _detect_and_score(cell: Cell, unit: WorkUnit, registry: Registry, net: Sculp
         cell.config["cache"]["detect"] = state
     cell.timings["detect"] = seconds
     cell.config["modules"] = [sorted(m) for m in detection.modules]
+    ddigest = detection_digest(detection)
     total = 0.0
     for sname in group.scorers:
-        skey = cache.score_key(dkey, sname, group.versions["scorers"][sname])
+        skey = cache.score_key(dkey, sname, group.versions["scorers"][sname], ddigest)
+        scorer = registry.components["scorer"].get(sname)
 
         def score() -> dict[str, Any] | None:
             emit(("begin", cell.cell_key, f"scorer {sname!r}"))
             try:
                 record = _component(registry, "scorer", sname).score(detection, net, group.task)
+                checks.check_score_record(record, _component(registry, "scorer", sname), _who(registry, "scorer", sname))
                 return normalise_metrics(dict(record.metrics))
             except Exception as exc:  # noqa: BLE001
-                cell.status, cell.error = "error", f"scorer {sname!r} failed: {_describe(exc)}"
+                cell.status, cell.error = "error", _failure("scorer", sname, exc)
                 return None
 
-        stage = _cached_stage("score", skey, cache.load_score, cache.save_score, score)
+        stage = _cached_stage("score", skey, lambda k: cache.load_score(k, scorer), cache.save_score, score)
         if stage is None:
             return
         metrics, seconds, state = stage
@@ -399,6 +422,19 @@ def _detect_and_score(cell: Cell, unit: WorkUnit, registry: Registry, net: Sculp
             cell.metrics[f"{sname}.{metric}"] = value
     cell.timings["score"] = total
     cell.status = "ok"
+
+
+def _who(registry: Registry, kind: str, name: str) -> str:
+    """``detector 'x' (package p)``: how output-contract messages name a plugin's component."""
+    record = registry.owner.get((kind, name))
+    return f"{kind} {name!r}" + (f" (package {record.package})" if record is not None else "")
+
+
+def _failure(kind: str, name: str, exc: BaseException) -> str:
+    """The error of a cell whose ``kind`` component failed: a broken output rule, or an exception."""
+    if isinstance(exc, checks.InvalidOutput):
+        return f"invalid output: {exc}"
+    return f"{kind} {name!r} failed: {_describe(exc)}"
 
 
 def _cached_stage(stage: str, key: str, load: Callable[[str], tuple[Any, float] | None],

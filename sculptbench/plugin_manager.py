@@ -4,8 +4,13 @@ Every plugin, built-in or third-party, goes through :func:`load_registry` the sa
 module is imported, registered with pluggy, and each of its registration hooks is called with a
 ``register`` callback that validates what it receives. A plugin is committed only when all of
 this succeeds; otherwise it is recorded as failed (with its name, package and error) and
-skipped, and nothing it registered is kept. ``SCULPTBENCH_STRICT_PLUGINS=1`` turns a failure
-into an error instead.
+skipped, and nothing it registered is kept.
+
+Component names have owners. A built-in's name cannot be taken: a plugin registering it is
+refused that one component. A name that two plugins claim is refused for both (whichever
+loaded first), and stays refused for any later claimant, so load order never decides who runs.
+Such a plugin keeps its other components; its status is ``clash`` and its ``error`` names the
+clashing packages. ``SCULPTBENCH_STRICT_PLUGINS=1`` turns a failure or a clash into an error.
 """
 
 from __future__ import annotations
@@ -81,6 +86,8 @@ class Registry:
         self.components: dict[str, dict[str, Any]] = {kind: {} for kind in COMPONENT_KINDS}
         self.owner: dict[tuple[str, str], PluginRecord] = {}
         self.plugins: list[PluginRecord] = []
+        #: (kind, name) -> the plugins that claimed a name refused to all of them (no owner).
+        self.contested: dict[tuple[str, str], list[PluginRecord]] = {}
 
     @property
     def tasks(self) -> dict[str, Task]:
@@ -103,14 +110,20 @@ class Registry:
         return self.components["scorer"]
 
     def failed(self) -> list[PluginRecord]:
-        """Plugins that failed to load."""
+        """Plugins that failed to load or lost a component to a name clash (status ``clash``)."""
         return [p for p in self.plugins if p.status != "ok"]
 
     def get(self, kind: str, name: str) -> Any:
-        """The component ``name`` of ``kind``, or a :class:`SculptbenchError` listing the valid names."""
+        """The component ``name`` of ``kind``, or a :class:`SculptbenchError` listing the valid names
+        (or naming the packages whose clash left the name without an owner)."""
         try:
             return self.components[kind][name]
         except KeyError:
+            if (kind, name) in self.contested:
+                raise SculptbenchError(
+                    f"{kind} {name!r} is registered by {_packages(self.contested[(kind, name)])}, so none of them is used; "
+                    "uninstall all but one (see `sculptbench plugins`)"
+                ) from None
             available = ", ".join(sorted(self.components[kind])) or "none"
             raise SculptbenchError(f"unknown {kind} {name!r}; available: {available}") from None
 
@@ -144,13 +157,57 @@ class Registry:
         except Exception as exc:  # noqa: BLE001
             self.plugin_manager.unregister(name=name)
             return self._fail(record, exc)
+        clashes: list[str] = []
         for kind, items in staged.items():
-            self.components[kind].update(items)
-            for comp_name in items:
-                self.owner[(kind, comp_name)] = record
-            if items:
-                record.registers[kind] = sorted(items)
+            for comp_name, component in items.items():
+                clash = self._claim(kind, comp_name, component, record)
+                if clash:
+                    clashes.append(clash)
+            if self._owned(kind, record):
+                record.registers[kind] = self._owned(kind, record)
+        if clashes:
+            self._clash(record, clashes)
         return record
+
+    def _owned(self, kind: str, record: PluginRecord) -> list[str]:
+        return sorted(n for (k, n), owner in self.owner.items() if k == kind and owner is record)
+
+    def _claim(self, kind: str, name: str, component: Any, record: PluginRecord) -> str | None:
+        """Give ``name`` to ``record`` unless it is taken; return the clash message otherwise."""
+        key = (kind, name)
+        if key in self.contested:
+            self.contested[key].append(record)
+            for other in self.contested[key][:-1]:
+                self._clash(other, [f"{kind} {name!r} is also registered by package {record.package!r} (plugin {record.name!r}); refused"])
+            return f"{kind} {name!r} is also registered by {_packages(self.contested[key][:-1])}; refused for all of them"
+        other = self.owner.get(key)
+        if other is None:
+            self.components[kind][name] = component
+            self.owner[key] = record
+            return None
+        if other.builtin:
+            return f"{kind} {name!r} is a built-in name of package {other.package!r}; the built-in stays and this one is refused"
+        # Two third-party claimants: neither gets the name, whichever loaded first.
+        del self.components[kind][name]
+        del self.owner[key]
+        self.contested[key] = [other, record]
+        other.registers[kind] = self._owned(kind, other)
+        if not other.registers[kind]:
+            del other.registers[kind]
+        self._clash(other, [f"{kind} {name!r} is also registered by package {record.package!r} (plugin {record.name!r}); refused for both"])
+        return f"{kind} {name!r} is also registered by package {other.package!r} (plugin {other.name!r}); refused for both"
+
+    def _clash(self, record: PluginRecord, messages: list[str]) -> None:
+        """Mark ``record`` as having lost names to a clash (its other components stay loaded)."""
+        if record.status == "failed":
+            return
+        record.status = "clash"
+        text = "; ".join(messages)
+        record.error = f"name clash: {text}" if not record.error else f"{record.error}; {text}"
+        if strict_plugins():
+            raise SculptbenchError(
+                f"plugin {record.name!r} from package {record.package!r}: {record.error} ({STRICT_ENV}=1 makes this an error)"
+            )
 
     def _register_callback(self, kind: str, base: type, record: PluginRecord, staged: dict[str, dict[str, Any]]) -> Callable[[Any], None]:
         def register(component: Any) -> None:
@@ -161,11 +218,6 @@ class Registry:
             comp_name = getattr(component, "name", None)
             if not isinstance(comp_name, str) or not comp_name.strip():
                 raise SculptbenchError(f"a {kind} of type {type(component).__name__!r} has no name; set its `name` attribute")
-            if comp_name in self.components[kind]:
-                other = self.owner[(kind, comp_name)]
-                raise SculptbenchError(
-                    f"duplicate {kind} name {comp_name!r}: registered by package {other.package!r} and again by package {record.package!r}"
-                )
             if comp_name in staged[kind]:
                 raise SculptbenchError(f"duplicate {kind} name {comp_name!r}: registered twice by package {record.package!r}")
             staged[kind][comp_name] = component
@@ -181,6 +233,12 @@ class Registry:
                 f"plugin {record.name!r} from package {record.package!r} failed: {record.error} ({STRICT_ENV}=1 makes this an error)"
             ) from exc
         return record
+
+
+def _packages(records: list[PluginRecord]) -> str:
+    """``packages 'a' (plugin 'x') and 'b' (plugin 'y')`` for clash messages."""
+    names = [f"{r.package!r} (plugin {r.name!r})" for r in records]
+    return "packages " + (", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0])
 
 
 def valid_hooks() -> list[str]:

@@ -2,8 +2,9 @@
 families; ``--group-by ROWS:COLUMNS`` picks any cell fields or task parameters instead.
 
 Every entry is the mean of a metric over the cells in its group, with a 95% percentile
-bootstrap confidence interval and the number of cells. The JSON form
-(``schema: sculptbench.leaderboard/2``) is stable; see ``docs/report-json.md`` and
+bootstrap confidence interval and the number of cells, and how many of its cells were
+untrainable (their dense network never learned the task). The JSON form
+(``schema: sculptbench.leaderboard/3``) is stable; see ``docs/report-json.md`` and
 ``docs/reporting.md``.
 """
 
@@ -23,10 +24,15 @@ from tabulate import tabulate
 from sculptbench.core import SculptbenchError
 from sculptbench.store import Cell
 
-JSON_SCHEMA = "sculptbench.leaderboard/2"
+JSON_SCHEMA = "sculptbench.leaderboard/3"
 MANIFEST_SCHEMA = "sculptbench.manifests/1"
 FORMATS = ("github", "latex", "csv", "json", "markdown", "plain")
 COLUMN_MODES = ("auto", "task", "family", "task-depth", "family-depth", "depth")
+#: How untrainable cells enter the entries (``--untrainable``): ``count`` them (as failures, 0, for
+#: the boolean metrics; with their values for cell fields such as density), or ``exclude`` them.
+UNTRAINABLE_MODES = ("count", "exclude")
+#: ``sculptbench run`` warns when more than this fraction of a task's dense networks is untrainable.
+UNTRAINABLE_WARN_FRACTION = 0.5
 #: The group-by fields every cell has; task parameters (``cell.config["task_parameters"]``) add more.
 CELL_FIELDS = ("task", "family", "depth", "arch", "pruner", "detector", "seed")
 #: Metrics read from cell columns rather than from scorer metrics.
@@ -87,12 +93,15 @@ def lower_is_better(metric: str) -> bool:
     return metric.split(".", 1)[-1] in LOWER_IS_BETTER
 
 
-def metric_value(cell: Cell, metric: str) -> float | None:
+def metric_value(cell: Cell, metric: str, untrainable: str = "count") -> float | None:
     """A cell's value of ``metric`` as a float, or ``None`` when it has none.
 
     A cell whose dense network was untrainable counts as 0 for boolean metrics (it is not a
-    success); errored cells have no value.
+    success), unless ``untrainable`` is ``"exclude"`` (then it has no value for any metric);
+    errored cells have no value.
     """
+    if cell.status == "untrainable" and untrainable == "exclude":
+        return None
     if metric == "time":
         return sum(cell.timings.values()) if cell.timings else None
     if metric in CELL_METRICS:
@@ -285,8 +294,8 @@ def manifest_report(cells: Sequence[Cell], runs: Sequence[dict[str, Any]]) -> di
 class Leaderboard:
     """A computed leaderboard.
 
-    ``values[row][column]`` holds ``{"mean", "n", "errors"}`` (and ``"secondary"`` when there is
-    a secondary metric); ``intervals[row][column]`` the bootstrap interval ``(low, high)`` or
+    ``values[row][column]`` holds ``{"mean", "n", "errors", "untrainable"}`` (and ``"secondary"``
+    when there is a secondary metric); ``intervals[row][column]`` the bootstrap interval ``(low, high)`` or
     ``None``; ``best`` the (row, column) pairs that are best in their column. ``rows`` are tuples
     of the row fields' values, ``columns`` labels (``column_keys`` their field values).
     """
@@ -306,6 +315,7 @@ class Leaderboard:
     higher_is_better: bool = True
     omitted: int = 0
     manifests: list[dict[str, Any]] | None = None
+    untrainable: str = "count"
 
     @property
     def manifest_sha256(self) -> str | None:
@@ -318,13 +328,13 @@ class Leaderboard:
             return None
         ci = self.intervals.get(row, {}).get(column)
         out = {"mean": e["mean"], "ci": None if ci is None else [ci[0], ci[1]], "n": e["n"], "errors": e["errors"],
-               "best": (row, column) in self.best}
+               "untrainable": e["untrainable"], "best": (row, column) in self.best}
         if self.secondary is not None:
             out["secondary"] = e.get("secondary")
         return out
 
     def to_json(self) -> dict[str, Any]:
-        """The stable JSON form (schema ``sculptbench.leaderboard/2``)."""
+        """The stable JSON form (schema ``sculptbench.leaderboard/3``)."""
         return {
             "schema": JSON_SCHEMA,
             "metric": self.metric,
@@ -337,6 +347,7 @@ class Leaderboard:
             "column_keys": [dict(zip(self.column_fields, k)) for k in self.column_keys],
             "data_sources": self.data_sources,
             "statuses": self.statuses,
+            "untrainable": self.untrainable,
             "omitted": self.omitted,
             "manifest_sha256": self.manifest_sha256,
             "rows": [
@@ -347,14 +358,18 @@ class Leaderboard:
 
 
 def build(cells: Sequence[Cell], metric: str = DEFAULT_METRIC, columns: str = "auto", group_by: str | None = None,
-          runs: Sequence[dict[str, Any]] | None = None) -> Leaderboard:
+          runs: Sequence[dict[str, Any]] | None = None, untrainable: str = "count") -> Leaderboard:
     """Aggregate cells into a leaderboard of ``metric``: mean, bootstrap CI and n per group.
 
     ``group_by`` is ``"ROWS[:COLUMNS]"`` (comma-separated fields, see :func:`valid_fields`);
     without columns there, ``columns`` (a ``--columns`` mode) picks them. ``runs`` (from
     :meth:`ResultsStore.runs`) supplies the manifests hashed into the LaTeX and JSON forms.
     Cells lacking a task parameter named in ``group_by`` are left out (counted in ``omitted``).
+    ``untrainable`` (:data:`UNTRAINABLE_MODES`) says whether untrainable cells enter the means;
+    either way each entry counts them.
     """
+    if untrainable not in UNTRAINABLE_MODES:
+        raise SculptbenchError(f"invalid --untrainable {untrainable!r}; valid: {', '.join(UNTRAINABLE_MODES)}")
     if not cells:
         raise SculptbenchError("no results to report; run `sculptbench run` first or pass another --results database")
     metric_name = resolve_metric(metric, cells)
@@ -391,10 +406,11 @@ def build(cells: Sequence[Cell], metric: str = DEFAULT_METRIC, columns: str = "a
         values[row], intervals[row] = {}, {}
         for ckey, group in buckets[row].items():
             col = label_of[ckey]
-            vals = [v for v in (metric_value(c, metric_name) for c in group) if v is not None]
-            entry: dict[str, Any] = {"mean": _mean(vals), "n": len(vals), "errors": sum(c.status in ("error", "timeout") for c in group)}
+            vals = [v for v in (metric_value(c, metric_name, untrainable) for c in group) if v is not None]
+            entry: dict[str, Any] = {"mean": _mean(vals), "n": len(vals), "errors": sum(c.status in ("error", "timeout") for c in group),
+                                     "untrainable": sum(c.status == "untrainable" for c in group)}
             if secondary_name:
-                entry["secondary"] = _mean([v for v in (metric_value(c, secondary_name) for c in group) if v is not None])
+                entry["secondary"] = _mean([v for v in (metric_value(c, secondary_name, untrainable) for c in group) if v is not None])
             values[row][col] = entry
             intervals[row][col] = bootstrap_ci(vals)
     higher = not lower_is_better(metric_name)
@@ -414,7 +430,7 @@ def build(cells: Sequence[Cell], metric: str = DEFAULT_METRIC, columns: str = "a
         metric=metric_name, secondary=secondary_name, columns=[label_of[k] for k in ckeys], rows=rows, values=values,
         data_sources=sources, statuses=dict(sorted(statuses.items())), row_fields=row_fields, column_fields=col_fields,
         column_keys=ckeys, intervals=intervals, best=best, higher_is_better=higher, omitted=omitted,
-        manifests=None if runs is None else manifest_entries(kept, runs),
+        manifests=None if runs is None else manifest_entries(kept, runs), untrainable=untrainable,
     )
 
 
@@ -433,19 +449,23 @@ def _fmt_num(value: float) -> str:
 
 def format_entry(board: Leaderboard, row: tuple, column: str, bold: tuple[str, str] = ("", ""),
                  secondary: bool = False) -> str:
-    """An entry as text: ``0.83 [0.58, 1.00] n=12`` (``-`` when it has no value).
+    """An entry as text: ``0.83 [0.58, 1.00] n=12`` (``-`` when it has no value), with
+    ``(2 untrainable)`` after ``n`` when some of its cells were untrainable.
 
     ``bold`` wraps the mean of a best entry (e.g. ``("**", "**")``); ``secondary`` appends the
     secondary metric's mean, e.g. ``; input_ari 0.81``.
     """
     e = board.values.get(row, {}).get(column)
     if not e or e["mean"] is None:
-        return "-" if not e or not e["errors"] else f"- ({e['errors']} errors)"
+        notes = [f"{e[k]} {k}" for k in ("errors", "untrainable") if e and e.get(k)]
+        return "-" + (f" ({', '.join(notes)})" if notes else "")
     mean = _fmt_num(e["mean"])
     if (row, column) in board.best:
         mean = f"{bold[0]}{mean}{bold[1]}"
     ci = board.intervals.get(row, {}).get(column)
     text = f"{mean} [{_fmt_num(ci[0])}, {_fmt_num(ci[1])}] n={e['n']}" if ci else f"{mean} n={e['n']}"
+    if e.get("untrainable"):
+        text += f" ({e['untrainable']} untrainable)"
     if secondary and board.secondary and e.get("secondary") is not None:
         text += f"; {board.secondary.split('.', 1)[-1]} {_fmt_num(e['secondary'])}"
     return text
@@ -460,6 +480,12 @@ def caption(board: Leaderboard, secondary: bool = False) -> str:
             f"bold = best per column ({'higher' if board.higher_is_better else 'lower'} is better)")
     if secondary and board.secondary:
         text += f"; after ';' mean {board.secondary}"
+    if board.statuses.get("untrainable"):
+        if board.untrainable == "exclude":
+            text += "; (k untrainable): cells whose dense network never learned the task, left out of n and the mean (--untrainable exclude)"
+        else:
+            text += ("; (k untrainable): cells whose dense network never learned the task, in n as failures (0) for success and its aspects"
+                     " (--untrainable exclude leaves them out)")
     if board.omitted:
         text += f"; {board.omitted} cells without {'/'.join(f for f in (*board.row_fields, *board.column_fields) if f not in CELL_FIELDS)} left out"
     if board.data_sources:
@@ -534,7 +560,7 @@ def _latex_line(cells: list[str]) -> str:
     return " & ".join(cells) + " \\\\"
 
 
-CSV_VALUE_COLUMNS = ("column", "metric", "mean", "ci_low", "ci_high", "n", "errors", "best", "secondary", "secondary_mean")
+CSV_VALUE_COLUMNS = ("column", "metric", "mean", "ci_low", "ci_high", "n", "errors", "untrainable", "best", "secondary", "secondary_mean")
 
 
 def _render_csv(board: Leaderboard) -> str:
@@ -551,13 +577,38 @@ def _render_csv(board: Leaderboard) -> str:
             ci = board.intervals[row].get(col)
             writer.writerow([
                 *row, *ckey, col, board.metric, _num(e["mean"]), _num(ci[0] if ci else None), _num(ci[1] if ci else None),
-                e["n"], e["errors"], int((row, col) in board.best), board.secondary or "", _num(e.get("secondary")),
+                e["n"], e["errors"], e["untrainable"], int((row, col) in board.best), board.secondary or "", _num(e.get("secondary")),
             ])
     return buf.getvalue()
 
 
 def _num(value: Any) -> str:
     return "" if value is None else repr(float(value))
+
+
+def untrainable_warnings(cells: Sequence[Cell]) -> list[str]:
+    """One warning per task most of whose dense networks were untrainable, with the fix.
+
+    A network is one (arch, pruner, seed) of the task; it counts when its cells are ``ok`` or
+    ``untrainable`` (errors say nothing about training).
+    """
+    nets: dict[str, dict[tuple, bool]] = {}
+    epochs: dict[str, set[int]] = {}
+    for c in cells:
+        if c.status in ("ok", "untrainable"):
+            nets.setdefault(c.task, {})[(c.arch, c.pruner, c.seed)] = c.status == "untrainable"
+            value = (c.config.get("training") or {}).get("epochs")
+            if isinstance(value, int):
+                epochs.setdefault(c.task, set()).add(value)
+    out = []
+    for task, by_net in sorted(nets.items()):
+        bad = sum(by_net.values())
+        if bad and bad > UNTRAINABLE_WARN_FRACTION * len(by_net):
+            now = max(epochs.get(task, set()), default=None)
+            fix = f"train longer, e.g. --epochs {2 * now} (now {now})" if now else "train longer with --epochs"
+            out.append(f"{bad} of {len(by_net)} dense networks of task {task} are untrainable (they never reached the accuracy threshold), "
+                       f"so its cells count as failures, not as results of the method; {fix}, or use wider --arch")
+    return out
 
 
 def filter_tasks(cells: Sequence[Cell], selectors: Sequence[str]) -> list[Cell]:

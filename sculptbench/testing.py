@@ -30,8 +30,8 @@ attributes or methods you can override; the defaults run in a few seconds per co
 The plugin also provides two fixtures: ``sculptbench_registry`` (a fresh registry with the
 built-ins and no entry points) and ``register_plugin`` (``register_plugin(plugin, name="x")``
 returns a fresh registry with the built-ins plus ``plugin`` and fails the test when the plugin
-does not load). The contracts do not depend on these fixtures, so they also work in a test
-module that imports them without enabling the plugin.
+does not load, or loses a component name to a clash). The contracts do not depend on these
+fixtures, so they also work in a test module that imports them without enabling the plugin.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ import networkx as nx
 import pytest
 import torch
 
+from sculptbench import checks
 from sculptbench.core import (
     Detection,
     Detector,
@@ -55,7 +56,6 @@ from sculptbench.core import (
     PruneJob,
     Pruner,
     Scorer,
-    ScoreRecord,
     SculptbenchError,
     SculptedNetwork,
     Task,
@@ -127,7 +127,7 @@ def registry_with_plugin(plugin: Any, name: str = "x") -> Registry:
         pytest.fail(f"plugin {name!r} was not loaded", pytrace=False)
     record = records[-1]
     if record.status != "ok":
-        pytest.fail(f"plugin {name!r} failed to load: {record.error}", pytrace=False)
+        pytest.fail(f"plugin {name!r} {'failed to load' if record.status == 'failed' else 'did not load cleanly'}: {record.error}", pytrace=False)
     return registry
 
 
@@ -238,33 +238,18 @@ def example_detections(network: SculptedNetwork) -> dict[str, Detection]:
 
 
 # --------------------------------------------------------------------------- checks
+def _as_assertion(check: Callable[..., None], *args: Any) -> None:
+    """Run one of :mod:`sculptbench.checks`' checks; its :class:`InvalidOutput` fails the test."""
+    try:
+        check(*args)
+    except checks.InvalidOutput as exc:
+        raise AssertionError(str(exc)) from None
+
+
 def check_network(net: Any, sizes: Sequence[int], who: str = "the pruner") -> None:
-    """Assert that ``net`` is a well-formed :class:`SculptedNetwork` of layer sizes ``sizes``."""
-    assert isinstance(net, SculptedNetwork), f"{who} returned {type(net).__name__}, not a SculptedNetwork"
-    assert list(net.sizes) == list(sizes), f"{who} returned sizes {list(net.sizes)}; expected {list(sizes)}"
-    n = len(sizes) - 1
-    for field in ("weights", "biases", "weight_masks", "bias_masks"):
-        assert len(getattr(net, field)) == n, f"{who} returned {len(getattr(net, field))} {field}; expected {n} (one per layer)"
-    for l in range(n):
-        shape = (sizes[l + 1], sizes[l])
-        w, b, wm, bm = net.weights[l], net.biases[l], net.weight_masks[l], net.bias_masks[l]
-        for name, t, want in (("weights", w, shape), ("weight_masks", wm, shape), ("biases", b, shape[:1]), ("bias_masks", bm, shape[:1])):
-            assert isinstance(t, torch.Tensor), f"{who}: {name}[{l}] is {type(t).__name__}, not a tensor"
-            assert tuple(t.shape) == want, f"{who}: {name}[{l}] has shape {tuple(t.shape)}; expected {want}"
-        assert wm.dtype == torch.bool and bm.dtype == torch.bool, f"{who}: masks of layer {l} must be bool tensors"
-        assert w.is_floating_point() and b.is_floating_point(), f"{who}: weights and biases of layer {l} must be floating point"
-        assert bool(torch.isfinite(w).all()) and bool(torch.isfinite(b).all()), f"{who}: layer {l} has non-finite weights or biases"
-        assert not bool(w[~wm].ne(0).any()), f"{who}: layer {l} has non-zero weights where its weight mask is False"
-        assert not bool(b[~bm].ne(0).any()), f"{who}: layer {l} has non-zero biases where its bias mask is False"
-    assert net.status in ("ok", "untrainable", "error"), f"{who} returned status {net.status!r}; expected 'ok', 'untrainable' or 'error'"
-    if net.status == "error":
-        assert isinstance(net.info.get("error"), str), f"{who}: a network with status 'error' needs its reason in info['error']"
-    assert 0.0 <= net.density() <= 1.0
-    if net.status == "ok":
-        acc = net.accuracy
-        assert isinstance(acc, (int, float)) and 0.0 <= acc <= 1.0, f"{who} returned accuracy {acc!r}; fill it with the validation accuracy in [0, 1]"
-    assert isinstance(net.history, list), f"{who}: history must be a list"
-    assert isinstance(net.info, dict), f"{who}: info must be a dict"
+    """Assert that ``net`` is a well-formed :class:`SculptedNetwork` of layer sizes ``sizes``
+    (the rules of :func:`sculptbench.checks.check_network`, which the run applies too)."""
+    _as_assertion(checks.check_network, net, sizes, who)
 
 
 def _same_float(a: Any, b: Any) -> bool:
@@ -301,49 +286,17 @@ def _assert_unchanged(net: SculptedNetwork, snapshot: dict[str, Any], who: str) 
 
 
 def check_detection(detection: Any, network: SculptedNetwork, who: str = "the detector") -> None:
-    """Assert that ``detection`` is a :class:`Detection` whose modules are disjoint, non-empty
-    frozensets of valid ``(layer, index)`` units of ``network``."""
-    assert isinstance(detection, Detection), f"{who} returned {type(detection).__name__}, not a Detection"
-    assert isinstance(detection.modules, list), f"{who}: Detection.modules must be a list"
-    assert isinstance(detection.info, dict), f"{who}: Detection.info must be a dict"
-    seen: dict[Any, int] = {}
-    for i, module in enumerate(detection.modules):
-        assert isinstance(module, frozenset), f"{who}: module {i} is a {type(module).__name__}, not a frozenset"
-        assert module, f"{who}: module {i} is empty"
-        for unit in module:
-            ok = (isinstance(unit, tuple) and len(unit) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in unit))
-            assert ok, f"{who}: module {i} holds {unit!r}; units are (layer, index) tuples of ints"
-            layer, index = unit
-            assert 0 <= layer < len(network.sizes) and 0 <= index < network.sizes[layer], (
-                f"{who}: module {i} holds {unit!r}, which is not a unit of a network of sizes {list(network.sizes)}"
-            )
-            assert unit not in seen, f"{who}: unit {unit!r} is in modules {seen[unit]} and {i}; modules must be disjoint"
-            seen[unit] = i
-
-
-def _is_score_value(value: Any) -> bool:
-    if value is None or isinstance(value, bool):
-        return True
-    if type(value) not in (int, float):  # numpy scalars are not stored faithfully
-        return False
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return False
-    return True
+    """Assert that ``detection`` is a :class:`Detection` whose modules are non-empty frozensets of
+    valid ``(layer, index)`` units of ``network``, disjoint unless its type declares overlaps (the
+    rules of :func:`sculptbench.checks.check_detection`, which the run applies too)."""
+    _as_assertion(checks.check_detection, detection, network, who)
 
 
 def check_score_record(record: Any, scorer: Scorer, who: str = "the scorer") -> None:
     """Assert that ``record`` is a :class:`ScoreRecord` of ``scorer`` whose metrics are all declared in
-    ``scorer.metrics`` and whose values are JSON-serialisable ``None``/``bool``/``int``/``float``."""
-    assert isinstance(record, ScoreRecord), f"{who} returned {type(record).__name__}, not a ScoreRecord"
-    assert record.scorer == scorer.name, f"{who} returned a record of scorer {record.scorer!r}; expected {scorer.name!r}"
-    assert isinstance(record.metrics, dict), f"{who}: ScoreRecord.metrics must be a dict"
-    for key, value in record.metrics.items():
-        assert key in scorer.metrics, f"{who} reported metric {key!r}, which is not declared in `metrics`: {sorted(scorer.metrics)}"
-        assert _is_score_value(value), (
-            f"{who}: metric {key!r} is {value!r} of type {type(value).__name__}; use None, bool, int or float (convert numpy scalars)"
-        )
+    ``scorer.metrics`` and whose values are JSON-serialisable ``None``/``bool``/``int``/``float``
+    (the rules of :func:`sculptbench.checks.check_score_record`, which the run applies too)."""
+    _as_assertion(checks.check_score_record, record, scorer, who)
 
 
 # --------------------------------------------------------------------------- contracts

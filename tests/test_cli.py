@@ -155,6 +155,18 @@ def test_run_where_every_cell_is_untrainable_prints_a_leaderboard(tmp_path):
     assert rows and "0.00" in rows[0]
 
 
+def test_run_warns_when_most_dense_networks_of_a_task_are_untrainable(tmp_path):
+    db = tmp_path / "r.db"
+    res = invoke("run", "--tasks", "bool/reused", "--pruners", "dense", "--detectors", "louvain", "--seeds", 2,
+                 "--arch", 24, "--epochs", 1, "--quiet", "--results", db)
+    assert res.exit_code == 0, res.output
+    assert ("warning: 2 of 2 dense networks of task bool/reused are untrainable (they never reached the accuracy threshold), "
+            "so its cells count as failures, not as results of the method; train longer, e.g. --epochs 2 (now 1), or use wider --arch") in res.stderr
+    (row,) = [line for line in res.stdout.splitlines() if line.startswith("| dense")]
+    assert "n=2 (2 untrainable)" in row
+    assert "Traceback" not in res.output
+
+
 # --------------------------------------------------------------------------- report and runs: user errors
 def test_report_on_a_missing_database(tmp_path):
     db = tmp_path / "none.db"
@@ -204,7 +216,7 @@ def test_report_json(done_run):
     rep = invoke("report", "--results", db, "--format", "json")
     assert rep.exit_code == 0, rep.output
     board = json.loads(rep.stdout)
-    assert board["schema"] == "sculptbench.leaderboard/2"
+    assert board["schema"] == "sculptbench.leaderboard/3"
     assert board["metric"] == "structure.success" and board["secondary"] == "structure.input_ari"
     assert board["columns"] == ["input-separable"]
     assert board["statuses"] == {"ok": 4}

@@ -157,7 +157,7 @@ def test_untrainable_cells_are_not_successes(registry, small_task, tmp_path):
         assert {(c.task, c.status) for c in cells} == {("bool/input-separable", "ok"), ("bool/reused", "untrainable")}
         board = report.build(cells)
         assert board.metric == "structure.success"
-        assert board.values[("dense", "louvain")]["reused"] == {"mean": 0.0, "n": 2, "errors": 0, "secondary": None}
+        assert board.values[("dense", "louvain")]["reused"] == {"mean": 0.0, "n": 2, "errors": 0, "untrainable": 2, "secondary": None}
         assert board.values[("dense", "louvain")]["input-separable"]["n"] == 2
         assert board.statuses == {"ok": 2, "untrainable": 2}
         assert "0.00" in report.render(board)

@@ -180,27 +180,58 @@ def test_duplicate_within_one_plugin():
     assert "twice" not in reg.detectors
 
 
-def test_duplicate_across_plugins_names_both_packages():
+def test_a_name_claimed_by_two_plugins_is_refused_for_both():
     first = plugin(register_detectors=lambda register: register(TinyDetector("shared")))
-    second = plugin(register_detectors=lambda register: register(TinyDetector("shared")))
+    second = plugin(register_detectors=lambda register: [register(TinyDetector("shared")), register(TinyDetector("second-own"))])
     first.__name__, second.__name__ = "pkg_first", "pkg_second"
     reg = load(("first", first), ("second", second))
-    assert record(reg, "first").status == "ok"
-    rec = record(reg, "second")
-    assert rec.status == "failed"
-    assert "duplicate detector name 'shared'" in rec.error
-    assert "'pkg_first'" in rec.error and "'pkg_second'" in rec.error
-    assert reg.owner[("detector", "shared")].name == "first"
+    assert "shared" not in reg.detectors and ("detector", "shared") not in reg.owner
+    for name, other in (("first", "pkg_second"), ("second", "pkg_first")):
+        rec = record(reg, name)
+        assert rec.status == "clash", rec
+        assert rec.error.startswith("name clash: detector 'shared' is also registered by package") and f"'{other}'" in rec.error
+    # The clash costs only the clashing name: the second plugin's other detector is loaded.
+    assert "second-own" in reg.detectors and record(reg, "second").registers == {"detector": ["second-own"]}
+    assert record(reg, "first").registers == {}
+    with pytest.raises(SculptbenchError, match=re.escape("detector 'shared' is registered by packages 'pkg_first' (plugin 'first') and 'pkg_second' (plugin 'second'), so none of them is used")):
+        reg.get("detector", "shared")
 
 
-def test_duplicate_of_a_builtin_names_sculptbench():
+def test_load_order_never_decides_who_owns_a_name():
+    """Whichever plugin loads first, the name stays without an owner, also for a third claimant."""
+    a = plugin(register_detectors=lambda register: register(TinyDetector("shared")))
+    b = plugin(register_detectors=lambda register: register(TinyDetector("shared")))
+    c = plugin(register_detectors=lambda register: register(TinyDetector("shared")))
+    a.__name__, b.__name__, c.__name__ = "pkg_a", "pkg_b", "pkg_c"
+    for order in ((("a", a), ("b", b), ("c", c)), (("c", c), ("b", b), ("a", a))):
+        reg = load(*order)
+        assert "shared" not in reg.detectors
+        assert [record(reg, n).status for n in "abc"] == ["clash"] * 3
+        assert [r.package for r in reg.contested[("detector", "shared")]] == [p.__name__ for _, p in order]
+        assert f"'{order[-1][1].__name__}'" in record(reg, order[0][0]).error  # the first loaded hears of the last
+
+
+def test_a_builtin_name_cannot_be_taken():
     class Shadow(TinyPruner):
         name = "magnitude"
 
-    reg = load(("shadow", plugin(register_pruners=lambda register: register(Shadow()))))
-    error = record(reg, "shadow").error
-    assert "duplicate pruner name 'magnitude'" in error and "'sculptbench'" in error and "'shadow'" in error
+    reg = load(("shadow", plugin(register_pruners=lambda register: [register(Shadow()), register(TinyPruner())])))
+    rec = record(reg, "shadow")
+    assert rec.status == "clash"
+    assert rec.error == ("name clash: pruner 'magnitude' is a built-in name of package 'sculptbench'; "
+                         "the built-in stays and this one is refused")
     assert type(reg.pruners["magnitude"]).__name__ == "MagnitudePruner"
+    assert reg.owner[("pruner", "magnitude")].builtin
+    assert "tiny-pruner" in reg.pruners and rec.registers == {"pruner": ["tiny-pruner"]}
+
+
+def test_strict_mode_turns_a_clash_into_an_error(monkeypatch):
+    class Shadow(TinyPruner):
+        name = "magnitude"
+
+    monkeypatch.setenv(STRICT_ENV, "1")
+    with pytest.raises(SculptbenchError, match="plugin 'shadow' from package .*name clash: pruner 'magnitude' is a built-in name"):
+        load(("shadow", plugin(register_pruners=lambda register: register(Shadow()))))
 
 
 def test_a_hook_that_raises_is_recorded_and_skipped():
@@ -331,3 +362,51 @@ def test_hook_is_documented_typed_and_tested(hook):
     pattern = re.compile(rf"\b{hook}\b")
     used_in = [p.name for p in (ROOT / "tests").rglob("*.py") if pattern.search(p.read_text())]
     assert used_in, f"no test in tests/ exercises {hook}"
+
+
+# --------------------------------------------------------------------------- clashes through entry points and the CLI
+class FakeEntryPoint:
+    """Just what load_registry reads from an entry point."""
+
+    def __init__(self, name, package, obj):
+        self.name, self.value, self._obj = name, f"{package.replace('-', '_')}:plugin", obj
+        self.dist = SimpleNamespace(name=package, version="1.0")
+
+    def load(self):
+        return self._obj
+
+
+def test_cli_reports_a_clash_and_never_runs_either_claimant(monkeypatch, tmp_path):
+    """The entry point that sorts first used to win the name; now neither runs and both are named."""
+    from click.testing import CliRunner
+
+    from sculptbench import plugin_manager
+    from sculptbench.cli import main
+
+    class Owner(TinyPruner):
+        name = "shared-pruner"
+
+    class Impostor(TinyPruner):
+        name = "shared-pruner"
+
+    eps = [FakeEntryPoint("a-impostor", "impostor-pkg", plugin(register_pruners=lambda register: register(Impostor()))),
+           FakeEntryPoint("z-owner", "owner-pkg", plugin(register_pruners=lambda register: register(Owner()),
+                                                                  register_detectors=lambda register: register(TinyDetector("owner-det"))))]
+    monkeypatch.setattr(plugin_manager, "_entry_points", lambda: eps)
+    monkeypatch.delenv(STRICT_ENV, raising=False)
+    table = CliRunner().invoke(main, ["plugins"])
+    assert table.exit_code == 0, table.output
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[1:-1]] for line in table.stdout.splitlines()
+            if line.startswith("| ") and "plugin" not in line.split("|")[1]}
+    assert rows["a-impostor"][4] == "name clash: pruner 'shared-pruner' is also registered by package 'owner-pkg' (plugin 'z-owner'); refused for both"
+    assert rows["z-owner"][4] == "name clash: pruner 'shared-pruner' is also registered by package 'impostor-pkg' (plugin 'a-impostor'); refused for both"
+    assert rows["z-owner"][3] == "detectors: owner-det"
+    result = CliRunner().invoke(main, ["run", "--tasks", "bool/input-separable", "--pruners", "shared-pruner", "--detectors", "owner-det",
+                                       "--seeds", "1", "--quiet", "--results", str(tmp_path / "r.db")])
+    assert result.exit_code == 2 and result.stdout == "" and "Traceback" not in result.output
+    *warnings, line = result.stderr.strip().splitlines()
+    assert [w.split(" lost names")[0] for w in warnings] == ["warning: plugin 'a-impostor' (package impostor-pkg 1.0)",
+                                                            "warning: plugin 'z-owner' (package owner-pkg 1.0)"]
+    assert line == ("error: pruner 'shared-pruner' is registered by packages 'impostor-pkg' (plugin 'a-impostor') and 'owner-pkg' "
+                    "(plugin 'z-owner'), so none of them is used; uninstall all but one (see `sculptbench plugins`)")
+    assert not (tmp_path / "r.db").exists()

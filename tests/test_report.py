@@ -313,9 +313,9 @@ def test_csv_group_by_has_one_column_per_field(db):
 def test_json_schema(db):
     cells, runs = stored(db)
     data = json.loads(report.render(report.build(cells, runs=runs), "json"))
-    assert data["schema"] == "sculptbench.leaderboard/2"
+    assert data["schema"] == "sculptbench.leaderboard/3"
     assert set(data) == {"schema", "metric", "secondary", "higher_is_better", "ci", "row_fields", "column_fields", "columns",
-                         "column_keys", "data_sources", "statuses", "omitted", "manifest_sha256", "rows"}
+                         "column_keys", "data_sources", "statuses", "untrainable", "omitted", "manifest_sha256", "rows"}
     assert data["metric"] == "structure.success" and data["secondary"] == "structure.input_ari"
     assert data["ci"] == {"method": "percentile bootstrap of the mean", "level": 0.95, "resamples": 2000, "seed": 0}
     assert data["statuses"] == {"ok": 48} and data["omitted"] == 0 and data["data_sources"] == ["truth table"]
@@ -324,7 +324,7 @@ def test_json_schema(db):
     row = data["rows"][0]
     assert set(row) == {"key", "cells"} and row["key"] == {"pruner": "iterative", "detector": "louvain"}
     entry = row["cells"]["a"]
-    assert set(entry) == {"mean", "ci", "n", "errors", "best", "secondary"}
+    assert set(entry) == {"mean", "ci", "n", "errors", "untrainable", "best", "secondary"}
     assert entry["best"] is True and entry["n"] == 6 and entry["ci"] == [1.0, 1.0]
 
 
@@ -337,7 +337,7 @@ def test_json_of_an_empty_column_entry_is_null(tmp_path):
 def test_errored_cells_have_no_value(tmp_path):
     cells = [make_cell("k1", pruner="p1"), make_cell("k2", pruner="p1", seed=1, status="error")]
     board = report.build(stored(write_db(tmp_path / "r.db", cells))[0])
-    assert board.values[("p1", "louvain")]["a"] == {"mean": 1.0, "n": 1, "errors": 1, "secondary": 0.5}
+    assert board.values[("p1", "louvain")]["a"] == {"mean": 1.0, "n": 1, "errors": 1, "untrainable": 0, "secondary": 0.5}
 
 
 # --------------------------------------------------------------------------- determinism and the CLI
@@ -422,3 +422,46 @@ def test_run_filter_and_full_metric_names(db):
     res = invoke("report", "--results", db, "--run", run_id, "--metric", "structure.input_ari", "--format", "json")
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["metric"] == "structure.input_ari"
+
+
+# --------------------------------------------------------------------------- untrainable cells are visible
+def untrainable_db(tmp_path):
+    cells = [make_cell("ok0", seed=0, success=1.0), make_cell("ok1", seed=1, success=1.0), make_cell("u2", seed=2, status="untrainable")]
+    return write_db(tmp_path / "u.db", cells)
+
+
+def test_untrainable_cells_are_shown_apart_from_failures(tmp_path):
+    path = untrainable_db(tmp_path)
+    counted = invoke("report", "--results", path, "--no-secondary")
+    assert counted.exit_code == 0, counted.output
+    (row,) = [line for line in counted.stdout.splitlines() if line.startswith("| iterative")]
+    assert "0.67 [0.00, 1.00] n=3 (1 untrainable)" in row
+    assert "(k untrainable): cells whose dense network never learned the task, in n as failures (0)" in counted.stdout
+    excluded = invoke("report", "--results", path, "--no-secondary", "--untrainable", "exclude")
+    (row,) = [line for line in excluded.stdout.splitlines() if line.startswith("| iterative")]
+    assert "1.00 [1.00, 1.00] n=2 (1 untrainable)" in row
+    assert "left out of n and the mean (--untrainable exclude)" in excluded.stdout
+
+
+def test_untrainable_counts_are_in_the_json_and_the_csv(tmp_path):
+    path = untrainable_db(tmp_path)
+    data = json.loads(invoke("report", "--results", path, "--format", "json").stdout)
+    assert data["schema"] == "sculptbench.leaderboard/3" and data["untrainable"] == "count"
+    entry = data["rows"][0]["cells"]["a"]
+    assert (entry["n"], entry["untrainable"], entry["errors"]) == (3, 1, 0)
+    data = json.loads(invoke("report", "--results", path, "--format", "json", "--untrainable", "exclude").stdout)
+    entry = data["rows"][0]["cells"]["a"]
+    assert (data["untrainable"], entry["mean"], entry["n"], entry["untrainable"]) == ("exclude", 1.0, 2, 1)
+    (line,) = csv.DictReader(io.StringIO(invoke("report", "--results", path, "--format", "csv").stdout))
+    assert (line["n"], line["untrainable"], line["errors"]) == ("3", "1", "0")
+
+
+def test_without_untrainable_cells_the_table_is_unchanged(db):
+    cells, _ = stored(db)
+    text = report.render(report.build(cells), "github", secondary=True)
+    assert "untrainable" not in text
+    assert re.search(r"\| iterative *\| louvain *\| \*\*1\.00\*\* \[1\.00, 1\.00\] n=6; input_ari 0\.\d\d \|", text), text
+
+
+def test_an_invalid_untrainable_mode_is_a_user_error(db):
+    assert_user_error(invoke("report", "--results", db, "--untrainable", "drop"), "invalid --untrainable 'drop'; valid: count, exclude")

@@ -21,8 +21,9 @@ BROKEN = {
     "broken-import": "ImportError",
     "broken-register": "RuntimeError",
     "broken-validate": "SculptbenchError",
-    "duplicate": "SculptbenchError",
 }
+#: The clash of ``duplicate`` (a built-in's name) as ``sculptbench plugins`` reports it.
+CLASH = "name clash: pruner 'magnitude' is a built-in name of package 'sculptbench'; the built-in stays and this one is refused"
 
 
 @pytest.fixture(scope="session")
@@ -69,6 +70,9 @@ def test_plugins_table_lists_builtins_demo_and_failures(plugins_table):
     assert "frobnicator" in rows["broken-import"][4]
     assert "exploded while registering" in rows["broken-register"][4]
     assert "NotADetector" in rows["broken-validate"][4] and "Detector" in rows["broken-validate"][4]
+    # A clash with a built-in costs only the clashing name: the plugin's own pruner is listed.
+    assert rows["duplicate"][1] == "sculptbench-broken-plugin" and rows["duplicate"][3] == "pruners: shadow-dense"
+    assert rows["duplicate"][4] == CLASH
 
 
 def test_plugins_json_statuses(plugins_json):
@@ -88,9 +92,8 @@ def test_plugins_json_statuses(plugins_json):
         assert rec["package"] == "sculptbench-broken-plugin" and rec["version"] == "0.0.7"
         assert rec["error"].startswith(error_type), rec
         assert rec["registers"] == {}
-    dup = records["duplicate"]["error"]
-    assert "'magnitude'" in dup
-    assert "'sculptbench'" in dup and "'sculptbench-broken-plugin'" in dup
+    dup = records["duplicate"]
+    assert (dup["status"], dup["error"], dup["registers"]) == ("clash", CLASH, {"pruner": ["shadow-dense"]})
 
 
 def test_run_with_third_party_detector_and_scorer(plugin_env, tmp_path):
@@ -107,6 +110,7 @@ def test_run_with_third_party_detector_and_scorer(plugin_env, tmp_path):
     # The broken plugins are reported as warnings and skipped; the run is not affected.
     for name in BROKEN:
         assert f"warning: plugin '{name}'" in proc.stderr
+    assert "warning: plugin 'duplicate' (package sculptbench-broken-plugin 0.0.7) lost names to a clash" in proc.stderr
     # The demo scorer's metric is recorded, and the cell names the plugin package and version.
     from sculptbench.store import ResultsStore
 
@@ -121,6 +125,7 @@ def test_run_with_third_party_detector_and_scorer(plugin_env, tmp_path):
     assert "structure.success" in demo.metrics
     assert demo.versions["detectors"]["demo-layers"] == {"package": "sculptbench-demo-plugin", "package_version": "0.3.1", "version": "0.3.1"}
     assert demo.versions["scorers"]["demo-count"]["package"] == "sculptbench-demo-plugin"
+    assert demo.versions["pruner"]["package"] == "sculptbench"  # the built-in, not the clashing copy
 
 
 def test_strict_plugins_makes_a_failure_an_error(plugin_env):

@@ -1,7 +1,11 @@
-"""A plugin that registers a pruner under a name a built-in already uses."""
+"""A plugin that registers a pruner under a name a built-in already uses, and one of its own.
+
+The built-in keeps its name (``shadow`` is refused, and reported as a clash); the plugin's
+independent pruner ``shadow-dense`` is still loaded.
+"""
 
 from sculptbench import hookimpl
-from sculptbench.plugins.pruners.schedule import MagnitudePruner
+from sculptbench.plugins.pruners.schedule import DensePruner, MagnitudePruner
 
 
 class ShadowMagnitude(MagnitudePruner):
@@ -10,6 +14,13 @@ class ShadowMagnitude(MagnitudePruner):
     name = "magnitude"
 
 
+class ShadowDense(DensePruner):
+    """The dense baseline under a name of its own."""
+
+    name = "shadow-dense"
+
+
 @hookimpl
 def register_pruners(register):
     register(ShadowMagnitude())
+    register(ShadowDense())
