@@ -130,7 +130,7 @@ class RunSpec:
     jobs: int = 1
     #: An executor name (``local``, ``dask`` or a plugin's); see docs/execution.md.
     executor: str = "local"
-    #: Seconds per cell; a unit's budget is ``timeout`` x its cell count. ``None``: no limit.
+    #: Seconds per cell (the prune stage: per cell it serves); see UnitTracker. ``None``: no limit.
     timeout: float | None = None
     #: The dask scheduler address (``--executor dask``); ``None`` starts a LocalCluster.
     scheduler: str | None = None

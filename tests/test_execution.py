@@ -276,6 +276,40 @@ def test_tracker_blames_only_the_running_cell(registry):
     assert [c.status for c in delivered[2:]] == ["timeout"] * 4
 
 
+def test_each_cell_is_granted_one_timeout_and_the_prune_stage_one_per_cell(registry):
+    """A hanging cell costs --timeout, wherever it sits in its group (not its share of N x --timeout)."""
+    spec = spec_for(registry, ["louvain", "sculpting"], ["structure"], None)
+    (group,) = harness.plan(registry, spec)
+    unit = harness.WorkUnit(group, list(group.keys.values()))
+    now = [100.0]
+    tracker = UnitTracker(unit, timeout=5.0, clock=lambda: now[0])
+    k = unit.keys
+    assert len(k) == 4 and tracker.deadline == 105.0
+    tracker.observe(("begin", None, "pruner 'dense'"), lambda c: None)
+    assert tracker.deadline == 120.0  # the prune stage serves the 4 cells
+    now[0] = 101.0
+    tracker.observe(("begin", k[0], "detector 'louvain'"), lambda c: None)
+    tracker.observe(("begin", k[0], "scorer 'structure'"), lambda c: None)  # same cell: no new budget
+    assert tracker.deadline == 106.0 and not tracker.expired()
+    now[0] = 106.0
+    assert tracker.expired()
+    assert tracker.grants == [(None, 5.0), (None, 20.0), (k[0], 5.0)]
+    assert tracker.timeout_detail() == " (budget 5 s: --timeout 5 s per cell)"
+
+
+def test_hanging_cells_of_one_group_each_cost_one_timeout(faulty_env, tmp_path):
+    db = tmp_path / "r.db"
+    env = dict(faulty_env, SCULPTBENCH_FAULTY_SEEDS="0,1,2")
+    # Before, the three hanging cells took 3T + 2T + T; a 600 s hang ends in subprocess.TimeoutExpired.
+    proc = cli(env, "run", *FAST, "--seeds", 3, "--detectors", "faulty-sleep", "--jobs", 1, "--timeout", 3, "--quiet", "--results", db)
+    assert proc.returncode == 0, proc.stderr
+    got = sorted(rows(db), key=lambda r: r["seed"])
+    assert [r["status"] for r in got] == ["timeout"] * 3
+    for r in got:
+        assert r["error"] == "timed out while running detector 'faulty-sleep' (budget 3 s: --timeout 3 s per cell)", r["error"]
+    assert "Traceback" not in proc.stderr
+
+
 # --------------------------------------------------------------------------- CLI options and bad input
 @pytest.mark.parametrize("args, fragment", [
     (["--scheduler", "tcp://127.0.0.1:1"], "--scheduler tcp://127.0.0.1:1 needs --executor dask"),
@@ -397,6 +431,21 @@ def test_a_single_worker_with_timeout_is_isolated_too(faulty_env, tmp_path):
     proc = cli(faulty_env, "run", *FAST, "--seeds", 1, "--detectors", "faulty-exit,louvain", "--jobs", 1, "--timeout", 30, "--quiet", "--results", db)
     assert proc.returncode == 0, proc.stderr
     assert {(r["detector"], r["status"]) for r in rows(db)} == {("faulty-exit", "error"), ("louvain", "ok")}
+
+
+def test_a_plugin_exiting_the_process_with_jobs_1_leaves_an_error_row(faulty_env, tmp_path):
+    """Without --timeout, --jobs 1 runs each unit in a forked child: os._exit kills only the child."""
+    db = tmp_path / "r.db"
+    proc = cli(faulty_env, "run", *FAST, "--seeds", 2, "--detectors", "faulty-exit,louvain", "--jobs", 1, "--quiet", "--results", db)
+    assert proc.returncode == 0, proc.stderr
+    cells = {(r["detector"], r["seed"]): r for r in rows(db)}
+    assert len(cells) == 4
+    assert cells[("faulty-exit", 0)]["status"] == "error"
+    assert cells[("faulty-exit", 0)]["error"] == "worker died (exit code 3) while running detector 'faulty-exit'"
+    assert {k for k, r in cells.items() if r["status"] == "ok"} == {("louvain", 0), ("louvain", 1), ("faulty-exit", 1)}
+    (run,) = json.loads(invoke("runs", "--results", db, "--json").stdout)
+    assert run["status"] == "done" and run["counts"] == {"error": 1, "ok": 3}
+    assert "Traceback" not in proc.stderr
 
 
 # --------------------------------------------------------------------------- resume after SIGKILL
