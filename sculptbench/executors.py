@@ -540,8 +540,16 @@ class DaskExecutor(Executor):
         units = [u for u in units if u.keys]
         if not units:
             return
+        import logging
+
         client, cluster = connect(options.scheduler, options.jobs)
         futures: dict[Any, Any] = {}
+        # distributed logs its reconnection attempts with tracebacks; a lost scheduler is
+        # reported below in one line instead.
+        dask_logs = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict) if name.split(".")[0] == "distributed"]
+        levels = [log.level for log in dask_logs]
+        for log in dask_logs:
+            log.setLevel(logging.CRITICAL)
         try:
             from distributed import as_completed
 
@@ -558,6 +566,13 @@ class DaskExecutor(Executor):
                 except Exception as exc:  # noqa: BLE001 - KilledWorker, lost futures, ...
                     from sculptbench.harness import describe_exception
 
+                    if scheduler_lost(client, exc):
+                        # No rows for the unfinished cells: they stay resumable.
+                        where = f"at {options.scheduler}" if options.scheduler else "of the local cluster"
+                        raise SculptbenchError(
+                            f"lost the dask scheduler {where} mid-run; the finished cells are saved, the others were not run: "
+                            "run the same command again to resume once the scheduler is back"
+                        ) from None
                     tracker = UnitTracker(unit)
                     tracker.fail("error", f"worker died or failed on the dask cluster: {describe_exception(exc)}", deliver, isolate=False)
                     continue
@@ -569,11 +584,14 @@ class DaskExecutor(Executor):
                         futures[again] = rest
                         queue.add(again)
         finally:
-            for future in list(futures):
-                future.cancel()
-            client.close()
+            if client.status == "running":
+                for future in list(futures):
+                    future.cancel()
+            client.close(timeout=DASK_CONNECT_TIMEOUT)
             if cluster is not None:
                 cluster.close()
+            for log, level in zip(dask_logs, levels):
+                log.setLevel(level)
 
     @staticmethod
     def _submit(client: Any, unit: Any, options: ExecutionOptions, deliver: Callable[[Any], None]) -> Any:
@@ -584,6 +602,16 @@ class DaskExecutor(Executor):
 
             UnitTracker(unit).fail("error", f"cannot submit the work to dask: {describe_exception(exc)}", deliver, isolate=False)
             return None
+
+
+def scheduler_lost(client: Any, exc: BaseException) -> bool:
+    """Whether a future failed because the client lost its scheduler (not because of the work).
+
+    ``dask_run_unit`` catches what the work raises, so a connection error (distributed's
+    ``CommClosedError`` is an ``OSError``) comes from fetching the result, not from the work.
+    """
+    return (isinstance(exc, OSError) or "scheduler-connection-lost" in str(exc)
+            or client.status not in ("running", "connecting", "newly-created"))
 
 
 def connect(scheduler: str | None, jobs: int) -> tuple[Any, Any]:

@@ -597,7 +597,7 @@ def dask_cluster(tmp_path):
         else:
             pytest.fail("the dask cluster did not start: " + "".join((tmp_path / f"dask-{i}.log").read_text()[-2000:] for i in range(3)))
         client.close()
-        yield address, env
+        yield address, env, procs[0]
     finally:
         for p in reversed(procs):
             p.terminate()
@@ -612,7 +612,7 @@ def dask_cluster(tmp_path):
 
 
 def test_dask_scheduler_and_two_workers_run_a_grid(dask_cluster, tmp_path):
-    address, env = dask_cluster
+    address, env, _ = dask_cluster
     db = tmp_path / "r.db"
     proc = subprocess.Popen([sys.executable, "-m", "sculptbench.cli", "run", "--tasks", TASK, "--arch", "8", "--seeds", "2", "--epochs", "20",
                              "--pruners", "magnitude,dense", "--detectors", "louvain", "--executor", "dask", "--scheduler", address,
@@ -629,6 +629,43 @@ def test_dask_scheduler_and_two_workers_run_a_grid(dask_cluster, tmp_path):
     assert run["executor"] == "dask" and run["config"]["scheduler"] == address and run["status"] == "done"
     table = invoke("runs", "--results", db)
     assert f"dask {address}" in table.stdout
+
+
+def test_a_lost_scheduler_fails_the_run_and_leaves_its_cells_resumable(dask_cluster, tmp_path):
+    address, env, scheduler = dask_cluster
+    db = tmp_path / "r.db"
+    # Six groups (one work unit each) of magnitude pruning: the scheduler dies after the first cell.
+    args = ["run", "--tasks", TASK, "--arch", "24,22,20,18,16,14", "--epochs", "30", "--pruners", "magnitude", "--detectors", "louvain",
+            "--seeds", "2", "--quiet", "--results", str(db)]
+    proc = subprocess.Popen([sys.executable, "-m", "sculptbench.cli", *args, "--executor", "dask", "--scheduler", address],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if db.exists() and rows(db):
+                    break
+            except sqlite3.OperationalError:
+                pass
+            time.sleep(0.05)
+        scheduler.kill()
+        out, err = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode not in (0, None), out + err
+    assert "Traceback" not in err
+    (line,) = [x for x in err.splitlines() if x.startswith("error: ")]
+    assert f"lost the dask scheduler at {address}" in line and "run the same command again" in line, err
+    (run,) = json.loads(invoke("runs", "--results", db, "--json").stdout)
+    assert run["status"] == "failed"
+    written = rows(db)
+    assert written and all(r["status"] in ("ok", "untrainable") for r in written) and len(written) < 12, written
+    # The unfinished cells are resumable: a local rerun computes exactly those.
+    again = cli(base_env(), *args)
+    assert again.returncode == 0, again.stderr
+    assert f"{len(written)} of 12 cells were already in" in again.stdout
+    assert len(rows(db)) == 12
 
 
 def test_dask_without_a_scheduler_starts_a_local_cluster(tmp_path):
