@@ -276,6 +276,37 @@ def run_group(group: Group, registry: Registry, batch: bool, skip: set[str] | No
     return cells
 
 
+@dataclass
+class ScoredNetwork:
+    """One cell as a run computes it, with its pruned network and detection (for drawing)."""
+
+    cell: Cell
+    network: SculptedNetwork | None
+    detection: Detection | None
+
+
+def scored_network(registry: Registry, group: Group, seed: int, detector: str, cache_dir: str | None) -> ScoredNetwork:
+    """The network, detection and row that a run of ``group`` computes for ``(seed, detector)``.
+
+    This is the run's own path (:func:`run_unit` on a unit of that one cell): from the stage cache
+    in ``cache_dir`` when present, else pruned by the pruner's batched ``prune_many`` and stored
+    there. Results do not depend on what else shares a batch, so this is the network the run
+    scored. Without a cache directory a temporary one carries the network out of the unit.
+    """
+    import tempfile
+
+    key = group.keys[(seed, detector)]
+    with tempfile.TemporaryDirectory(prefix="sculptbench-") as tmp:
+        cache = StageCache(cache_dir or tmp)
+        cells: list[Cell] = []
+        run_unit(WorkUnit(group, [key], True, cache), registry, lambda event: cells.append(event[1]) if event[0] == "cell" else None)
+        pkey = cache.prune_key(group, seed)
+        hit = cache.load_network(pkey)
+        dparams = dict(group.detectors)[detector]
+        found = cache.load_detection(cache.detect_key(pkey, detector, group.versions["detectors"][detector], dparams))
+    return ScoredNetwork(cells[0], hit[0] if hit else None, found[0] if found else None)
+
+
 def run_unit(unit: WorkUnit, registry: Registry, emit: Callable[[tuple], None]) -> None:
     """Run one unit's stages (prune, detect, score) in this process; never raises for plugin errors.
 
