@@ -194,7 +194,7 @@ def run(tasks_opt, pruners, detectors, scorers, seeds, seed_start, arch, results
     status = "failed"
     try:
         if quiet:
-            cells = harness.execute(registry, spec, groups, store, run_id, skip=skip, only=only)
+            cells = harness.execute(registry, spec, groups, store, run_id, skip=skip, only=only, on_wait=lambda m: click.echo(m, err=True))
         else:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -203,7 +203,8 @@ def run(tasks_opt, pruners, detectors, scorers, seeds, seed_start, arch, results
                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), transient=True, console=_stderr_console(),
             ) as progress:
                 bar = progress.add_task("cells", total=to_run)
-                cells = harness.execute(registry, spec, groups, store, run_id, on_cell=lambda c: progress.advance(bar), skip=skip, only=only)
+                cells = harness.execute(registry, spec, groups, store, run_id, on_cell=lambda c: progress.advance(bar), skip=skip, only=only,
+                                        on_wait=lambda m: progress.console.print(m))
         status = "done"
     except KeyboardInterrupt:
         status = "interrupted"

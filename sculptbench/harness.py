@@ -561,14 +561,50 @@ def execute(
     on_cell: Callable[[Cell], None] = lambda cell: None,
     skip: set[str] | None = None,
     only: set[str] | None = None,
+    on_wait: Callable[[str], None] = lambda message: None,
 ) -> list[Cell]:
     """Run the cells of ``groups`` not in ``skip`` (and in ``only``, if given) with the spec's
-    executor; write each cell in this process as soon as it arrives, and return them all."""
+    executor; write each cell in this process as soon as it arrives, and return them all.
+
+    Cells are claimed in the store first. Those that another live run is computing are left to
+    it: this run waits for them, takes over the ones whose run ended without writing them, and
+    lists the others' rows as theirs (``on_wait`` hears why it waits).
+    """
+    skip = set(skip or ())
+    todo = {k for unit in make_units(spec, groups, skip, only) for k in unit.keys}
+    since = store.get_run(run_id)["started"]
+    held = store.claim(run_id, sorted(todo))
+    # Cells another run finished between this run's start and its claim are theirs too.
+    late = store.written_since(todo - set(held), since, other_than=run_id)
+    store.release(run_id, late)
+    skip |= late
+    if held:
+        others = sorted(set(held.values()))
+        on_wait(f"{len(held)} of these cells are being computed by run {', '.join(others)}; waiting for them instead of computing them twice")
+    done: list[Cell] = []
+    _execute_units(registry, spec, groups, store, run_id, skip | set(held), only, on_cell, done)
+    while held:
+        time.sleep(CLAIM_POLL_S)
+        still = store.claim(run_id, sorted(held))
+        freed = set(held) - set(still)
+        theirs = store.written_since(freed, since, other_than=run_id)
+        store.release(run_id, theirs)
+        if freed - theirs:  # their run ended without them: computed here
+            _execute_units(registry, spec, groups, store, run_id, skip, freed - theirs, on_cell, done)
+        held = still
+    return done
+
+
+#: Seconds between looks at the cells another run is computing.
+CLAIM_POLL_S = 0.5
+
+
+def _execute_units(registry: Registry, spec: RunSpec, groups: list[Group], store: ResultsStore, run_id: str,
+                   skip: set[str], only: set[str] | None, on_cell: Callable[[Cell], None], done: list[Cell]) -> None:
     units = make_units(spec, groups, skip, only)
     executor = registry.get("executor", spec.executor)
     options = execution_options(registry, spec)
     wanted = {k for unit in units for k in unit.keys}
-    done: list[Cell] = []
 
     def deliver(cell: Cell) -> None:
         if cell.cell_key not in wanted:
@@ -582,4 +618,3 @@ def execute(
     for unit in units:
         for key in [k for k in unit.keys if k in wanted]:
             deliver(failure_cell(unit, key, "error", f"executor {spec.executor!r} delivered no result for this cell"))
-    return done

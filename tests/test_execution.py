@@ -539,6 +539,41 @@ def test_two_runs_writing_one_database_at_once(tmp_path):
     assert sorted(sum(r["counts"].values()) for r in runs) == [8, 8]
 
 
+def test_two_runs_of_one_grid_compute_each_stage_once(tmp_path):
+    """The second run waits for the cells the first has claimed instead of computing them again."""
+    db, log = tmp_path / "r.db", tmp_path / "stages.log"
+    env = base_env(SCULPTBENCH_STAGE_LOG=str(log))
+    args = ["run", "--tasks", TASK, "--arch", "24,16", "--epochs", "30", "--pruners", "dense", "--detectors", "louvain",
+            "--seeds", "2", "--quiet", "--results", str(db)]
+    procs = [subprocess.Popen([sys.executable, "-m", "sculptbench.cli", *args], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+        assert "Traceback" not in err
+    executed = [(line["stage"], line["key"]) for line in stage_lines(log)]
+    assert len(executed) == len(set(executed)) == 12, executed  # 4 cells x (prune, detect, score), once each
+    got = rows(db)
+    assert len(got) == 4 and len({r["cell_key"] for r in got}) == 4
+    # Both leaderboards show all four cells, whichever run computed them.
+    for out, _ in outs:
+        assert "n=4" in out and "cells: ok 4" in out, out
+    assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0
+
+
+def test_a_dead_runs_claims_are_taken_over(tmp_path):
+    db = tmp_path / "r.db"
+    store = ResultsStore(db)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    store.conn.execute("INSERT INTO claims VALUES ('k1', 'gone', ?, ?, 0)", (socket.gethostname(), dead.pid))
+    store.conn.execute("INSERT INTO claims VALUES ('k2', 'alive', ?, 1, 0)", (socket.gethostname(),))  # pid 1 never dies
+    assert store.claim("mine", ["k1", "k2", "k3"]) == {"k2": "alive"}
+    owners = dict(store.conn.execute("SELECT cell_key, run_id FROM claims").fetchall())
+    assert owners == {"k1": "mine", "k2": "alive", "k3": "mine"}
+    store.close()
+
+
 def test_store_waits_for_a_writer_that_blocks_the_switch_to_wal(tmp_path):
     """While another process writes, SQLite refuses a journal-mode change at once (no busy wait); the store retries."""
     import threading
