@@ -328,8 +328,11 @@ def _claimer_alive(host: str, pid: int) -> bool:
     """Whether the process that made a claim still runs (one on another machine is assumed to)."""
     if host != socket.gethostname():
         return True
-    if pid == os.getpid():
-        return False
+    return pid != os.getpid() and process_alive(pid)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` on this machine runs (a zombie does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

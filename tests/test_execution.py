@@ -510,14 +510,9 @@ def test_sigkill_mid_grid_then_resume_keeps_and_never_recomputes(tmp_path):
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is dead
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except (OSError, IndexError):
-        return True
+    from sculptbench.store import process_alive
+
+    return process_alive(pid)
 
 
 # --------------------------------------------------------------------------- concurrent runs on one database
