@@ -67,7 +67,7 @@ def _registry():
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="sculptbench")
 @click.option("--threads", envvar="SCULPTBENCH_THREADS", default=1, show_default=True, type=click.IntRange(min=1),
-              help="torch threads per process. Results are reproducible for a given seed, device and thread count.")
+              help="torch threads per process. The built-in pruners' engine always runs on one thread, so their results do not depend on it.")
 def main(threads: int) -> None:
     """sculptbench: can pruning and network analysis recover the modular structure of a task?"""
     import torch
