@@ -43,7 +43,6 @@ class ExecutionOptions:
     registry: Any = None
 
 
-
 def threads_per_worker(requested: int, jobs: int, cores: int | None = None) -> int:
     """torch threads per worker so that workers x threads does not exceed the cores."""
     if cores is None:
@@ -175,17 +174,12 @@ class LocalExecutor(Executor):
 
 
 def can_fork_units() -> bool:
-    """Whether units can run in children forked from this process (Linux, torch on one thread).
-
-    A child forked after torch ran an OpenMP region on several threads hangs in its next one,
-    so with ``--threads`` above 1 the spawned worker pool is used instead.
-    """
+    """Whether units can run in children forked from this process (Linux: elsewhere forking a
+    process that has loaded torch is not safe, and the spawned worker pool is used)."""
     import multiprocessing
     import sys
 
-    import torch
-
-    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods() and torch.get_num_threads() == 1
+    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
 
 
 def run_forked(units: Sequence[Any], options: ExecutionOptions, deliver: Callable[[Any], None]) -> None:
@@ -235,9 +229,14 @@ def run_forked(units: Sequence[Any], options: ExecutionOptions, deliver: Callabl
 
 def _forked_unit(unit: Any, registry: Any, sender: Any) -> None:
     """The body of a forked child: run one unit, sending its events to the coordinator."""
+    import torch
+
     from sculptbench.harness import describe_exception, run_unit
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
+    # A child forked after torch ran an OpenMP region on several threads hangs in its next
+    # parallel region; on one thread it never enters one.
+    torch.set_num_threads(1)
     try:
         run_unit(unit, registry, sender.send)
     except Exception as exc:  # noqa: BLE001 - reported as error rows by the coordinator

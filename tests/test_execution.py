@@ -433,10 +433,11 @@ def test_a_single_worker_with_timeout_is_isolated_too(faulty_env, tmp_path):
     assert {(r["detector"], r["status"]) for r in rows(db)} == {("faulty-exit", "error"), ("louvain", "ok")}
 
 
-def test_a_plugin_exiting_the_process_with_jobs_1_leaves_an_error_row(faulty_env, tmp_path):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_plugin_exiting_the_process_with_jobs_1_leaves_an_error_row(faulty_env, tmp_path, threads):
     """Without --timeout, --jobs 1 runs each unit in a forked child: os._exit kills only the child."""
     db = tmp_path / "r.db"
-    proc = cli(faulty_env, "run", *FAST, "--seeds", 2, "--detectors", "faulty-exit,louvain", "--jobs", 1, "--quiet", "--results", db)
+    proc = cli(faulty_env, "--threads", threads, "run", *FAST, "--seeds", 2, "--detectors", "faulty-exit,louvain", "--jobs", 1, "--quiet", "--results", db)
     assert proc.returncode == 0, proc.stderr
     cells = {(r["detector"], r["seed"]): r for r in rows(db)}
     assert len(cells) == 4
