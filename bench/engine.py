@@ -2,8 +2,9 @@
 
 Default workload: the 4 exemplars x 1, 2 and 3 hidden layers of width 24 x 8 seeds with
 `iterative` + `sculpting` + `structure` (96 sculpt runs). Each mode runs in its own subprocess
-so that its peak RSS is its own. Prints sculpt-runs per minute, their ratio, peak RSS and where
-the time went (train, prune decisions, detect, score).
+so that its peak RSS is its own. Prints sculpt-runs per minute, their ratio, peak RSS, where
+the time went (train, prune decisions, detect, score), and whether both modes produced the same
+networks bit for bit (they must: a network does not depend on its batch).
 
     python bench/engine.py                  # both modes, default workload
     python bench/engine.py --seeds 4 --modes batched
@@ -13,6 +14,7 @@ the time went (train, prune decisions, detect, score).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import resource
 import subprocess
@@ -37,6 +39,7 @@ def run_mode(mode: str, tasks: list[str], archs: list[tuple[int, ...]], seeds: i
     pparams = pruner.validate_params(params)
     dparams = detector.validate_params({})
     split = {"train": 0.0, "decide": 0.0, "detect": 0.0, "score": 0.0}
+    digest = hashlib.sha256()
     runs = successes = untrainable = 0
     start = time.perf_counter()
     for name in tasks:
@@ -55,6 +58,8 @@ def run_mode(mode: str, tasks: list[str], archs: list[tuple[int, ...]], seeds: i
                     split["decide"] += pruner.last_stats.decide
             for seed, net in enumerate(nets):
                 runs += 1
+                for tensor in [*net.weights, *net.weight_masks, *net.biases]:
+                    digest.update(tensor.numpy().tobytes())
                 if net.status != "ok":
                     untrainable += 1
                     continue
@@ -75,6 +80,7 @@ def run_mode(mode: str, tasks: list[str], archs: list[tuple[int, ...]], seeds: i
         "split_s": split,
         "success_rate": successes / runs if runs else 0.0,
         "untrainable": untrainable,
+        "networks_sha256": digest.hexdigest(),
     }
 
 
@@ -122,6 +128,8 @@ def main() -> None:
     if "batched" in results and "nobatch" in results:
         ratio = results["batched"]["runs_per_min"] / results["nobatch"]["runs_per_min"]
         print(f"batched / no-batch throughput: {ratio:.1f}x")
+        same = results["batched"]["networks_sha256"] == results["nobatch"]["networks_sha256"]
+        print(f"same networks (weights and masks, bit for bit) in both modes: {'yes' if same else 'NO'}")
     if "batched" in results:
         # The reference implementation needs about 105-209 s per run on this machine (paper-results.md).
         ref_per_run = 110.0

@@ -68,7 +68,7 @@ def _registry():
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="sculptbench")
 @click.option("--threads", envvar="SCULPTBENCH_THREADS", default=1, show_default=True, type=click.IntRange(min=1),
-              help="torch threads per process. Results are reproducible for a given seed, device and thread count.")
+              help="torch threads per process. The built-in pruners' engine always runs on one thread, so their results do not depend on it.")
 def main(threads: int) -> None:
     """sculptbench: can pruning and network analysis recover the modular structure of a task?"""
     import torch
@@ -195,7 +195,7 @@ def run(tasks_opt, pruners, detectors, scorers, seeds, seed_start, arch, results
     status = "failed"
     try:
         if quiet:
-            cells = harness.execute(registry, spec, groups, store, run_id, skip=skip, only=only)
+            cells = harness.execute(registry, spec, groups, store, run_id, skip=skip, only=only, on_wait=lambda m: click.echo(m, err=True))
         else:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -204,7 +204,8 @@ def run(tasks_opt, pruners, detectors, scorers, seeds, seed_start, arch, results
                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), transient=True, console=_stderr_console(),
             ) as progress:
                 bar = progress.add_task("cells", total=to_run)
-                cells = harness.execute(registry, spec, groups, store, run_id, on_cell=lambda c: progress.advance(bar), skip=skip, only=only)
+                cells = harness.execute(registry, spec, groups, store, run_id, on_cell=lambda c: progress.advance(bar), skip=skip, only=only,
+                                        on_wait=lambda m: progress.console.print(m))
         status = "done"
     except KeyboardInterrupt:
         status = "interrupted"
@@ -378,18 +379,23 @@ def list_cmd(kind, as_json):
 @click.option("--arch", default=None, help="One hidden shape, e.g. 24x24 (default: the task's first).")
 @click.option("--pruner", default="iterative", show_default=True)
 @click.option("--detector", default="sculpting", show_default=True)
+@click.option("--scorers", default="structure", show_default=True, help="Comma-separated scorers whose verdict is printed.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--param", "params", multiple=True, metavar="NAME.KEY=VALUE", help="Pruner or detector option.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the task's epochs.")
+@click.option("--cache", "cache_dir", default=".sculptbench-cache", show_default=True, type=click.Path(file_okay=False),
+              help="Stage cache: a network a run stored there is drawn as it was scored; one computed here is stored.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the stage cache (the network is computed as a run would).")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Output file: .png, .pdf or .svg.")
 @user_errors
 @mnist_options
-def draw(task_name, arch, pruner, detector, seed, device, params, epochs, output):
-    """Sculpt one network (deterministically, from its seed) and draw its modules."""
+def draw(task_name, arch, pruner, detector, scorers, seed, device, params, epochs, cache_dir, no_cache, output):
+    """Draw the network a run scores for one cell (from the stage cache, or computed as a run would)."""
+    from pathlib import Path
+
     from sculptbench import harness
-    from sculptbench.core import PruneJob, TrainingConfig
-    from sculptbench.draw import FORMATS, draw_network
+    from sculptbench.draw import FORMATS
 
     if not output.lower().endswith(FORMATS):
         raise SculptbenchError(f"cannot draw to {output}: use a .png, .pdf or .svg file name")
@@ -402,21 +408,38 @@ def draw(task_name, arch, pruner, detector, seed, device, params, epochs, output
     if len(archs) != 1:
         raise SculptbenchError("--arch takes one hidden shape for draw, e.g. 24x24")
     parsed = harness.parse_params(params)
-    prune_obj, det_obj = registry.get("pruner", pruner), registry.get("detector", detector)
     for component in parsed:
         if component not in (pruner, detector):
             raise SculptbenchError(f"--param names {component!r}, which is neither --pruner nor --detector")
-    pparams = prune_obj.validate_params(dict(parsed.get(pruner, {})))
-    dparams = harness.detector_params(det_obj, task, parsed.get(detector, {}))
-    training = TrainingConfig(**{**task.training.__dict__, **({"epochs": epochs} if epochs else {})}).validate()
-    net = prune_obj.prune(PruneJob(task, archs[0], seed, pparams, training, harness.resolve_device(device)))
-    if net.status != "ok":
-        raise SculptbenchError(f"the dense network is {net.status} (accuracy {net.dense_accuracy:.4f}); try more --epochs or another --seed")
-    detection = det_obj.detect(net, task, dparams, seed)
-    title = f"{task.name}  {'x'.join(map(str, archs[0]))}  {pruner}/{detector}  seed {seed}: {len(detection.modules)} modules, density {net.density():.3f}"
-    path = draw_network(net, detection, output, task.input_names, task.output_names, title=title)
+    spec = harness.RunSpec(
+        tasks=[task], pruners=[pruner], detectors=[detector], scorers=harness.split_names(scorers), seeds=[seed], archs=archs,
+        params=parsed, training_overrides={"epochs": epochs} if epochs else {}, device=harness.resolve_device(device),
+    )
+    (group,) = harness.plan(registry, spec)
+    path, _ = _draw_scored(registry, group, seed, detector, None if no_cache else str(Path(cache_dir).resolve()), output)
     click.echo(f"wrote {path}")
 
+
+def _draw_scored(registry: Any, group: Any, seed: int, detector: str, cache_dir: str | None, output: str) -> tuple[str, Any]:
+    """Draw the scored network of one cell and print its density and verdict; return the path and
+    the :class:`sculptbench.harness.ScoredNetwork`."""
+    from sculptbench import harness
+    from sculptbench.draw import draw_network
+
+    scored = harness.scored_network(registry, group, seed, detector, cache_dir)
+    cell, net = scored.cell, scored.network
+    if cell.status == "untrainable" and net is not None:
+        raise SculptbenchError(f"the dense network is untrainable (accuracy {net.dense_accuracy:.4f}); try more --epochs or another --seed")
+    if net is None or scored.detection is None:
+        raise SculptbenchError(f"cannot draw {group.task.name} {cell.arch} {group.pruner}/{detector} seed {seed}: {cell.error}")
+    verdicts = ", ".join(f"{k} {v}" for k, v in sorted(cell.metrics.items()) if k.endswith(".success"))
+    title = (f"{group.task.name}  {cell.arch}  {group.pruner}/{detector}  seed {seed}: "
+             f"{len(scored.detection.modules)} modules, density {net.density():.3f}")
+    path = draw_network(net, scored.detection, output, group.task.input_names, group.task.output_names, title=title)
+    click.echo(f"{group.task.name} {cell.arch} {group.pruner}/{detector} seed {seed}: density {net.density():.6f}, "
+               f"{len(scored.detection.modules)} modules" + (f", {verdicts}" if verdicts else "")
+               + (" (network: from the stage cache)" if (cell.config.get("cache") or {}).get("prune") == "hit" else " (network: computed)"))
+    return str(path), scored
 
 
 @main.command()
@@ -427,19 +450,31 @@ def draw(task_name, arch, pruner, detector, seed, device, params, epochs, output
 @click.option("--metric", default="success", show_default=True, help="bars and sweep: the metric plotted (as in `report --metric`).")
 @click.option("--param", "sweep_param", default=None, help="sweep: the task parameter on the x axis, e.g. u, o or m.")
 @click.option("--lines", default=None, help="sweep: the field giving one line per value (default: the other task parameter, else depth).")
-@click.option("--task", "task_sel", default=None, help="Filter: task names, short names or globs (comma-separated).")
+@click.option("--task", "task_sel", default=None, help="Filter: task names, short names or globs (comma-separated), or the circuit .yaml file of the cells' task.")
 @click.option("--arch", default=None, help="Filter: architectures, e.g. 24x24 (comma-separated).")
 @click.option("--pruner", default=None, help="Filter: pruners (comma-separated).")
 @click.option("--detector", default=None, help="Filter: detectors (comma-separated).")
 @click.option("--seed", default=None, type=int, help="Filter: one seed.")
 @click.option("--cell-id", "cell_ident", default=None, type=int, help="curve and network: the cell's row id in the database.")
 @click.option("--device", default=None, help="network: device to re-sculpt on (default: the cell's).")
+@click.option("--cache", "cache_dir", default=None, type=click.Path(file_okay=False),
+              help="network: the stage cache holding the scored network (default: .sculptbench-cache next to --results).")
 @user_errors
 @mnist_options
-def plot(kind, output, results, run_id, metric, sweep_param, lines, task_sel, arch, pruner, detector, seed, cell_ident, device):
+def plot(kind, output, results, run_id, metric, sweep_param, lines, task_sel, arch, pruner, detector, seed, cell_ident, device, cache_dir):
     """Plot results: success bars, a parameter sweep, a pruning curve or a sculpted network (see docs/reporting.md)."""
+    from pathlib import Path
+
     from sculptbench import plot as plot_mod
     from sculptbench.store import ResultsStore
+
+    task_file, registry = None, None
+    if task_sel and task_sel.endswith((".yaml", ".yml")):
+        from sculptbench import harness
+
+        registry = _registry()
+        (task_file,) = harness.select_tasks(registry, [task_sel])
+        task_sel = task_file.name
 
     if kind not in plot_mod.KINDS:
         raise SculptbenchError(f"unknown --kind {kind!r}; valid: {', '.join(plot_mod.KINDS)}")
@@ -467,7 +502,14 @@ def plot(kind, output, results, run_id, metric, sweep_param, lines, task_sel, ar
         if kind == "curve":
             path = plot_mod.plot_curve(cell, output, ident)
         else:
-            path = plot_mod.plot_network(cell, output, _registry(), device, warn=lambda m: click.echo(f"warning: {m}", err=True))
+            registry = registry or _registry()
+            warn = lambda m: click.echo(f"warning: {m}", err=True)  # noqa: E731
+            group = plot_mod.network_group(cell, registry, task_file, device, warn=warn)
+            cache = str(Path(cache_dir).resolve() if cache_dir else Path(results).resolve().parent / ".sculptbench-cache")
+            path, scored = _draw_scored(registry, group, cell.seed, cell.detector, cache, output)
+            if cell.density is not None and scored.cell.density != cell.density:
+                warn(f"the drawn network has density {scored.cell.density:.6f}, the stored cell {cell.density:.6f} "
+                     "(a different device or package version?)")
     click.echo(f"wrote {path}")
 
 

@@ -5,6 +5,9 @@ The engine knows nothing about pruning decisions. It trains, evaluates and score
 minibatch order and input noise), Adam state and best-epoch checkpoint. Because every member
 draws only from its own generator and every operation is either elementwise or a batched
 matrix product, a member trained in a batch of K gets the same result as when trained alone.
+That holds on one CPU thread: with several, a batched product of K = 1 goes to a multi-threaded
+matrix kernel whose sums run in another order than the per-member kernels of K > 1, so callers
+run the engine inside :func:`single_threaded` (as :func:`sculptbench.pruning.sculpt` does).
 
 Parameters are kept flat: one ``(K, P)`` tensor per batch, laid out by :class:`Layout`. Forward
 and backward passes are written out by hand (ReLU hidden layers, sigmoid outputs, binary
@@ -14,8 +17,9 @@ cross-entropy), which avoids autograd's per-operation overhead on these tiny net
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 
@@ -27,6 +31,23 @@ ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
 #: Largest number of floats one member's pre-drawn noise may take per chunk of epochs.
 _NOISE_CHUNK_FLOATS = 1 << 20
+
+
+@contextmanager
+def single_threaded() -> Iterator[None]:
+    """Run torch's CPU kernels on one thread inside the block, then restore the thread count.
+
+    A member's numbers then depend neither on its batch nor on ``--threads``.
+    """
+    before = torch.get_num_threads()
+    if before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @dataclass(frozen=True)

@@ -42,10 +42,6 @@ class ExecutionOptions:
     threads: int = 1
     registry: Any = None
 
-    def budget(self, unit: Any) -> float | None:
-        """A unit's time budget: ``timeout`` x its cell count (``None``: no limit)."""
-        return None if self.timeout is None else self.timeout * max(len(unit.keys), 1)
-
 
 def threads_per_worker(requested: int, jobs: int, cores: int | None = None) -> int:
     """torch threads per worker so that workers x threads does not exceed the cores."""
@@ -55,14 +51,50 @@ def threads_per_worker(requested: int, jobs: int, cores: int | None = None) -> i
 
 
 class UnitTracker:
-    """Follows one unit's events; builds the rows of a failed unit and the unit to run again."""
+    """Follows one unit's events; builds the rows of a failed unit and the unit to run again.
 
-    def __init__(self, unit: Any):
+    With a ``timeout`` (seconds per cell) it also keeps the unit's :attr:`deadline`: each cell
+    is granted ``timeout`` seconds when its first stage begins, and the group's prune stage
+    ``timeout`` x the unit's unfinished cells (it serves them all). A hanging cell therefore
+    costs one ``timeout``, wherever it sits in its group. ``clock`` is for tests.
+    """
+
+    def __init__(self, unit: Any, timeout: float | None = None, clock: Callable[[], float] = time.monotonic):
         self.unit = unit
         self.finished: set[str] = set()
         self.current: tuple[str | None, str] | None = None
         self.lock = threading.Lock()
         self.closed = False
+        self.timeout, self.clock = timeout, clock
+        #: Every budget granted, as ``(cell key or None for the prune stage, seconds)``.
+        self.grants: list[tuple[str | None, float]] = []
+        self.deadline: float | None = None
+        # Until the first stage begins (loading cached networks), one cell's worth.
+        self._grant(None, timeout)
+
+    def _grant(self, key: str | None, seconds: float | None) -> None:
+        if seconds is None:
+            return
+        self.grants.append((key, seconds))
+        self.deadline = self.clock() + seconds
+
+    def expired(self) -> bool:
+        """Whether the running stage is past its budget."""
+        with self.lock:
+            return self.deadline is not None and not self.closed and self.clock() >= self.deadline
+
+    def remaining(self) -> float | None:
+        """Seconds until the deadline (``None``: no limit)."""
+        with self.lock:
+            return None if self.deadline is None else max(0.0, self.deadline - self.clock())
+
+    def timeout_detail(self) -> str:
+        """What follows "timed out while running X" in a ``timeout`` row."""
+        key, seconds = self.grants[-1] if self.grants else (None, 0.0)
+        if key is None and self.current is not None and self.current[0] is None:
+            cells = round(seconds / self.timeout) if self.timeout else 0
+            return f" (budget {seconds:g} s for the prune stage of {cells} cells: --timeout {self.timeout:g} s per cell)"
+        return f" (budget {seconds:g} s: --timeout {self.timeout:g} s per cell)"
 
     def observe(self, event: tuple, deliver: Callable[[Any], None]) -> None:
         """Record an event; deliver a finished cell (once; events after :meth:`fail` are dropped)."""
@@ -70,6 +102,11 @@ class UnitTracker:
             if self.closed:
                 return
             if event[0] == "begin":
+                if self.timeout is not None:
+                    if event[1] is None:
+                        self._grant(None, self.timeout * max(len(self.unfinished), 1))
+                    elif self.current is None or self.current[0] != event[1]:
+                        self._grant(event[1], self.timeout)
                 self.current = (event[1], event[2])
             elif event[0] == "cell":
                 cell = event[1]
@@ -109,11 +146,6 @@ class UnitTracker:
             return None
 
 
-def timeout_detail(options: ExecutionOptions, unit: Any) -> str:
-    """What follows "timed out while running X" in a ``timeout`` row."""
-    return f" (budget {options.budget(unit):g} s for {len(unit.keys)} cells: --timeout {options.timeout:g} s per cell)"
-
-
 def death_message(exitcode: int | None) -> str:
     """The ``error`` row's message for a worker process that died."""
     if exitcode is not None and exitcode < 0:
@@ -127,25 +159,91 @@ def death_message(exitcode: int | None) -> str:
 
 # --------------------------------------------------------------------------- local
 class LocalExecutor(Executor):
-    """Long-lived worker processes on this machine (``--jobs N``); in-process for ``--jobs 1``
-    without ``--timeout``."""
+    """Long-lived worker processes on this machine (``--jobs N``, or ``--timeout``); for ``--jobs 1``
+    without ``--timeout``, one child forked from this process per unit."""
 
     name = "local"
     version = "1"
 
     def run(self, units: Sequence[Any], options: ExecutionOptions, deliver: Callable[[Any], None]) -> None:
-        """Run every unit; isolate failures when worker processes are used."""
-        if options.jobs <= 1 and options.timeout is None:
-            from sculptbench.harness import run_unit
-            from sculptbench.plugin_manager import load_registry
-
-            registry = options.registry if options.registry is not None else load_registry()
-            for unit in units:
-                tracker = UnitTracker(unit)
-                run_unit(unit, registry, lambda event: tracker.observe(event, deliver))
-                tracker.fail("error", "the harness delivered no result", deliver, isolate=False)
+        """Run every unit, each isolated in a process of its own."""
+        if options.jobs <= 1 and options.timeout is None and can_fork_units():
+            run_forked(units, options, deliver)
             return
         WorkerPool(options).run(units, deliver)
+
+
+def can_fork_units() -> bool:
+    """Whether units can run in children forked from this process (Linux: elsewhere forking a
+    process that has loaded torch is not safe, and the spawned worker pool is used)."""
+    import multiprocessing
+    import sys
+
+    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+
+
+def run_forked(units: Sequence[Any], options: ExecutionOptions, deliver: Callable[[Any], None]) -> None:
+    """Run each unit in a child forked from this process, which has torch and the plugins loaded.
+
+    Forking takes milliseconds and nothing is pickled on the way in (the child inherits the unit
+    and the registry), so this is nearly as cheap as running in-process; but a plugin that kills
+    its process (``os._exit``, a segfault) leaves an ``error`` row with the exit code, and the
+    unit's remaining cells run in a new child.
+    """
+    import multiprocessing
+
+    from sculptbench.plugin_manager import load_registry
+
+    ctx = multiprocessing.get_context("fork")
+    registry = options.registry if options.registry is not None else load_registry()
+    pending = deque(u for u in units if u.keys)
+    while pending:
+        unit = pending.popleft()
+        tracker = UnitTracker(unit)
+        receiver, sender = ctx.Pipe(duplex=False)
+        child = ctx.Process(target=_forked_unit, args=(unit, registry, sender), name="sculptbench-unit", daemon=True)
+        child.start()
+        sender.close()
+        try:
+            while True:
+                try:
+                    message = receiver.recv()
+                except (EOFError, OSError):
+                    break
+                if message[0] == "crash":
+                    tracker.fail("error", f"worker failed: {message[1]}", deliver, isolate=False)
+                else:
+                    tracker.observe(message, deliver)
+            child.join()
+        finally:
+            receiver.close()
+            if child.is_alive():  # Ctrl-C or an error in the coordinator
+                child.kill()
+                child.join(5)
+        if child.exitcode != 0:
+            rest = tracker.fail("error", death_message(child.exitcode), deliver)
+            if rest is not None and rest.keys:
+                pending.appendleft(rest)
+        tracker.fail("error", "the harness delivered no result", deliver, isolate=False)
+
+
+def _forked_unit(unit: Any, registry: Any, sender: Any) -> None:
+    """The body of a forked child: run one unit, sending its events to the coordinator."""
+    import torch
+
+    from sculptbench.harness import describe_exception, run_unit
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
+    # A child forked after torch ran an OpenMP region on several threads hangs in its next
+    # parallel region; on one thread it never enters one.
+    torch.set_num_threads(1)
+    try:
+        run_unit(unit, registry, sender.send)
+    except Exception as exc:  # noqa: BLE001 - reported as error rows by the coordinator
+        try:
+            sender.send(("crash", describe_exception(exc)))
+        except Exception:  # noqa: BLE001 - the coordinator is gone
+            pass
 
 
 class _Worker:
@@ -163,16 +261,19 @@ class _Worker:
         self.ready = False
         self.unit: Any = None
         self.tracker: UnitTracker | None = None
-        self.deadline: float | None = None
         self.dead = False
 
-    def assign(self, unit: Any, budget: float | None) -> None:
-        self.unit, self.tracker = unit, UnitTracker(unit)
-        self.deadline = None if budget is None else time.monotonic() + budget
+    @property
+    def deadline(self) -> float | None:
+        """When the running stage of the worker's unit runs out of time (``None``: no limit)."""
+        return self.tracker.deadline if self.tracker is not None else None
+
+    def assign(self, unit: Any, timeout: float | None) -> None:
+        self.unit, self.tracker = unit, UnitTracker(unit, timeout)
         self.conn.send(unit)
 
     def release(self) -> None:
-        self.unit = self.tracker = self.deadline = None
+        self.unit = self.tracker = None
 
     def kill(self) -> None:
         if self.process.is_alive():
@@ -244,7 +345,7 @@ class WorkerPool:
 
     def _assign(self, w: _Worker, unit: Any, pending: deque, deliver: Callable[[Any], None]) -> None:
         try:
-            w.assign(unit, self.options.budget(unit))
+            w.assign(unit, self.options.timeout)
         except (OSError, EOFError):  # the worker is gone: it is noticed and replaced, the unit waits
             w.release()
             pending.appendleft(unit)
@@ -274,12 +375,11 @@ class WorkerPool:
             return
         now = time.monotonic()
         if w.unit is not None and w.deadline is not None and now >= w.deadline:
-            unit = w.unit
             self._drain(w, pending, deliver)
-            if w.unit is None:  # it finished just in time
+            if w.unit is None or not w.tracker.expired():  # it finished, or began a new cell, just in time
                 return
             w.kill()
-            self._requeue(w.tracker.fail("timeout", "timed out", deliver, detail=timeout_detail(self.options, unit)), pending)
+            self._requeue(w.tracker.fail("timeout", "timed out", deliver, detail=w.tracker.timeout_detail()), pending)
         elif not w.ready and now - w.started > WORKER_START_TIMEOUT:
             w.kill()
             raise SculptbenchError(f"a worker process did not start within {WORKER_START_TIMEOUT:g} s")
@@ -396,7 +496,7 @@ def dask_run_unit(unit: Any, options: ExecutionOptions) -> tuple[list[Any], Any]
 
     registry = _dask_registry(options.threads)
     cells: list[Any] = []
-    tracker = UnitTracker(unit)
+    tracker = UnitTracker(unit, options.timeout)
 
     def work() -> None:
         try:
@@ -404,16 +504,16 @@ def dask_run_unit(unit: Any, options: ExecutionOptions) -> tuple[list[Any], Any]
         except Exception as exc:  # noqa: BLE001
             tracker.fail("error", f"worker failed: {describe_exception(exc)}", cells.append, isolate=False)
 
-    budget = options.budget(unit)
-    if budget is None:
+    if options.timeout is None:
         work()
         tracker.fail("error", "the worker delivered no result", cells.append, isolate=False)
         return cells, None
     thread = threading.Thread(target=work, daemon=True, name="sculptbench-unit")
     thread.start()
-    thread.join(budget)
+    while thread.is_alive() and not tracker.expired():
+        thread.join(tracker.remaining())
     if thread.is_alive():
-        rest = tracker.fail("timeout", "timed out", cells.append, detail=timeout_detail(options, unit))
+        rest = tracker.fail("timeout", "timed out", cells.append, detail=tracker.timeout_detail())
         return cells, rest
     tracker.fail("error", "the worker delivered no result", cells.append, isolate=False)
     return cells, None
@@ -439,8 +539,16 @@ class DaskExecutor(Executor):
         units = [u for u in units if u.keys]
         if not units:
             return
+        import logging
+
         client, cluster = connect(options.scheduler, options.jobs)
         futures: dict[Any, Any] = {}
+        # distributed logs its reconnection attempts with tracebacks; a lost scheduler is
+        # reported below in one line instead.
+        dask_logs = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict) if name.split(".")[0] == "distributed"]
+        levels = [log.level for log in dask_logs]
+        for log in dask_logs:
+            log.setLevel(logging.CRITICAL)
         try:
             from distributed import as_completed
 
@@ -457,6 +565,13 @@ class DaskExecutor(Executor):
                 except Exception as exc:  # noqa: BLE001 - KilledWorker, lost futures, ...
                     from sculptbench.harness import describe_exception
 
+                    if scheduler_lost(client, exc):
+                        # No rows for the unfinished cells: they stay resumable.
+                        where = f"at {options.scheduler}" if options.scheduler else "of the local cluster"
+                        raise SculptbenchError(
+                            f"lost the dask scheduler {where} mid-run; the finished cells are saved, the others were not run: "
+                            "run the same command again to resume once the scheduler is back"
+                        ) from None
                     tracker = UnitTracker(unit)
                     tracker.fail("error", f"worker died or failed on the dask cluster: {describe_exception(exc)}", deliver, isolate=False)
                     continue
@@ -468,11 +583,14 @@ class DaskExecutor(Executor):
                         futures[again] = rest
                         queue.add(again)
         finally:
-            for future in list(futures):
-                future.cancel()
-            client.close()
+            if client.status == "running":
+                for future in list(futures):
+                    future.cancel()
+            client.close(timeout=DASK_CONNECT_TIMEOUT)
             if cluster is not None:
                 cluster.close()
+            for log, level in zip(dask_logs, levels):
+                log.setLevel(level)
 
     @staticmethod
     def _submit(client: Any, unit: Any, options: ExecutionOptions, deliver: Callable[[Any], None]) -> Any:
@@ -483,6 +601,16 @@ class DaskExecutor(Executor):
 
             UnitTracker(unit).fail("error", f"cannot submit the work to dask: {describe_exception(exc)}", deliver, isolate=False)
             return None
+
+
+def scheduler_lost(client: Any, exc: BaseException) -> bool:
+    """Whether a future failed because the client lost its scheduler (not because of the work).
+
+    ``dask_run_unit`` catches what the work raises, so a connection error (distributed's
+    ``CommClosedError`` is an ``OSError``) comes from fetching the result, not from the work.
+    """
+    return (isinstance(exc, OSError) or "scheduler-connection-lost" in str(exc)
+            or client.status not in ("running", "connecting", "newly-created"))
 
 
 def connect(scheduler: str | None, jobs: int) -> tuple[Any, Any]:

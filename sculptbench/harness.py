@@ -145,7 +145,7 @@ class RunSpec:
     jobs: int = 1
     #: An executor name (``local``, ``dask`` or a plugin's); see docs/execution.md.
     executor: str = "local"
-    #: Seconds per cell; a unit's budget is ``timeout`` x its cell count. ``None``: no limit.
+    #: Seconds per cell (the prune stage: per cell it serves); see UnitTracker. ``None``: no limit.
     timeout: float | None = None
     #: The dask scheduler address (``--executor dask``); ``None`` starts a LocalCluster.
     scheduler: str | None = None
@@ -289,6 +289,37 @@ def run_group(group: Group, registry: Registry, batch: bool, skip: set[str] | No
     cells: list[Cell] = []
     run_unit(unit, registry, lambda event: cells.append(event[1]) if event[0] == "cell" else None)
     return cells
+
+
+@dataclass
+class ScoredNetwork:
+    """One cell as a run computes it, with its pruned network and detection (for drawing)."""
+
+    cell: Cell
+    network: SculptedNetwork | None
+    detection: Detection | None
+
+
+def scored_network(registry: Registry, group: Group, seed: int, detector: str, cache_dir: str | None) -> ScoredNetwork:
+    """The network, detection and row that a run of ``group`` computes for ``(seed, detector)``.
+
+    This is the run's own path (:func:`run_unit` on a unit of that one cell): from the stage cache
+    in ``cache_dir`` when present, else pruned by the pruner's batched ``prune_many`` and stored
+    there. Results do not depend on what else shares a batch, so this is the network the run
+    scored. Without a cache directory a temporary one carries the network out of the unit.
+    """
+    import tempfile
+
+    key = group.keys[(seed, detector)]
+    with tempfile.TemporaryDirectory(prefix="sculptbench-") as tmp:
+        cache = StageCache(cache_dir or tmp)
+        cells: list[Cell] = []
+        run_unit(WorkUnit(group, [key], True, cache), registry, lambda event: cells.append(event[1]) if event[0] == "cell" else None)
+        pkey = cache.prune_key(group, seed)
+        hit = cache.load_network(pkey)
+        dparams = dict(group.detectors)[detector]
+        found = cache.load_detection(cache.detect_key(pkey, detector, group.versions["detectors"][detector], dparams))
+    return ScoredNetwork(cells[0], hit[0] if hit else None, found[0] if found else None)
 
 
 def run_unit(unit: WorkUnit, registry: Registry, emit: Callable[[tuple], None]) -> None:
@@ -573,14 +604,50 @@ def execute(
     on_cell: Callable[[Cell], None] = lambda cell: None,
     skip: set[str] | None = None,
     only: set[str] | None = None,
+    on_wait: Callable[[str], None] = lambda message: None,
 ) -> list[Cell]:
     """Run the cells of ``groups`` not in ``skip`` (and in ``only``, if given) with the spec's
-    executor; write each cell in this process as soon as it arrives, and return them all."""
+    executor; write each cell in this process as soon as it arrives, and return them all.
+
+    Cells are claimed in the store first. Those that another live run is computing are left to
+    it: this run waits for them, takes over the ones whose run ended without writing them, and
+    lists the others' rows as theirs (``on_wait`` hears why it waits).
+    """
+    skip = set(skip or ())
+    todo = {k for unit in make_units(spec, groups, skip, only) for k in unit.keys}
+    since = store.get_run(run_id)["started"]
+    held = store.claim(run_id, sorted(todo))
+    # Cells another run finished between this run's start and its claim are theirs too.
+    late = store.written_since(todo - set(held), since, other_than=run_id)
+    store.release(run_id, late)
+    skip |= late
+    if held:
+        others = sorted(set(held.values()))
+        on_wait(f"{len(held)} of these cells are being computed by run {', '.join(others)}; waiting for them instead of computing them twice")
+    done: list[Cell] = []
+    _execute_units(registry, spec, groups, store, run_id, skip | set(held), only, on_cell, done)
+    while held:
+        time.sleep(CLAIM_POLL_S)
+        still = store.claim(run_id, sorted(held))
+        freed = set(held) - set(still)
+        theirs = store.written_since(freed, since, other_than=run_id)
+        store.release(run_id, theirs)
+        if freed - theirs:  # their run ended without them: computed here
+            _execute_units(registry, spec, groups, store, run_id, skip, freed - theirs, on_cell, done)
+        held = still
+    return done
+
+
+#: Seconds between looks at the cells another run is computing.
+CLAIM_POLL_S = 0.5
+
+
+def _execute_units(registry: Registry, spec: RunSpec, groups: list[Group], store: ResultsStore, run_id: str,
+                   skip: set[str], only: set[str] | None, on_cell: Callable[[Cell], None], done: list[Cell]) -> None:
     units = make_units(spec, groups, skip, only)
     executor = registry.get("executor", spec.executor)
     options = execution_options(registry, spec)
     wanted = {k for unit in units for k in unit.keys}
-    done: list[Cell] = []
 
     def deliver(cell: Cell) -> None:
         if cell.cell_key not in wanted:
@@ -594,4 +661,3 @@ def execute(
     for unit in units:
         for key in [k for k in unit.keys if k in wanted]:
             deliver(failure_cell(unit, key, "error", f"executor {spec.executor!r} delivered no result for this cell"))
-    return done

@@ -334,40 +334,34 @@ def plot_curve(cell: Cell, output: str | Path, ident: int | None = None) -> Path
 
 
 # --------------------------------------------------------------------------- network
-def plot_network(cell: Cell, output: str | Path, registry: Any = None, device: str | None = None,
-                 warn: Callable[[str], None] = lambda message: None) -> Path:
-    """Re-sculpt ``cell``'s network deterministically (its task, architecture, pruner and
-    detector with their stored parameters, training and seed) and draw it as ``sculptbench draw`` does."""
-    path = check_output(output)
+def network_group(cell: Cell, registry: Any, task: Any = None, device: str | None = None,
+                  warn: Callable[[str], None] = lambda message: None) -> Any:
+    """The one-seed :class:`sculptbench.harness.Group` that recomputes ``cell`` as its run did.
+
+    Its task, architecture, pruner, detector and scorers with their stored parameters, training,
+    device and seed; ``task`` is the cell's task when it came from a YAML file (``--task PATH.yaml``).
+    Its prune key is the run's, so the stage cache serves the network the run scored.
+    """
     from sculptbench import harness
-    from sculptbench.core import PruneJob, TrainingConfig
-    from sculptbench.draw import draw_network
+    from sculptbench.core import TrainingConfig
 
-    if registry is None:
-        from sculptbench.plugin_manager import load_registry
-
-        registry = load_registry()
-    if cell.task not in registry.tasks:
-        raise SculptbenchError(f"task {cell.task!r} of the cell is not registered; draw it with `sculptbench draw --task PATH.yaml` instead")
-    task = registry.tasks[cell.task]
+    if task is None:
+        if cell.task not in registry.tasks:
+            raise SculptbenchError(f"task {cell.task!r} of the cell is not registered; if it came from a circuit file, pass it with --task PATH.yaml")
+        task = registry.tasks[cell.task]
     if cell.config.get("task_hash") and task.definition_hash() != cell.config["task_hash"]:
         warn(f"task {cell.task} has changed since the cell was computed; the drawing shows the current definition")
     try:
         hidden = tuple(int(w) for w in cell.arch.split("x")) if cell.arch not in ("", "-") else ()
     except ValueError:
         raise SculptbenchError(f"cannot read the cell's architecture {cell.arch!r}") from None
-    prune_obj, det_obj = registry.get("pruner", cell.pruner), registry.get("detector", cell.detector)
-    pparams = prune_obj.validate_params(dict(cell.config.get("pruner_params") or {}))
-    dparams = det_obj.validate_params(dict(cell.config.get("detector_params") or {}))
-    training = TrainingConfig(**cell.config["training"]).validate() if cell.config.get("training") else task.training
-    dev = harness.resolve_device(device or cell.config.get("device") or "cpu")
-    net = prune_obj.prune(PruneJob(task, hidden, cell.seed, pparams, training, dev))
-    if net.status != "ok":
-        raise SculptbenchError(f"the dense network is {net.status} (accuracy {net.dense_accuracy:.4f}); nothing to draw")
-    if cell.density is not None and abs(net.density() - cell.density) > 1e-6:
-        warn(f"the re-sculpted network has density {net.density():.4f}, the stored cell {cell.density:.4f} "
-             "(different device, thread count or package version?)")
-    detection = det_obj.detect(net, task, dparams, cell.seed)
-    title = (f"{task.name}  {cell.arch}  {cell.pruner}/{cell.detector}  seed {cell.seed}: "
-             f"{len(detection.modules)} modules, density {net.density():.3f}")
-    return draw_network(net, detection, path, task.input_names, task.output_names, title=title)
+    training = cell.config.get("training") or task.training.__dict__
+    TrainingConfig(**training).validate()
+    scorers = sorted({name.split(".")[0] for name in cell.metrics if "." in name and name.split(".")[0] in registry.scorers}) or ["structure"]
+    spec = harness.RunSpec(
+        tasks=[task], pruners=[cell.pruner], detectors=[cell.detector], scorers=scorers, seeds=[cell.seed], archs=[hidden],
+        params={cell.pruner: dict(cell.config.get("pruner_params") or {}), cell.detector: dict(cell.config.get("detector_params") or {})},
+        training_overrides=dict(training), device=harness.resolve_device(device or cell.config.get("device") or "cpu"),
+    )
+    (group,) = harness.plan(registry, spec)
+    return group

@@ -231,8 +231,14 @@ def sculpt(jobs: Sequence[PruneJob], variants: Sequence[tuple[dict[str, Any], li
     """Train and prune every (job, variant) pair as members of one batch.
 
     All jobs must share the task, hidden shape, training config and device. Returns, per job,
-    the networks of its variants in order, and the time split.
+    the networks of its variants in order, and the time split. Runs on one CPU thread, so that
+    a member's result is the same in any batch (:func:`sculptbench.engine.single_threaded`).
     """
+    with engine.single_threaded():
+        return _sculpt(jobs, variants)
+
+
+def _sculpt(jobs: Sequence[PruneJob], variants: Sequence[tuple[dict[str, Any], list[Phase]]]) -> tuple[list[list[SculptedNetwork]], SculptStats]:
     stats = SculptStats()
     if not jobs:
         return [], stats

@@ -1,7 +1,9 @@
 """The SQLite results database (stdlib sqlite3, WAL, one transaction per write).
 
-Tables: ``meta`` (application id and schema version), ``runs`` (one row per invocation) and
-``cells`` (one row per task x architecture x pruner x detector x seed). A cell's ``cell_key``
+Tables: ``meta`` (application id and schema version), ``runs`` (one row per invocation),
+``cells`` (one row per task x architecture x pruner x detector x seed) and ``claims`` (the cells
+a live run is computing, so that a second run of the same grid waits instead of computing them
+again; a claim goes with its cell's row, its run's end, or its process). A cell's ``cell_key``
 hashes everything that determines its result, so re-running a command finds its finished
 cells. A database that is not sculptbench's, or whose schema is newer, is refused untouched.
 
@@ -14,12 +16,13 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from sculptbench.core import SculptbenchError
 
@@ -67,6 +70,13 @@ CREATE TABLE IF NOT EXISTS cells (
     UNIQUE (run_id, cell_key)
 );
 CREATE INDEX IF NOT EXISTS cells_by_key ON cells (cell_key);
+CREATE TABLE IF NOT EXISTS claims (
+    cell_key TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    claimed REAL NOT NULL
+);
 """
 
 CELL_COLUMNS = (
@@ -198,6 +208,7 @@ class ResultsStore:
         """
         with self.transaction() as cur:
             cur.execute("UPDATE runs SET finished = ?, status = ? WHERE run_id = ?", (time.time(), status, run_id))
+            cur.execute("DELETE FROM claims WHERE run_id = ?", (run_id,))
 
     def resume_run(self, run_id: str, executor: str | None = None) -> dict[str, Any]:
         """Mark an existing run ``running`` again (``--resume RUN_ID``) and return its record."""
@@ -252,6 +263,36 @@ class ResultsStore:
         placeholders = ", ".join("?" for _ in CELL_COLUMNS)
         with self.transaction() as cur:
             cur.execute(f"INSERT OR REPLACE INTO cells ({', '.join(CELL_COLUMNS)}) VALUES ({placeholders})", values)
+            cur.execute("DELETE FROM claims WHERE cell_key = ? AND run_id = ?", (cell.cell_key, run_id))
+
+    # ------------------------------------------------------------------ claims
+    def claim(self, run_id: str, keys: Iterable[str]) -> dict[str, str]:
+        """Claim ``keys`` for ``run_id``; return ``{key: run id}`` of those another live run holds.
+
+        A claim of a process that is gone (``kill -9``), or of this very process, is taken over.
+        """
+        host, pid, now = socket.gethostname(), os.getpid(), time.time()
+        held: dict[str, str] = {}
+        with self.transaction() as cur:
+            for key in keys:
+                row = cur.execute("SELECT run_id, host, pid FROM claims WHERE cell_key = ?", (key,)).fetchone()
+                if row is not None and row["run_id"] != run_id and _claimer_alive(row["host"], row["pid"]):
+                    held[key] = row["run_id"]
+                    continue
+                cur.execute("INSERT OR REPLACE INTO claims (cell_key, run_id, host, pid, claimed) VALUES (?, ?, ?, ?, ?)",
+                            (key, run_id, host, pid, now))
+        return held
+
+    def release(self, run_id: str, keys: Iterable[str]) -> None:
+        """Drop ``run_id``'s claims on ``keys``."""
+        with self.transaction() as cur:
+            cur.executemany("DELETE FROM claims WHERE cell_key = ? AND run_id = ?", [(k, run_id) for k in keys])
+
+    def written_since(self, keys: Iterable[str], since: float, other_than: str) -> set[str]:
+        """Those ``keys`` that a run other than ``other_than`` wrote a row for at or after ``since``."""
+        wanted = set(keys)
+        rows = self.conn.execute("SELECT DISTINCT cell_key FROM cells WHERE created >= ? AND run_id != ?", (since, other_than))
+        return {r[0] for r in rows if r[0] in wanted}
 
     def finished_keys(self, statuses: tuple[str, ...] = ("ok", "untrainable")) -> set[str]:
         """Cell keys that have a finished row with one of ``statuses`` in any run."""
@@ -281,6 +322,27 @@ class ResultsStore:
                 item[col] = json.loads(item[col])
             latest[item["cell_key"]] = Cell(**item)
         return sorted(latest.values(), key=lambda c: (c.task, c.depth, c.arch, c.pruner, c.detector, c.seed))
+
+
+def _claimer_alive(host: str, pid: int) -> bool:
+    """Whether the process that made a claim still runs (one on another machine is assumed to)."""
+    if host != socket.gethostname():
+        return True
+    return pid != os.getpid() and process_alive(pid)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` on this machine runs (a zombie does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is dead
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _enable_wal(conn: sqlite3.Connection, timeout_s: float = LOCK_TIMEOUT_S) -> None:

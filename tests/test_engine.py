@@ -96,6 +96,78 @@ def test_untrainable(registry):
         assert [h["phase"] for h in net.history] == ["dense"] and net.history[0]["accepted"] is False
 
 
+# --------------------------------------------------------------------------- batch independence
+#: Three XOR pairs, each output with its negation (issue 13): at 24x24 and 15 epochs, seed 5's
+#: dense network is untrainable, and the others stop pruning at different steps.
+XOR3 = """
+name: user/xor3
+family: user
+inputs: [x1, x2, x3, x4, x5, x6]
+gates:
+  a: {op: xor, in: [x1, x2]}
+  not_a: {op: not, in: [a]}
+  b: {op: xor, in: [x3, x4]}
+  not_b: {op: not, in: [b]}
+  c: {op: xor, in: [x5, x6]}
+  not_c: {op: not, in: [c]}
+outputs: {y1: a, y2: not_a, y3: b, y4: not_b, y5: c, y6: not_c}
+modules:
+  A: {reads: [x1, x2], drives: [y1, y2]}
+  B: {reads: [x3, x4], drives: [y3, y4]}
+  C: {reads: [x5, x6], drives: [y5, y6]}
+"""
+
+
+@pytest.fixture(scope="module")
+def xor3(tmp_path_factory):
+    from sculptbench.circuits import load_circuit
+
+    path = tmp_path_factory.mktemp("xor3") / "xor3.yaml"
+    path.write_text(XOR3)
+    return load_circuit(str(path))
+
+
+@pytest.fixture
+def two_threads():
+    """torch on two threads (``sculptbench --threads 2``), restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_a_batch_with_an_untrainable_member_equals_each_member_alone(xor3, two_threads):
+    """Masks, weights, accuracies and histories bit for bit, also under ``--threads 2``."""
+    pruner, jobs = jobs_for(xor3, [0, 5, 2], hidden=(24, 24), epochs=15)
+    nets = pruner.prune_many(jobs)
+    assert [n.status for n in nets] == ["ok", "untrainable", "ok"], "seed 5 no longer untrainable: the test proves little"
+    assert len({len(n.history) for n in nets}) == 3, "members stopped together: the test proves little"
+    for job, net in zip(jobs, nets):
+        assert_same_network(net, IterativePruner().prune(job))
+    assert torch.get_num_threads() == 2
+
+
+def test_mixed_variants_equal_each_variant_alone(xor3, two_threads):
+    """An auto grid (two unit steps) of two seeds, one untrainable, vs every member alone."""
+    from sculptbench.pruning import sculpt
+
+    pruner, jobs = jobs_for(xor3, [5, 0], hidden=(24, 24), epochs=15, hparams="auto", auto_unit_steps=[30, 70], auto_restarts=1)
+    variants = [(v, pruner.phases(jobs[0], v)) for v in pruner.variants(jobs[0])]
+    batch, _ = sculpt(jobs, variants)
+    statuses = {n.status for nets in batch for n in nets}
+    assert statuses == {"ok", "untrainable"}, "no untrainable or no trained member: the test proves little"
+    for job, nets in zip(jobs, batch):
+        for variant, net in zip(variants, nets):
+            (alone,), _ = sculpt([job], [variant])
+            assert_same_network(net, alone[0])
+
+
+def test_single_threaded_restores_the_thread_count(two_threads):
+    with engine.single_threaded():
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == 2
+
+
 # --------------------------------------------------------------------------- gradients
 def _problem(k=2):
     layout = engine.Layout((3, 4, 5, 2))

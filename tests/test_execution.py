@@ -276,6 +276,40 @@ def test_tracker_blames_only_the_running_cell(registry):
     assert [c.status for c in delivered[2:]] == ["timeout"] * 4
 
 
+def test_each_cell_is_granted_one_timeout_and_the_prune_stage_one_per_cell(registry):
+    """A hanging cell costs --timeout, wherever it sits in its group (not its share of N x --timeout)."""
+    spec = spec_for(registry, ["louvain", "sculpting"], ["structure"], None)
+    (group,) = harness.plan(registry, spec)
+    unit = harness.WorkUnit(group, list(group.keys.values()))
+    now = [100.0]
+    tracker = UnitTracker(unit, timeout=5.0, clock=lambda: now[0])
+    k = unit.keys
+    assert len(k) == 4 and tracker.deadline == 105.0
+    tracker.observe(("begin", None, "pruner 'dense'"), lambda c: None)
+    assert tracker.deadline == 120.0  # the prune stage serves the 4 cells
+    now[0] = 101.0
+    tracker.observe(("begin", k[0], "detector 'louvain'"), lambda c: None)
+    tracker.observe(("begin", k[0], "scorer 'structure'"), lambda c: None)  # same cell: no new budget
+    assert tracker.deadline == 106.0 and not tracker.expired()
+    now[0] = 106.0
+    assert tracker.expired()
+    assert tracker.grants == [(None, 5.0), (None, 20.0), (k[0], 5.0)]
+    assert tracker.timeout_detail() == " (budget 5 s: --timeout 5 s per cell)"
+
+
+def test_hanging_cells_of_one_group_each_cost_one_timeout(faulty_env, tmp_path):
+    db = tmp_path / "r.db"
+    env = dict(faulty_env, SCULPTBENCH_FAULTY_SEEDS="0,1,2")
+    # Before, the three hanging cells took 3T + 2T + T; a 600 s hang ends in subprocess.TimeoutExpired.
+    proc = cli(env, "run", *FAST, "--seeds", 3, "--detectors", "faulty-sleep", "--jobs", 1, "--timeout", 3, "--quiet", "--results", db)
+    assert proc.returncode == 0, proc.stderr
+    got = sorted(rows(db), key=lambda r: r["seed"])
+    assert [r["status"] for r in got] == ["timeout"] * 3
+    for r in got:
+        assert r["error"] == "timed out while running detector 'faulty-sleep' (budget 3 s: --timeout 3 s per cell)", r["error"]
+    assert "Traceback" not in proc.stderr
+
+
 # --------------------------------------------------------------------------- CLI options and bad input
 @pytest.mark.parametrize("args, fragment", [
     (["--scheduler", "tcp://127.0.0.1:1"], "--scheduler tcp://127.0.0.1:1 needs --executor dask"),
@@ -399,6 +433,22 @@ def test_a_single_worker_with_timeout_is_isolated_too(faulty_env, tmp_path):
     assert {(r["detector"], r["status"]) for r in rows(db)} == {("faulty-exit", "error"), ("louvain", "ok")}
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_plugin_exiting_the_process_with_jobs_1_leaves_an_error_row(faulty_env, tmp_path, threads):
+    """Without --timeout, --jobs 1 runs each unit in a forked child: os._exit kills only the child."""
+    db = tmp_path / "r.db"
+    proc = cli(faulty_env, "--threads", threads, "run", *FAST, "--seeds", 2, "--detectors", "faulty-exit,louvain", "--jobs", 1, "--quiet", "--results", db)
+    assert proc.returncode == 0, proc.stderr
+    cells = {(r["detector"], r["seed"]): r for r in rows(db)}
+    assert len(cells) == 4
+    assert cells[("faulty-exit", 0)]["status"] == "error"
+    assert cells[("faulty-exit", 0)]["error"] == "worker died (exit code 3) while running detector 'faulty-exit'"
+    assert {k for k, r in cells.items() if r["status"] == "ok"} == {("louvain", 0), ("louvain", 1), ("faulty-exit", 1)}
+    (run,) = json.loads(invoke("runs", "--results", db, "--json").stdout)
+    assert run["status"] == "done" and run["counts"] == {"error": 1, "ok": 3}
+    assert "Traceback" not in proc.stderr
+
+
 # --------------------------------------------------------------------------- resume after SIGKILL
 GRID = ["--tasks", TASK, "--arch", "24,16", "--epochs", "30", "--pruners", "magnitude,dense", "--detectors", "louvain",
         "--seeds", "2", "--quiet"]
@@ -461,14 +511,9 @@ def test_sigkill_mid_grid_then_resume_keeps_and_never_recomputes(tmp_path):
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is dead
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except (OSError, IndexError):
-        return True
+    from sculptbench.store import process_alive
+
+    return process_alive(pid)
 
 
 # --------------------------------------------------------------------------- concurrent runs on one database
@@ -488,6 +533,41 @@ def test_two_runs_writing_one_database_at_once(tmp_path):
     runs = json.loads(invoke("runs", "--results", db, "--json").stdout)
     assert sorted(r["status"] for r in runs) == ["done", "done"]
     assert sorted(sum(r["counts"].values()) for r in runs) == [8, 8]
+
+
+def test_two_runs_of_one_grid_compute_each_stage_once(tmp_path):
+    """The second run waits for the cells the first has claimed instead of computing them again."""
+    db, log = tmp_path / "r.db", tmp_path / "stages.log"
+    env = base_env(SCULPTBENCH_STAGE_LOG=str(log))
+    args = ["run", "--tasks", TASK, "--arch", "24,16", "--epochs", "30", "--pruners", "dense", "--detectors", "louvain",
+            "--seeds", "2", "--quiet", "--results", str(db)]
+    procs = [subprocess.Popen([sys.executable, "-m", "sculptbench.cli", *args], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+        assert "Traceback" not in err
+    executed = [(line["stage"], line["key"]) for line in stage_lines(log)]
+    assert len(executed) == len(set(executed)) == 12, executed  # 4 cells x (prune, detect, score), once each
+    got = rows(db)
+    assert len(got) == 4 and len({r["cell_key"] for r in got}) == 4
+    # Both leaderboards show all four cells, whichever run computed them.
+    for out, _ in outs:
+        assert "n=4" in out and "cells: ok 4" in out, out
+    assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0
+
+
+def test_a_dead_runs_claims_are_taken_over(tmp_path):
+    db = tmp_path / "r.db"
+    store = ResultsStore(db)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    store.conn.execute("INSERT INTO claims VALUES ('k1', 'gone', ?, ?, 0)", (socket.gethostname(), dead.pid))
+    store.conn.execute("INSERT INTO claims VALUES ('k2', 'alive', ?, 1, 0)", (socket.gethostname(),))  # pid 1 never dies
+    assert store.claim("mine", ["k1", "k2", "k3"]) == {"k2": "alive"}
+    owners = dict(store.conn.execute("SELECT cell_key, run_id FROM claims").fetchall())
+    assert owners == {"k1": "mine", "k2": "alive", "k3": "mine"}
+    store.close()
 
 
 def test_store_waits_for_a_writer_that_blocks_the_switch_to_wal(tmp_path):
@@ -548,7 +628,7 @@ def dask_cluster(tmp_path):
         else:
             pytest.fail("the dask cluster did not start: " + "".join((tmp_path / f"dask-{i}.log").read_text()[-2000:] for i in range(3)))
         client.close()
-        yield address, env
+        yield address, env, procs[0]
     finally:
         for p in reversed(procs):
             p.terminate()
@@ -563,7 +643,7 @@ def dask_cluster(tmp_path):
 
 
 def test_dask_scheduler_and_two_workers_run_a_grid(dask_cluster, tmp_path):
-    address, env = dask_cluster
+    address, env, _ = dask_cluster
     db = tmp_path / "r.db"
     proc = subprocess.Popen([sys.executable, "-m", "sculptbench.cli", "run", "--tasks", TASK, "--arch", "8", "--seeds", "2", "--epochs", "20",
                              "--pruners", "magnitude,dense", "--detectors", "louvain", "--executor", "dask", "--scheduler", address,
@@ -580,6 +660,43 @@ def test_dask_scheduler_and_two_workers_run_a_grid(dask_cluster, tmp_path):
     assert run["executor"] == "dask" and run["config"]["scheduler"] == address and run["status"] == "done"
     table = invoke("runs", "--results", db)
     assert f"dask {address}" in table.stdout
+
+
+def test_a_lost_scheduler_fails_the_run_and_leaves_its_cells_resumable(dask_cluster, tmp_path):
+    address, env, scheduler = dask_cluster
+    db = tmp_path / "r.db"
+    # Six groups (one work unit each) of magnitude pruning: the scheduler dies after the first cell.
+    args = ["run", "--tasks", TASK, "--arch", "24,22,20,18,16,14", "--epochs", "30", "--pruners", "magnitude", "--detectors", "louvain",
+            "--seeds", "2", "--quiet", "--results", str(db)]
+    proc = subprocess.Popen([sys.executable, "-m", "sculptbench.cli", *args, "--executor", "dask", "--scheduler", address],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if db.exists() and rows(db):
+                    break
+            except sqlite3.OperationalError:
+                pass
+            time.sleep(0.05)
+        scheduler.kill()
+        out, err = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode not in (0, None), out + err
+    assert "Traceback" not in err
+    (line,) = [x for x in err.splitlines() if x.startswith("error: ")]
+    assert f"lost the dask scheduler at {address}" in line and "run the same command again" in line, err
+    (run,) = json.loads(invoke("runs", "--results", db, "--json").stdout)
+    assert run["status"] == "failed"
+    written = rows(db)
+    assert written and all(r["status"] in ("ok", "untrainable") for r in written) and len(written) < 12, written
+    # The unfinished cells are resumable: a local rerun computes exactly those.
+    again = cli(base_env(), *args)
+    assert again.returncode == 0, again.stderr
+    assert f"{len(written)} of 12 cells were already in" in again.stdout
+    assert len(rows(db)) == 12
 
 
 def test_dask_without_a_scheduler_starts_a_local_cluster(tmp_path):

@@ -97,7 +97,7 @@ def test_other_formats(db, tmp_path, suffix):
     (["--kind", "curve", "--task", "nohist"], ["has no pruning history"]),
     (["--kind", "curve", "--cell-id", 9999], ["no cell with id 9999"]),
     (["--kind", "curve", "--task", "nope"], ["no cells match --task nope"]),
-    (["--kind", "network", "--task", "nohist"], ["'bool/nohist'", "not registered", "sculptbench draw"]),
+    (["--kind", "network", "--task", "nohist"], ["'bool/nohist'", "not registered", "--task PATH.yaml"]),
 ])
 def test_plot_user_errors(db, tmp_path, monkeypatch, args, fragments):
     monkeypatch.chdir(tmp_path)
@@ -127,3 +127,44 @@ def test_network_kind_redraws_a_real_cell(tmp_path):
     curve = invoke("plot", "--results", db, "--kind", "curve", "--task", "input-separable", "-o", tmp_path / "curve.png")
     assert curve.exit_code == 0, curve.output
     assert_image(tmp_path / "curve.png")
+
+
+SEPARABLE_COPY = """
+name: user/separable
+family: user
+inputs: [x1, x2, x3, x4]
+gates:
+  a: {op: xor, in: [x1, x2]}
+  not_a: {op: not, in: [a]}
+  b: {op: xor, in: [x3, x4]}
+  not_b: {op: not, in: [b]}
+outputs: {y1: a, y2: not_a, y3: b, y4: not_b}
+modules:
+  A: {reads: [x1, x2], drives: [y1, y2]}
+  B: {reads: [x3, x4], drives: [y3, y4]}
+pruning: {unit_step: 30, edge_step: 5}
+"""
+
+
+def test_draw_and_plot_show_the_scored_network_of_a_yaml_task(tmp_path, monkeypatch):
+    """Without a cache, draw recomputes each cell by the run's path; with one, plot reads the stored network."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sep.yaml").write_text(SEPARABLE_COPY)
+    common = ["--arch", "24", "--epochs", "30", "--detector", "louvain"]
+    res = invoke("run", "--tasks", "sep.yaml", "--pruners", "iterative", "--detectors", "louvain", "--seeds", 2, "--arch", 24,
+                 "--epochs", 30, "--quiet", "--results", "r.db")
+    assert res.exit_code == 0, res.output
+    cells = ResultsStore(tmp_path / "r.db", create=False).cells()
+    assert sorted(c.status for c in cells) == ["ok", "ok"]
+    for cell in cells:
+        verdict = f"structure.success {cell.metrics['structure.success']}"
+        drawn = invoke("draw", "--task", "sep.yaml", *common, "--seed", cell.seed, "--no-cache", "-o", f"d{cell.seed}.png")
+        assert drawn.exit_code == 0, (drawn.output, drawn.exception)
+        assert f"seed {cell.seed}: density {cell.density:.6f}, " in drawn.stdout and verdict in drawn.stdout, drawn.stdout
+        assert "(network: computed)" in drawn.stdout
+        assert_image(tmp_path / f"d{cell.seed}.png")
+        plotted = invoke("plot", "--results", "r.db", "--kind", "network", "--task", "sep.yaml", "--seed", cell.seed, "-o", f"p{cell.seed}.png")
+        assert plotted.exit_code == 0, (plotted.output, plotted.exception)
+        assert f"density {cell.density:.6f}, " in plotted.stdout and verdict in plotted.stdout and "(network: from the stage cache)" in plotted.stdout
+        assert "warning" not in plotted.stderr
+        assert_image(tmp_path / f"p{cell.seed}.png")

@@ -1,4 +1,5 @@
-"""Detectors that misbehave on seed 0 and behave on every other seed.
+"""Detectors that misbehave on seed 0 (or the seeds in ``SCULPTBENCH_FAULTY_SEEDS``, e.g. ``0,1,2``)
+and behave on every other seed.
 
 - ``faulty-raise`` raises (unless ``SCULPTBENCH_FAULTY_FIXED=1``, for ``--retry-failed``);
 - ``faulty-sleep`` sleeps for ``SCULPTBENCH_FAULTY_SLEEP`` seconds (default 600), past any ``--timeout``;
@@ -24,7 +25,7 @@ class _Faulty(Detector):
         raise NotImplementedError
 
     def detect(self, network, task, params, seed):
-        if seed == 0:
+        if str(seed) in os.environ.get("SCULPTBENCH_FAULTY_SEEDS", "0").split(","):
             self.misbehave()
         graph = network.unit_graph()
         layers: dict[int, set] = {}
