@@ -316,9 +316,13 @@ def scored_network(registry: Registry, group: Group, seed: int, detector: str, c
         cells: list[Cell] = []
         run_unit(WorkUnit(group, [key], True, cache), registry, lambda event: cells.append(event[1]) if event[0] == "cell" else None)
         pkey = cache.prune_key(group, seed)
-        hit = cache.load_network(pkey)
-        dparams = dict(group.detectors)[detector]
-        found = cache.load_detection(cache.detect_key(pkey, detector, group.versions["detectors"][detector], dparams))
+        sizes = [group.task.n_inputs, *group.hidden, group.task.n_outputs]
+        hit = cache.load_network(pkey, sizes)
+        found = None
+        if hit is not None:
+            dparams = dict(group.detectors)[detector]
+            dkey = cache.detect_key(pkey, detector, group.versions["detectors"][detector], dparams, network_digest(hit[0]))
+            found = cache.load_detection(dkey, hit[0])
     return ScoredNetwork(cells[0], hit[0] if hit else None, found[0] if found else None)
 
 
