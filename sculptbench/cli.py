@@ -403,7 +403,8 @@ def draw(task_name, arch, pruner, detector, seed, device, params, epochs, output
             raise SculptbenchError(f"--param names {component!r}, which is neither --pruner nor --detector")
     pparams = prune_obj.validate_params(dict(parsed.get(pruner, {})))
     dparams = harness.detector_params(det_obj, task, parsed.get(detector, {}))
-    training = TrainingConfig(**{**task.training.__dict__, **({"epochs": epochs} if epochs else {})}).validate()
+    base = task.training_for(tuple(archs[0])) if hasattr(task, "training_for") else task.training
+    training = TrainingConfig(**{**base.__dict__, **({"epochs": epochs} if epochs else {})}).validate()
     net = prune_obj.prune(PruneJob(task, archs[0], seed, pparams, training, harness.resolve_device(device)))
     if net.status != "ok":
         raise SculptbenchError(f"the dense network is {net.status} (accuracy {net.dense_accuracy:.4f}); try more --epochs or another --seed")

@@ -18,7 +18,7 @@ from sculptbench.harness import detector_params, select_tasks
 from sculptbench.mnist import ENV_PROFILE, ENV_ROOT, MnistTask, Profile
 
 TINY = Profile.uniform(
-    "tiny", 200, 40, 40, archs=((16,),),
+    "tiny", 200, 40, 40, archs=((16,),), jitter=2,
     training=TrainingConfig(lr=1e-3, batch_size=64, epochs=1, weight_decay=1e-4, noise_std=0.0),
 )
 N_TRAIN_FILE, N_TEST_FILE = 60, 20
@@ -85,6 +85,7 @@ def test_embedded_subset_quick_profile():
     assert sum(map(len, splits)) == 5000 and not (splits[0] & splits[1] or splits[0] & splits[2] or splits[1] & splits[2])
     ids = {name: set(s.image_ids.ravel().tolist()) for name, s in _splits(task.composites()).items()}
     assert not ids["train"] & ids["val"] and not ids["train"] & ids["test"] and not ids["val"] & ids["test"]
+    assert not task.composites().train.shifts.any()  # no jitter: each digit fills its half, as the reference's
 
 
 def test_determinism_and_no_copies(fake_root):
@@ -117,7 +118,7 @@ def test_labels_and_jitter(fake_root, kind):
             assert d.max() < 8
             value = y[:, 0] * 4 + y[:, 1] * 2 + y[:, 2]
             assert (value == (d[:, 0] ^ d[:, 1])).all()
-        assert np.abs(split.shifts).max() <= mnist.JITTER
+        assert np.abs(split.shifts).max() <= TINY.jitter and np.abs(split.shifts).max() > 0
         x = split.x.numpy().reshape(-1, 28, 56)
         for i in range(0, len(x), 7):  # each half is exactly its digit, shifted and zero padded
             for half in range(2):
@@ -248,6 +249,44 @@ def test_cli_errors_and_configure(tmp_path, fake_root):
     assert result.exit_code == 2
     mnist.configure(root=fake_root, profile="paper")
     assert os.environ[ENV_ROOT] == str(fake_root.resolve()) and os.environ[ENV_PROFILE] == "paper"
+
+
+# --------------------------------------------------------------------------- the paper profile
+def test_paper_table_rows_and_lookups():
+    table = mnist.paper_table()
+    assert len(table) == 84 and {r.seed for r in table} == {0, 1, 2, 5}
+    assert len(mnist.paper_archs("two-digits")) == 9 and len(mnist.paper_archs("xor")) == 12  # 2-4 / 2-5 hidden layers
+    assert mnist.paper_archs("xor")[0] == (392, 392) and mnist.paper_archs("xor")[-1] == (1568,) * 5
+    task = MnistTask("xor", profile="paper")
+    assert task.default_archs == mnist.paper_archs("xor")
+    train = task.training_for((392, 392))
+    assert (train.lr, train.batch_size, train.epochs, train.weight_decay) == (1e-3, 512, 120, 1e-4)
+    assert task.training_for((784, 784, 784)).batch_size == 256
+    assert task.training_for((64, 64)) == task.training  # not in the table: the profile's recipe
+    steps = [task.pruning_defaults_for((392, 392), seed) for seed in range(5)]
+    # Reference seeds 0, 1, 2, 5 -> sculptbench seeds 0, 1, 2, 3 (then again from the first).
+    assert [(d["unit_step"], d["edge_step"]) for d in steps] == [(55.0, 1.0), (55.0, 2.5), (60.0, 0.5), (15.0, 2.5), (55.0, 1.0)]
+    assert steps[0]["edge_min_step"] == 0.05
+    quick = MnistTask("xor")
+    assert quick.pruning_defaults_for((392, 392), 3) == quick.pruning_defaults
+    assert task.definition()["profile"]["reference_table"] == mnist.paper_table_digest()
+
+
+def test_paper_profile_tiny_slice_runs_per_seed_steps(registry):
+    """The paper profile's path (table archs, per-arch recipe, per-seed steps) on 2 composites per pair."""
+    import dataclasses
+
+    tiny = dataclasses.replace(mnist.PROFILES["paper"], name="paper-tiny", sizes=tuple((k, (2, 1, 1)) for k in mnist.KINDS))
+    task = MnistTask("xor", profile=tiny)
+    assert task.data().train_x.shape == (128, 1568)
+    pruner = registry.pruners["iterative"]
+    params = pruner.validate_params({"unit_min_step": 40, "edge_min_step": 40})
+    training = dataclasses.replace(task.training_for((392, 392)), epochs=1)
+    assert training.batch_size == 512
+    jobs = [PruneJob(task, (392, 392), seed, params, training, "cpu") for seed in (0, 3)]
+    nets = pruner.prune_many(jobs)
+    assert [n.info["variant"] for n in nets] == [{"unit_step": 55.0, "edge_step": 1.0}, {"unit_step": 15.0, "edge_step": 2.5}]
+    assert all(n.sizes == [1568, 392, 392, 3] for n in nets)
 
 
 # --------------------------------------------------------------------------- end to end
