@@ -573,6 +573,11 @@ class MnistTask(Task):
         """The cached composites on ``device`` (the same tensor objects on every call)."""
         return _task_data(self.kind, self.root, self.profile, str(torch.device(device)))
 
+    def check_data(self) -> None:
+        """Read the digits now (cached), so a missing, corrupt or truncated data file is a
+        :class:`SculptbenchError` before a run starts rather than an error in every cell."""
+        load_digits(self.root)
+
     def composites(self) -> Composites:
         """The cached CPU composites with how they were made (image ids, digits, shifts)."""
         return build_composites(self.kind, self.root, self.profile)

