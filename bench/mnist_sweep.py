@@ -9,7 +9,7 @@ core count; times do):
 * ``sculpt``: train, prune (``iterative``), detect (``sculpting``) and score (``structure``)
   cells for every combination of the settings given, and per setting the share of seeds with
   input separability and output grouping. This is how the quick profile's pruning tolerance,
-  steps and weight decay were chosen.
+  unit-phase steps and weight decay were chosen.
 
 Every setting not given is the quick profile's (``sculptbench.mnist.PROFILES["quick"]``).
 
@@ -34,8 +34,9 @@ from sculptbench.harness import detector_params
 from sculptbench.plugin_manager import load_registry
 
 
-def _floats(text: str) -> list[float]:
-    return [float(v) for v in text.split(",")] if text else []
+def _floats(text: str) -> list[float | None]:
+    """Comma-separated numbers; ``none`` stands for the rule's default (e.g. one unit)."""
+    return [None if v.strip().lower() == "none" else float(v) for v in text.split(",")] if text else []
 
 
 def _ints(text: str) -> list[int]:
@@ -44,20 +45,38 @@ def _ints(text: str) -> list[int]:
 
 def make_task(kind: str, jitter: int | None = None, epochs: int | None = None, train: int | None = None,
               tolerance: float | None = None, weight_decay: float | None = None,
-              unit_step: float | None = None, edge_step: float | None = None) -> mnist.MnistTask:
-    """A task of the quick profile with the given settings replaced (``None`` keeps the profile's)."""
+              unit_step: float | None = None, unit_min_step: float | None | str = "profile") -> mnist.MnistTask:
+    """A task of the quick profile with the given settings replaced (``None`` keeps the profile's;
+    for ``unit_min_step`` ``None`` means one unit, the reference's rule)."""
     base = mnist.PROFILES["quick"]
     sizes = dict(base.sizes)
     if train is not None:
         sizes[kind] = (train, *sizes[kind][1:])
-    training = dataclasses.replace(base.training, **{k: v for k, v in (("epochs", epochs), ("weight_decay", weight_decay)) if v is not None})
+    training = dataclasses.replace(base.training, **{k: v for k, v in (("weight_decay", weight_decay),) if v is not None})
+    kind_epochs = dict(base.epochs)
+    if epochs is not None:
+        kind_epochs[kind] = epochs
     pruning = dict(base.pruning)
-    pruning.update({k: v for k, v in (("unit_step", unit_step), ("edge_step", edge_step)) if v is not None})
+    pruning.update({k: v for k, v in (("unit_step", unit_step),) if v is not None})
+    if unit_min_step != "profile":
+        pruning["unit_min_step"] = unit_min_step
     profile = dataclasses.replace(
-        base, name="sweep", sizes=tuple(sizes.items()), training=training, pruning=tuple(pruning.items()),
+        base, name="sweep", sizes=tuple(sizes.items()), training=training, pruning=tuple(pruning.items()), epochs=tuple(kind_epochs.items()),
         **{k: v for k, v in (("jitter", jitter), ("tolerance", tolerance)) if v is not None},
     )
     return mnist.MnistTask(kind, profile=profile)
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def one_sided_units(net) -> str:
+    """Surviving first-hidden-layer units reading pixels of one half only, of all surviving ones."""
+    mask = net.weight_masks[0].reshape(-1, mnist.H, 2 * mnist.W)
+    left, right = mask[:, :, :mnist.W].flatten(1).any(1), mask[:, :, mnist.W:].flatten(1).any(1)
+    alive = left | right
+    return f"{int((alive & (left ^ right)).sum())}/{int(alive.sum())}"
 
 
 def dense_part(args) -> None:
@@ -84,13 +103,14 @@ def sculpt_part(args) -> None:
     pruner, detector, scorer = registry.pruners["iterative"], registry.detectors["sculpting"], registry.scorers["structure"]
     grid = list(itertools.product(
         _floats(args.tolerance) or [None], _floats(args.weight_decay) or [None],
-        _floats(args.unit_step) or [None], _floats(args.edge_step) or [None], _ints(args.epochs) or [None],
+        _floats(args.unit_step) or [None], _floats(args.unit_min_step) or ["profile"], _ints(args.epochs) or [None],
+        _ints(args.train) or [None],
     ))
     cells, summary = [], []
-    for tol, wd, unit, edge, epochs in grid:
-        task = make_task(args.task, tolerance=tol, weight_decay=wd, unit_step=unit, edge_step=edge, epochs=epochs)
-        setting = (f"tol {task.accuracy_tolerance} wd {task.training.weight_decay} epochs {task.training.epochs} "
-                   f"P_u {task.pruning_defaults['unit_step']} P_e {task.pruning_defaults['edge_step']}")
+    for tol, wd, unit, unit_min, epochs, train in grid:
+        task = make_task(args.task, tolerance=tol, weight_decay=wd, unit_step=unit, unit_min_step=unit_min, epochs=epochs, train=train)
+        setting = (f"{task.composites().train.x.shape[0]} x {task.training.epochs} ep, tol {task.accuracy_tolerance} wd {task.training.weight_decay} "
+                   f"P_u {task.pruning_defaults['unit_step']} min {task.pruning_defaults.get('unit_min_step')}")
         for arch in [tuple(_ints(a.replace("x", ","))) for a in args.arch.split(",")]:
             params = pruner.validate_params({})
             jobs = [PruneJob(task, arch, seed, params, task.training, "cpu") for seed in _ints(args.seeds)]
@@ -106,11 +126,11 @@ def sculpt_part(args) -> None:
                 for key in hits:
                     hits[key] += bool(metrics.get(key))
                 cells.append([args.task, "x".join(map(str, arch)), setting, job.seed, f"{net.dense_accuracy:.3f}", f"{net.accuracy:.3f}",
-                              f"{net.density():.4f}", metrics.get("modules_found", "-"), metrics.get("input_separability", "-"),
-                              metrics.get("output_grouping", "-"), metrics.get("success", "-"), f"{seconds:.0f}"])
+                              f"{net.density():.4f}", one_sided_units(net), metrics.get("modules_found", "-"), metrics.get("input_separability", "-"),
+                              _fmt(metrics.get("input_ari")), metrics.get("output_grouping", "-"), _fmt(metrics.get("output_ari")), f"{seconds:.0f}"])
             n = len(jobs)
             summary.append([args.task, "x".join(map(str, arch)), setting, n, f"{hits['input_separability'] / n:.2f}", f"{hits['output_grouping'] / n:.2f}"])
-    print(tabulate(cells, headers=["task", "arch", "setting", "seed", "dense acc", "pruned acc", "density", "modules", "input sep", "output grp", "success", "prune s"], tablefmt="github"))
+    print(tabulate(cells, headers=["task", "arch", "setting", "seed", "dense acc", "pruned acc", "density", "one-sided L1 units", "modules", "input sep", "input ARI", "output grp", "output ARI", "prune s"], tablefmt="github"))
     print()
     print(tabulate(summary, headers=["task", "arch", "setting", "seeds", "input separability", "output grouping"], tablefmt="github"))
 
@@ -129,12 +149,12 @@ def main() -> None:
     parser.add_argument("--tolerance", default="")
     parser.add_argument("--weight-decay", default="")
     parser.add_argument("--unit-step", default="")
-    parser.add_argument("--edge-step", default="")
+    parser.add_argument("--unit-min-step", default="")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.part == "dense":
         quick = mnist.PROFILES["quick"]
-        args.epochs = args.epochs or str(quick.training.epochs)
+        args.epochs = args.epochs or str(dict(quick.epochs).get(args.task, quick.training.epochs))
         args.train = args.train or str(dict(quick.sizes)[args.task][0])
         dense_part(args)
     else:

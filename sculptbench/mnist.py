@@ -72,6 +72,8 @@ class Profile:
     jitter: int = 0
     tolerance: float = 0.01
     reference_table: bool = False
+    #: Epochs per (re)training of a task kind when it differs from ``training.epochs``.
+    epochs: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def uniform(cls, name: str, train: int, val: int, test: int, **kwargs: Any) -> "Profile":
@@ -90,6 +92,7 @@ class Profile:
         d["sizes"] = {k: list(v) for k, v in self.sizes}
         d["archs"] = [list(a) for a in self.archs]
         d["pruning"] = dict(self.pruning)
+        d["epochs"] = dict(self.epochs)
         if self.reference_table:
             d["reference_table"] = paper_table_digest()
         return d
@@ -97,12 +100,16 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     # Sized for a CPU: train + prune (iterative) + detect (sculpting) + score of both tasks and
-    # both default archs takes a few minutes per seed on one core (see docs/mnist.md). xor gets
-    # more images: it learns digit identity from 3 XOR bits only.
+    # both default archs takes minutes per seed on one core. Composites, epochs, weight decay,
+    # tolerance and the unit phase's smallest step were chosen by bench/mnist_sweep.py
+    # (docs/mnist.md): many composites seen few times (two-digits) and more composites (xor, which
+    # learns digit identity from 3 XOR bits only) beat more epochs.
     "quick": Profile(
-        name="quick", sizes=(("two-digits", (8000, 1000, 1000)), ("xor", (15000, 1000, 1000))), per_pair=False,
+        name="quick", sizes=(("two-digits", (32000, 1000, 1000)), ("xor", (30000, 1000, 1000))), per_pair=False,
         archs=((64, 64), (64, 64, 64)),
-        training=TrainingConfig(lr=1e-3, batch_size=128, epochs=10, weight_decay=1e-4, noise_std=0.0),
+        training=TrainingConfig(lr=1e-3, batch_size=128, epochs=10, weight_decay=1e-3, noise_std=0.0),
+        pruning=(("unit_step", 30.0), ("unit_min_step", 20.0), ("edge_step", 5.0), ("edge_min_step", 0.05)),
+        tolerance=0.03, epochs=(("two-digits", 3),),
     ),
     # The paper's sizes: 800 training and 200 test images per ordered digit pair (plus 200
     # validation images, from training-split digits); the archs (widths 392..1568, 2-4 hidden
@@ -558,7 +565,7 @@ class MnistTask(Task):
         self.profile = get_profile(profile)
         self.ground_truth = ground_truth(kind)
         self.output_names = self.ground_truth.outputs
-        self.training = self.profile.training
+        self.training = replace(self.profile.training, epochs=dict(self.profile.epochs).get(kind, self.profile.training.epochs))
         self.default_archs = paper_archs(kind) if self.profile.reference_table else self.profile.archs
         self.pruning_defaults = dict(self.profile.pruning)
         self.accuracy_tolerance = self.profile.tolerance
