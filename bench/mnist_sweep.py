@@ -83,8 +83,8 @@ def dense_part(args) -> None:
     """Dense validation and test accuracy per (jitter, epochs, training composites)."""
     rows = []
     arch = tuple(_ints(args.arch.replace("x", ",")))
-    for jitter, epochs, train in itertools.product(_ints(args.jitter), _ints(args.epochs), _ints(args.train)):
-        task = make_task(args.task, jitter=jitter, epochs=epochs, train=train)
+    for jitter, epochs, train, wd in itertools.product(_ints(args.jitter), _ints(args.epochs), _ints(args.train), _floats(args.weight_decay) or [None]):
+        task = make_task(args.task, jitter=jitter, epochs=epochs, train=train, weight_decay=wd)
         data = task.data()
         layout = engine.Layout((task.n_inputs, *arch, task.n_outputs))
         gens = [torch.Generator().manual_seed(args.seed)]
@@ -92,9 +92,10 @@ def dense_part(args) -> None:
         res = engine.train(layout, engine.init_params(layout, gens), torch.ones(1, layout.n_params), data, task.training, gens, accuracy=task.accuracy)
         seconds = time.perf_counter() - t0
         test, _ = engine.evaluate(layout, res.params, data.test_x, data.test_y, task.accuracy)
-        rows.append([args.task, "x".join(map(str, arch)), jitter, epochs, train, f"{float(res.accuracy[0]):.3f}", f"{float(test[0]):.3f}", f"{seconds:.1f}"])
+        rows.append([args.task, "x".join(map(str, arch)), jitter, epochs, train, task.training.weight_decay,
+                     f"{float(res.accuracy[0]):.3f}", f"{float(test[0]):.3f}", f"{seconds:.1f}"])
         mnist.clear_caches()
-    print(tabulate(rows, headers=["task", "arch", "jitter", "epochs", "train composites", "val acc", "test acc", "train s"], tablefmt="github"))
+    print(tabulate(rows, headers=["task", "arch", "jitter", "epochs", "train composites", "weight decay", "val acc", "test acc", "train s"], tablefmt="github"))
 
 
 def sculpt_part(args) -> None:
