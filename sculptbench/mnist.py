@@ -549,7 +549,8 @@ class MnistTask(Task):
     input_names = INPUT_NAMES
     #: Pixel input -> "left" / "right" (column < 28): the structure scorer's pixel-input rule.
     input_groups = INPUT_GROUPS
-    #: A step is accepted when its validation accuracy is >= the dense accuracy minus 1 point.
+    #: A step is accepted when its validation accuracy is >= the dense accuracy minus this
+    #: (set per instance from the profile's ``tolerance``).
     accuracy_tolerance = 0.01
     #: A dense network below this validation accuracy is "untrainable" (nothing to sculpt).
     min_dense_accuracy = 0.5
