@@ -169,6 +169,8 @@ def run(tasks_opt, pruners, detectors, scorers, seeds, seed_start, arch, results
         force=force,
     )
     groups = harness.plan(registry, spec)
+    for task in spec.tasks:  # tasks that read data files (MNIST) check them before anything is written
+        getattr(task, "check_data", lambda: None)()
     harness.prepare_execution(registry, spec)
     store = ResultsStore(results)
     if not no_cache:

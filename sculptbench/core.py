@@ -186,6 +186,14 @@ class Task(ABC):
         """
         return per_bit_accuracy(logits, targets)
 
+    def training_for(self, hidden: tuple[int, ...]) -> TrainingConfig:
+        """The training recipe for one hidden shape (default: :attr:`training` for every shape)."""
+        return self.training
+
+    def pruning_defaults_for(self, hidden: tuple[int, ...], seed: int) -> Mapping[str, Any]:
+        """Pruner defaults for one hidden shape and seed (default: :attr:`pruning_defaults`)."""
+        return self.pruning_defaults
+
     def acceptance_threshold(self, dense_accuracy: float) -> float:
         """The validation accuracy a pruned network must reach to be accepted."""
         if self.accuracy_tolerance is not None:

@@ -216,8 +216,9 @@ def plan(registry: Registry, spec: RunSpec) -> list[Group]:
         detectors.append((name, registry.detectors[name].validate_params(dict(spec.params.get(name, {})))))
     groups = []
     for task in spec.tasks:
-        training = TrainingConfig(**{**task.training.__dict__, **spec.training_overrides}).validate()
         for hidden in spec.archs or list(task.default_archs):
+            base = task.training_for(tuple(hidden)) if hasattr(task, "training_for") else task.training
+            training = TrainingConfig(**{**base.__dict__, **spec.training_overrides}).validate()
             for pname in spec.pruners:
                 pruner = registry.pruners[pname]
                 pparams = pruner.validate_params(dict(spec.params.get(pname, {})))

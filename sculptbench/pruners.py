@@ -38,6 +38,12 @@ COMMON_DEFAULTS: dict[str, Any] = {
 FALLBACK_STEPS = {"unit_step": 50.0, "edge_step": 1.5}
 
 
+def task_defaults(job: PruneJob) -> Mapping[str, Any]:
+    """The task's pruner defaults for this job's hidden shape and seed."""
+    per_job = getattr(job.task, "pruning_defaults_for", None)
+    return per_job(tuple(job.hidden), job.seed) if per_job is not None else job.task.pruning_defaults
+
+
 def _check_step(name: str, value: Any) -> float:
     try:
         value = float(value)
@@ -103,14 +109,14 @@ class SchedulePruner(Pruner):
         for key in ("unit_step", "edge_step"):
             value = job.params.get(key)
             if value is None:
-                value = job.task.pruning_defaults.get(key, FALLBACK_STEPS[key])
+                value = task_defaults(job).get(key, FALLBACK_STEPS[key])
             steps[key] = float(value)
         return steps
 
     @staticmethod
     def hparam_rule(job: PruneJob) -> str:
         """``"auto"`` or ``"task"``: the user's choice, else the task's, else ``"task"``."""
-        return job.params.get("hparams") or job.task.pruning_defaults.get("hparams") or "task"
+        return job.params.get("hparams") or task_defaults(job).get("hparams") or "task"
 
     def variants(self, job: PruneJob) -> list[dict[str, Any]]:
         """Hyperparameter variants to run for ``job`` (one unless the rule is ``auto``)."""
@@ -129,7 +135,7 @@ class SchedulePruner(Pruner):
     def _task_option(job: PruneJob, key: str) -> Any:
         """The user's value of ``key``, else the task's ``pruning_defaults``, else ``None``."""
         value = job.params.get(key)
-        return value if value is not None else job.task.pruning_defaults.get(key)
+        return value if value is not None else task_defaults(job).get(key)
 
     def phases(self, job: PruneJob, variant: Mapping[str, Any]) -> list[Phase]:
         """The phases of one variant."""
@@ -165,10 +171,22 @@ class SchedulePruner(Pruner):
         for job in jobs:
             if (job.task.name, job.hidden, job.training, job.device, _freeze(job.params)) != key:
                 raise ValueError("prune_many needs jobs that differ only in their seed")
-        variants = [(v, self.phases(jobs[0], v)) for v in self.variants(jobs[0])]
-        results, stats = sculpt(jobs, variants)
+        # Jobs whose task gives them different defaults (per-seed steps) are sculpted apart.
+        batches: dict[Any, list[int]] = {}
+        plans = []
+        for i, job in enumerate(jobs):
+            variants = [(v, self.phases(job, v)) for v in self.variants(job)]
+            plans.append(variants)
+            batches.setdefault(repr(variants), []).append(i)
+        out: list[SculptedNetwork | None] = [None] * len(jobs)
+        stats = SculptStats()
+        for rows in batches.values():
+            results, part = sculpt([jobs[i] for i in rows], plans[rows[0]])
+            stats.train, stats.decide, stats.trainings = stats.train + part.train, stats.decide + part.decide, stats.trainings + part.trainings
+            for i, nets in zip(rows, results):
+                out[i] = self._choose(nets, jobs[i])
         self.last_stats = stats
-        return [self._choose(nets, job) for nets, job in zip(results, jobs)]
+        return out
 
     @staticmethod
     def _choose(nets: list[SculptedNetwork], job: PruneJob) -> SculptedNetwork:

@@ -1,4 +1,4 @@
-"""The wheel installs only the sculptbench namespace and ships the task YAML files."""
+"""The wheel installs only the sculptbench namespace and ships the task YAML files and MNIST table."""
 
 import subprocess
 import sys
@@ -21,6 +21,7 @@ def test_wheel_has_no_generic_top_level_packages(tmp_path):
     assert not any(name.startswith(("plugins/", "tasks/")) for name in names)
     yaml_files = [n for n in names if n.startswith("sculptbench/tasks/") and n.endswith(".yaml")]
     assert len(yaml_files) == 39
+    assert "sculptbench/tasks/mnist/paper_hparams.csv" in names  # the MNIST paper profile's table
     assert "sculptbench/plugins/scorers/structure.py" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "sculptbench = sculptbench.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -1,0 +1,167 @@
+"""The MNIST sweeps behind docs/mnist.md: what the composites learn, and what recovers the structure.
+
+Two parts, each printing a markdown table (one thread, so numbers do not depend on the machine's
+core count; times do):
+
+* ``dense``: the dense network's validation accuracy (two-digits: mean of the per-half argmax
+  accuracies; xor: all 3 bits right) against the placement jitter, the epochs and the number of
+  training composites, one seed. This is how the quick profile's data and recipe were chosen.
+* ``sculpt``: train, prune (``iterative``), detect (``sculpting``) and score (``structure``)
+  cells for every combination of the settings given, and per setting the share of seeds with
+  input separability and output grouping. This is how the quick profile's pruning tolerance,
+  unit-phase steps and weight decay were chosen.
+
+Every setting not given is the quick profile's (``sculptbench.mnist.PROFILES["quick"]``).
+
+    python bench/mnist_sweep.py dense --task two-digits --jitter 2,0 --epochs 10,20 --train 8000,16000
+    python bench/mnist_sweep.py sculpt --task two-digits --arch 64x64 --seeds 0,1 --tolerance 0.01,0.03
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import platform
+import time
+
+import torch
+from tabulate import tabulate
+
+from sculptbench import engine, mnist
+from sculptbench.core import PruneJob
+from sculptbench.harness import detector_params
+from sculptbench.plugin_manager import load_registry
+
+
+def _floats(text: str) -> list[float | None]:
+    """Comma-separated numbers; ``none`` stands for the rule's default (e.g. one unit)."""
+    return [None if v.strip().lower() == "none" else float(v) for v in text.split(",")] if text else []
+
+
+def _ints(text: str) -> list[int]:
+    return [int(v) for v in text.split(",")] if text else []
+
+
+def make_task(kind: str, jitter: int | None = None, epochs: int | None = None, train: int | None = None,
+              tolerance: float | None = None, weight_decay: float | None = None,
+              unit_step: float | None = None, unit_min_step: float | None | str = "profile") -> mnist.MnistTask:
+    """A task of the quick profile with the given settings replaced (``None`` keeps the profile's;
+    for ``unit_min_step`` ``None`` means one unit, the reference's rule)."""
+    base = mnist.PROFILES["quick"]
+    sizes = dict(base.sizes)
+    if train is not None:
+        sizes[kind] = (train, *sizes[kind][1:])
+    training = dataclasses.replace(base.training, **{k: v for k, v in (("weight_decay", weight_decay),) if v is not None})
+    kind_epochs = dict(base.epochs)
+    if epochs is not None:
+        kind_epochs[kind] = epochs
+    pruning = dict(base.pruning)
+    pruning.update({k: v for k, v in (("unit_step", unit_step),) if v is not None})
+    if unit_min_step != "profile":
+        pruning["unit_min_step"] = unit_min_step
+    profile = dataclasses.replace(
+        base, name="sweep", sizes=tuple(sizes.items()), training=training, pruning=tuple(pruning.items()), epochs=tuple(kind_epochs.items()),
+        **{k: v for k, v in (("jitter", jitter), ("tolerance", tolerance)) if v is not None},
+    )
+    return mnist.MnistTask(kind, profile=profile)
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def one_sided_units(net) -> str:
+    """Surviving first-hidden-layer units reading pixels of one half only, of all surviving ones."""
+    mask = net.weight_masks[0].reshape(-1, mnist.H, 2 * mnist.W)
+    left, right = mask[:, :, :mnist.W].flatten(1).any(1), mask[:, :, mnist.W:].flatten(1).any(1)
+    alive = left | right
+    return f"{int((alive & (left ^ right)).sum())}/{int(alive.sum())}"
+
+
+def dense_part(args) -> None:
+    """Dense validation and test accuracy per (jitter, epochs, training composites)."""
+    rows = []
+    arch = tuple(_ints(args.arch.replace("x", ",")))
+    for jitter, epochs, train, wd in itertools.product(_ints(args.jitter), _ints(args.epochs), _ints(args.train), _floats(args.weight_decay) or [None]):
+        task = make_task(args.task, jitter=jitter, epochs=epochs, train=train, weight_decay=wd)
+        data = task.data()
+        layout = engine.Layout((task.n_inputs, *arch, task.n_outputs))
+        gens = [torch.Generator().manual_seed(args.seed)]
+        t0 = time.perf_counter()
+        res = engine.train(layout, engine.init_params(layout, gens), torch.ones(1, layout.n_params), data, task.training, gens, accuracy=task.accuracy)
+        seconds = time.perf_counter() - t0
+        test, _ = engine.evaluate(layout, res.params, data.test_x, data.test_y, task.accuracy)
+        rows.append([args.task, "x".join(map(str, arch)), jitter, epochs, train, task.training.weight_decay,
+                     f"{float(res.accuracy[0]):.3f}", f"{float(test[0]):.3f}", f"{seconds:.1f}"])
+        mnist.clear_caches()
+    print(tabulate(rows, headers=["task", "arch", "jitter", "epochs", "train composites", "weight decay", "val acc", "test acc", "train s"], tablefmt="github"))
+
+
+def sculpt_part(args) -> None:
+    """Prune, detect and score every cell of the grid; one row per cell, then a summary per setting."""
+    registry = load_registry(entry_points=False)
+    pruner, detector, scorer = registry.pruners["iterative"], registry.detectors["sculpting"], registry.scorers["structure"]
+    grid = list(itertools.product(
+        _floats(args.tolerance) or [None], _floats(args.weight_decay) or [None],
+        _floats(args.unit_step) or [None], _floats(args.unit_min_step) or ["profile"], _ints(args.epochs) or [None],
+        _ints(args.train) or [None],
+    ))
+    cells, summary = [], []
+    for tol, wd, unit, unit_min, epochs, train in grid:
+        task = make_task(args.task, tolerance=tol, weight_decay=wd, unit_step=unit, unit_min_step=unit_min, epochs=epochs, train=train)
+        setting = (f"{task.composites().train.x.shape[0]} x {task.training.epochs} ep, tol {task.accuracy_tolerance} wd {task.training.weight_decay} "
+                   f"P_u {task.pruning_defaults['unit_step']} min {task.pruning_defaults.get('unit_min_step')}")
+        for arch in [tuple(_ints(a.replace("x", ","))) for a in args.arch.split(",")]:
+            params = pruner.validate_params({})
+            jobs = [PruneJob(task, arch, seed, params, task.training, "cpu") for seed in _ints(args.seeds)]
+            t0 = time.perf_counter()
+            nets = pruner.prune_many(jobs)
+            seconds = (time.perf_counter() - t0) / len(jobs)
+            hits = {"input_separability": 0, "output_grouping": 0}
+            for job, net in zip(jobs, nets):
+                metrics = {}
+                if net.status == "ok":
+                    detection = detector.detect(net, task, detector_params(detector, task, {}), job.seed)
+                    metrics = scorer.score(detection, net, task).metrics
+                for key in hits:
+                    hits[key] += bool(metrics.get(key))
+                cells.append([args.task, "x".join(map(str, arch)), setting, job.seed, f"{net.dense_accuracy:.3f}", f"{net.accuracy:.3f}",
+                              f"{net.density():.4f}", one_sided_units(net), metrics.get("modules_found", "-"), metrics.get("input_separability", "-"),
+                              _fmt(metrics.get("input_ari")), metrics.get("output_grouping", "-"), _fmt(metrics.get("output_ari")), f"{seconds:.0f}"])
+            n = len(jobs)
+            summary.append([args.task, "x".join(map(str, arch)), setting, n, f"{hits['input_separability'] / n:.2f}", f"{hits['output_grouping'] / n:.2f}"])
+    print(tabulate(cells, headers=["task", "arch", "setting", "seed", "dense acc", "pruned acc", "density", "one-sided L1 units", "modules", "input sep", "input ARI", "output grp", "output ARI", "prune s"], tablefmt="github"))
+    print()
+    print(tabulate(summary, headers=["task", "arch", "setting", "seeds", "input separability", "output grouping"], tablefmt="github"))
+
+
+def main() -> None:
+    """Parse the part and its grid, run it on one thread, print the tables and the machine."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("part", choices=("dense", "sculpt"))
+    parser.add_argument("--task", default="two-digits", choices=mnist.KINDS)
+    parser.add_argument("--arch", default="64x64", help="dense: one shape; sculpt: comma-separated shapes")
+    parser.add_argument("--seed", type=int, default=0, help="dense: the seed")
+    parser.add_argument("--seeds", default="0", help="sculpt: comma-separated seeds")
+    parser.add_argument("--jitter", default="0")
+    parser.add_argument("--epochs", default="")
+    parser.add_argument("--train", default="")
+    parser.add_argument("--tolerance", default="")
+    parser.add_argument("--weight-decay", default="")
+    parser.add_argument("--unit-step", default="")
+    parser.add_argument("--unit-min-step", default="")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    if args.part == "dense":
+        quick = mnist.PROFILES["quick"]
+        args.epochs = args.epochs or str(dict(quick.epochs).get(args.task, quick.training.epochs))
+        args.train = args.train or str(dict(quick.sizes)[args.task][0])
+        dense_part(args)
+    else:
+        sculpt_part(args)
+    print(f"\nmachine: {platform.machine()}, {platform.processor() or 'cpu'}, torch {torch.__version__}, 1 thread")
+
+
+if __name__ == "__main__":
+    main()
