@@ -297,12 +297,22 @@ def train(
         logits = _forward_parts(theta, n, data.val_x)[-1]
         acc = accuracy(logits, data.val_y).to(dtype)
         loss = bce_with_logits(logits, data.val_y)
-        better = (acc > best_acc) | ((acc == best_acc) & ((loss <= best_loss) if prefer_later else (loss < best_loss)))
+        better = better_epoch(acc, loss, best_acc, best_loss, prefer_later)
         keep = better.view(k, 1, 1)
         best = [torch.where(keep, t, b) for t, b in zip(theta, best)]
         best_acc = torch.where(better, acc, best_acc)
         best_loss = torch.where(better, loss, best_loss)
     return TrainResult(params=_join(layout, best), accuracy=best_acc, loss=best_loss)
+
+
+def better_epoch(acc: torch.Tensor, loss: torch.Tensor, best_acc: torch.Tensor, best_loss: torch.Tensor, prefer_later: bool = False) -> torch.Tensor:
+    """Whether an epoch replaces the best so far: higher accuracy, or equal accuracy and lower loss.
+
+    ``prefer_later``: equal accuracy and equal loss also replace it (the later epoch wins, as in
+    the reference's ``train_network``).
+    """
+    lower = (loss <= best_loss) if prefer_later else (loss < best_loss)
+    return (acc > best_acc) | ((acc == best_acc) & lower)
 
 
 def unit_activations_and_grads(layout: Layout, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:

@@ -118,10 +118,12 @@ class SchedulePruner(Pruner):
             if not values:
                 raise SculptbenchError(f"invalid {key}: it must list at least one step in (0, 100)")
             resolved[key] = tuple(_check_step(key, v) for v in values)
+        oracle = resolved["select"] == "oracle"
         for key in KEYLESS_DEFAULTS:
             # The oracle's options count only for the oracle (and then all of them, defaults too).
-            oracle_option = key.startswith("oracle_") and resolved["select"] == "oracle"
-            if (resolved[key] == COMMON_DEFAULTS[key] and not oracle_option) or (key.startswith("oracle_") and resolved["select"] != "oracle"):
+            if key.startswith("oracle_") and oracle:
+                continue
+            if key.startswith("oracle_") or resolved[key] == COMMON_DEFAULTS[key]:
                 del resolved[key]
         return resolved
 
@@ -244,16 +246,25 @@ class SchedulePruner(Pruner):
             oracle_hits = [n for n in ok if _oracle_success(n, job)]
             candidates = oracle_hits or ok
         if rule == "authors":
-            key = lambda n: -round(100.0 * (1.0 - n.density()), 3)  # noqa: E731 - the notebook's np.argmax(pp)
+            best = authors_choice(candidates) if candidates else nets[0]
         else:
-            key = lambda n: n.density()  # noqa: E731
-        best = min(candidates, key=key) if candidates else nets[0]
+            best = min(candidates, key=lambda n: n.density()) if candidates else nets[0]
         best.info["hparam_rule"] = HPARAM_RULES[rule]
         best.info["variants_tried"] = len(nets)
         if job.params.get("select") == "oracle":
             best.info["selection"] = "oracle"
             best.info["oracle_successes"] = len(oracle_hits or [])
         return best
+
+
+def authors_choice(nets: Sequence[SculptedNetwork]) -> SculptedNetwork:
+    """The authors' pick: the network with the highest pruned percentage rounded to three decimals
+    (the reference's ``round(100 (1 - density), 3)``), the first on ties (``np.argmax``).
+
+    Networks that did not meet the threshold are passed over, unless none did.
+    """
+    ok = [n for n in nets if n.status == "ok"] or list(nets)
+    return min(ok, key=lambda n: -round(100.0 * (1.0 - n.density()), 3))
 
 
 def _rule(params: Mapping[str, Any], task: Task) -> str:
