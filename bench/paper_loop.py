@@ -6,8 +6,8 @@ each point of ``sculptbench.pruning.LOOP_POINTS`` alone, ``reference`` = all of 
 that meets the threshold is detected (``sculpting``) and scored (``structure``), so several
 selection rules are compared on the same networks:
 
-- ``authors``: the sparsest variant, ties to the first in the authors' loop order (what
-  ``hparams=authors`` keeps);
+- ``sparsest``: the sparsest variant, ties to the first in the authors' loop order (what
+  ``hparams=authors`` keeps; with ``--hparams auto``, what the default rule keeps);
 - ``consensus``: label-free: the module structure the detector finds most often among the
   variants (inputs and outputs of each module), its sparsest variant;
 - ``oracle``: a variant the scorer calls a success, if any (uses the ground truth: an upper bound).
@@ -35,8 +35,9 @@ def signature(detection, last_layer: int) -> frozenset:
     )
 
 
-def measure(task_name: str, hidden: tuple[int, ...], seeds: int, loop: str, training_overrides: dict, seed_start: int = 0) -> dict:
-    """Prune every seed under the authors' grid with ``loop`` and return per-rule successes."""
+def measure(task_name: str, hidden: tuple[int, ...], seeds: int, loop: str, training_overrides: dict, seed_start: int = 0,
+            hparams: str = "authors") -> dict:
+    """Prune every seed under the ``hparams`` rule's variants with ``loop`` and return per-rule successes."""
     import torch
 
     from sculptbench.core import PruneJob, TrainingConfig
@@ -51,7 +52,7 @@ def measure(task_name: str, hidden: tuple[int, ...], seeds: int, loop: str, trai
     pruner = registry.get("pruner", "iterative")
     detector = registry.get("detector", "sculpting")
     scorer = registry.get("scorer", "structure")
-    params = pruner.validate_params({"hparams": "authors", "loop": loop})
+    params = pruner.validate_params({"hparams": hparams, "loop": loop})
     points = () if loop == "ours" else LOOP_POINTS if loop == "reference" else tuple(loop.split("+"))
     training = TrainingConfig(**{**task.training.__dict__, **training_overrides}).validate()
     dparams = detector_params(detector, task, {})
@@ -94,17 +95,20 @@ def main() -> None:
     ap.add_argument("--seed-start", type=int, default=0)
     ap.add_argument("--loops", default="ours,reference,keep_pruning,keep_retrain,percentile,mask_bias,later_epoch",
                     help="comma-separated: ours, reference, a point, or points joined by '+'")
+    ap.add_argument("--hparams", default="authors", choices=["authors", "auto"],
+                    help="the variants: the authors' 70-variant grid, or the default rule's 9 initialisations")
     ap.add_argument("--lr", type=float)
     ap.add_argument("--batch-size", type=int)
     ap.add_argument("--epochs", type=int)
     args = ap.parse_args()
     hidden = tuple(int(w) for w in args.arch.split("x"))
     overrides = {k: v for k, v in (("lr", args.lr), ("batch_size", args.batch_size), ("epochs", args.epochs)) if v is not None}
-    print(f"{args.task} {args.arch}, {args.seeds} seeds from {args.seed_start}, authors' 70-variant grid, training {overrides or 'task recipe'}")
-    print("| loop | authors' rule | consensus (label-free) | oracle | mean success of a variant | untrainable | time |")
+    grid = "authors' 70-variant grid" if args.hparams == "authors" else "default rule's 9 initialisations (P_u 50, P_e 1.5)"
+    print(f"{args.task} {args.arch}, {args.seeds} seeds from {args.seed_start}, {grid}, training {overrides or 'task recipe'}")
+    print("| loop | sparsest (authors' rule) | consensus (label-free) | oracle | mean success of a variant | untrainable | time |")
     print("|---|---|---|---|---|---|---|")
     for loop in args.loops.split(","):
-        r = measure(args.task, hidden, args.seeds, loop, overrides, args.seed_start)
+        r = measure(args.task, hidden, args.seeds, loop, overrides, args.seed_start, args.hparams)
         n = r["seeds"]
         print(f"| {loop} | {r.get('authors', 0) / n:.2f} | {r.get('consensus', 0) / n:.2f} | {r.get('oracle', 0) / n:.2f} | "
               f"{r.get('variants', 0) / n:.2f} | {r['untrainable']} | {r['seconds'] / 60:.1f} min |", flush=True)

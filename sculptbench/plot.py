@@ -356,7 +356,8 @@ def plot_network(cell: Cell, output: str | Path, registry: Any = None, device: s
         hidden = tuple(int(w) for w in cell.arch.split("x")) if cell.arch not in ("", "-") else ()
     except ValueError:
         raise SculptbenchError(f"cannot read the cell's architecture {cell.arch!r}") from None
-    prune_obj, det_obj = registry.get("pruner", cell.pruner), registry.get("detector", cell.detector)
+    # A pruner's label may carry its selection rule, e.g. iterative[oracle] (Pruner.label).
+    prune_obj, det_obj = registry.get("pruner", cell.pruner.split("[", 1)[0]), registry.get("detector", cell.detector)
     pparams = prune_obj.validate_params(dict(cell.config.get("pruner_params") or {}))
     dparams = det_obj.validate_params(dict(cell.config.get("detector_params") or {}))
     training = TrainingConfig(**cell.config["training"]).validate() if cell.config.get("training") else task.training

@@ -35,6 +35,11 @@ COMMON_DEFAULTS: dict[str, Any] = {
     # Initialisations per grid point: restart 0 is the cell's seed, restart r > 0 a seed
     # derived from it (docs/reproduction.md, "The automatic rule").
     "auto_restarts": 9,
+}
+#: Options added after results were recorded. They are accepted like the defaults above but
+#: appear in the resolved parameters only when set to something else, so the cell and cache keys
+#: of runs that do not use them are unchanged.
+OPTIONAL_DEFAULTS: dict[str, Any] = {
     # Which variant to keep: "sparsest" (label-free) or "oracle" (one the scorer calls a
     # success, if any: uses the ground truth, an upper bound; rows are labelled [oracle]).
     "select": "sparsest",
@@ -44,9 +49,6 @@ COMMON_DEFAULTS: dict[str, Any] = {
     # "ours", "reference" (every point of pruning.LOOP_POINTS) or a list of those points.
     "loop": "ours",
 }
-#: Options added after results were recorded: left out of the resolved parameters while at their
-#: default, so the cell and cache keys of runs that do not use them are unchanged.
-KEYLESS_DEFAULTS = ("select", "oracle_detector", "oracle_scorer", "oracle_metric", "loop")
 HPARAM_RULES = {"task": "task-defaults", "auto": "auto-grid", "paper": "paper-published", "authors": "authors-grid"}
 SELECT_RULES = ("sparsest", "oracle")
 #: The authors' selection grid, in their notebook's loop order (P_e outer, P_u inner):
@@ -94,8 +96,14 @@ class SchedulePruner(Pruner):
     last_stats: SculptStats | None = None
 
     def validate_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Merge with the defaults and check every value's range."""
-        resolved = super().validate_params(params)
+        """Merge with the defaults and check every value's range (optional options: see :data:`OPTIONAL_DEFAULTS`)."""
+        unknown = set(params) - set(self.defaults) - set(OPTIONAL_DEFAULTS)
+        if unknown:
+            raise SculptbenchError(
+                f"unknown option {sorted(unknown)[0]!r} for pruner {self.name!r}; valid: {', '.join(sorted({*self.defaults, *OPTIONAL_DEFAULTS}))}"
+            )
+        optional = {**OPTIONAL_DEFAULTS, **{k: v for k, v in params.items() if k in OPTIONAL_DEFAULTS}}
+        resolved = {**super().validate_params({k: v for k, v in params.items() if k not in OPTIONAL_DEFAULTS}), **optional}
         for key in ("unit_step", "edge_step", "unit_min_step", "edge_min_step"):
             if resolved[key] is not None:
                 resolved[key] = _check_step(key, resolved[key])
@@ -119,11 +127,11 @@ class SchedulePruner(Pruner):
                 raise SculptbenchError(f"invalid {key}: it must list at least one step in (0, 100)")
             resolved[key] = tuple(_check_step(key, v) for v in values)
         oracle = resolved["select"] == "oracle"
-        for key in KEYLESS_DEFAULTS:
+        for key in OPTIONAL_DEFAULTS:
             # The oracle's options count only for the oracle (and then all of them, defaults too).
             if key.startswith("oracle_") and oracle:
                 continue
-            if key.startswith("oracle_") or resolved[key] == COMMON_DEFAULTS[key]:
+            if key.startswith("oracle_") or resolved[key] == OPTIONAL_DEFAULTS[key]:
                 del resolved[key]
         return resolved
 
