@@ -9,7 +9,8 @@ selection rules are compared on the same networks:
 - ``sparsest``: the sparsest variant, ties to the first in the authors' loop order (what
   ``hparams=authors`` keeps; with ``--hparams auto``, what the default rule keeps);
 - ``consensus``: label-free: the module structure the detector finds most often among the
-  variants (inputs and outputs of each module), its sparsest variant;
+  variants (inputs, outputs and layer count of each module), its sparsest variant (what
+  ``select=consensus`` keeps; the bench ranks a group like the authors' rule);
 - ``oracle``: a variant the scorer calls a success, if any (uses the ground truth: an upper bound).
 
     python bench/paper_loop.py --task bool/both --arch 24x24x24 --seeds 48 --loops ours,percentile,reference
@@ -27,14 +28,6 @@ import time
 CHUNK = 8
 
 
-def signature(detection, last_layer: int) -> frozenset:
-    """A detection's module structure by its input and output units (label-free)."""
-    return frozenset(
-        (frozenset(u for u in m if u[0] == 0), frozenset(u for u in m if u[0] == last_layer), len({u[0] for u in m}))
-        for m in detection.modules
-    )
-
-
 def measure(task_name: str, hidden: tuple[int, ...], seeds: int, loop: str, training_overrides: dict, seed_start: int = 0,
             hparams: str = "authors") -> dict:
     """Prune every seed under the ``hparams`` rule's variants with ``loop`` and return per-rule successes."""
@@ -43,7 +36,7 @@ def measure(task_name: str, hidden: tuple[int, ...], seeds: int, loop: str, trai
     from sculptbench.core import PruneJob, TrainingConfig
     from sculptbench.harness import detector_params
     from sculptbench.plugin_manager import load_registry
-    from sculptbench.pruners import authors_choice
+    from sculptbench.pruners import authors_choice, module_signature
     from sculptbench.pruning import LOOP_POINTS, sculpt
 
     torch.set_num_threads(1)
@@ -75,7 +68,7 @@ def measure(task_name: str, hidden: tuple[int, ...], seeds: int, loop: str, trai
                     continue
                 det = detector.detect(net, task, dict(dparams), job.seed)
                 success[i] = bool(scorer.score(det, net, task).metrics.get("success"))
-                sigs[i] = signature(det, len(hidden) + 1)
+                sigs[i] = module_signature(det, len(hidden) + 1)
             index = {id(net): i for i, net in enumerate(nets)}
             wins["authors"] += success[index[id(authors_choice(nets))]]
             common = collections.Counter(sigs.values()).most_common(1)[0][0]

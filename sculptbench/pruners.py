@@ -7,6 +7,7 @@ does not fit this mould subclasses :class:`sculptbench.core.Pruner` directly.
 
 from __future__ import annotations
 
+import collections
 import itertools
 from typing import Any, Mapping, Sequence
 
@@ -40,17 +41,19 @@ COMMON_DEFAULTS: dict[str, Any] = {
 #: appear in the resolved parameters only when set to something else, so the cell and cache keys
 #: of runs that do not use them are unchanged.
 OPTIONAL_DEFAULTS: dict[str, Any] = {
-    # Which variant to keep: "sparsest" (label-free) or "oracle" (one the scorer calls a
-    # success, if any: uses the ground truth, an upper bound; rows are labelled [oracle]).
+    # Which variant to keep: "sparsest" (label-free); "consensus" (label-free: the module
+    # structure select_detector finds most often among the variants, its sparsest variant);
+    # "oracle" (one the scorer calls a success, if any: uses the ground truth, an upper bound).
+    # Rows of the last two are labelled, e.g. iterative[oracle].
     "select": "sparsest",
-    "oracle_detector": "sculpting",
+    "select_detector": "sculpting",
     "oracle_scorer": "structure",
     "oracle_metric": "success",
     # "ours", "reference" (every point of pruning.LOOP_POINTS) or a list of those points.
     "loop": "ours",
 }
 HPARAM_RULES = {"task": "task-defaults", "auto": "auto-grid", "paper": "paper-published", "authors": "authors-grid"}
-SELECT_RULES = ("sparsest", "oracle")
+SELECT_RULES = ("sparsest", "consensus", "oracle")
 #: The authors' selection grid, in their notebook's loop order (P_e outer, P_u inner):
 #: visualizations/Notebooks/reused_structure.ipynb of the reference code.
 AUTHORS_EDGE_STEPS = (2.5, 2.0, 1.5, 1.0, 0.5)
@@ -126,18 +129,22 @@ class SchedulePruner(Pruner):
             if not values:
                 raise SculptbenchError(f"invalid {key}: it must list at least one step in (0, 100)")
             resolved[key] = tuple(_check_step(key, v) for v in values)
-        oracle = resolved["select"] == "oracle"
+        if resolved["select"] == "consensus":
+            _registry().get("detector", resolved["select_detector"] or "")
+        used = {"select_detector": resolved["select"] != "sparsest", "oracle_scorer": resolved["select"] == "oracle",
+                "oracle_metric": resolved["select"] == "oracle"}
         for key in OPTIONAL_DEFAULTS:
-            # The oracle's options count only for the oracle (and then all of them, defaults too).
-            if key.startswith("oracle_") and oracle:
+            # The selection's options count only where the rule uses them (and then always).
+            if key in used and used[key]:
                 continue
-            if key.startswith("oracle_") or resolved[key] == OPTIONAL_DEFAULTS[key]:
+            if key in used or resolved[key] == OPTIONAL_DEFAULTS[key]:
                 del resolved[key]
         return resolved
 
     def label(self, params: dict[str, Any]) -> str:
-        """The pruner's name, with ``[oracle]`` when the oracle picks the variant (it uses the ground truth)."""
-        return f"{self.name}[oracle]" if params.get("select") == "oracle" else self.name
+        """The pruner's name, with ``[oracle]`` (it uses the ground truth) or ``[consensus]`` when that rule picks the variant."""
+        select = params.get("select", "sparsest")
+        return self.name if select == "sparsest" else f"{self.name}[{select}]"
 
     def cell_settings(self, task: Task, hidden: tuple[int, ...], seeds: Sequence[int], params: dict[str, Any]) -> CellSettings | None:
         """Under ``hparams=paper``, the published lr, batch size, epochs and detector steps of ``task`` at ``hidden``.
@@ -243,8 +250,10 @@ class SchedulePruner(Pruner):
 
         ``select=sparsest``: the sparsest variant that met the threshold (the first on ties; under
         ``hparams=authors`` sparsity is compared as the reference's percentage rounded to three
-        decimals). ``select=oracle``: among the variants the oracle's scorer calls a success, the
-        sparsest; if none, the sparsest. The variant kept is recorded in ``info["variant"]``.
+        decimals). ``select=consensus``: among the variants whose detected module structure
+        (:func:`module_signature`) is the most frequent, the sparsest (label-free).
+        ``select=oracle``: among the variants the oracle's scorer calls a success, the sparsest;
+        if none, the sparsest. The variant kept is recorded in ``info["variant"]``.
         """
         rule = self.hparam_rule(job)
         ok = [n for n in nets if n.status == "ok"]
@@ -253,12 +262,19 @@ class SchedulePruner(Pruner):
         if job.params.get("select") == "oracle" and ok:
             oracle_hits = [n for n in ok if _oracle_success(n, job)]
             candidates = oracle_hits or ok
+        if job.params.get("select") == "consensus" and ok:
+            signatures = [module_signature(_select_detection(n, job), len(job.hidden) + 1) for n in ok]
+            common, count = collections.Counter(signatures).most_common(1)[0]
+            candidates = [n for n, sig in zip(ok, signatures) if sig == common]
         if rule == "authors":
             best = authors_choice(candidates) if candidates else nets[0]
         else:
             best = min(candidates, key=lambda n: n.density()) if candidates else nets[0]
         best.info["hparam_rule"] = HPARAM_RULES[rule]
         best.info["variants_tried"] = len(nets)
+        if job.params.get("select") == "consensus" and ok:
+            best.info["selection"] = "consensus"
+            best.info["consensus_share"] = count / len(ok)
         if job.params.get("select") == "oracle":
             best.info["selection"] = "oracle"
             best.info["oracle_successes"] = len(oracle_hits or [])
@@ -318,11 +334,11 @@ def _registry() -> Any:
 
 def _check_oracle(params: Mapping[str, Any]) -> None:
     """The oracle needs a registered detector and scorer, and a metric that scorer reports."""
-    scorer_name, detector_name = params.get("oracle_scorer"), params.get("oracle_detector")
+    scorer_name, detector_name = params.get("oracle_scorer"), params.get("select_detector")
     if not scorer_name:
         raise SculptbenchError("select=oracle needs a scorer to judge the variants: set oracle_scorer (e.g. oracle_scorer=structure)")
     if not detector_name:
-        raise SculptbenchError("select=oracle needs a detector: set oracle_detector (e.g. oracle_detector=sculpting)")
+        raise SculptbenchError("select=oracle needs a detector: set select_detector (e.g. select_detector=sculpting)")
     registry = _registry()
     scorer = registry.get("scorer", scorer_name)
     registry.get("detector", detector_name)
@@ -330,20 +346,31 @@ def _check_oracle(params: Mapping[str, Any]) -> None:
         raise SculptbenchError(f"invalid oracle_metric {params.get('oracle_metric')!r}; scorer {scorer_name!r} reports: {', '.join(scorer.metrics)}")
 
 
-def _oracle_success(net: SculptedNetwork, job: PruneJob) -> bool:
-    """Whether the oracle's scorer calls ``net``'s detection a success (the registry's public components)."""
+def module_signature(detection: Any, last_layer: int) -> frozenset:
+    """A detection's module structure, label-free: per module its input units, output units and layer count."""
+    return frozenset(
+        (frozenset(u for u in m if u[0] == 0), frozenset(u for u in m if u[0] == last_layer), len({u[0] for u in m}))
+        for m in detection.modules
+    )
+
+
+def _select_detection(net: SculptedNetwork, job: PruneJob) -> Any:
+    """``net``'s modules by the selection's detector (the registry's public component)."""
     from sculptbench.harness import detector_params
 
-    registry = _registry()
-    detector = registry.get("detector", job.params["oracle_detector"])
-    scorer = registry.get("scorer", job.params["oracle_scorer"])
+    detector = _registry().get("detector", job.params["select_detector"])
     hints = None
     if _rule(job.params, job.task) == "paper":
         from sculptbench import paper
 
         hints = paper.lookup(job.task, job.hidden, job.seed).detector_hints()
-    dparams = detector_params(detector, job.task, {}, hints)
-    detection = detector.detect(net, job.task, dparams, job.seed)
+    return detector.detect(net, job.task, detector_params(detector, job.task, {}, hints), job.seed)
+
+
+def _oracle_success(net: SculptedNetwork, job: PruneJob) -> bool:
+    """Whether the oracle's scorer calls ``net``'s detection a success (the registry's public components)."""
+    scorer = _registry().get("scorer", job.params["oracle_scorer"])
+    detection = _select_detection(net, job)
     value = scorer.score(detection, net, job.task).metrics.get(job.params["oracle_metric"])
     return bool(value) and value == value  # NaN is no success
 

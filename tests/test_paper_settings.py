@@ -94,7 +94,7 @@ def test_plan_resolves_the_paper_settings_into_the_recorded_params(registry):
 
 def test_new_options_at_their_defaults_leave_params_and_keys_unchanged():
     resolved = IterativePruner().validate_params({})
-    assert not {"select", "loop", "oracle_detector", "oracle_scorer", "oracle_metric"} & set(resolved)
+    assert not {"select", "loop", "select_detector", "oracle_scorer", "oracle_metric"} & set(resolved)
     assert IterativePruner().validate_params({"loop": "ours", "select": "sparsest"}) == resolved
     assert IterativePruner().validate_params({"loop": list(LOOP_POINTS)})["loop"] == "reference"
 
@@ -131,7 +131,7 @@ def test_run_with_paper_settings_records_them(tmp_path, registry):
     (["--seeds", 5, "--arch", "24x24", "--param", "iterative.hparams=paper"], ["seed 4", "seeds 0-3"]),
     (["--tasks", "mnist/xor", "--arch", "paper"], ["published no networks", "mnist/xor"]),
     (["--param", "iterative.hparams=sometimes"], ["invalid hparams", "paper", "authors"]),
-    (["--param", "iterative.select=best"], ["invalid select", "sparsest, oracle"]),
+    (["--param", "iterative.select=best"], ["invalid select", "sparsest, consensus, oracle"]),
     (["--param", "iterative.select=oracle", "--param", "iterative.oracle_scorer=null"], ["needs a scorer", "oracle_scorer"]),
     (["--param", "iterative.select=oracle", "--param", "iterative.oracle_scorer=judge"], ["unknown scorer 'judge'", "structure"]),
     (["--param", "iterative.select=oracle", "--param", "iterative.oracle_metric=luck"], ["invalid oracle_metric", "success"]),
@@ -262,3 +262,32 @@ def test_oracle_keeps_a_successful_variant_when_the_sparsest_fails(small_task, m
     assert best is nets[1] and best.info["oracle_successes"] == 2 and len(judged) == 3
     monkeypatch.setattr(pruners, "_oracle_success", lambda net, job: False)
     assert pruner._choose(nets, job) is nets[0]
+
+
+def test_consensus_keeps_the_sparsest_of_the_most_frequent_structure(small_task, monkeypatch):
+    from sculptbench import pruners
+    from sculptbench.core import Detection
+
+    pruner = IterativePruner()
+    params = pruner.validate_params({"select": "consensus", "hparams": "auto", "auto_restarts": 4})
+    assert pruner.label(params) == "iterative[consensus]" and params["select_detector"] == "sculpting"
+    job = PruneJob(small_task, (6,), 0, params, small_task.training)
+    nets = []
+    for kept in (2, 3, 5, 6):
+        mask = torch.zeros(1, 10, dtype=torch.bool)
+        mask[0, :kept] = True
+        nets.append(SculptedNetwork.from_masks([mask.int()]))
+    one = Detection([frozenset({(0, 0), (1, 0)})])
+    two = Detection([frozenset({(0, 0)}), frozenset({(0, 1), (1, 0)})])
+    chosen = {id(nets[0]): one, id(nets[1]): two, id(nets[2]): two, id(nets[3]): one}
+    monkeypatch.setattr(pruners, "_select_detection", lambda net, job: chosen[id(net)])
+    best = pruner._choose(nets, job)
+    assert best is nets[0] and best.info["consensus_share"] == 0.5  # a tie in frequency: the first structure seen
+    chosen[id(nets[3])] = two
+    best = pruner._choose(nets, job)
+    assert best is nets[1] and best.info["selection"] == "consensus" and best.info["consensus_share"] == 0.75
+
+
+def test_consensus_needs_a_registered_detector(tmp_path):
+    assert_user_error(invoke(*quick_run(tmp_path / "r.db", "--param", "iterative.select=consensus", "--param", "iterative.select_detector=nope")),
+                      "unknown detector 'nope'")
