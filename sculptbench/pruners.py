@@ -95,6 +95,8 @@ class SchedulePruner(Pruner):
     #: Which phases this pruner runs, in order: a subset of ``("unit", "edge")``.
     phase_kinds: tuple[str, ...] = ()
     defaults: Mapping[str, Any] = COMMON_DEFAULTS
+    #: Options accepted besides :attr:`defaults`, left out of the resolved parameters at their default.
+    optional_defaults: Mapping[str, Any] = OPTIONAL_DEFAULTS
     #: Time split of the last :meth:`prune_many` call, for benchmarks.
     last_stats: SculptStats | None = None
 

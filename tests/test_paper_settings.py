@@ -291,3 +291,9 @@ def test_consensus_keeps_the_sparsest_of_the_most_frequent_structure(small_task,
 def test_consensus_needs_a_registered_detector(tmp_path):
     assert_user_error(invoke(*quick_run(tmp_path / "r.db", "--param", "iterative.select=consensus", "--param", "iterative.select_detector=nope")),
                       "unknown detector 'nope'")
+
+
+def test_list_pruners_shows_the_optional_options():
+    out = invoke("list", "pruners", "--json")
+    options = {i["name"]: i["options"] for i in json.loads(out.stdout)}["iterative"]
+    assert options["loop"] == "ours" and options["select"] == "sparsest" and options["oracle_scorer"] == "structure"
