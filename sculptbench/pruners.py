@@ -50,6 +50,7 @@ OPTIONAL_DEFAULTS: dict[str, Any] = {
     "oracle_scorer": "structure",
     "oracle_metric": "success",
     # "ours", "reference" (every point of pruning.LOOP_POINTS) or a list of those points.
+    # Not given: "reference" under hparams=authors (where it measured better), else "ours".
     "loop": "ours",
 }
 HPARAM_RULES = {"task": "task-defaults", "auto": "auto-grid", "paper": "paper-published", "authors": "authors-grid"}
@@ -119,6 +120,8 @@ class SchedulePruner(Pruner):
         if resolved["hparams"] is not None:
             _check_choice("hparams", resolved["hparams"], tuple(HPARAM_RULES))
         _check_choice("select", resolved["select"], SELECT_RULES)
+        if "loop" not in params and resolved["hparams"] == "authors":
+            resolved["loop"] = "reference"
         resolved["loop"] = _check_loop(resolved["loop"])
         if resolved["select"] == "oracle":
             _check_oracle(resolved)

@@ -99,6 +99,12 @@ def test_new_options_at_their_defaults_leave_params_and_keys_unchanged():
     assert IterativePruner().validate_params({"loop": list(LOOP_POINTS)})["loop"] == "reference"
 
 
+def test_the_authors_rule_takes_the_reference_loop_unless_told_otherwise():
+    assert IterativePruner().validate_params({"hparams": "authors"})["loop"] == "reference"
+    assert "loop" not in IterativePruner().validate_params({"hparams": "authors", "loop": "ours"})
+    assert "loop" not in IterativePruner().validate_params({"hparams": "auto"})
+
+
 def test_paper_cells_batched_match_one_at_a_time(registry):
     task = registry.tasks["bool/reused"]
     pruner = IterativePruner()
