@@ -142,8 +142,12 @@ class SchedulePruner(Pruner):
             # The selection's options count only where the rule uses them (and then always).
             if key in used and used[key]:
                 continue
-            if key in used or resolved[key] == OPTIONAL_DEFAULTS[key]:
+            if key in used or (key != "loop" and resolved[key] == OPTIONAL_DEFAULTS[key]):
                 del resolved[key]
+        # The loop is recorded unless it is the rule's default (so that validating the recorded
+        # parameters again gives them back).
+        if resolved["loop"] == "ours" and resolved["hparams"] != "authors":
+            del resolved["loop"]
         return resolved
 
     def label(self, params: dict[str, Any]) -> str:

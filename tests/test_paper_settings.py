@@ -101,7 +101,10 @@ def test_new_options_at_their_defaults_leave_params_and_keys_unchanged():
 
 def test_the_authors_rule_takes_the_reference_loop_unless_told_otherwise():
     assert IterativePruner().validate_params({"hparams": "authors"})["loop"] == "reference"
-    assert "loop" not in IterativePruner().validate_params({"hparams": "authors", "loop": "ours"})
+    explicit = IterativePruner().validate_params({"hparams": "authors", "loop": "ours"})
+    assert explicit["loop"] == "ours" and IterativePruner().validate_params(explicit) == explicit
+    again = IterativePruner().validate_params({"hparams": "authors"})
+    assert IterativePruner().validate_params(again) == again
     assert "loop" not in IterativePruner().validate_params({"hparams": "auto"})
 
 
