@@ -21,6 +21,7 @@ def test_wheel_has_no_generic_top_level_packages(tmp_path):
     assert not any(name.startswith(("plugins/", "tasks/")) for name in names)
     yaml_files = [n for n in names if n.startswith("sculptbench/tasks/") and n.endswith(".yaml")]
     assert len(yaml_files) == 39
+    assert "sculptbench/tasks/paper-hparams.csv" in names  # the paper's published settings (hparams=paper)
     assert "sculptbench/plugins/scorers/structure.py" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "sculptbench = sculptbench.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
