@@ -361,7 +361,8 @@ def list_cmd(kind, as_json):
         elif singular == "scorer":
             item["metrics"] = sorted(comp.metrics)
         else:
-            item["options"] = {k: v if not isinstance(v, tuple) else list(v) for k, v in comp.defaults.items()}
+            options = {**comp.defaults, **getattr(comp, "optional_defaults", {})}
+            item["options"] = {k: v if not isinstance(v, tuple) else list(v) for k, v in options.items()}
         item["description"] = (comp.__doc__ or "").strip().splitlines()[0] if comp.__doc__ else ""
         items.append(item)
     if as_json:

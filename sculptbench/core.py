@@ -432,6 +432,19 @@ class Configurable(ABC):
         return {**self.defaults, **params}
 
 
+@dataclass
+class CellSettings:
+    """Settings a pruner's options fix for one (task, architecture), e.g. the paper's published ones.
+
+    ``training`` overrides fields of the task's :class:`TrainingConfig` (the user's ``--lr``,
+    ``--epochs``, ``--batch-size`` still win); ``detector_hints`` are detector parameters applied
+    like the task's ``detector_defaults`` (a detector takes the ones it knows; the user's win).
+    """
+
+    training: dict[str, Any] = field(default_factory=dict)
+    detector_hints: dict[str, Any] = field(default_factory=dict)
+
+
 class Pruner(Configurable):
     """A pruning strategy: trains a network for a task and returns it pruned.
 
@@ -440,6 +453,18 @@ class Pruner(Configurable):
     """
 
     kind = "pruner"
+
+    def cell_settings(self, task: Task, hidden: tuple[int, ...], seeds: Sequence[int], params: dict[str, Any]) -> CellSettings | None:
+        """Training and detector settings that ``params`` fix for ``task`` at ``hidden`` (``None``: the task's).
+
+        Called once per (task, architecture) when a run is planned, with every seed of the run;
+        raise :class:`SculptbenchError` for a combination the options cannot serve.
+        """
+        return None
+
+    def label(self, params: dict[str, Any]) -> str:
+        """The name shown in results and reports for this pruner with ``params`` (default: its name)."""
+        return self.name
 
     @abstractmethod
     def prune(self, job: PruneJob) -> SculptedNetwork:

@@ -249,6 +249,7 @@ def train(
     generators: Sequence[torch.Generator],
     lrs: torch.Tensor | None = None,
     accuracy: AccuracyFn = per_bit_accuracy,
+    prefer_later: bool = False,
 ) -> TrainResult:
     """Train K members from ``params`` with a fresh Adam each and return their best epochs.
 
@@ -256,7 +257,7 @@ def train(
     training rows in the member's own random order in minibatches of ``config.batch_size``,
     adding Gaussian noise of ``config.noise_std`` to the inputs, then evaluates on the
     validation split; the epoch with the highest accuracy (ties: lower loss, then earlier)
-    is kept. ``lrs`` (``(K,)``) overrides ``config.lr`` per member; ``accuracy`` is the task's
+    is kept (``prefer_later``: on a tie in both, the later epoch, as the reference code). ``lrs`` (``(K,)``) overrides ``config.lr`` per member; ``accuracy`` is the task's
     accuracy rule. Adam (with coupled weight
     decay, as ``torch.optim.Adam``) runs as multi-tensor ``_foreach`` operations over
     contiguous per-layer tensors.
@@ -317,12 +318,22 @@ def train(
         logits = _forward_parts(theta, n, data.val_x)[-1]
         acc = accuracy(logits, data.val_y).to(dtype)
         loss = bce_with_logits(logits, data.val_y)
-        better = (acc > best_acc) | ((acc == best_acc) & (loss < best_loss))
+        better = better_epoch(acc, loss, best_acc, best_loss, prefer_later)
         keep = better.view(k, 1, 1)
         best = [torch.where(keep, t, b) for t, b in zip(theta, best)]
         best_acc = torch.where(better, acc, best_acc)
         best_loss = torch.where(better, loss, best_loss)
     return TrainResult(params=_join(layout, best), accuracy=best_acc, loss=best_loss)
+
+
+def better_epoch(acc: torch.Tensor, loss: torch.Tensor, best_acc: torch.Tensor, best_loss: torch.Tensor, prefer_later: bool = False) -> torch.Tensor:
+    """Whether an epoch replaces the best so far: higher accuracy, or equal accuracy and lower loss.
+
+    ``prefer_later``: equal accuracy and equal loss also replace it (the later epoch wins, as in
+    the reference's ``train_network``).
+    """
+    lower = (loss <= best_loss) if prefer_later else (loss < best_loss)
+    return (acc > best_acc) | ((acc == best_acc) & lower)
 
 
 def unit_activations_and_grads(layout: Layout, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:

@@ -32,10 +32,17 @@ ARCH_LIMIT = 4096
 
 
 # --------------------------------------------------------------------------- selection
-def parse_archs(text: str | None) -> list[tuple[int, ...]] | None:
-    """Parse ``"24,24x24,36x36x36"`` into hidden shapes; ``None`` means the tasks' defaults."""
+#: ``--arch paper``: the architectures the paper ran for each task (``sculptbench.paper``).
+PAPER_ARCHS = "paper"
+
+
+def parse_archs(text: str | None) -> list[tuple[int, ...]] | str | None:
+    """Parse ``"24,24x24,36x36x36"`` into hidden shapes; ``None`` means the tasks' defaults and
+    ``"paper"`` (:data:`PAPER_ARCHS`) the architectures the paper ran for each task."""
     if text is None or not text.strip():
         return None
+    if text.strip().lower() == PAPER_ARCHS:
+        return PAPER_ARCHS
     archs = []
     for part in text.split(","):
         part = part.strip()
@@ -137,7 +144,8 @@ class RunSpec:
     detectors: list[str]
     scorers: list[str]
     seeds: list[int]
-    archs: list[tuple[int, ...]] | None = None
+    #: Hidden shapes; ``None``: each task's defaults; ``"paper"``: the paper's per task.
+    archs: list[tuple[int, ...]] | str | None = None
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     training_overrides: dict[str, Any] = field(default_factory=dict)
     device: str = "cpu"
@@ -171,6 +179,8 @@ class Group:
     versions: dict[str, Any]
     #: (seed, detector) -> cell key
     keys: dict[tuple[int, str], str] = field(default_factory=dict)
+    #: How the pruner is shown in results (e.g. ``iterative[oracle]``); empty: its name.
+    pruner_label: str = ""
 
     def cell_count(self) -> int:
         """Number of cells in the group."""
@@ -216,13 +226,24 @@ def plan(registry: Registry, spec: RunSpec) -> list[Group]:
         detectors.append((name, registry.detectors[name].validate_params(dict(spec.params.get(name, {})))))
     groups = []
     for task in spec.tasks:
-        for hidden in spec.archs or list(task.default_archs):
-            base = task.training_for(tuple(hidden)) if hasattr(task, "training_for") else task.training
-            training = TrainingConfig(**{**base.__dict__, **spec.training_overrides}).validate()
+        if spec.archs == PAPER_ARCHS:
+            from sculptbench.paper import paper_archs
+
+            archs = paper_archs(task)
+        else:
+            archs = spec.archs or list(task.default_archs)
+        for hidden in archs:
+            base = task.training_for(tuple(hidden))
+            task_training = TrainingConfig(**{**base.__dict__, **spec.training_overrides}).validate()
             for pname in spec.pruners:
                 pruner = registry.pruners[pname]
                 pparams = pruner.validate_params(dict(spec.params.get(pname, {})))
-                task_dets = [(n, detector_params(registry.detectors[n], task, spec.params.get(n, {}))) for n, _ in detectors]
+                settings = pruner.cell_settings(task, tuple(hidden), list(spec.seeds), pparams)
+                training, hints = task_training, {}
+                if settings is not None:
+                    training = TrainingConfig(**{**base.__dict__, **settings.training, **spec.training_overrides}).validate()
+                    hints = settings.detector_hints
+                task_dets = [(n, detector_params(registry.detectors[n], task, spec.params.get(n, {}), hints)) for n, _ in detectors]
                 versions = {
                     "pruner": registry.version_of("pruner", pname),
                     "detectors": {n: registry.version_of("detector", n) for n, _ in task_dets},
@@ -230,6 +251,8 @@ def plan(registry: Registry, spec: RunSpec) -> list[Group]:
                     "task": registry.version_of("task", task.name) if task.name in registry.tasks else {"package": "file", "version": ""},
                 }
                 group = Group(task, tuple(hidden), pname, pparams, training, list(spec.seeds), task_dets, list(spec.scorers), spec.device, versions)
+                label = pruner.label(pparams)
+                group.pruner_label = label if label != pname else ""
                 for seed in spec.seeds:
                     for dname, dparams in task_dets:
                         group.keys[(seed, dname)] = _hash({
@@ -243,9 +266,10 @@ def plan(registry: Registry, spec: RunSpec) -> list[Group]:
     return groups
 
 
-def detector_params(detector: Any, task: Task, user: dict[str, Any]) -> dict[str, Any]:
-    """A detector's parameters: its defaults, then the task's hints it understands, then the user's."""
-    hints = {k: v for k, v in task.detector_defaults.items() if k in detector.defaults}
+def detector_params(detector: Any, task: Task, user: dict[str, Any], extra_hints: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A detector's parameters: its defaults, then the task's hints it understands (and the
+    pruner's ``extra_hints``, e.g. the paper's detector steps), then the user's."""
+    hints = {k: v for k, v in {**task.detector_defaults, **(extra_hints or {})}.items() if k in detector.defaults}
     return detector.validate_params({**hints, **user})
 
 
@@ -525,7 +549,7 @@ def failure_cell(unit: WorkUnit, key: str, status: str, error: str) -> Cell:
 def _base_cell(group: Group, seed: int, dname: str, dparams: dict, key: str) -> Cell:
     return Cell(
         cell_key=key, task=group.task.name, family=group.task.family, arch="x".join(map(str, group.hidden)) or "-",
-        depth=len(group.hidden), pruner=group.pruner, detector=dname, seed=seed, status="error",
+        depth=len(group.hidden), pruner=group.pruner_label or group.pruner, detector=dname, seed=seed, status="error",
         config={
             "pruner_params": group.pruner_params, "detector_params": dparams, "training": group.training.__dict__,
             "device": group.device, "data_source": group.task.data_source, "task_hash": group.task.definition_hash(),

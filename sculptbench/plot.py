@@ -358,8 +358,9 @@ def network_group(cell: Cell, registry: Any, task: Any = None, device: str | Non
     training = cell.config.get("training") or task.training.__dict__
     TrainingConfig(**training).validate()
     scorers = sorted({name.split(".")[0] for name in cell.metrics if "." in name and name.split(".")[0] in registry.scorers}) or ["structure"]
+    # A pruner's label may carry its selection rule, e.g. iterative[oracle] (Pruner.label).
     spec = harness.RunSpec(
-        tasks=[task], pruners=[cell.pruner], detectors=[cell.detector], scorers=scorers, seeds=[cell.seed], archs=[hidden],
+        tasks=[task], pruners=[cell.pruner.split("[", 1)[0]], detectors=[cell.detector], scorers=scorers, seeds=[cell.seed], archs=[hidden],
         params={cell.pruner: dict(cell.config.get("pruner_params") or {}), cell.detector: dict(cell.config.get("detector_params") or {})},
         training_overrides=dict(training), device=harness.resolve_device(device or cell.config.get("device") or "cpu"),
     )

@@ -7,11 +7,12 @@ does not fit this mould subclasses :class:`sculptbench.core.Pruner` directly.
 
 from __future__ import annotations
 
+import collections
 import itertools
 from typing import Any, Mapping, Sequence
 
-from sculptbench.core import PruneJob, Pruner, SculptbenchError, SculptedNetwork
-from sculptbench.pruning import EDGE_SCORES, SCHEDULES, UNIT_SCORES, Phase, SculptStats, sculpt
+from sculptbench.core import CellSettings, PruneJob, Pruner, SculptbenchError, SculptedNetwork, Task
+from sculptbench.pruning import EDGE_SCORES, LOOP_POINTS, SCHEDULES, UNIT_SCORES, Phase, SculptStats, check_loop, sculpt
 
 COMMON_DEFAULTS: dict[str, Any] = {
     "unit_step": None,
@@ -26,6 +27,8 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "unit_min_step": None,
     "edge_min_step": None,
     # "task": the task family's steps; "auto": the grid below, sparsest network kept;
+    # "paper": the paper's published settings per network (sculptbench.paper); "authors": the
+    # authors' 70-variant grid (AUTHORS_UNIT_STEPS x AUTHORS_EDGE_STEPS), sparsest kept;
     # None: whatever the task's ``pruning_defaults["hparams"]`` says, else "task".
     "hparams": None,
     "auto_unit_steps": (50,),
@@ -34,6 +37,28 @@ COMMON_DEFAULTS: dict[str, Any] = {
     # derived from it (docs/reproduction.md, "The automatic rule").
     "auto_restarts": 9,
 }
+#: Options added after results were recorded. They are accepted like the defaults above but
+#: appear in the resolved parameters only when set to something else, so the cell and cache keys
+#: of runs that do not use them are unchanged.
+OPTIONAL_DEFAULTS: dict[str, Any] = {
+    # Which variant to keep: "sparsest" (label-free); "consensus" (label-free: the module
+    # structure select_detector finds most often among the variants, its sparsest variant);
+    # "oracle" (one the scorer calls a success, if any: uses the ground truth, an upper bound).
+    # Rows of the last two are labelled, e.g. iterative[oracle].
+    "select": "sparsest",
+    "select_detector": "sculpting",
+    "oracle_scorer": "structure",
+    "oracle_metric": "success",
+    # "ours", "reference" (every point of pruning.LOOP_POINTS) or a list of those points.
+    # Not given: "reference" under hparams=authors (where it measured better), else "ours".
+    "loop": "ours",
+}
+HPARAM_RULES = {"task": "task-defaults", "auto": "auto-grid", "paper": "paper-published", "authors": "authors-grid"}
+SELECT_RULES = ("sparsest", "consensus", "oracle")
+#: The authors' selection grid, in their notebook's loop order (P_e outer, P_u inner):
+#: visualizations/Notebooks/reused_structure.ipynb of the reference code.
+AUTHORS_EDGE_STEPS = (2.5, 2.0, 1.5, 1.0, 0.5)
+AUTHORS_UNIT_STEPS = tuple(float(u) for u in range(70, 0, -5))
 #: Step sizes used when neither the user nor the task gives one (percent).
 FALLBACK_STEPS = {"unit_step": 50.0, "edge_step": 1.5}
 
@@ -77,12 +102,20 @@ class SchedulePruner(Pruner):
     #: Which phases this pruner runs, in order: a subset of ``("unit", "edge")``.
     phase_kinds: tuple[str, ...] = ()
     defaults: Mapping[str, Any] = COMMON_DEFAULTS
+    #: Options accepted besides :attr:`defaults`, left out of the resolved parameters at their default.
+    optional_defaults: Mapping[str, Any] = OPTIONAL_DEFAULTS
     #: Time split of the last :meth:`prune_many` call, for benchmarks.
     last_stats: SculptStats | None = None
 
     def validate_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Merge with the defaults and check every value's range."""
-        resolved = super().validate_params(params)
+        """Merge with the defaults and check every value's range (optional options: see :data:`OPTIONAL_DEFAULTS`)."""
+        unknown = set(params) - set(self.defaults) - set(OPTIONAL_DEFAULTS)
+        if unknown:
+            raise SculptbenchError(
+                f"unknown option {sorted(unknown)[0]!r} for pruner {self.name!r}; valid: {', '.join(sorted({*self.defaults, *OPTIONAL_DEFAULTS}))}"
+            )
+        optional = {**OPTIONAL_DEFAULTS, **{k: v for k, v in params.items() if k in OPTIONAL_DEFAULTS}}
+        resolved = {**super().validate_params({k: v for k, v in params.items() if k not in OPTIONAL_DEFAULTS}), **optional}
         for key in ("unit_step", "edge_step", "unit_min_step", "edge_min_step"):
             if resolved[key] is not None:
                 resolved[key] = _check_step(key, resolved[key])
@@ -91,7 +124,13 @@ class SchedulePruner(Pruner):
         _check_choice("unit_score", resolved["unit_score"], UNIT_SCORES)
         _check_choice("edge_score", resolved["edge_score"], EDGE_SCORES)
         if resolved["hparams"] is not None:
-            _check_choice("hparams", resolved["hparams"], ("task", "auto"))
+            _check_choice("hparams", resolved["hparams"], tuple(HPARAM_RULES))
+        _check_choice("select", resolved["select"], SELECT_RULES)
+        if "loop" not in params and resolved["hparams"] == "authors":
+            resolved["loop"] = "reference"
+        resolved["loop"] = _check_loop(resolved["loop"])
+        if resolved["select"] == "oracle":
+            _check_oracle(resolved)
         for key in ("schedule_iterations", "auto_restarts"):
             resolved[key] = _check_count(key, resolved[key])
         for key in ("auto_unit_steps", "auto_edge_steps"):
@@ -101,7 +140,38 @@ class SchedulePruner(Pruner):
             if not values:
                 raise SculptbenchError(f"invalid {key}: it must list at least one step in (0, 100)")
             resolved[key] = tuple(_check_step(key, v) for v in values)
+        if resolved["select"] == "consensus":
+            _registry().get("detector", resolved["select_detector"] or "")
+        used = {"select_detector": resolved["select"] != "sparsest", "oracle_scorer": resolved["select"] == "oracle",
+                "oracle_metric": resolved["select"] == "oracle"}
+        for key in OPTIONAL_DEFAULTS:
+            # The selection's options count only where the rule uses them (and then always).
+            if key in used and used[key]:
+                continue
+            if key in used or (key != "loop" and resolved[key] == OPTIONAL_DEFAULTS[key]):
+                del resolved[key]
+        # The loop is recorded unless it is the rule's default (so that validating the recorded
+        # parameters again gives them back).
+        if resolved["loop"] == "ours" and resolved["hparams"] != "authors":
+            del resolved["loop"]
         return resolved
+
+    def label(self, params: dict[str, Any]) -> str:
+        """The pruner's name, with ``[oracle]`` (it uses the ground truth) or ``[consensus]`` when that rule picks the variant."""
+        select = params.get("select", "sparsest")
+        return self.name if select == "sparsest" else f"{self.name}[{select}]"
+
+    def cell_settings(self, task: Task, hidden: tuple[int, ...], seeds: Sequence[int], params: dict[str, Any]) -> CellSettings | None:
+        """Under ``hparams=paper``, the published lr, batch size, epochs and detector steps of ``task`` at ``hidden``.
+
+        Every seed is looked up, so a cell outside the published grid fails before anything runs.
+        """
+        if _rule(params, task) != "paper":
+            return None
+        from sculptbench import paper
+
+        rows = [paper.lookup(task, hidden, seed) for seed in seeds]
+        return CellSettings(training=rows[0].training(), detector_hints=rows[0].detector_hints())
 
     def resolve_steps(self, job: PruneJob) -> dict[str, float]:
         """The unit and edge steps for ``job``: the user's, else the task's, else the fallback."""
@@ -115,13 +185,23 @@ class SchedulePruner(Pruner):
 
     @staticmethod
     def hparam_rule(job: PruneJob) -> str:
-        """``"auto"`` or ``"task"``: the user's choice, else the task's, else ``"task"``."""
-        return job.params.get("hparams") or task_defaults(job).get("hparams") or "task"
+        """A key of :data:`HPARAM_RULES`: the user's choice, else the task's, else ``"task"``."""
+        return _rule(job.params, job.task)
 
     def variants(self, job: PruneJob) -> list[dict[str, Any]]:
-        """Hyperparameter variants to run for ``job`` (one unless the rule is ``auto``)."""
+        """Hyperparameter variants to run for ``job`` (one unless the rule is ``auto`` or ``authors``)."""
+        rule = self.hparam_rule(job)
+        if rule == "paper":
+            from sculptbench import paper
+
+            row = paper.lookup(job.task, job.hidden, job.seed)
+            return [{"unit_step": row.unit_step, "edge_step": row.edge_step}]
+        if rule == "authors" and self.phase_kinds:
+            unit_steps = AUTHORS_UNIT_STEPS if "unit" in self.phase_kinds else (None,)
+            edge_steps = AUTHORS_EDGE_STEPS if "edge" in self.phase_kinds else (None,)
+            return [{"unit_step": u, "edge_step": e} for e in edge_steps for u in unit_steps]
         # Without phases every restart ends dense, and the first would always be kept.
-        if self.hparam_rule(job) == "auto" and self.phase_kinds:
+        if rule == "auto" and self.phase_kinds:
             unit_steps = job.params["auto_unit_steps"] if "unit" in self.phase_kinds else (None,)
             edge_steps = job.params["auto_edge_steps"] if "edge" in self.phase_kinds else (None,)
             restarts = range(job.params["auto_restarts"])
@@ -157,7 +237,7 @@ class SchedulePruner(Pruner):
         stats = SculptStats()
         nets = []
         for variant in self.variants(job):
-            results, part = sculpt([job], [(variant, self.phases(job, variant))])
+            results, part = sculpt([job], [(variant, self.phases(job, variant))], loop=_loop_points(job.params))
             nets.append(results[0][0])
             stats.train, stats.decide, stats.trainings = stats.train + part.train, stats.decide + part.decide, stats.trainings + part.trainings
         self.last_stats = stats
@@ -171,34 +251,143 @@ class SchedulePruner(Pruner):
         for job in jobs:
             if (job.task.name, job.hidden, job.training, job.device, _freeze(job.params)) != key:
                 raise ValueError("prune_many needs jobs that differ only in their seed")
-        # Jobs whose task gives them different defaults (per-seed steps) are sculpted apart.
-        batches: dict[Any, list[int]] = {}
-        plans = []
-        for i, job in enumerate(jobs):
-            variants = [(v, self.phases(job, v)) for v in self.variants(job)]
-            plans.append(variants)
-            batches.setdefault(repr(variants), []).append(i)
-        out: list[SculptedNetwork | None] = [None] * len(jobs)
-        stats = SculptStats()
-        for rows in batches.values():
-            results, part = sculpt([jobs[i] for i in rows], plans[rows[0]])
-            stats.train, stats.decide, stats.trainings = stats.train + part.train, stats.decide + part.decide, stats.trainings + part.trainings
-            for i, nets in zip(rows, results):
-                out[i] = self._choose(nets, jobs[i])
+        per_job = [[(v, self.phases(job, v)) for v in self.variants(job)] for job in jobs]
+        loop = _loop_points(jobs[0].params)
+        if all(p == per_job[0] for p in per_job):
+            results, stats = sculpt(jobs, per_job[0], loop=loop)
+        else:
+            results, stats = sculpt(jobs, None, loop=loop, job_variants=per_job)
         self.last_stats = stats
-        return out
+        return [self._choose(nets, job) for nets, job in zip(results, jobs)]
 
-    @staticmethod
-    def _choose(nets: list[SculptedNetwork], job: PruneJob) -> SculptedNetwork:
-        """The sparsest variant that met the threshold (the first on ties), labelled with its rule.
+    def _choose(self, nets: list[SculptedNetwork], job: PruneJob) -> SculptedNetwork:
+        """The variant to keep, labelled with its rule.
 
-        The variant kept is recorded in ``info["variant"]`` (steps and restart).
+        ``select=sparsest``: the sparsest variant that met the threshold (the first on ties; under
+        ``hparams=authors`` sparsity is compared as the reference's percentage rounded to three
+        decimals). ``select=consensus``: among the variants whose detected module structure
+        (:func:`module_signature`) is the most frequent, the sparsest (label-free).
+        ``select=oracle``: among the variants the oracle's scorer calls a success, the sparsest;
+        if none, the sparsest. The variant kept is recorded in ``info["variant"]``.
         """
+        rule = self.hparam_rule(job)
         ok = [n for n in nets if n.status == "ok"]
-        best = min(ok, key=lambda n: n.density()) if ok else nets[0]
-        best.info["hparam_rule"] = "auto-grid" if SchedulePruner.hparam_rule(job) == "auto" else "task-defaults"
+        candidates = ok
+        oracle_hits = None
+        if job.params.get("select") == "oracle" and ok:
+            oracle_hits = [n for n in ok if _oracle_success(n, job)]
+            candidates = oracle_hits or ok
+        if job.params.get("select") == "consensus" and ok:
+            signatures = [module_signature(_select_detection(n, job), len(job.hidden) + 1) for n in ok]
+            common, count = collections.Counter(signatures).most_common(1)[0]
+            candidates = [n for n, sig in zip(ok, signatures) if sig == common]
+        if rule == "authors":
+            best = authors_choice(candidates) if candidates else nets[0]
+        else:
+            best = min(candidates, key=lambda n: n.density()) if candidates else nets[0]
+        best.info["hparam_rule"] = HPARAM_RULES[rule]
         best.info["variants_tried"] = len(nets)
+        if job.params.get("select") == "consensus" and ok:
+            best.info["selection"] = "consensus"
+            best.info["consensus_share"] = count / len(ok)
+        if job.params.get("select") == "oracle":
+            best.info["selection"] = "oracle"
+            best.info["oracle_successes"] = len(oracle_hits or [])
         return best
+
+
+def authors_choice(nets: Sequence[SculptedNetwork]) -> SculptedNetwork:
+    """The authors' pick: the network with the highest pruned percentage rounded to three decimals
+    (the reference's ``round(100 (1 - density), 3)``), the first on ties (``np.argmax``).
+
+    Networks that did not meet the threshold are passed over, unless none did.
+    """
+    ok = [n for n in nets if n.status == "ok"] or list(nets)
+    return min(ok, key=lambda n: -round(100.0 * (1.0 - n.density()), 3))
+
+
+def _rule(params: Mapping[str, Any], task: Task) -> str:
+    return params.get("hparams") or task.pruning_defaults.get("hparams") or "task"
+
+
+def _check_loop(value: Any) -> Any:
+    """``"ours"``, ``"reference"`` or a list of :data:`LOOP_POINTS` (kept as a sorted tuple)."""
+    if value in ("ours", "reference"):
+        return value
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not value:
+        raise SculptbenchError(f"invalid loop {value!r}; valid: ours, reference, or a list of {', '.join(LOOP_POINTS)}")
+    try:
+        points = check_loop(value)
+    except SculptbenchError as exc:
+        raise SculptbenchError(f"invalid loop: {exc}; or use loop=ours or loop=reference") from None
+    return "reference" if points == frozenset(LOOP_POINTS) else tuple(sorted(points))
+
+
+def _loop_points(params: Mapping[str, Any]) -> tuple[str, ...]:
+    loop = params.get("loop", "ours")
+    if loop == "ours":
+        return ()
+    if loop == "reference":
+        return LOOP_POINTS
+    return tuple(loop)
+
+
+_REGISTRY: Any = None
+
+
+def _registry() -> Any:
+    """The process's registry of installed components, loaded once (the oracle's detector and scorer)."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        from sculptbench.plugin_manager import load_registry
+
+        _REGISTRY = load_registry()
+    return _REGISTRY
+
+
+def _check_oracle(params: Mapping[str, Any]) -> None:
+    """The oracle needs a registered detector and scorer, and a metric that scorer reports."""
+    scorer_name, detector_name = params.get("oracle_scorer"), params.get("select_detector")
+    if not scorer_name:
+        raise SculptbenchError("select=oracle needs a scorer to judge the variants: set oracle_scorer (e.g. oracle_scorer=structure)")
+    if not detector_name:
+        raise SculptbenchError("select=oracle needs a detector: set select_detector (e.g. select_detector=sculpting)")
+    registry = _registry()
+    scorer = registry.get("scorer", scorer_name)
+    registry.get("detector", detector_name)
+    if params.get("oracle_metric") not in scorer.metrics:
+        raise SculptbenchError(f"invalid oracle_metric {params.get('oracle_metric')!r}; scorer {scorer_name!r} reports: {', '.join(scorer.metrics)}")
+
+
+def module_signature(detection: Any, last_layer: int) -> frozenset:
+    """A detection's module structure, label-free: per module its input units, output units and layer count."""
+    return frozenset(
+        (frozenset(u for u in m if u[0] == 0), frozenset(u for u in m if u[0] == last_layer), len({u[0] for u in m}))
+        for m in detection.modules
+    )
+
+
+def _select_detection(net: SculptedNetwork, job: PruneJob) -> Any:
+    """``net``'s modules by the selection's detector (the registry's public component)."""
+    from sculptbench.harness import detector_params
+
+    detector = _registry().get("detector", job.params["select_detector"])
+    hints = None
+    if _rule(job.params, job.task) == "paper":
+        from sculptbench import paper
+
+        hints = paper.lookup(job.task, job.hidden, job.seed).detector_hints()
+    return detector.detect(net, job.task, detector_params(detector, job.task, {}, hints), job.seed)
+
+
+def _oracle_success(net: SculptedNetwork, job: PruneJob) -> bool:
+    """Whether the oracle's scorer calls ``net``'s detection a success (the registry's public components)."""
+    scorer = _registry().get("scorer", job.params["oracle_scorer"])
+    detection = _select_detection(net, job)
+    value = scorer.score(detection, net, job.task).metrics.get(job.params["oracle_metric"])
+    return bool(value) and value == value  # NaN is no success
 
 
 def _freeze(params: Mapping[str, Any]) -> tuple:

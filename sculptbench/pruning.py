@@ -21,6 +21,14 @@ from sculptbench.core import PruneJob, SculptbenchError, SculptedNetwork, TaskDa
 SCHEDULES = ("linear", "exponential", "cosine", "cubic", "lth")
 UNIT_SCORES = ("act_grad", "act_weight", "act_variance", "random")
 EDGE_SCORES = ("magnitude", "random")
+#: The reference code's loop semantics where ours differ (``loop`` option, docs/paper-differences.md):
+#: keep_pruning: prune on when the dense network misses the threshold (we stop: untrainable);
+#: keep_retrain: always keep the retraining between the unit and edge phases (we keep it only
+#: if it still meets the threshold); percentile: prune by a percentile cut over all items,
+#: pruned ones included, keeping items strictly above it (we prune an exact count of the lowest
+#: alive items); mask_bias: mask the bias of a unit left with no incoming weight (we keep it, a
+#: constant unit); later_epoch: on best-epoch ties keep the later epoch (we keep the earlier).
+LOOP_POINTS = ("keep_pruning", "keep_retrain", "percentile", "mask_bias", "later_epoch")
 
 
 # --------------------------------------------------------------------------- schedules
@@ -119,6 +127,28 @@ def select_lowest(scores: torch.Tensor, alive: torch.Tensor, n_prune: int) -> to
     return order[:n_prune]
 
 
+def select_percentile(scores: torch.Tensor, alive: torch.Tensor, target: float) -> torch.Tensor:
+    """The reference's cut: items (pruned ones scoring 0) strictly above the ``target`` percentile survive.
+
+    Returns the new alive row. The percentile interpolates linearly, as ``numpy.percentile``;
+    a target of 100% or more leaves nothing (the reference rejects such a step unchecked).
+    """
+    if target >= 100.0:
+        return torch.zeros_like(alive)
+    values = torch.where(alive, scores.double(), torch.zeros((), dtype=torch.float64))
+    cut = torch.quantile(values, target / 100.0)
+    return alive & (values > cut)
+
+
+def mask_biases_without_inputs(layout: engine.Layout, mask: torch.Tensor) -> torch.Tensor:
+    """``mask`` with the bias of every unit that has no incoming weight left masked (rows of ``mask``)."""
+    out = mask.clone()
+    for layer in range(layout.n_layers):
+        has_input = (layout.weights(mask, layer) > 0).any(dim=1)
+        out[:, layout.bias_slice(layer)] = out[:, layout.bias_slice(layer)] * has_input.to(mask.dtype)
+    return out
+
+
 def unit_alive_from_mask(layout: engine.Layout, mask: torch.Tensor) -> torch.Tensor:
     """Hidden units (concatenated over layers) whose bias is unmasked, for rows of ``mask``."""
     parts = [layout.biases(mask, layer)[:, 0] > 0 for layer in range(layout.n_layers - 1)]
@@ -205,6 +235,9 @@ class Member:
     loop: PruneLoop | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     trainings: int = 0
+    #: Whether any pruning step was accepted (``keep_pruning``: a network that missed the
+    #: threshold dense counts as trained once a step is accepted).
+    any_accepted: bool = False
 
 
 def restart_seed(seed: int, restart: int) -> int:
@@ -227,21 +260,37 @@ class SculptStats:
     trainings: int = 0
 
 
-def sculpt(jobs: Sequence[PruneJob], variants: Sequence[tuple[dict[str, Any], list[Phase]]]) -> tuple[list[list[SculptedNetwork]], SculptStats]:
+def check_loop(points: Sequence[str]) -> frozenset[str]:
+    """``points`` as a set of :data:`LOOP_POINTS`; a :class:`SculptbenchError` names an unknown one."""
+    for point in points:
+        if point not in LOOP_POINTS:
+            raise SculptbenchError(f"unknown loop point {point!r}; valid: {', '.join(LOOP_POINTS)}")
+    return frozenset(points)
+
+
+def sculpt(jobs: Sequence[PruneJob], variants: Sequence[tuple[dict[str, Any], list[Phase]]] | None,
+           loop: Sequence[str] = (), job_variants: Sequence[Sequence[tuple[dict[str, Any], list[Phase]]]] | None = None,
+           ) -> tuple[list[list[SculptedNetwork]], SculptStats]:
     """Train and prune every (job, variant) pair as members of one batch.
 
-    All jobs must share the task, hidden shape, training config and device. Returns, per job,
-    the networks of its variants in order, and the time split. Runs on one CPU thread, so that
-    a member's result is the same in any batch (:func:`sculptbench.engine.single_threaded`).
+    All jobs must share the task, hidden shape, training config and device. ``variants`` apply
+    to every job; ``job_variants`` (instead) gives each job its own. ``loop`` names the
+    reference-loop points (:data:`LOOP_POINTS`) to follow. Returns, per job, the networks of
+    its variants in order, and the time split. Runs on one CPU thread, so that a member's result
+    is the same in any batch (:func:`sculptbench.engine.single_threaded`).
     """
     with engine.single_threaded():
-        return _sculpt(jobs, variants)
+        return _sculpt(jobs, variants, loop, job_variants)
 
 
-def _sculpt(jobs: Sequence[PruneJob], variants: Sequence[tuple[dict[str, Any], list[Phase]]]) -> tuple[list[list[SculptedNetwork]], SculptStats]:
+def _sculpt(jobs: Sequence[PruneJob], variants: Sequence[tuple[dict[str, Any], list[Phase]]] | None, loop: Sequence[str],
+            job_variants: Sequence[Sequence[tuple[dict[str, Any], list[Phase]]]] | None) -> tuple[list[list[SculptedNetwork]], SculptStats]:
     stats = SculptStats()
     if not jobs:
         return [], stats
+    loop = check_loop(loop)
+    if job_variants is None:
+        job_variants = [variants or []] * len(jobs)
     first = jobs[0]
     task, config, device = first.task, first.training, torch.device(first.device)
     layout = engine.Layout(tuple(first.sizes))
@@ -249,7 +298,7 @@ def _sculpt(jobs: Sequence[PruneJob], variants: Sequence[tuple[dict[str, Any], l
     members = [
         Member(job_index=j, variant=dict(v), phases=phases, generator=torch.Generator().manual_seed(restart_seed(job.seed, v.get("restart", 0))))
         for j, job in enumerate(jobs)
-        for v, phases in variants
+        for v, phases in job_variants[j]
     ]
     k = len(members)
     gens = [m.generator for m in members]
@@ -258,7 +307,8 @@ def _sculpt(jobs: Sequence[PruneJob], variants: Sequence[tuple[dict[str, Any], l
 
     def train_rows(rows: list[int], cand_params: torch.Tensor, cand_masks: torch.Tensor) -> engine.TrainResult:
         t0 = time.perf_counter()
-        result = engine.train(layout, cand_params, cand_masks, data, config, [gens[r] for r in rows], accuracy=task.accuracy)
+        result = engine.train(layout, cand_params, cand_masks, data, config, [gens[r] for r in rows], accuracy=task.accuracy,
+                              prefer_later="later_epoch" in loop)
         stats.train += time.perf_counter() - t0
         stats.trainings += len(rows)
         for r in rows:
@@ -272,7 +322,7 @@ def _sculpt(jobs: Sequence[PruneJob], variants: Sequence[tuple[dict[str, Any], l
     for r, m in enumerate(members):
         m.dense_accuracy = m.accuracy = float(dense.accuracy[r])
         m.threshold = task.acceptance_threshold(m.dense_accuracy)
-        if m.accuracy < m.threshold - 1e-9:
+        if m.accuracy < m.threshold - 1e-9 and "keep_pruning" not in loop:
             m.status = "untrainable"
         m.history.append({"phase": "dense", "target": 0.0, "density": 1.0, "accuracy": m.accuracy, "accepted": m.status == "ok"})
 
@@ -282,10 +332,11 @@ def _sculpt(jobs: Sequence[PruneJob], variants: Sequence[tuple[dict[str, Any], l
         if not in_phase:
             continue
         if phase_index > 0:
-            # One more retraining between phases; kept only if it still meets the threshold.
+            # One more retraining between phases; kept only if it still meets the threshold
+            # (always, with the reference's keep_retrain).
             res = train_rows(in_phase, params[in_phase], masks[in_phase])
             for i, r in enumerate(in_phase):
-                if float(res.accuracy[i]) >= members[r].threshold - 1e-9:
+                if "keep_retrain" in loop or float(res.accuracy[i]) >= members[r].threshold - 1e-9:
                     params[r] = res.params[i]
                     members[r].accuracy = float(res.accuracy[i])
         for r in in_phase:
@@ -299,7 +350,7 @@ def _sculpt(jobs: Sequence[PruneJob], variants: Sequence[tuple[dict[str, Any], l
             if not active:
                 break
             t0 = time.perf_counter()
-            cand_masks = _candidate_masks(layout, params, masks, active, members, phase_index, data, task.require_all_inputs, gens)
+            cand_masks = _candidate_masks(layout, params, masks, active, members, phase_index, data, task.require_all_inputs, gens, loop)
             connected = io_connected(layout, cand_masks, task.require_all_inputs)
             same = (cand_masks == masks[active]).all(dim=1)
             to_train = [i for i in range(len(active)) if bool(connected[i]) and not bool(same[i])]
@@ -323,11 +374,17 @@ def _sculpt(jobs: Sequence[PruneJob], variants: Sequence[tuple[dict[str, Any], l
                         params[r] = res.params[j]
                         masks[r] = cand_masks[i]
                         members[r].accuracy = float(res.accuracy[j])
+                        members[r].any_accepted = True
             for i, r in enumerate(active):
                 members[r].loop.report(accepted[i])
 
     test_acc, _ = engine.evaluate(layout, params * masks, data.test_x, data.test_y, task.accuracy)
     results: list[list[SculptedNetwork]] = [[] for _ in jobs]
+    for m in members:
+        # keep_pruning: a network that missed the threshold dense and never had a step accepted
+        # is untrainable (the reference crashes on it and writes nothing).
+        if m.dense_accuracy < m.threshold - 1e-9 and not m.any_accepted:
+            m.status = "untrainable"
     for r, m in enumerate(members):
         net = engine.to_network(layout, params[r], masks[r])
         net.accuracy = m.accuracy
@@ -352,7 +409,7 @@ def _pruned_percent(layout: engine.Layout, mask: torch.Tensor, kind: str) -> flo
     return 100.0 * (1 - float(_density(layout, mask)[0]))
 
 
-def _candidate_masks(layout, params, masks, active, members, phase_index, data, require_all_inputs, gens) -> torch.Tensor:
+def _candidate_masks(layout, params, masks, active, members, phase_index, data, require_all_inputs, gens, loop=frozenset()) -> torch.Tensor:
     """Candidate masks for the active members' proposed targets (one row each)."""
     by_kind: dict[tuple[str, str], list[int]] = {}
     for i, r in enumerate(active):
@@ -374,14 +431,19 @@ def _candidate_masks(layout, params, masks, active, members, phase_index, data, 
         for j, i in enumerate(idx):
             r = active[i]
             target = members[r].loop.propose()
-            n_new = count_for_target(target, total) - int((~alive[j]).sum())
-            chosen = select_lowest(scores[j].cpu(), alive[j].cpu(), n_new)
-            new_alive = alive[j].clone()
-            new_alive[chosen.to(new_alive.device)] = False
+            if "percentile" in loop:
+                new_alive = select_percentile(scores[j], alive[j], target)
+            else:
+                n_new = count_for_target(target, total) - int((~alive[j]).sum())
+                chosen = select_lowest(scores[j].cpu(), alive[j].cpu(), n_new)
+                new_alive = alive[j].clone()
+                new_alive[chosen.to(new_alive.device)] = False
             if kind == "unit":
                 out[i] = flat_mask_from_units(layout, new_alive.unsqueeze(0), masks[r:r + 1])[0]
             else:
                 row = out[i].clone()
                 row[cols] = new_alive.to(row.dtype)
                 out[i] = row * masks[r]
+    if "mask_bias" in loop:
+        out = mask_biases_without_inputs(layout, out)
     return out

@@ -22,6 +22,7 @@ def test_wheel_has_no_generic_top_level_packages(tmp_path):
     yaml_files = [n for n in names if n.startswith("sculptbench/tasks/") and n.endswith(".yaml")]
     assert len(yaml_files) == 39
     assert "sculptbench/tasks/mnist/paper_hparams.csv" in names  # the MNIST paper profile's table
+    assert "sculptbench/tasks/paper-hparams.csv" in names  # the paper's published settings (hparams=paper)
     assert "sculptbench/plugins/scorers/structure.py" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "sculptbench = sculptbench.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -1,0 +1,111 @@
+"""Selection rules and the reference's loop semantics, measured on all variants of each seed.
+
+For one task and architecture, every seed is pruned under the authors' 70-variant grid
+(``hparams=authors``: P_e {2.5..0.5} x P_u {70..5}) with each requested loop setting (``ours``,
+each point of ``sculptbench.pruning.LOOP_POINTS`` alone, ``reference`` = all of them). Every variant
+that meets the threshold is detected (``sculpting``) and scored (``structure``), so several
+selection rules are compared on the same networks:
+
+- ``sparsest``: the sparsest variant, ties to the first in the authors' loop order (what
+  ``hparams=authors`` keeps; with ``--hparams auto``, what the default rule keeps);
+- ``consensus``: label-free: the module structure the detector finds most often among the
+  variants (inputs, outputs and layer count of each module), its sparsest variant (what
+  ``select=consensus`` keeps; the bench ranks a group like the authors' rule);
+- ``oracle``: a variant the scorer calls a success, if any (uses the ground truth: an upper bound).
+
+    python bench/paper_loop.py --task bool/both --arch 24x24x24 --seeds 48 --loops ours,percentile,reference
+    python bench/paper_loop.py --task bool/reused --arch 24x24 --seeds 24 --lr 0.1 --batch-size 8 --epochs 40
+
+Prints one row per loop setting: success rate per rule, untrainable seeds, and the time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import time
+
+CHUNK = 8
+
+
+def measure(task_name: str, hidden: tuple[int, ...], seeds: int, loop: str, training_overrides: dict, seed_start: int = 0,
+            hparams: str = "authors") -> dict:
+    """Prune every seed under the ``hparams`` rule's variants with ``loop`` and return per-rule successes."""
+    import torch
+
+    from sculptbench.core import PruneJob, TrainingConfig
+    from sculptbench.harness import detector_params
+    from sculptbench.plugin_manager import load_registry
+    from sculptbench.pruners import authors_choice, module_signature
+    from sculptbench.pruning import LOOP_POINTS, sculpt
+
+    torch.set_num_threads(1)
+    registry = load_registry(entry_points=False)
+    task = registry.tasks[task_name]
+    pruner = registry.get("pruner", "iterative")
+    detector = registry.get("detector", "sculpting")
+    scorer = registry.get("scorer", "structure")
+    params = pruner.validate_params({"hparams": hparams, "loop": loop})
+    points = () if loop == "ours" else LOOP_POINTS if loop == "reference" else tuple(loop.split("+"))
+    training = TrainingConfig(**{**task.training.__dict__, **training_overrides}).validate()
+    dparams = detector_params(detector, task, {})
+    wins = collections.Counter()
+    untrainable = 0
+    t0 = time.perf_counter()
+    all_seeds = list(range(seed_start, seed_start + seeds))
+    for start in range(0, len(all_seeds), CHUNK):
+        jobs = [PruneJob(task, hidden, s, params, training) for s in all_seeds[start:start + CHUNK]]
+        variants = [(v, pruner.phases(jobs[0], v)) for v in pruner.variants(jobs[0])]
+        results, _ = sculpt(jobs, variants, loop=points)
+        for job, nets in zip(jobs, results):
+            ok = [n for n in nets if n.status == "ok"]
+            if not ok:
+                untrainable += 1
+                continue
+            success, sigs = {}, {}
+            for i, net in enumerate(nets):
+                if net.status != "ok":
+                    continue
+                det = detector.detect(net, task, dict(dparams), job.seed)
+                success[i] = bool(scorer.score(det, net, task).metrics.get("success"))
+                sigs[i] = module_signature(det, len(hidden) + 1)
+            index = {id(net): i for i, net in enumerate(nets)}
+            wins["authors"] += success[index[id(authors_choice(nets))]]
+            common = collections.Counter(sigs.values()).most_common(1)[0][0]
+            pool = [nets[i] for i in sigs if sigs[i] == common]
+            wins["consensus"] += success[index[id(authors_choice(pool))]]
+            wins["oracle"] += any(success.values())
+            wins["variants"] += sum(success.values()) / len(success)
+    return {"loop": loop, "seeds": seeds, "untrainable": untrainable, "seconds": time.perf_counter() - t0, **wins}
+
+
+def main() -> None:
+    """Parse options, measure each loop setting in turn and print the table."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--task", default="bool/both")
+    ap.add_argument("--arch", default="24x24x24")
+    ap.add_argument("--seeds", type=int, default=48)
+    ap.add_argument("--seed-start", type=int, default=0)
+    ap.add_argument("--loops", default="ours,reference,keep_pruning,keep_retrain,percentile,mask_bias,later_epoch",
+                    help="comma-separated: ours, reference, a point, or points joined by '+'")
+    ap.add_argument("--hparams", default="authors", choices=["authors", "auto"],
+                    help="the variants: the authors' 70-variant grid, or the default rule's 9 initialisations")
+    ap.add_argument("--lr", type=float)
+    ap.add_argument("--batch-size", type=int)
+    ap.add_argument("--epochs", type=int)
+    args = ap.parse_args()
+    hidden = tuple(int(w) for w in args.arch.split("x"))
+    overrides = {k: v for k, v in (("lr", args.lr), ("batch_size", args.batch_size), ("epochs", args.epochs)) if v is not None}
+    grid = "authors' 70-variant grid" if args.hparams == "authors" else "default rule's 9 initialisations (P_u 50, P_e 1.5)"
+    print(f"{args.task} {args.arch}, {args.seeds} seeds from {args.seed_start}, {grid}, training {overrides or 'task recipe'}")
+    print("| loop | sparsest (authors' rule) | consensus (label-free) | oracle | mean success of a variant | untrainable | time |")
+    print("|---|---|---|---|---|---|---|")
+    for loop in args.loops.split(","):
+        r = measure(args.task, hidden, args.seeds, loop, overrides, args.seed_start, args.hparams)
+        n = r["seeds"]
+        print(f"| {loop} | {r.get('authors', 0) / n:.2f} | {r.get('consensus', 0) / n:.2f} | {r.get('oracle', 0) / n:.2f} | "
+              f"{r.get('variants', 0) / n:.2f} | {r['untrainable']} | {r['seconds'] / 60:.1f} min |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

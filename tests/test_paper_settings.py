@@ -1,0 +1,308 @@
+"""Pruning the way the paper did: hparams=paper and --arch paper, hparams=authors, the reference's
+loop points (loop=...), and the labelled oracle (select=oracle)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+from importlib.resources import files
+
+import numpy
+import pytest
+import torch
+from click.testing import CliRunner
+
+from conftest import assert_user_error
+from sculptbench import engine, harness, paper
+from sculptbench.cli import main
+from sculptbench.core import PruneJob, SculptbenchError, SculptedNetwork, TrainingConfig
+from sculptbench.plugins.pruners.schedule import EdgePruner, IterativePruner
+from sculptbench.pruners import AUTHORS_EDGE_STEPS, AUTHORS_UNIT_STEPS, authors_choice
+from sculptbench.pruning import LOOP_POINTS, mask_biases_without_inputs, sculpt, select_percentile
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def quick_run(db, *extra):
+    return ["run", "--tasks", "bool/reused", "--pruners", "iterative", "--detectors", "sculpting", "--seeds", 1,
+            "--epochs", 2, "--quiet", "--no-cache", "--results", db, *extra]
+
+
+# --------------------------------------------------------------------------- the published table
+def test_table_rows_map_our_seeds_to_the_reference_seeds(registry):
+    reused = registry.tasks["bool/reused"]
+    first = paper.lookup(reused, (24, 24), 0)
+    assert (first.lr, first.batch_size, first.epochs, first.unit_step, first.edge_step) == (0.1, 8, 40, 70.0, 2.5)
+    assert first.detector_hints() == {"feature_step": 3, "clusterability_step": 3}
+    rows = list(csv.DictReader(io.StringIO(files("sculptbench.tasks").joinpath("paper-hparams.csv").read_text())))
+    seed5 = [r for r in rows if r["modularity"] == "[4, 1, 2, 16]" and r["arch"] == "[4, 24, 24, 16]" and r["seed"] == "5"][0]
+    last = paper.lookup(reused, (24, 24), 3)  # our seed 3 is the reference's seed 5
+    assert (last.unit_step, last.edge_step) == (float(seed5["unit_step"]), float(seed5["edge_step"]))
+
+
+def test_a_key_listed_twice_takes_the_first_line():
+    rows = list(csv.DictReader(io.StringIO(files("sculptbench.tasks").joinpath("paper-hparams.csv").read_text())))
+    seen, duplicate = {}, None
+    for r in rows:
+        key = (r["modularity"], r["arch"], r["seed"])
+        if key in seen and (seen[key]["unit_step"], seen[key]["edge_step"]) != (r["unit_step"], r["edge_step"]):
+            duplicate = (key, seen[key])
+            break
+        seen.setdefault(key, r)
+    assert duplicate is not None
+    (mod, arch, seed), first = duplicate
+    widths = tuple(int(w) for w in arch.strip("[]").split(","))
+    row = paper.table()[(tuple(int(w) for w in mod.strip("[]").split(",")), widths, int(seed))]
+    assert (row.unit_step, row.edge_step) == (float(first["unit_step"]), float(first["edge_step"]))
+
+
+def test_every_boolean_task_has_its_published_grid(registry):
+    for task in registry.tasks.values():
+        if task.name.startswith("bool/"):
+            for hidden in paper.paper_archs(task):
+                assert all(paper.lookup(task, hidden, seed) for seed in range(4))
+
+
+def test_lookups_outside_the_grid_name_the_grid(registry):
+    both = registry.tasks["bool/both"]
+    with pytest.raises(SculptbenchError, match="grid for this task: architectures 24, 36, 48, 24x24"):
+        paper.lookup(both, (30, 30), 0)
+    with pytest.raises(SculptbenchError, match="seeds 0-3"):
+        paper.lookup(both, (24, 24), 4)
+    with pytest.raises(SculptbenchError, match="published no networks"):
+        paper.paper_archs(registry.tasks["mnist/xor"])
+
+
+def test_plan_resolves_the_paper_settings_into_the_recorded_params(registry):
+    spec = harness.RunSpec(tasks=[registry.tasks["bool/both"]], pruners=["iterative"], detectors=["sculpting"], scorers=["structure"],
+                           seeds=[0, 1], archs=harness.parse_archs("paper"), params={"iterative": {"hparams": "paper"}})
+    groups = harness.plan(registry, spec)
+    assert [g.hidden for g in groups] == paper.paper_archs(registry.tasks["bool/both"])
+    deep = [g for g in groups if g.hidden == (24, 24, 24)][0]
+    assert (deep.training.lr, deep.training.batch_size, deep.training.epochs) == (0.05, 32, 15)
+    assert dict(deep.detectors)["sculpting"]["feature_step"] == 4
+    # The user's own detector settings and training overrides still win.
+    spec.params["sculpting"] = {"feature_step": 2}
+    spec.training_overrides = {"epochs": 3}
+    deep = [g for g in harness.plan(registry, spec) if g.hidden == (24, 24, 24)][0]
+    assert dict(deep.detectors)["sculpting"]["feature_step"] == 2 and deep.training.epochs == 3
+
+
+def test_new_options_at_their_defaults_leave_params_and_keys_unchanged():
+    resolved = IterativePruner().validate_params({})
+    assert not {"select", "loop", "select_detector", "oracle_scorer", "oracle_metric"} & set(resolved)
+    assert IterativePruner().validate_params({"loop": "ours", "select": "sparsest"}) == resolved
+    assert IterativePruner().validate_params({"loop": list(LOOP_POINTS)})["loop"] == "reference"
+
+
+def test_the_authors_rule_takes_the_reference_loop_unless_told_otherwise():
+    assert IterativePruner().validate_params({"hparams": "authors"})["loop"] == "reference"
+    explicit = IterativePruner().validate_params({"hparams": "authors", "loop": "ours"})
+    assert explicit["loop"] == "ours" and IterativePruner().validate_params(explicit) == explicit
+    again = IterativePruner().validate_params({"hparams": "authors"})
+    assert IterativePruner().validate_params(again) == again
+    assert "loop" not in IterativePruner().validate_params({"hparams": "auto"})
+
+
+def test_paper_cells_batched_match_one_at_a_time(registry):
+    task = registry.tasks["bool/reused"]
+    pruner = IterativePruner()
+    params = pruner.validate_params({"hparams": "paper"})
+    training = TrainingConfig(lr=0.1, batch_size=8, epochs=2)
+    jobs = [PruneJob(task, (8, 8), seed, params, training) for seed in (0, 1)]
+    assert pruner.variants(jobs[0]) != pruner.variants(jobs[1])
+    together = pruner.prune_many(jobs)
+    for job, net in zip(jobs, together):
+        alone = pruner.prune(job)
+        assert alone.info["variant"] == net.info["variant"] == pruner.variants(job)[0]
+        assert torch.equal(alone.weight_masks[0], net.weight_masks[0]) and alone.history == net.history
+        assert net.info["hparam_rule"] == "paper-published"
+
+
+def test_run_with_paper_settings_records_them(tmp_path, registry):
+    db = tmp_path / "r.db"
+    result = invoke(*quick_run(db, "--arch", "8x8", "--param", "iterative.hparams=paper"))
+    assert result.exit_code == 0, result.output
+    config = json.loads(sqlite3.connect(db).execute("select config from cells").fetchone()[0])
+    row = paper.lookup(registry.tasks["bool/reused"], (8, 8), 0)
+    assert config["training"]["lr"] == row.lr and config["training"]["batch_size"] == row.batch_size
+    assert config["training"]["epochs"] == 2  # --epochs wins over the table
+    assert config["detector_params"]["feature_step"] == row.feature_step == 3
+    assert config["pruner_info"]["variant"] == {"unit_step": row.unit_step, "edge_step": row.edge_step}
+
+
+@pytest.mark.parametrize("extra, fragments", [
+    (["--arch", "30x30", "--param", "iterative.hparams=paper"], ["no published network", "24x24", "--arch paper"]),
+    (["--seeds", 5, "--arch", "24x24", "--param", "iterative.hparams=paper"], ["seed 4", "seeds 0-3"]),
+    (["--tasks", "mnist/xor", "--arch", "paper"], ["published no networks", "mnist/xor"]),
+    (["--param", "iterative.hparams=sometimes"], ["invalid hparams", "paper", "authors"]),
+    (["--param", "iterative.select=best"], ["invalid select", "sparsest, consensus, oracle"]),
+    (["--param", "iterative.select=oracle", "--param", "iterative.oracle_scorer=null"], ["needs a scorer", "oracle_scorer"]),
+    (["--param", "iterative.select=oracle", "--param", "iterative.oracle_scorer=judge"], ["unknown scorer 'judge'", "structure"]),
+    (["--param", "iterative.select=oracle", "--param", "iterative.oracle_metric=luck"], ["invalid oracle_metric", "success"]),
+    (["--param", "iterative.loop=[percentile,sideways]"], ["unknown loop point 'sideways'", "mask_bias"]),
+    (["--param", "iterative.loop=5"], ["invalid loop", "reference"]),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, extra, fragments):
+    db = tmp_path / "r.db"
+    assert_user_error(invoke(*quick_run(db, *extra)), *fragments)
+    assert not db.exists() or sqlite3.connect(db).execute("select count(*) from cells").fetchone()[0] == 0
+
+
+# --------------------------------------------------------------------------- the authors' rule
+def test_authors_grid_in_their_loop_order(small_task):
+    job = PruneJob(small_task, (8,), 0, IterativePruner().validate_params({"hparams": "authors"}), small_task.training)
+    variants = IterativePruner().variants(job)
+    assert len(variants) == 70 == len(AUTHORS_UNIT_STEPS) * len(AUTHORS_EDGE_STEPS)
+    assert variants[0] == {"unit_step": 70.0, "edge_step": 2.5} and variants[1] == {"unit_step": 65.0, "edge_step": 2.5}
+    assert variants[-1] == {"unit_step": 5.0, "edge_step": 0.5}
+    edge_job = PruneJob(small_task, (8,), 0, EdgePruner().validate_params({"hparams": "authors"}), small_task.training)
+    assert [v["edge_step"] for v in EdgePruner().variants(edge_job)] == list(AUTHORS_EDGE_STEPS)
+
+
+def test_authors_choice_keeps_the_sparsest_and_the_first_on_ties():
+    def net(kept, status="ok"):
+        mask = torch.zeros(1, 10, dtype=torch.bool)
+        mask[0, :kept] = True
+        n = SculptedNetwork.from_masks([mask.int()])
+        n.status = status
+        return n
+
+    nets = [net(5), net(3), net(3), net(1, "untrainable")]
+    assert authors_choice(nets) is nets[1]
+
+
+def test_authors_rule_runs_its_variants_batched(small_task):
+    pruner = IterativePruner()
+    params = pruner.validate_params({"hparams": "authors"})
+    jobs = [PruneJob(small_task, (6,), seed, params, TrainingConfig(lr=0.05, batch_size=8, epochs=2)) for seed in (0, 1)]
+    nets = pruner.prune_many(jobs)
+    assert [n.info["variants_tried"] for n in nets] == [70, 70]
+    assert pruner.last_stats.trainings >= 140
+    assert all(n.info["hparam_rule"] == "authors-grid" for n in nets)
+
+
+# --------------------------------------------------------------------------- the reference's loop points
+def test_percentile_cut_matches_numpy_and_counts_pruned_items():
+    scores = torch.tensor([0.5, 0.1, 0.9, 0.3, 0.7, 0.2, 0.8, 0.4])
+    alive = torch.tensor([True, False, True, True, True, True, True, True])
+    kept = select_percentile(scores, alive, 30.0)
+    values = numpy.where(alive.numpy(), scores.numpy(), 0.0)
+    assert kept.tolist() == list(values > numpy.percentile(values, 30.0))
+    assert not kept[1] and int(kept.sum()) == 5
+    assert not select_percentile(scores, alive, 100.0).any()
+
+
+def test_mask_bias_of_a_unit_without_inputs():
+    layout = engine.Layout((2, 2, 1))
+    mask = torch.ones(1, layout.n_params)
+    mask[0, layout.weight_slice(0)] = torch.tensor([1.0, 0.0, 1.0, 0.0])  # (in, out): unit 1 keeps no input
+    out = mask_biases_without_inputs(layout, mask)
+    assert layout.biases(out, 0)[0, 0].tolist() == [1.0, 0.0]
+    assert layout.biases(out, 1)[0, 0].tolist() == [1.0]
+
+
+def test_best_epoch_ties_go_to_the_later_epoch_only_with_later_epoch():
+    acc, loss = torch.tensor([1.0, 1.0]), torch.tensor([0.2, 0.3])
+    best_acc, best_loss = torch.tensor([1.0, 1.0]), torch.tensor([0.2, 0.2])
+    assert engine.better_epoch(acc, loss, best_acc, best_loss).tolist() == [False, False]
+    assert engine.better_epoch(acc, loss, best_acc, best_loss, prefer_later=True).tolist() == [True, False]
+
+
+def test_keep_pruning_prunes_a_network_that_missed_the_threshold(small_task):
+    pruner = IterativePruner()
+    training = TrainingConfig(lr=0.05, batch_size=8, epochs=1)
+    job = PruneJob(small_task, (6,), 0, pruner.validate_params({"hparams": "task"}), training)
+    variants = [(v, pruner.phases(job, v)) for v in pruner.variants(job)]
+    ours = sculpt([job], variants)[0][0][0]
+    assert ours.status == "untrainable" and len(ours.history) == 1
+    theirs = sculpt([job], variants, loop=["keep_pruning"])[0][0][0]
+    assert len(theirs.history) > 1
+    assert theirs.status == ("ok" if any(h["accepted"] for h in theirs.history[1:]) else "untrainable")
+
+
+def test_each_loop_point_alone_is_accepted_and_changes_only_its_cells(registry):
+    task = registry.tasks["bool/none"]
+    base = IterativePruner().validate_params({})
+    keys = {}
+    for loop in ["ours", "reference", *LOOP_POINTS]:
+        spec = harness.RunSpec(tasks=[task], pruners=["iterative"], detectors=["sculpting"], scorers=["structure"], seeds=[0],
+                               archs=[(8,)], params={"iterative": {"loop": loop}})
+        keys[loop] = harness.plan(registry, spec)[0].keys[(0, "sculpting")]
+    assert len(set(keys.values())) == len(keys)
+    plain = harness.plan(registry, harness.RunSpec(tasks=[task], pruners=["iterative"], detectors=["sculpting"], scorers=["structure"],
+                                                   seeds=[0], archs=[(8,)]))[0]
+    assert plain.keys[(0, "sculpting")] == keys["ours"] and plain.pruner_params == base
+
+
+# --------------------------------------------------------------------------- the oracle
+def test_oracle_rows_are_labelled_in_every_format(tmp_path):
+    db = tmp_path / "r.db"
+    result = invoke("run", "--tasks", "bool/none", "--pruners", "iterative", "--detectors", "sculpting", "--seeds", 1, "--arch", 8,
+                    "--epochs", 3, "--quiet", "--no-cache", "--results", db, "--param", "iterative.select=oracle",
+                    "--param", "iterative.hparams=auto", "--param", "iterative.auto_restarts=2")
+    assert result.exit_code == 0, result.output
+    assert "iterative[oracle]" in result.stdout
+    for fmt in ("github", "csv", "json"):
+        out = invoke("report", "--results", db, "--format", fmt)
+        assert out.exit_code == 0 and "iterative[oracle]" in out.stdout, (fmt, out.output)
+    info = json.loads(sqlite3.connect(db).execute("select config from cells").fetchone()[0])["pruner_info"]
+    assert info["selection"] == "oracle" and info["variants_tried"] == 2 and 0 <= info["oracle_successes"] <= 2
+
+
+def test_oracle_keeps_a_successful_variant_when_the_sparsest_fails(small_task, monkeypatch):
+    from sculptbench import pruners
+
+    pruner = IterativePruner()
+    params = pruner.validate_params({"select": "oracle", "hparams": "auto", "auto_restarts": 3})
+    job = PruneJob(small_task, (6,), 0, params, small_task.training)
+    nets = []
+    for kept in (2, 4, 6):
+        mask = torch.zeros(1, 10, dtype=torch.bool)
+        mask[0, :kept] = True
+        nets.append(SculptedNetwork.from_masks([mask.int()]))
+    judged = []
+    monkeypatch.setattr(pruners, "_oracle_success", lambda net, job: judged.append(net) or net is not nets[0])
+    best = pruner._choose(nets, job)
+    assert best is nets[1] and best.info["oracle_successes"] == 2 and len(judged) == 3
+    monkeypatch.setattr(pruners, "_oracle_success", lambda net, job: False)
+    assert pruner._choose(nets, job) is nets[0]
+
+
+def test_consensus_keeps_the_sparsest_of_the_most_frequent_structure(small_task, monkeypatch):
+    from sculptbench import pruners
+    from sculptbench.core import Detection
+
+    pruner = IterativePruner()
+    params = pruner.validate_params({"select": "consensus", "hparams": "auto", "auto_restarts": 4})
+    assert pruner.label(params) == "iterative[consensus]" and params["select_detector"] == "sculpting"
+    job = PruneJob(small_task, (6,), 0, params, small_task.training)
+    nets = []
+    for kept in (2, 3, 5, 6):
+        mask = torch.zeros(1, 10, dtype=torch.bool)
+        mask[0, :kept] = True
+        nets.append(SculptedNetwork.from_masks([mask.int()]))
+    one = Detection([frozenset({(0, 0), (1, 0)})])
+    two = Detection([frozenset({(0, 0)}), frozenset({(0, 1), (1, 0)})])
+    chosen = {id(nets[0]): one, id(nets[1]): two, id(nets[2]): two, id(nets[3]): one}
+    monkeypatch.setattr(pruners, "_select_detection", lambda net, job: chosen[id(net)])
+    best = pruner._choose(nets, job)
+    assert best is nets[0] and best.info["consensus_share"] == 0.5  # a tie in frequency: the first structure seen
+    chosen[id(nets[3])] = two
+    best = pruner._choose(nets, job)
+    assert best is nets[1] and best.info["selection"] == "consensus" and best.info["consensus_share"] == 0.75
+
+
+def test_consensus_needs_a_registered_detector(tmp_path):
+    assert_user_error(invoke(*quick_run(tmp_path / "r.db", "--param", "iterative.select=consensus", "--param", "iterative.select_detector=nope")),
+                      "unknown detector 'nope'")
+
+
+def test_list_pruners_shows_the_optional_options():
+    out = invoke("list", "pruners", "--json")
+    options = {i["name"]: i["options"] for i in json.loads(out.stdout)}["iterative"]
+    assert options["loop"] == "ours" and options["select"] == "sparsest" and options["oracle_scorer"] == "structure"
