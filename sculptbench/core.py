@@ -16,11 +16,9 @@ from typing import Any, Callable, Mapping, Sequence
 import networkx as nx
 import torch
 
+from sculptbench.errors import SculptbenchError  # the public name lives here too
+
 Unit = tuple[int, int]
-
-
-class SculptbenchError(Exception):
-    """A user-facing error: the CLI prints its message on one line and exits with status 2."""
 
 
 # --------------------------------------------------------------------------- ground truth

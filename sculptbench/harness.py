@@ -31,8 +31,10 @@ ARCH_LIMIT = 4096
 # --------------------------------------------------------------------------- selection
 def parse_archs(text: str | None) -> list[tuple[int, ...]] | None:
     """Parse ``"24,24x24,36x36x36"`` into hidden shapes; ``None`` means the tasks' defaults."""
-    if text is None or not text.strip():
+    if text is None:
         return None
+    if not text.strip():
+        raise SculptbenchError("invalid --arch ''; give hidden shapes like 24,24x24, or leave --arch out for each task's own")
     archs = []
     for part in text.split(","):
         part = part.strip()
@@ -44,6 +46,32 @@ def parse_archs(text: str | None) -> list[tuple[int, ...]] | None:
             raise SculptbenchError(f"invalid --arch {part!r}; every width must be between 1 and {ARCH_LIMIT}")
         archs.append(shape)
     return archs
+
+
+#: Per batched network (a seed, or one of its hyperparameter variants): bytes of bookkeeping
+#: (history, masks' Python objects, results) measured on the exemplars, beyond its tensors.
+NETWORK_OVERHEAD_BYTES = 100_000
+#: Networks the built-in pruners train side by side per seed at most (the ``auto`` grid's 9 variants).
+VARIANTS_PER_SEED = 9
+
+
+def estimate_group_bytes(group: "Group", batch: bool = True) -> int:
+    """A rough upper estimate of the memory one group needs while it runs.
+
+    Each network holds its weights, gradients, optimiser moments, masks and saved copies (about
+    10 x its parameters in float32) and its activations on a batch (4 x, for the backward pass);
+    batched, every seed's networks (up to :data:`VARIANTS_PER_SEED` each) are alive together;
+    unbatched, one seed's. A Boolean task adds its truth table (six float32 copies).
+    """
+    widths = [group.task.n_inputs, *group.hidden, group.task.n_outputs]
+    params = sum(a * b + b for a, b in zip(widths, widths[1:]))
+    units = sum(widths[1:])
+    per_network = 4 * (10 * params + 4 * group.training.batch_size * units) + NETWORK_OVERHEAD_BYTES
+    seeds = len(group.seeds) if batch else 1
+    table = 0
+    if getattr(group.task, "data_source", "") == "truth table":
+        table = 6 * 4 * (2 ** group.task.n_inputs) * (group.task.n_inputs + group.task.n_outputs)
+    return seeds * VARIANTS_PER_SEED * per_network + table
 
 
 def split_names(text: str | Sequence[str] | None) -> list[str]:
