@@ -20,6 +20,9 @@ from sculptbench.errors import SculptbenchError  # the public name lives here to
 
 Unit = tuple[int, int]
 
+#: Widest hidden layer accepted, from --arch or a task file's ``archs``.
+ARCH_LIMIT = 4096
+
 
 # --------------------------------------------------------------------------- ground truth
 @dataclass(frozen=True)

@@ -21,11 +21,10 @@ from typing import Any, Callable, Iterable, Sequence
 import torch
 
 from sculptbench.cache import STAGES, StageCache, detection_from_json, detection_to_json, log_stage, normalise_metrics
-from sculptbench.core import Detection, PruneJob, SculptbenchError, SculptedNetwork, Task, TrainingConfig
+from sculptbench.core import ARCH_LIMIT, Detection, PruneJob, SculptbenchError, SculptedNetwork, Task, TrainingConfig
 from sculptbench.plugin_manager import Registry
 from sculptbench.store import Cell, ResultsStore
 
-ARCH_LIMIT = 4096
 
 
 # --------------------------------------------------------------------------- selection
