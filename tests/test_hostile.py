@@ -319,3 +319,43 @@ def test_bootstrap_in_blocks_equals_one_draw(monkeypatch):
     means = arr[rng.integers(0, len(arr), size=(report.BOOTSTRAP_RESAMPLES, len(arr)))].mean(axis=1)
     lo, hi = np.percentile(means, [2.5, 97.5])
     assert whole == (min(float(lo), float(arr.mean())), max(float(hi), float(arr.mean())))
+
+
+# --------------------------------------------------------------------------- 4. network
+def serve(answer: bytes | None):
+    """A loopback listener that accepts and then sends ``answer`` (``None``: stays silent)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    peers = []
+
+    def loop():
+        while True:
+            try:
+                peer, _ = listener.accept()
+            except OSError:
+                return
+            peers.append(peer)
+            if answer is not None:
+                peer.sendall(answer)
+
+    threading.Thread(target=loop, daemon=True).start()
+    return listener, f"tcp://127.0.0.1:{listener.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("answer, fragment", [
+    (None, "it accepted the connection but sent nothing in 5 s; is it a dask scheduler?"),
+    (b"\xff" * 64, "it answered with something that is not the dask protocol (a first message of 18,446,744,073,709,551,615 bytes)"),
+    (b"HTTP/1.1 400 Bad Request\r\n\r\n", "not the dask protocol"),
+])
+def test_silent_or_garbage_scheduler_fails_within_the_connect_timeout(tmp_path, answer, fragment):
+    pytest.importorskip("distributed")
+    listener, address = serve(answer)
+    try:
+        # A hang would end in the runner's own limit; the probe answers within DASK_CONNECT_TIMEOUT.
+        res = invoke("run", *FAST, "--seeds", 1, "--results", tmp_path / "r.db", "--executor", "dask", "--scheduler", address)
+    finally:
+        listener.close()
+    line = assert_user_error(res, f"cannot reach the dask scheduler at {address} within 5 s", fragment)
+    assert "Traceback" not in line
+    assert not (tmp_path / "r.db").exists()
