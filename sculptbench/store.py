@@ -474,7 +474,9 @@ def database_error(exc: sqlite3.Error, path: Path | str, doing: str) -> Sculptbe
         )
     if "readonly" in low or "read-only" in low:
         return SculptbenchError(f"results database {path} is read-only ({text}, while {doing}); pass a writable --results path")
-    if "malformed" in low or "not a database" in low or "corrupt" in low or "i/o error" in low:
+    if "not a database" in low:
+        return SculptbenchError(f"cannot read results database {path} ({text}): it is damaged or not a database; restore a copy, or pass another --results path")
+    if "malformed" in low or "corrupt" in low or "i/o error" in low:
         return SculptbenchError(
             f"results database {path} is damaged ({text}, while {doing}); restore a copy, or salvage it with "
             f"`sqlite3 {path} .recover | sqlite3 recovered.db`"
