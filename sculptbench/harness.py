@@ -228,6 +228,7 @@ def plan(registry: Registry, spec: RunSpec) -> list[Group]:
         detectors.append((name, registry.detectors[name].validate_params(dict(spec.params.get(name, {})))))
     groups = []
     for task in spec.tasks:
+        task_hash = task.definition_hash()  # once per task: hashing its definition per cell dominated big grids
         training = TrainingConfig(**{**task.training.__dict__, **spec.training_overrides}).validate()
         for hidden in spec.archs or list(task.default_archs):
             for pname in spec.pruners:
@@ -244,7 +245,7 @@ def plan(registry: Registry, spec: RunSpec) -> list[Group]:
                 for seed in spec.seeds:
                     for dname, dparams in task_dets:
                         group.keys[(seed, dname)] = _hash({
-                            "task": task.name, "task_hash": task.definition_hash(), "hidden": list(hidden),
+                            "task": task.name, "task_hash": task_hash, "hidden": list(hidden),
                             "pruner": pname, "pruner_version": versions["pruner"], "pruner_params": pparams,
                             "training": training.__dict__, "detector": dname, "detector_version": versions["detectors"][dname],
                             "detector_params": dparams, "scorers": {n: versions["scorers"][n] for n in spec.scorers},
