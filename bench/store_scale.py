@@ -112,8 +112,8 @@ def build(db: Path, cells: int, rerun_cells: int, history_steps: int) -> float:
     return time.perf_counter() - t0
 
 
-def timed(args: list[str], env: dict[str, str]) -> tuple[float, float, subprocess.CompletedProcess]:
-    """Run the `sculptbench` console script; (wall seconds, its peak RSS in MB, the process).
+def timed(args: list[str], env: dict[str, str]) -> tuple[float, float, float, subprocess.CompletedProcess]:
+    """Run the `sculptbench` console script; (wall seconds, its CPU seconds, its peak RSS in MB, the process).
 
     Each command runs through a fresh `python bench/store_scale.py --measure ...` parent, so that
     RUSAGE_CHILDREN holds that one command's peak only.
@@ -123,8 +123,8 @@ def timed(args: list[str], env: dict[str, str]) -> tuple[float, float, subproces
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"sculptbench {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
-    peak = float(proc.stderr.strip().splitlines()[-1].split("peak_rss_mb=")[1])
-    return wall, peak, proc
+    last = dict(item.split("=") for item in proc.stderr.strip().splitlines()[-1].split())
+    return wall, float(last["cpu_s"]), float(last["peak_rss_mb"]), proc
 
 
 def measure(args: list[str]) -> None:
@@ -134,8 +134,8 @@ def measure(args: list[str]) -> None:
     exe = shutil.which("sculptbench") or "sculptbench"
     proc = subprocess.run([exe, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     sys.stderr.write(proc.stderr)
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    sys.stderr.write(f"\npeak_rss_mb={peak_kb / 1024:.1f}\n")
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    sys.stderr.write(f"\ncpu_s={usage.ru_utime + usage.ru_stime:.2f} peak_rss_mb={usage.ru_maxrss / 1024:.1f}\n")
     sys.exit(proc.returncode)
 
 
@@ -167,17 +167,19 @@ def main() -> None:
         print(f"built {args.cells:,} cells ({rerun:,} of a real grid, {args.history_steps} history steps each) in {seconds:.1f} s; "
               f"database {db.stat().st_size / 1e6:,.0f} MB ({db.stat().st_size / args.cells / 1e3:.1f} KB a cell)")
     rows = []
-    report_wall, report_rss, _ = timed(["report", "--results", str(db)], env)
-    rows.append(("report", report_wall, report_rss))
-    runs_wall, runs_rss, _ = timed(["runs", "--results", str(db)], env)
-    rows.append(("runs", runs_wall, runs_rss))
+    load = os.getloadavg()[0]
+    wall, cpu, rss, _ = timed(["report", "--results", str(db)], env)
+    rows.append(("report", wall, cpu, rss))
+    wall, cpu, rss, _ = timed(["runs", "--results", str(db)], env)
+    rows.append(("runs", wall, cpu, rss))
     if rerun:
-        wall, rss, proc = timed(["run", *rerun_args(rerun), "--results", str(db), "--no-cache", "--quiet", "--large-grid"], env)
+        wall, cpu, rss, proc = timed(["run", *rerun_args(rerun), "--results", str(db), "--no-cache", "--quiet", "--large-grid"], env)
         skipped = [line for line in proc.stderr.splitlines() if "cells written" in line]
-        rows.append((f"finished re-run ({rerun:,} cells)", wall, rss))
+        rows.append((f"finished re-run ({rerun:,} cells)", wall, cpu, rss))
         print(f"re-run: {skipped[-1] if skipped else proc.stderr.strip()[-200:]}")
-    print(f"\n| command | cells | wall s | peak RSS MB | target | vs target |\n|---|---|---|---|---|---|")
-    for name, wall, rss in rows:
+    print(f"load average before timing: {load:.1f} on {os.cpu_count()} cores (CPU s is the command's own user+system time)")
+    print("\n| command | cells | wall s | CPU s | peak RSS MB | target | vs target |\n|---|---|---|---|---|---|---|")
+    for name, wall, cpu, rss in rows:
         key = "finished re-run" if name.startswith("finished") else name
         target = TARGETS.get(key)
         if target:
@@ -187,7 +189,7 @@ def main() -> None:
         else:
             ratio, text = "-", "-"
         cells = rerun if key == "finished re-run" else args.cells
-        print(f"| {name} | {cells:,} | {wall:.2f} | {rss:.0f} | {text} | {ratio} |")
+        print(f"| {name} | {cells:,} | {wall:.2f} | {cpu:.2f} | {rss:.0f} | {text} | {ratio} |")
     if tmp is not None:
         tmp.cleanup()
 

@@ -326,7 +326,7 @@ def report(results, fmt, metric, group_by, columns, show_secondary, run_id, task
         run_id = store.latest_run_id()
     if run_id is not None and run_id not in {r["run_id"] for r in runs}:
         raise SculptbenchError(f"no run {run_id!r} in {results}; see `sculptbench runs`")
-    cells = store.summary_cells(run_id)
+    cells = store.summary_cells(run_id, timings=metric == "time")
     if task_filter:
         cells = report_mod.filter_tasks(cells, [t.strip() for t in task_filter.split(",") if t.strip()])
     if show_manifest:

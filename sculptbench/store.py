@@ -84,7 +84,7 @@ CELL_COLUMNS = (
 JSON_COLUMNS = ("metrics", "timings", "config", "versions")
 
 
-@dataclass
+@dataclass(slots=True)  # slots: a report holds 100,000s of cells
 class Cell:
     """One result row. ``metrics`` maps ``"scorer.metric"`` to a value."""
 
@@ -365,27 +365,24 @@ class ResultsStore:
         return sorted(out, key=_cell_order)
 
     @_translated("reading its cells")
-    def summary_cells(self, run_id: str | None = None, keys: set[str] | None = None) -> list[Cell]:
+    def summary_cells(self, run_id: str | None = None, keys: set[str] | None = None, timings: bool = True) -> list[Cell]:
         """What a leaderboard needs of the latest row per ``cell_key`` (optionally of one run, or
         only ``keys``), in the order of :meth:`cells`, without decoding configs or histories.
 
         ``config`` holds only ``task_parameters`` and ``data_source``; equal JSON texts (versions,
-        task parameters) decode to one shared object, so treat the cells as read-only.
+        task parameters) decode to one shared object, and metric names are shared strings, so
+        treat the cells as read-only. ``timings=False`` leaves ``timings`` empty (only the
+        ``time`` metric reads them).
         """
         legacy = "task_parameters" not in {r[1] for r in self.conn.execute("PRAGMA table_info(cells)")}
         extra = "config" if legacy else "task_parameters, data_source"
-        query = (f"SELECT run_id, cell_key, task, family, arch, depth, pruner, detector, seed, status, error, density, accuracy, "
+        query = (f"SELECT id, run_id, cell_key, task, family, arch, depth, pruner, detector, seed, status, error, density, accuracy, "
                  f"test_accuracy, dense_accuracy, metrics, timings, versions, created, {extra} FROM cells")
         args: tuple = ()
         if run_id is not None:
             query += " WHERE run_id = ?"
             args = (run_id,)
-        query += " ORDER BY created, id"
-        latest: dict[str, tuple] = {}
-        for row in self.conn.execute(query, args):
-            if keys is None or row[1] in keys:
-                latest[row[1]] = tuple(row)
-        shared: dict[str, Any] = {}
+        shared: dict[Any, Any] = {}
 
         def decode(text: str | None) -> Any:
             if text is None:
@@ -395,21 +392,41 @@ class ResultsStore:
                 value = shared[text] = json.loads(text)
             return value
 
-        out = []
-        for row in latest.values():
-            (run, key, task, family, arch, depth, pruner, detector, seed, status, error, density, accuracy, test_accuracy,
-             dense_accuracy, metrics, timings, versions, created, *rest) = row
+        def same(text: Any) -> Any:  # one object per distinct short string (names, statuses, run ids)
+            return shared.setdefault(("s", text), text)
+
+        # Each row becomes a cell at once (a later row of the same key replaces it), so the raw
+        # JSON texts are freed as the scan goes instead of all being held until the end.
+        # Rows come in table order (no sort of 100,000s of wide rows); the latest by (created, id) wins.
+        latest: dict[str, Cell] = {}
+        order: dict[str, tuple[float, int]] = {}
+        cursor = self.conn.cursor()
+        cursor.row_factory = None  # plain tuples
+        for row in cursor.execute(query, args):
+            (ident, run, key, task, family, arch, depth, pruner, detector, seed, status, error, density, accuracy, test_accuracy,
+             dense_accuracy, metrics, timings_text, versions, created, *rest) = row
+            if keys is not None and key not in keys:
+                continue
+            if key in order and order[key] > (created, ident):
+                continue
+            order[key] = (created, ident)
             if legacy:
                 config = json.loads(rest[0])
                 summary = {"task_parameters": config.get("task_parameters") or {}, "data_source": config.get("data_source")}
             else:
-                summary = {"task_parameters": decode(rest[0]) or {}, "data_source": rest[1]}
-            out.append(Cell(
-                cell_key=key, task=task, family=family, arch=arch, depth=depth, pruner=pruner, detector=detector, seed=seed,
-                status=status, error=error, density=density, accuracy=accuracy, test_accuracy=test_accuracy,
-                dense_accuracy=dense_accuracy, metrics=json.loads(metrics), timings=json.loads(timings), config=summary,
-                versions=decode(versions), run_id=run, created=created,
-            ))
+                summary = shared.get(("c", *rest))
+                if summary is None:
+                    summary = shared[("c", *rest)] = {"task_parameters": decode(rest[0]) or {}, "data_source": rest[1]}
+            latest[key] = Cell(
+                cell_key=key, task=same(task), family=same(family), arch=same(arch), depth=depth, pruner=same(pruner),
+                detector=same(detector), seed=seed, status=same(status), error=error, density=density, accuracy=accuracy,
+                test_accuracy=test_accuracy, dense_accuracy=dense_accuracy,
+                metrics={same(k): v for k, v in json.loads(metrics).items()},
+                timings=json.loads(timings_text) if timings else {}, config=summary, versions=decode(versions),
+                run_id=same(run), created=created,
+            )
+        cursor.close()
+        out = list(latest.values())
         return sorted(out, key=_cell_order)
 
     def attach_history(self, cell: Cell, ident: int) -> None:

@@ -307,10 +307,13 @@ def test_rewriting_a_cell_replaces_its_history(tmp_path):
     assert store.cells()[0].config["history"] == HISTORY[:1]
 
 
-def test_bootstrap_in_blocks_equals_one_draw(monkeypatch):
+@pytest.mark.parametrize("binary", [False, True])
+def test_bootstrap_in_blocks_equals_one_draw(monkeypatch, binary):
     import numpy as np
 
     values = list(np.random.default_rng(1).random(3001))
+    if binary:  # success rates take the counting path
+        values = [float(v < 0.7) for v in values]
     whole = report.bootstrap_ci(values)
     monkeypatch.setattr(report, "_BOOTSTRAP_BLOCK", 3001 * 7)  # 8 rows a block (rounded up to even), 250 blocks
     assert report.bootstrap_ci(values) == whole
