@@ -204,8 +204,8 @@ def run(tasks_opt, pruners, detectors, scorers, seeds, seed_start, arch, results
         click.echo(note, err=True)
     if not no_cache:
         spec.cache_dir = str(Path(cache_dir).resolve() if cache_dir else Path(results).resolve().parent / ".sculptbench-cache")
-    skip = set() if no_resume or force else store.finished_keys()
     keys = {k for g in groups for k in g.keys.values()}
+    skip = set() if no_resume or force else store.finished_keys(among=keys)
     only = store.failed_keys() & keys if retry_failed else None
     command = "sculptbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     config = {

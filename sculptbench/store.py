@@ -326,10 +326,17 @@ class ResultsStore:
                     cur.execute("INSERT INTO cell_history (cell_id, history) VALUES (?, ?)", (cur.lastrowid, _dump(history)))
 
     @_translated("reading its cells")
-    def finished_keys(self, statuses: tuple[str, ...] = ("ok", "untrainable")) -> set[str]:
-        """Cell keys that have a finished row with one of ``statuses`` in any run."""
+    def finished_keys(self, statuses: tuple[str, ...] = ("ok", "untrainable"), among: Iterable[str] | None = None) -> set[str]:
+        """Cell keys that have a finished row with one of ``statuses`` in any run (only keys
+        ``among`` these, looked up by index, when given)."""
         marks = ", ".join("?" for _ in statuses)
-        return {r[0] for r in self.conn.execute(f"SELECT DISTINCT cell_key FROM cells WHERE status IN ({marks})", statuses)}
+        query = f"SELECT DISTINCT cell_key FROM cells WHERE status IN ({marks})"
+        if among is None:
+            return {r[0] for r in self.conn.execute(query, statuses)}
+        found: set[str] = set()
+        for chunk in _chunks(among):
+            found.update(r[0] for r in self.conn.execute(f"{query} AND cell_key IN ({', '.join('?' for _ in chunk)})", (*statuses, *chunk)))
+        return found
 
     @_translated("reading its cells")
     def failed_keys(self, statuses: tuple[str, ...] = ("error", "timeout")) -> set[str]:
@@ -378,10 +385,17 @@ class ResultsStore:
         extra = "config" if legacy else "task_parameters, data_source"
         query = (f"SELECT id, run_id, cell_key, task, family, arch, depth, pruner, detector, seed, status, error, density, accuracy, "
                  f"test_accuracy, dense_accuracy, metrics, timings, versions, created, {extra} FROM cells")
-        args: tuple = ()
+        where, args = [], []
         if run_id is not None:
-            query += " WHERE run_id = ?"
-            args = (run_id,)
+            where.append("run_id = ?")
+            args.append(run_id)
+        if keys is None:
+            selections = [(query + (" WHERE " + " AND ".join(where) if where else ""), tuple(args))]
+        else:  # by index, a few hundred keys at a time
+            selections = []
+            for chunk in _chunks(keys):
+                marks = ", ".join("?" for _ in chunk)
+                selections.append((f"{query} WHERE " + " AND ".join([*where, f"cell_key IN ({marks})"]), (*args, *chunk)))
         shared: dict[Any, Any] = {}
 
         def decode(text: str | None) -> Any:
@@ -402,7 +416,7 @@ class ResultsStore:
         order: dict[str, tuple[float, int]] = {}
         cursor = self.conn.cursor()
         cursor.row_factory = None  # plain tuples
-        for row in cursor.execute(query, args):
+        for row in (r for q, a in selections for r in cursor.execute(q, a)):
             (ident, run, key, task, family, arch, depth, pruner, detector, seed, status, error, density, accuracy, test_accuracy,
              dense_accuracy, metrics, timings_text, versions, created, *rest) = row
             if keys is not None and key not in keys:
@@ -437,6 +451,18 @@ class ResultsStore:
         row = self.conn.execute("SELECT history FROM cell_history WHERE cell_id = ?", (ident,)).fetchone()
         if row is not None:
             cell.config["history"] = json.loads(row[0])
+
+
+def _chunks(items: Iterable[str], size: int = 500) -> Iterator[list[str]]:
+    """``items`` in lists of at most ``size`` (SQLite limits the parameters of one statement)."""
+    chunk: list[str] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _cell_order(cell: Cell) -> tuple:
