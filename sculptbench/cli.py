@@ -248,7 +248,7 @@ def run(tasks_opt, pruners, detectors, scorers, seeds, seed_start, arch, results
             if status == "done":
                 raise
             # Already failing (a full disk, a held lock, Ctrl-C): that first error is the one to show.
-    shown = store.summary_cells(keys=keys)
+    shown = store.summary_cells(keys=keys, timings=False)
     board = report.build(shown, columns=columns)
     errors = [c for c in cells if c.status in ("error", "timeout")]
     click.echo(report.render(board, fmt, secondary=True))
