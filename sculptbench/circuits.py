@@ -19,13 +19,13 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 import yaml
 
-from sculptbench.core import GroundTruth, GroundTruthModule, SculptbenchError, Task, TaskData, TrainingConfig
+from sculptbench.core import ARCH_LIMIT, GroundTruth, GroundTruthModule, SculptbenchError, Task, TaskData, TrainingConfig
 
 __all__ = [
     "CircuitSpecError",
@@ -79,6 +79,11 @@ FAMILY_TRAINING: dict[str, TrainingConfig] = {
 MAX_INPUTS = 20
 #: Largest number of inputs of one ``table`` gate.
 MAX_TABLE_INPUTS = 16
+#: Bytes the truth-table evaluation may hold at once (checked from the circuit before any array
+#: is built; see :func:`evaluation_cost`).
+EVAL_MEMORY_BUDGET = 2 * 2**30
+#: Gate evaluations x truth-table rows a circuit may cost (about a minute of numpy at most).
+EVAL_WORK_BUDGET = 2**35
 
 _TOP_KEYS = (
     "name", "family", "description", "paper_name", "parameters", "inputs", "gates", "outputs",
@@ -132,8 +137,11 @@ class _UniqueKeyLoader(_BaseLoader):  # type: ignore[misc, valid-type]
         return self.construct_document(node)
 
     def _check_duplicates(self, node: yaml.Node, path: str, source: str, seen: set[int]) -> None:
-        if id(node) in seen:  # shared through an alias: already checked
-            return
+        if id(node) in seen:  # a node reached twice is shared through an alias (*name)
+            raise CircuitSpecError(
+                source, path or "(document)",
+                f"YAML alias (line {node.start_mark.line + 1}) refused: aliases can expand a small file without bound; write the value out",
+            )
         seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
             lines: dict[Any, int] = {}
@@ -337,6 +345,7 @@ class _Parser:
         self.check_unused_inputs(inputs, outputs, support)
         self.check_modules_against_circuit(inputs, outputs, modules, support)
 
+        self.check_evaluation_cost(inputs, [gates[g] for g in order], outputs)
         training = self.parse_training(data.get("training"))
         archs = self.parse_archs(data.get("archs"))
         pruning = self.options(data.get("pruning"), "pruning")
@@ -447,6 +456,20 @@ class _Parser:
                     order.append(node)
                     stack.pop()
         return order
+
+    def check_evaluation_cost(self, inputs: tuple[str, ...], gates: list[Gate], outputs: dict[str, str]) -> None:
+        """Refuse, before any array exists, a circuit whose truth table would exceed
+        :data:`EVAL_MEMORY_BUDGET` bytes or :data:`EVAL_WORK_BUDGET` gate-rows."""
+        rows = 2 ** len(inputs)
+        work = len(gates) * rows
+        if work > EVAL_WORK_BUDGET:
+            raise self.fail("gates", f"{len(gates):,} gates x 2^{len(inputs)} = {rows:,} rows is {work:,} gate evaluations, "
+                                     f"more than the budget of {EVAL_WORK_BUDGET:,}; use fewer gates or inputs")
+        need = evaluation_cost(inputs, gates, outputs)
+        if need > EVAL_MEMORY_BUDGET:
+            raise self.fail("gates", f"evaluating {len(gates):,} gates on 2^{len(inputs)} = {rows:,} rows needs about {need / 2**20:,.0f} MiB "
+                                     f"at once, more than the budget of {EVAL_MEMORY_BUDGET / 2**20:,.0f} MiB; use fewer inputs, or fewer "
+                                     "gates whose results are needed at the same time")
 
     def supports(self, inputs: tuple[str, ...], gates: dict[str, Gate], order: list[str]) -> dict[str, frozenset[str]]:
         support: dict[str, frozenset[str]] = {x: frozenset([x]) for x in inputs}
@@ -642,6 +665,8 @@ class _Parser:
                 raise self.fail(path, f"bad architecture {item!r}: expected a list of layer widths like [24, 24] or a string like \"24x24\"")
             if any(w < 1 for w in shape):
                 raise self.fail(path, f"bad architecture {item!r}: every width must be >= 1")
+            if any(w > ARCH_LIMIT for w in shape):
+                raise self.fail(path, f"bad architecture {_describe(item)}: every width must be at most {ARCH_LIMIT} (as for --arch)")
             archs.append(shape)
         return tuple(archs)
 
@@ -656,23 +681,66 @@ def _describe(value: Any) -> str:
 
 
 # --------------------------------------------------------------------------- evaluation
+_GATE_UFUNCS = {"and": np.logical_and, "nand": np.logical_and, "or": np.logical_or, "nor": np.logical_or,
+                "xor": np.logical_xor, "xnor": np.logical_xor}
+
+
+def _last_readers(gates: Sequence[Gate]) -> dict[str, int]:
+    """Wire -> index of the last gate that reads it."""
+    last: dict[str, int] = {}
+    for i, gate in enumerate(gates):
+        for wire in gate.inputs:
+            last[wire] = i
+    return last
+
+
+def evaluation_cost(inputs: Sequence[str], gates: Sequence[Gate], outputs: Mapping[str, str] | Sequence[tuple[str, str]]) -> int:
+    """Peak bytes :func:`_evaluate` and :meth:`BooleanTask.truth_table` hold for this circuit.
+
+    A gate's boolean array (one byte a row) lives until its last reader has run, or to the end
+    when it is an output; inputs live throughout. On top come the int64 row numbers (and a
+    table gate's int64 index), the stacked boolean ``X``/``Y`` and their float32 copies. So the
+    cost follows 2^inputs x the wires alive at once, not 2^inputs x the gate count.
+    """
+    wires = set(dict(outputs).values()) if isinstance(outputs, Mapping) else {w for _, w in outputs}
+    last = _last_readers(gates)
+    live = peak = len(inputs)
+    for i, gate in enumerate(gates):
+        live += 1
+        peak = max(peak, live)
+        live -= sum(1 for w in set(gate.inputs) if last.get(w) == i and w not in inputs and w not in wires)
+        if gate.name not in last and gate.name not in wires:
+            live -= 1
+    width = len(inputs) + len(wires)
+    extra = 8 + (8 if any(g.op == "table" for g in gates) else 0)
+    return 2 ** len(inputs) * (peak + extra + 5 * width)
+
+
 def _evaluate(spec: CircuitSpec) -> tuple[np.ndarray, np.ndarray]:
-    """All ``2**n`` rows (x1 most significant) and the outputs, as boolean arrays."""
+    """All ``2**n`` rows (x1 most significant) and the outputs, as boolean arrays.
+
+    A gate's array is dropped as soon as its last reader has run (unless it is an output), so
+    memory follows the wires alive at once (:func:`evaluation_cost`), not the gate count.
+    """
     n = len(spec.inputs)
     rows = np.arange(2**n, dtype=np.int64)
     values: dict[str, np.ndarray] = {
         x: ((rows >> (n - 1 - j)) & 1).astype(bool) for j, x in enumerate(spec.inputs)
     }
-    for gate in spec.gates:
+    keep = set(spec.inputs) | {wire for _, wire in spec.outputs}
+    last = _last_readers(spec.gates)
+    for i, gate in enumerate(spec.gates):
         args = [values[w] for w in gate.inputs]
         op = gate.op
-        if op in ("and", "nand"):
-            out = np.logical_and.reduce(args)
-        elif op in ("or", "nor"):
-            out = np.logical_or.reduce(args)
-        elif op in ("xor", "xnor"):
-            out = np.logical_xor.reduce(args)
-        elif op in ("not", "buf"):
+        if op in ("and", "nand", "or", "nor", "xor", "xnor"):
+            # Pairwise, in place: ufunc.reduce over a list would first stack all the arguments.
+            ufunc = _GATE_UFUNCS[op]
+            out = ufunc(args[0], args[1])
+            for a in args[2:]:
+                ufunc(out, a, out=out)
+        elif op == "not":
+            out = np.logical_not(args[0])
+        elif op == "buf":
             out = args[0].copy()
         elif op == "table":
             k = len(args)
@@ -684,9 +752,14 @@ def _evaluate(spec: CircuitSpec) -> tuple[np.ndarray, np.ndarray]:
             out = lut[index]
         else:  # pragma: no cover - rejected by the parser
             raise AssertionError(op)
-        if op in ("nand", "nor", "xnor", "not"):
-            out = ~out
-        values[gate.name] = out
+        if op in ("nand", "nor", "xnor"):
+            np.logical_not(out, out=out)
+        for wire in set(gate.inputs):
+            if last[wire] == i and wire not in keep:
+                del values[wire]
+        if gate.name in last or gate.name in keep:
+            values[gate.name] = out
+        del args, out
     x = np.stack([values[name] for name in spec.inputs], axis=1)
     y = np.stack([values[wire] for _, wire in spec.outputs], axis=1)
     return x, y

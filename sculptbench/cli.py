@@ -10,9 +10,14 @@ from typing import Any, Callable
 
 import click
 
-from sculptbench.core import SculptbenchError
+from sculptbench.errors import SculptbenchError
 
 DEFAULT_SEEDS = 4
+#: Limits that `run` enforces unless --large-grid is given.
+MAX_SEEDS = 1_000
+MAX_CELLS = 100_000
+#: Share of this machine's memory the grid's estimate may take (beyond it, --large-grid is needed).
+MEMORY_SHARE = 0.8
 
 
 def _fail(message: str) -> None:
@@ -69,11 +74,18 @@ def _registry():
 @click.version_option(package_name="sculptbench")
 @click.option("--threads", envvar="SCULPTBENCH_THREADS", default=1, show_default=True, type=click.IntRange(min=1),
               help="torch threads per process. The built-in pruners' engine always runs on one thread, so their results do not depend on it.")
-def main(threads: int) -> None:
+@click.pass_context
+def main(ctx: click.Context, threads: int) -> None:
     """sculptbench: can pruning and network analysis recover the modular structure of a task?"""
+    if ctx.invoked_subcommand in _NO_TORCH_COMMANDS:
+        return  # reading a results database needs no torch (importing it costs seconds and 0.5 GB)
     import torch
 
     torch.set_num_threads(threads)
+
+
+#: Commands that only read a results database: they do not import torch.
+_NO_TORCH_COMMANDS = frozenset({"report", "runs"})
 
 
 @main.command()
@@ -102,13 +114,18 @@ def main(threads: int) -> None:
 @click.option("--resume", "resume_id", default=None, is_flag=False, flag_value="", metavar="[RUN_ID]",
               help="Continue run RUN_ID: its recorded options (unless given again), new cells written under its id. Finished cells are always skipped unless --no-resume.")
 @click.option("--no-resume", is_flag=True, help="Recompute cells already finished in the database.")
+@click.option("--trust-recorded-executor", is_flag=True,
+              help="With --resume RUN_ID, also take the executor and dask scheduler recorded in the database (a scheduler can run any code here; docs/execution.md).")
+@click.option("--large-grid", is_flag=True,
+              help=f"Start even beyond --seeds {MAX_SEEDS:,}, {MAX_CELLS:,} cells or {int(MEMORY_SHARE * 100)}% of this machine's memory (estimated).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--format", "fmt", default="github", show_default=True, help="Leaderboard format.")
 @click.option("--columns", default="auto", show_default=True, help="Leaderboard columns: auto, task, family, task-depth, family-depth, depth.")
 @user_errors
 @mnist_options
 def run(tasks_opt, pruners, detectors, scorers, seeds, seed_start, arch, results, jobs, executor, scheduler, timeout, retry_failed, cache_dir,
-        no_cache, force, device, no_batch, params, epochs, lr, batch_size, resume_id, no_resume, quiet, fmt, columns):
+        no_cache, force, device, no_batch, params, epochs, lr, batch_size, resume_id, no_resume, trust_recorded_executor, large_grid, quiet, fmt,
+        columns):
     """Run tasks x architectures x pruners x detectors x seeds and print a leaderboard.
 
     Execution, caching, resuming and timeouts: docs/execution.md.
@@ -129,6 +146,15 @@ def run(tasks_opt, pruners, detectors, scorers, seeds, seed_start, arch, results
             raise SculptbenchError(f"run {resume_id!r} did not record its options; run its command again instead: {resumed['command']}")
         source = click.core.ParameterSource
         restored = {k: v for k, v in recorded.items() if k in ctx.params and ctx.get_parameter_source(k) in (source.DEFAULT, None)}
+        if not trust_recorded_executor:
+            # Where the work runs comes from the command line only: a database (maybe someone
+            # else's) must not point this process at a host, least of all a dask scheduler, which
+            # can run anything here.
+            untrusted = {k: restored.pop(k) for k in _RESUME_FROM_COMMAND_LINE if k in restored}
+            if any(untrusted.get(k) not in (None, "local") for k in _RESUME_FROM_COMMAND_LINE):
+                shown = ", ".join(f"--{k} {v}" for k, v in untrusted.items() if v is not None)
+                click.echo(f"note: run {resume_id} recorded {shown}; --resume takes the executor only from the command line "
+                           "(pass it again, or --trust-recorded-executor)", err=True)
         tasks_opt, pruners, detectors, scorers = (restored.get(k, v) for k, v in (("tasks_opt", tasks_opt), ("pruners", pruners), ("detectors", detectors), ("scorers", scorers)))
         seeds, seed_start, arch, device = (restored.get(k, v) for k, v in (("seeds", seeds), ("seed_start", seed_start), ("arch", arch), ("device", device)))
         jobs, executor, scheduler, timeout = (restored.get(k, v) for k, v in (("jobs", jobs), ("executor", executor), ("scheduler", scheduler), ("timeout", timeout)))
@@ -143,6 +169,8 @@ def run(tasks_opt, pruners, detectors, scorers, seeds, seed_start, arch, results
         raise SculptbenchError(f"--scheduler {scheduler} needs --executor dask (the {executor!r} executor takes no scheduler)")
     if seeds < 1:
         raise SculptbenchError(f"invalid --seeds {seeds}; it must be >= 1")
+    if seeds > MAX_SEEDS and not large_grid:
+        raise SculptbenchError(f"--seeds {seeds:,} is more than {MAX_SEEDS:,}; pass --large-grid to run that many")
     if seed_start < 0:
         raise SculptbenchError(f"invalid --seed-start {seed_start}; it must be >= 0")
     if fmt not in report.FORMATS:
@@ -171,12 +199,16 @@ def run(tasks_opt, pruners, detectors, scorers, seeds, seed_start, arch, results
     groups = harness.plan(registry, spec)
     for task in spec.tasks:  # tasks that read data files (MNIST) check them before anything is written
         getattr(task, "check_data", lambda: None)()
+    if not large_grid:
+        _check_grid_size(groups, spec)
     harness.prepare_execution(registry, spec)
     store = ResultsStore(results)
+    for note in store.notes:
+        click.echo(note, err=True)
     if not no_cache:
         spec.cache_dir = str(Path(cache_dir).resolve() if cache_dir else Path(results).resolve().parent / ".sculptbench-cache")
-    skip = set() if no_resume or force else store.finished_keys()
     keys = {k for g in groups for k in g.keys.values()}
+    skip = set() if no_resume or force else store.finished_keys(among=keys)
     only = store.failed_keys() & keys if retry_failed else None
     command = "sculptbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     config = {
@@ -214,8 +246,13 @@ def run(tasks_opt, pruners, detectors, scorers, seeds, seed_start, arch, results
         click.echo(f"interrupted; finished cells are saved in {results}. Run the same command again to resume.", err=True)
         sys.exit(130)
     finally:
-        store.finish_run(run_id, status)
-    shown = [c for c in store.cells() if c.cell_key in keys]
+        try:
+            store.finish_run(run_id, status)
+        except SculptbenchError:
+            if status == "done":
+                raise
+            # Already failing (a full disk, a held lock, Ctrl-C): that first error is the one to show.
+    shown = store.summary_cells(keys=keys, timings=False)
     board = report.build(shown, columns=columns)
     errors = [c for c in cells if c.status in ("error", "timeout")]
     click.echo(report.render(board, fmt, secondary=True))
@@ -233,7 +270,35 @@ def run(tasks_opt, pruners, detectors, scorers, seeds, seed_start, arch, results
 
 
 #: `run` options that are not part of what a run computes (not restored by --resume RUN_ID).
-_RUN_NOT_RECORDED = frozenset({"results", "resume_id", "no_resume", "retry_failed", "quiet", "fmt", "columns", "force", "download"})
+_RUN_NOT_RECORDED = frozenset({"results", "resume_id", "no_resume", "retry_failed", "quiet", "fmt", "columns", "force", "download",
+                               "trust_recorded_executor", "large_grid"})
+#: Recorded options that --resume RUN_ID takes only from the command line (or --trust-recorded-executor).
+_RESUME_FROM_COMMAND_LINE = ("executor", "scheduler")
+
+
+def _check_grid_size(groups: list, spec: Any) -> None:
+    """Refuse, before any work, a grid beyond :data:`MAX_CELLS` cells or whose memory estimate
+    (the largest groups that run at once) exceeds :data:`MEMORY_SHARE` of this machine's memory."""
+    import os
+
+    from sculptbench import harness
+
+    cells = sum(g.cell_count() for g in groups)
+    if cells > MAX_CELLS:
+        raise SculptbenchError(f"the grid has {cells:,} cells, more than {MAX_CELLS:,}; narrow --tasks/--arch/--seeds, or pass --large-grid to run it")
+    sizes = sorted((harness.estimate_group_bytes(g, spec.batch) for g in groups), reverse=True)
+    need = sum(sizes[: max(1, spec.jobs)])
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > MEMORY_SHARE * total:
+        raise SculptbenchError(
+            f"the grid needs about {need / 2**30:,.1f} GiB at once (estimated: {len(sizes[: max(1, spec.jobs)])} groups of up to "
+            f"{max(len(g.seeds) for g in groups):,} seeds x {harness.VARIANTS_PER_SEED} networks side by side), more than "
+            f"{int(MEMORY_SHARE * 100)}% of this machine's {total / 2**30:,.1f} GiB; use fewer --seeds, smaller --arch, --no-batch "
+            "or fewer --jobs, or pass --large-grid to start anyway"
+        )
 
 
 def _stderr_console():
@@ -269,7 +334,7 @@ def report(results, fmt, metric, group_by, columns, show_secondary, run_id, task
         run_id = store.latest_run_id()
     if run_id is not None and run_id not in {r["run_id"] for r in runs}:
         raise SculptbenchError(f"no run {run_id!r} in {results}; see `sculptbench runs`")
-    cells = store.cells(run_id)
+    cells = store.summary_cells(run_id, timings=metric == "time")
     if task_filter:
         cells = report_mod.filter_tasks(cells, [t.strip() for t in task_filter.split(",") if t.strip()])
     if show_manifest:

@@ -16,11 +16,12 @@ from typing import Any, Callable, ClassVar, Mapping, Sequence
 import networkx as nx
 import torch
 
+from sculptbench.errors import SculptbenchError  # the public name lives here too
+
 Unit = tuple[int, int]
 
-
-class SculptbenchError(Exception):
-    """A user-facing error: the CLI prints its message on one line and exits with status 2."""
+#: Widest hidden layer accepted, from --arch or a task file's ``archs``.
+ARCH_LIMIT = 4096
 
 
 # --------------------------------------------------------------------------- ground truth

@@ -613,20 +613,95 @@ def scheduler_lost(client: Any, exc: BaseException) -> bool:
             or client.status not in ("running", "connecting", "newly-created"))
 
 
+#: Largest first message a dask scheduler sends (its handshake is a few hundred bytes).
+DASK_HANDSHAKE_LIMIT = 1 << 20
+#: Seconds an established dask connection may stay silent before dask drops it.
+DASK_IDLE_TIMEOUT = 60
+
+
+def probe_scheduler(scheduler: str, timeout: float = DASK_CONNECT_TIMEOUT) -> None:
+    """Check that a ``tcp://`` address answers like a dask scheduler, within ``timeout`` seconds.
+
+    A dask scheduler sends its handshake as soon as it accepts a connection: eight bytes giving
+    the message size, then the message. A listener that stays silent, closes at once, or
+    announces an absurd size (garbage) is refused here, before dask would wait forever for the
+    handshake or try to allocate what the garbage announced. Other schemes (``tls://``) are
+    left to dask's own connect timeout.
+    """
+    import socket
+    import struct
+
+    if not scheduler.startswith("tcp://"):
+        return
+    hostport = scheduler[len("tcp://"):].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit():
+        return  # let dask name the malformed address
+    deadline = time.monotonic() + timeout
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+            header = b""
+            while len(header) < 8:
+                sock.settimeout(max(0.01, deadline - time.monotonic()))
+                chunk = sock.recv(8 - len(header))
+                if not chunk:
+                    raise _ProbeError("closed the connection without a dask handshake")
+                header += chunk
+    except _ProbeError as exc:
+        raise _scheduler_error(scheduler, str(exc), timeout) from None
+    except socket.timeout:
+        raise _scheduler_error(scheduler, f"it accepted the connection but sent nothing in {timeout:g} s; is it a dask scheduler?", timeout) from None
+    except OSError as exc:
+        raise _scheduler_error(scheduler, exc.strerror or str(exc) or type(exc).__name__, timeout) from None
+    (size,) = struct.unpack("<Q", header)
+    if not 0 < size <= DASK_HANDSHAKE_LIMIT:
+        raise _scheduler_error(scheduler, f"it answered with something that is not the dask protocol (a first message of {size:,} bytes)", timeout)
+
+
+class _ProbeError(Exception):
+    pass
+
+
+def _scheduler_error(scheduler: str, detail: str, timeout: float = DASK_CONNECT_TIMEOUT) -> SculptbenchError:
+    return SculptbenchError(
+        f"cannot reach the dask scheduler at {scheduler} within {timeout:g} s ({detail}); "
+        "check the address, or start one with `dask scheduler`"
+    )
+
+
 def connect(scheduler: str | None, jobs: int) -> tuple[Any, Any]:
-    """A dask client: to ``scheduler`` (failing within a few seconds), or to a new LocalCluster."""
+    """A dask client: to ``scheduler`` (failing within a few seconds), or to a new LocalCluster.
+
+    Connecting to a scheduler is bounded end to end: :func:`probe_scheduler` first, then dask's
+    connect and handshake in a watchdog thread given ``DASK_CONNECT_TIMEOUT`` more seconds; dask's
+    own connect and idle timeouts are set for every later connection.
+    """
     import logging
 
     Client, LocalCluster = _import_distributed()
+    import dask
+
+    dask.config.set({"distributed.comm.timeouts.connect": f"{DASK_CONNECT_TIMEOUT}s",
+                     "distributed.comm.timeouts.tcp": f"{DASK_IDLE_TIMEOUT}s"})
     if scheduler:
-        try:
-            return Client(scheduler, timeout=f"{DASK_CONNECT_TIMEOUT}s"), None
-        except Exception as exc:  # noqa: BLE001 - OSError, TimeoutError, ValueError for a bad address
-            detail = " ".join(str(exc).split()) or type(exc).__name__
-            raise SculptbenchError(
-                f"cannot reach the dask scheduler at {scheduler} within {DASK_CONNECT_TIMEOUT} s ({detail}); "
-                "check the address, or start one with `dask scheduler`"
-            ) from None
+        probe_scheduler(scheduler)
+        outcome: dict[str, Any] = {}
+
+        def attempt() -> None:
+            try:
+                outcome["client"] = Client(scheduler, timeout=f"{DASK_CONNECT_TIMEOUT}s")
+            except Exception as exc:  # noqa: BLE001 - OSError, TimeoutError, ValueError for a bad address
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=attempt, name="sculptbench-dask-connect", daemon=True)
+        worker.start()
+        worker.join(2 * DASK_CONNECT_TIMEOUT)
+        if "client" in outcome:
+            return outcome["client"], None
+        exc = outcome.get("error")
+        detail = " ".join(str(exc).split()) or type(exc).__name__ if exc is not None else "no dask handshake in time"
+        raise _scheduler_error(scheduler, detail)
     cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR)
     return Client(cluster), cluster
 

@@ -24,11 +24,10 @@ from sculptbench import checks
 from sculptbench.cache import (
     STAGES, StageCache, detection_digest, detection_from_json, detection_to_json, log_stage, network_digest, normalise_metrics,
 )
-from sculptbench.core import Detection, PruneJob, SculptbenchError, SculptedNetwork, Task, TrainingConfig
+from sculptbench.core import ARCH_LIMIT, Detection, PruneJob, SculptbenchError, SculptedNetwork, Task, TrainingConfig
 from sculptbench.plugin_manager import Registry
 from sculptbench.store import Cell, ResultsStore
 
-ARCH_LIMIT = 4096
 
 
 # --------------------------------------------------------------------------- selection
@@ -39,8 +38,10 @@ PAPER_ARCHS = "paper"
 def parse_archs(text: str | None) -> list[tuple[int, ...]] | str | None:
     """Parse ``"24,24x24,36x36x36"`` into hidden shapes; ``None`` means the tasks' defaults and
     ``"paper"`` (:data:`PAPER_ARCHS`) the architectures the paper ran for each task."""
-    if text is None or not text.strip():
+    if text is None:
         return None
+    if not text.strip():
+        raise SculptbenchError("invalid --arch ''; give hidden shapes like 24,24x24, or leave --arch out for each task's own")
     if text.strip().lower() == PAPER_ARCHS:
         return PAPER_ARCHS
     archs = []
@@ -54,6 +55,32 @@ def parse_archs(text: str | None) -> list[tuple[int, ...]] | str | None:
             raise SculptbenchError(f"invalid --arch {part!r}; every width must be between 1 and {ARCH_LIMIT}")
         archs.append(shape)
     return archs
+
+
+#: Per batched network (a seed, or one of its hyperparameter variants): bytes of bookkeeping
+#: (history, masks' Python objects, results) measured on the exemplars, beyond its tensors.
+NETWORK_OVERHEAD_BYTES = 100_000
+#: Networks the built-in pruners train side by side per seed at most (the ``auto`` grid's 9 variants).
+VARIANTS_PER_SEED = 9
+
+
+def estimate_group_bytes(group: "Group", batch: bool = True) -> int:
+    """A rough upper estimate of the memory one group needs while it runs.
+
+    Each network holds its weights, gradients, optimiser moments, masks and saved copies (about
+    10 x its parameters in float32) and its activations on a batch (4 x, for the backward pass);
+    batched, every seed's networks (up to :data:`VARIANTS_PER_SEED` each) are alive together;
+    unbatched, one seed's. A Boolean task adds its truth table (six float32 copies).
+    """
+    widths = [group.task.n_inputs, *group.hidden, group.task.n_outputs]
+    params = sum(a * b + b for a, b in zip(widths, widths[1:]))
+    units = sum(widths[1:])
+    per_network = 4 * (10 * params + 4 * group.training.batch_size * units) + NETWORK_OVERHEAD_BYTES
+    seeds = len(group.seeds) if batch else 1
+    table = 0
+    if getattr(group.task, "data_source", "") == "truth table":
+        table = 6 * 4 * (2 ** group.task.n_inputs) * (group.task.n_inputs + group.task.n_outputs)
+    return seeds * VARIANTS_PER_SEED * per_network + table
 
 
 def split_names(text: str | Sequence[str] | None) -> list[str]:
@@ -226,6 +253,7 @@ def plan(registry: Registry, spec: RunSpec) -> list[Group]:
         detectors.append((name, registry.detectors[name].validate_params(dict(spec.params.get(name, {})))))
     groups = []
     for task in spec.tasks:
+        task_hash = task.definition_hash()  # once per task: hashing its definition per cell dominated big grids
         if spec.archs == PAPER_ARCHS:
             from sculptbench.paper import paper_archs
 
@@ -256,7 +284,7 @@ def plan(registry: Registry, spec: RunSpec) -> list[Group]:
                 for seed in spec.seeds:
                     for dname, dparams in task_dets:
                         group.keys[(seed, dname)] = _hash({
-                            "task": task.name, "task_hash": task.definition_hash(), "hidden": list(hidden),
+                            "task": task.name, "task_hash": task_hash, "hidden": list(hidden),
                             "pruner": pname, "pruner_version": versions["pruner"], "pruner_params": pparams,
                             "training": training.__dict__, "detector": dname, "detector_version": versions["detectors"][dname],
                             "detector_params": dparams, "scorers": {n: versions["scorers"][n] for n in spec.scorers},

@@ -16,11 +16,12 @@ Example::
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import pluggy
 
-from sculptbench.core import Detector, Executor, Pruner, Scorer, Task
+if TYPE_CHECKING:  # annotations only: importing sculptbench must not import torch (`report` and `runs` do without it)
+    from sculptbench.core import Detector, Executor, Pruner, Scorer, Task
 
 PROJECT_NAME = "sculptbench"
 

@@ -79,9 +79,13 @@ def cell_by_id(store: ResultsStore, ident: int) -> Cell:
         raise SculptbenchError(f"no cell with id {ident} in {store.path}; ids run from 1 to {top or 0}")
     item = dict(row)
     item.pop("id")
+    item.pop("task_parameters", None)
+    item.pop("data_source", None)
     for col in JSON_COLUMNS:
         item[col] = json.loads(item[col])
-    return Cell(**item)
+    cell = Cell(**item)
+    store.attach_history(cell, ident)
+    return cell
 
 
 def one_network(store: ResultsStore, cells: Sequence[Cell], cell_ident: int | None = None, **filters: Any) -> Cell:

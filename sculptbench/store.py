@@ -1,11 +1,14 @@
 """The SQLite results database (stdlib sqlite3, WAL, one transaction per write).
 
 Tables: ``meta`` (application id and schema version), ``runs`` (one row per invocation),
-``cells`` (one row per task x architecture x pruner x detector x seed) and ``claims`` (the cells
-a live run is computing, so that a second run of the same grid waits instead of computing them
-again; a claim goes with its cell's row, its run's end, or its process). A cell's ``cell_key``
-hashes everything that determines its result, so re-running a command finds its finished
-cells. A database that is not sculptbench's, or whose schema is newer, is refused untouched.
+``cells`` (one row per task x architecture x pruner x detector x seed), ``cell_history``
+(a cell's pruning history, kept apart so that a leaderboard never reads it) and ``claims`` (the
+cells a live run is computing, so that a second run of the same grid waits instead of computing
+them again; a claim goes with its cell's row, its run's end, or its process). A cell's
+``cell_key`` hashes everything that determines its result, so re-running a command finds its
+finished cells. A database that is not sculptbench's, or whose schema is newer, is refused
+untouched; an older one is migrated when a run opens it for writing (readers never write:
+``report``, ``runs`` and ``plot`` open the file read-only, so read-only media work).
 
 A cell's ``status`` is ``ok``, ``untrainable``, ``error`` or ``timeout``. Only the coordinating
 process of a run writes; several runs may write one database at once (WAL, ``BEGIN IMMEDIATE``,
@@ -14,6 +17,7 @@ a 60 s busy timeout), and ``UNIQUE (run_id, cell_key)`` keeps a cell to one row 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -22,15 +26,16 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
-from sculptbench.core import SculptbenchError
+from sculptbench.errors import SculptbenchError
 
 #: How long a store waits for another process's lock before giving up.
 LOCK_TIMEOUT_S = 60.0
 
 APPLICATION = "sculptbench"
-SCHEMA_VERSION = 1
+#: 2: pruning histories in ``cell_history``; ``task_parameters`` and ``data_source`` columns.
+SCHEMA_VERSION = 2
 DEFAULT_PATH = "sculptbench-results.db"
 
 _SCHEMA = """
@@ -67,6 +72,8 @@ CREATE TABLE IF NOT EXISTS cells (
     config TEXT NOT NULL,
     versions TEXT NOT NULL,
     created REAL NOT NULL,
+    task_parameters TEXT,
+    data_source TEXT,
     UNIQUE (run_id, cell_key)
 );
 CREATE INDEX IF NOT EXISTS cells_by_key ON cells (cell_key);
@@ -77,6 +84,7 @@ CREATE TABLE IF NOT EXISTS claims (
     pid INTEGER NOT NULL,
     claimed REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS cell_history (cell_id INTEGER PRIMARY KEY, history TEXT NOT NULL);
 """
 
 CELL_COLUMNS = (
@@ -86,7 +94,7 @@ CELL_COLUMNS = (
 JSON_COLUMNS = ("metrics", "timings", "config", "versions")
 
 
-@dataclass
+@dataclass(slots=True)  # slots: a report holds 100,000s of cells
 class Cell:
     """One result row. ``metrics`` maps ``"scorer.metric"`` to a value."""
 
@@ -112,11 +120,36 @@ class Cell:
     created: float = 0.0
 
 
+def _translated(doing: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a store method so that an SQLite failure becomes one :func:`database_error` line."""
+
+    def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def run(self: "ResultsStore", *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except sqlite3.Error as exc:
+                raise database_error(exc, self.path, doing) from None
+
+        return run
+
+    return wrap
+
+
 class ResultsStore:
-    """A results database at ``path``; opened, checked and (if new) created by the constructor."""
+    """A results database at ``path``; opened, checked and (if new) created by the constructor.
+
+    ``create=False`` opens an existing database read-only (``report``, ``runs``, ``plot``): it
+    is never written, migrated or locked, so a database on read-only media can be read.
+    Every SQLite failure (a lock held past :data:`LOCK_TIMEOUT_S`, a full disk, a damaged file)
+    is raised as a one-line :class:`SculptbenchError`; committed rows are never lost.
+    ``notes`` collects what the caller should tell the user (e.g. a schema migration).
+    """
 
     def __init__(self, path: str | os.PathLike[str], create: bool = True):
         self.path = Path(path)
+        self.read_only = not create
+        self.notes: list[str] = []
         if not self.path.exists() and not create:
             raise SculptbenchError(f"no results database at {self.path}; run `sculptbench run` first or pass --results PATH")
         if self.path.exists() and self.path.is_dir():
@@ -129,57 +162,75 @@ class ResultsStore:
                 raise SculptbenchError(f"cannot write results database {self.path}: directory {parent} is not writable; pass another --results path")
         elif create and not os.access(self.path, os.W_OK):
             raise SculptbenchError(f"results database {self.path} is not writable; fix its permissions or pass another --results path")
-        self._check_foreign()
         try:
-            self.conn = sqlite3.connect(str(self.path), timeout=LOCK_TIMEOUT_S, isolation_level=None)
-            self.conn.row_factory = sqlite3.Row
-            self.conn.execute(f"PRAGMA busy_timeout = {int(LOCK_TIMEOUT_S * 1000)}")
+            self.schema_version = self._check_foreign()
             if create:
+                self.conn = sqlite3.connect(str(self.path), timeout=lock_timeout(), isolation_level=None)
+                self.conn.row_factory = sqlite3.Row
+                self.conn.execute(f"PRAGMA busy_timeout = {int(lock_timeout() * 1000)}")
                 _enable_wal(self.conn)
                 self._init_schema()
             else:
+                self.conn = _connect_read_only(self.path)
                 self._check_schema()
-        except sqlite3.DatabaseError as exc:
-            raise SculptbenchError(f"{self.path} is not a sculptbench results database ({exc}); pass another --results path") from None
+        except sqlite3.Error as exc:
+            raise database_error(exc, self.path, "opening it") from None
 
     # ------------------------------------------------------------------ schema
-    def _check_foreign(self) -> None:
-        """Refuse a file that exists but is not an SQLite database, without touching it."""
-        if self.path.exists() and self.path.stat().st_size > 0:
-            with open(self.path, "rb") as fh:
-                if fh.read(16) != b"SQLite format 3\x00":
-                    raise SculptbenchError(f"{self.path} is not a sculptbench results database; pass another --results path")
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=LOCK_TIMEOUT_S)
-            try:
-                try:
-                    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-                except sqlite3.DatabaseError as exc:
-                    raise SculptbenchError(f"cannot read results database {self.path} ({exc}); pass another --results path") from None
-                if tables and "meta" not in tables:
-                    raise SculptbenchError(f"{self.path} is an SQLite database but not sculptbench's; pass another --results path")
-                if "meta" in tables:
-                    meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-                    if meta.get("application") != APPLICATION:
-                        raise SculptbenchError(f"{self.path} is an SQLite database but not sculptbench's; pass another --results path")
-                    if int(meta.get("schema_version", 0)) > SCHEMA_VERSION:
-                        raise SculptbenchError(
-                            f"{self.path} was written by a newer sculptbench (schema {meta['schema_version']} > {SCHEMA_VERSION}); upgrade sculptbench"
-                        )
-            finally:
-                conn.close()
+    def _check_foreign(self) -> int | None:
+        """Refuse a file that exists but is not an SQLite database, without touching it; return
+        its schema version (``None`` for a new or empty file)."""
+        if not (self.path.exists() and self.path.stat().st_size > 0):
+            return None
+        with open(self.path, "rb") as fh:
+            if fh.read(16) != b"SQLite format 3\x00":
+                raise SculptbenchError(f"{self.path} is not a sculptbench results database; pass another --results path")
+        conn = _connect_read_only(self.path)
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if tables and "meta" not in tables:
+                raise SculptbenchError(f"{self.path} is an SQLite database but not sculptbench's; pass another --results path")
+            if "meta" not in tables:
+                return None
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            if meta.get("application") != APPLICATION:
+                raise SculptbenchError(f"{self.path} is an SQLite database but not sculptbench's; pass another --results path")
+            version = int(meta.get("schema_version", 0))
+            if version > SCHEMA_VERSION:
+                raise SculptbenchError(
+                    f"{self.path} was written by a newer sculptbench (schema {meta['schema_version']} > {SCHEMA_VERSION}); upgrade sculptbench"
+                )
+            return version
+        finally:
+            conn.close()
 
     def _init_schema(self) -> None:
         # executescript commits implicitly, so run the statements one by one inside a transaction.
         with self.transaction() as cur:
+            row = None
+            if cur.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone():
+                row = cur.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            found = int(row[0]) if row else None
+            if found is not None and found < SCHEMA_VERSION:
+                for version in range(found + 1, SCHEMA_VERSION + 1):
+                    _MIGRATIONS[version](cur)
+                cur.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+                self.notes.append(
+                    f"note: upgraded results database {self.path} from schema {found} to {SCHEMA_VERSION} "
+                    f"({'; '.join(_MIGRATION_NOTES[v] for v in range(found + 1, SCHEMA_VERSION + 1))}); "
+                    "older sculptbench versions refuse it from now on"
+                )
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 cur.execute(statement)
             cur.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('application', ?)", (APPLICATION,))
             cur.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        self.schema_version = SCHEMA_VERSION
 
     def _check_schema(self) -> None:
         tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if "cells" not in tables:
             raise SculptbenchError(f"{self.path} holds no results yet; run `sculptbench run` first")
+        self._has_history_table = "cell_history" in tables
 
     def transaction(self):
         """A context manager running its body in one ``BEGIN IMMEDIATE`` transaction."""
@@ -190,6 +241,7 @@ class ResultsStore:
         self.conn.close()
 
     # ------------------------------------------------------------------ runs
+    @_translated("starting a run")
     def start_run(self, command: str, config: dict[str, Any], manifest: dict[str, Any], executor: str = "local") -> str:
         """Record a new run and return its id."""
         run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
@@ -200,6 +252,7 @@ class ResultsStore:
             )
         return run_id
 
+    @_translated("recording the end of the run")
     def finish_run(self, run_id: str, status: str) -> None:
         """Mark a run finished (``done``, ``interrupted`` or ``failed``).
 
@@ -210,6 +263,7 @@ class ResultsStore:
             cur.execute("UPDATE runs SET finished = ?, status = ? WHERE run_id = ?", (time.time(), status, run_id))
             cur.execute("DELETE FROM claims WHERE run_id = ?", (run_id,))
 
+    @_translated("resuming the run")
     def resume_run(self, run_id: str, executor: str | None = None) -> dict[str, Any]:
         """Mark an existing run ``running`` again (``--resume RUN_ID``) and return its record."""
         with self.transaction() as cur:
@@ -232,18 +286,22 @@ class ResultsStore:
                 return item
         raise SculptbenchError(f"no run {run_id!r} in {self.path}; see `sculptbench runs`")
 
+    @_translated("reading its runs")
     def runs(self) -> list[dict[str, Any]]:
         """All runs, oldest first, with cell counts by status."""
+        counts: dict[str, dict[str, int]] = {}
+        for run_id, status, n in self.conn.execute("SELECT run_id, status, COUNT(*) FROM cells GROUP BY run_id, status"):
+            counts.setdefault(run_id, {})[status] = n
         out = []
         for row in self.conn.execute("SELECT * FROM runs ORDER BY started"):
-            counts = dict(self.conn.execute("SELECT status, COUNT(*) FROM cells WHERE run_id = ? GROUP BY status", (row["run_id"],)).fetchall())
             item = dict(row)
             item["config"] = json.loads(item["config"])
             item["manifest"] = json.loads(item["manifest"])
-            item["counts"] = counts
+            item["counts"] = counts.get(item["run_id"], {})
             out.append(item)
         return out
 
+    @_translated("reading its runs")
     def latest_run_id(self) -> str | None:
         """The id of the most recently started run that wrote cells."""
         row = self.conn.execute(
@@ -253,17 +311,31 @@ class ResultsStore:
 
     # ------------------------------------------------------------------ cells
     def write_cell(self, run_id: str, cell: Cell) -> None:
-        """Insert (or replace) one cell of ``run_id`` in its own transaction."""
-        cell.run_id = run_id
-        cell.created = time.time()
-        values = []
-        for col in CELL_COLUMNS:
-            v = getattr(cell, col)
-            values.append(json.dumps(v, sort_keys=True, default=_json_default) if col in JSON_COLUMNS else v)
-        placeholders = ", ".join("?" for _ in CELL_COLUMNS)
+        """Insert (or replace) one cell of ``run_id`` in its own transaction; its pruning history
+        (``cell.config["history"]``) goes to the ``cell_history`` table."""
+        self.write_cells(run_id, [cell])
+
+    @_translated("writing a cell")
+    def write_cells(self, run_id: str, cells: Iterable[Cell]) -> None:
+        """Insert (or replace) ``cells`` of ``run_id`` in one transaction (as :meth:`write_cell`)."""
+        columns = (*CELL_COLUMNS, "task_parameters", "data_source")
+        insert = f"INSERT OR REPLACE INTO cells ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
         with self.transaction() as cur:
-            cur.execute(f"INSERT OR REPLACE INTO cells ({', '.join(CELL_COLUMNS)}) VALUES ({placeholders})", values)
-            cur.execute("DELETE FROM claims WHERE cell_key = ? AND run_id = ?", (cell.cell_key, run_id))
+            for cell in cells:
+                cell.run_id = run_id
+                cell.created = time.time()
+                config = dict(cell.config)
+                history = config.pop("history", None)
+                values = [_dump(config) if col == "config" else _dump(getattr(cell, col)) if col in JSON_COLUMNS else getattr(cell, col)
+                          for col in CELL_COLUMNS]
+                values += [_dump(config.get("task_parameters") or {}), config.get("data_source")]
+                cur.execute(
+                    "DELETE FROM cell_history WHERE cell_id IN (SELECT id FROM cells WHERE run_id = ? AND cell_key = ?)", (run_id, cell.cell_key)
+                )
+                cur.execute(insert, values)
+                if history is not None:
+                    cur.execute("INSERT INTO cell_history (cell_id, history) VALUES (?, ?)", (cur.lastrowid, _dump(history)))
+                cur.execute("DELETE FROM claims WHERE cell_key = ? AND run_id = ?", (cell.cell_key, run_id))
 
     # ------------------------------------------------------------------ claims
     def claim(self, run_id: str, keys: Iterable[str]) -> dict[str, str]:
@@ -294,11 +366,20 @@ class ResultsStore:
         rows = self.conn.execute("SELECT DISTINCT cell_key FROM cells WHERE created >= ? AND run_id != ?", (since, other_than))
         return {r[0] for r in rows if r[0] in wanted}
 
-    def finished_keys(self, statuses: tuple[str, ...] = ("ok", "untrainable")) -> set[str]:
-        """Cell keys that have a finished row with one of ``statuses`` in any run."""
+    @_translated("reading its cells")
+    def finished_keys(self, statuses: tuple[str, ...] = ("ok", "untrainable"), among: Iterable[str] | None = None) -> set[str]:
+        """Cell keys that have a finished row with one of ``statuses`` in any run (only keys
+        ``among`` these, looked up by index, when given)."""
         marks = ", ".join("?" for _ in statuses)
-        return {r[0] for r in self.conn.execute(f"SELECT DISTINCT cell_key FROM cells WHERE status IN ({marks})", statuses)}
+        query = f"SELECT DISTINCT cell_key FROM cells WHERE status IN ({marks})"
+        if among is None:
+            return {r[0] for r in self.conn.execute(query, statuses)}
+        found: set[str] = set()
+        for chunk in _chunks(among):
+            found.update(r[0] for r in self.conn.execute(f"{query} AND cell_key IN ({', '.join('?' for _ in chunk)})", (*statuses, *chunk)))
+        return found
 
+    @_translated("reading its cells")
     def failed_keys(self, statuses: tuple[str, ...] = ("error", "timeout")) -> set[str]:
         """Cell keys whose latest row has one of ``statuses`` (``--retry-failed``)."""
         latest = {}
@@ -306,22 +387,111 @@ class ResultsStore:
             latest[key] = status
         return {key for key, status in latest.items() if status in statuses}
 
+    @_translated("reading its cells")
     def cells(self, run_id: str | None = None) -> list[Cell]:
-        """Cells, the latest row per ``cell_key`` (optionally of one run), in a stable order."""
+        """Cells, the latest row per ``cell_key`` (optionally of one run), in a stable order;
+        complete, pruning history included (see :meth:`summary_cells` for a leaderboard)."""
         query = "SELECT * FROM cells"
         args: tuple = ()
         if run_id is not None:
             query += " WHERE run_id = ?"
             args = (run_id,)
         query += " ORDER BY created, id"
-        latest: dict[str, Cell] = {}
+        latest: dict[str, tuple[int, dict[str, Any]]] = {}
         for row in self.conn.execute(query, args):
             item = dict(row)
-            item.pop("id")
+            latest[item["cell_key"]] = (item.pop("id"), item)
+        out = []
+        for ident, item in latest.values():
+            item.pop("task_parameters", None)
+            item.pop("data_source", None)
             for col in JSON_COLUMNS:
                 item[col] = json.loads(item[col])
-            latest[item["cell_key"]] = Cell(**item)
-        return sorted(latest.values(), key=lambda c: (c.task, c.depth, c.arch, c.pruner, c.detector, c.seed))
+            cell = Cell(**item)
+            self.attach_history(cell, ident)
+            out.append(cell)
+        return sorted(out, key=_cell_order)
+
+    @_translated("reading its cells")
+    def summary_cells(self, run_id: str | None = None, keys: set[str] | None = None, timings: bool = True) -> list[Cell]:
+        """What a leaderboard needs of the latest row per ``cell_key`` (optionally of one run, or
+        only ``keys``), in the order of :meth:`cells`, without decoding configs or histories.
+
+        ``config`` holds only ``task_parameters`` and ``data_source``; equal JSON texts (versions,
+        task parameters) decode to one shared object, and metric names are shared strings, so
+        treat the cells as read-only. ``timings=False`` leaves ``timings`` empty (only the
+        ``time`` metric reads them).
+        """
+        legacy = "task_parameters" not in {r[1] for r in self.conn.execute("PRAGMA table_info(cells)")}
+        extra = "config" if legacy else "task_parameters, data_source"
+        query = (f"SELECT id, run_id, cell_key, task, family, arch, depth, pruner, detector, seed, status, error, density, accuracy, "
+                 f"test_accuracy, dense_accuracy, metrics, timings, versions, created, {extra} FROM cells")
+        where, args = [], []
+        if run_id is not None:
+            where.append("run_id = ?")
+            args.append(run_id)
+        if keys is None:
+            selections = [(query + (" WHERE " + " AND ".join(where) if where else ""), tuple(args))]
+        else:  # by index, a few hundred keys at a time
+            selections = []
+            for chunk in _chunks(keys):
+                marks = ", ".join("?" for _ in chunk)
+                selections.append((f"{query} WHERE " + " AND ".join([*where, f"cell_key IN ({marks})"]), (*args, *chunk)))
+        shared: dict[Any, Any] = {}
+
+        def decode(text: str | None) -> Any:
+            if text is None:
+                return None
+            value = shared.get(text)
+            if value is None:
+                value = shared[text] = json.loads(text)
+            return value
+
+        def same(text: Any) -> Any:  # one object per distinct short string (names, statuses, run ids)
+            return shared.setdefault(("s", text), text)
+
+        # Each row becomes a cell at once (a later row of the same key replaces it), so the raw
+        # JSON texts are freed as the scan goes instead of all being held until the end.
+        # Rows come in table order (no sort of 100,000s of wide rows); the latest by (created, id) wins.
+        latest: dict[str, Cell] = {}
+        order: dict[str, tuple[float, int]] = {}
+        cursor = self.conn.cursor()
+        cursor.row_factory = None  # plain tuples
+        for row in (r for q, a in selections for r in cursor.execute(q, a)):
+            (ident, run, key, task, family, arch, depth, pruner, detector, seed, status, error, density, accuracy, test_accuracy,
+             dense_accuracy, metrics, timings_text, versions, created, *rest) = row
+            if keys is not None and key not in keys:
+                continue
+            if key in order and order[key] > (created, ident):
+                continue
+            order[key] = (created, ident)
+            if legacy:
+                config = json.loads(rest[0])
+                summary = {"task_parameters": config.get("task_parameters") or {}, "data_source": config.get("data_source")}
+            else:
+                summary = shared.get(("c", *rest))
+                if summary is None:
+                    summary = shared[("c", *rest)] = {"task_parameters": decode(rest[0]) or {}, "data_source": rest[1]}
+            latest[key] = Cell(
+                cell_key=key, task=same(task), family=same(family), arch=same(arch), depth=depth, pruner=same(pruner),
+                detector=same(detector), seed=seed, status=same(status), error=error, density=density, accuracy=accuracy,
+                test_accuracy=test_accuracy, dense_accuracy=dense_accuracy,
+                metrics={same(k): v for k, v in json.loads(metrics).items()},
+                timings=json.loads(timings_text) if timings else {}, config=summary, versions=decode(versions),
+                run_id=same(run), created=created,
+            )
+        cursor.close()
+        out = list(latest.values())
+        return sorted(out, key=_cell_order)
+
+    def attach_history(self, cell: Cell, ident: int) -> None:
+        """Put row ``ident``'s pruning history in ``cell.config["history"]`` (rows written by
+        schema 1 already hold it there)."""
+        if "history" in cell.config or not getattr(self, "_has_history_table", True):
+            return
+        row = self.conn.execute("SELECT history FROM cell_history WHERE cell_id = ?", (ident,)).fetchone()
+        if row is not None:
+            cell.config["history"] = json.loads(row[0])
 
 
 def _claimer_alive(host: str, pid: int) -> bool:
@@ -345,13 +515,114 @@ def process_alive(pid: int) -> bool:
         return True
 
 
-def _enable_wal(conn: sqlite3.Connection, timeout_s: float = LOCK_TIMEOUT_S) -> None:
+def _chunks(items: Iterable[str], size: int = 500) -> Iterator[list[str]]:
+    """``items`` in lists of at most ``size`` (SQLite limits the parameters of one statement)."""
+    chunk: list[str] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _cell_order(cell: Cell) -> tuple:
+    return (cell.task, cell.depth, cell.arch, cell.pruner, cell.detector, cell.seed)
+
+
+def lock_timeout() -> float:
+    """Seconds a store waits for another process's lock: ``$SCULPTBENCH_LOCK_TIMEOUT``, else
+    :data:`LOCK_TIMEOUT_S`."""
+    text = os.environ.get("SCULPTBENCH_LOCK_TIMEOUT")
+    if text:
+        try:
+            value = float(text)
+        except ValueError:
+            raise SculptbenchError(f"invalid SCULPTBENCH_LOCK_TIMEOUT={text!r}; give seconds, e.g. 60") from None
+        if value >= 0:
+            return value
+        raise SculptbenchError(f"invalid SCULPTBENCH_LOCK_TIMEOUT={text!r}; it must be >= 0 seconds")
+    return LOCK_TIMEOUT_S
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection; on read-only media (no ``-shm`` file can be made) the file is
+    opened as immutable, which is safe there because nothing else can write it either."""
+    uri = Path(path).resolve().as_uri()
+    conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=lock_timeout(), isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    try:
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        if "unable to open" not in str(exc) and "readonly" not in str(exc) and "read-only" not in str(exc):
+            raise
+        conn = sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+    return conn
+
+
+def database_error(exc: sqlite3.Error, path: Path | str, doing: str) -> SculptbenchError:
+    """One line for an SQLite failure: a held lock, a full disk, a damaged or read-only file."""
+    text = str(exc)
+    low = text.lower()
+    if "locked" in low or "busy" in low:
+        return SculptbenchError(
+            f"results database {path} is locked by another process (waited {lock_timeout():g} s while {doing}); "
+            "let that process finish, set SCULPTBENCH_LOCK_TIMEOUT to wait longer, or pass another --results path"
+        )
+    if "full" in low:
+        return SculptbenchError(
+            f"the disk holding results database {path} is full ({text}, while {doing}); the cells already written are kept: "
+            "free some space and run the same command again to continue"
+        )
+    if "readonly" in low or "read-only" in low:
+        return SculptbenchError(f"results database {path} is read-only ({text}, while {doing}); pass a writable --results path")
+    if "not a database" in low:
+        return SculptbenchError(f"cannot read results database {path} ({text}): it is damaged or not a database; restore a copy, or pass another --results path")
+    if "malformed" in low or "corrupt" in low or "i/o error" in low:
+        return SculptbenchError(
+            f"results database {path} is damaged ({text}, while {doing}); restore a copy, or salvage it with "
+            f"`sqlite3 {path} .recover | sqlite3 recovered.db`"
+        )
+    return SculptbenchError(f"cannot use results database {path} ({text}, while {doing}); pass another --results path")
+
+
+def _migrate_to_2(cur: sqlite3.Cursor) -> None:
+    """Schema 1 -> 2: pruning histories move out of ``cells.config`` into ``cell_history``; the
+    leaderboard's ``task_parameters`` and ``data_source`` get columns of their own."""
+    cur.execute("CREATE TABLE IF NOT EXISTS cell_history (cell_id INTEGER PRIMARY KEY, history TEXT NOT NULL)")
+    have = {r[1] for r in cur.execute("PRAGMA table_info(cells)")}
+    for column in ("task_parameters", "data_source"):
+        if column not in have:
+            cur.execute(f"ALTER TABLE cells ADD COLUMN {column} TEXT")
+    ids = [r[0] for r in cur.execute("SELECT id FROM cells")]
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        rows = cur.execute(f"SELECT id, config FROM cells WHERE id IN ({marks})", chunk).fetchall()
+        for ident, text in rows:
+            config = json.loads(text)
+            history = config.pop("history", None)
+            if history is not None:
+                cur.execute("INSERT OR REPLACE INTO cell_history (cell_id, history) VALUES (?, ?)", (ident, _dump(history)))
+            cur.execute("UPDATE cells SET config = ?, task_parameters = ?, data_source = ? WHERE id = ?",
+                        (_dump(config), _dump(config.get("task_parameters") or {}), config.get("data_source"), ident))
+
+
+#: schema version -> the migration that brings the previous version to it (run by writers).
+_MIGRATIONS = {2: _migrate_to_2}
+_MIGRATION_NOTES = {2: "pruning histories moved to table cell_history"}
+
+
+def _enable_wal(conn: sqlite3.Connection, timeout_s: float | None = None) -> None:
     """Switch ``conn``'s database to WAL mode, waiting out other processes that hold it.
 
     SQLite answers a concurrent journal-mode change with "database is locked" at once, without
     calling the busy handler, so two runs creating one database together must retry here.
     """
-    deadline = time.monotonic() + timeout_s
+    deadline = time.monotonic() + (lock_timeout() if timeout_s is None else timeout_s)
     attempt = 0
     while True:
         try:
@@ -375,11 +646,28 @@ class _Transaction:
         return self.cur
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.cur.execute("COMMIT")
-        else:
-            self.cur.execute("ROLLBACK")
-        self.cur.close()
+        try:
+            if exc_type is None:
+                try:
+                    self.cur.execute("COMMIT")
+                except sqlite3.Error:
+                    self._rollback()  # e.g. a full disk at the COMMIT: leave no transaction open
+                    raise
+            else:
+                self._rollback()
+        finally:
+            self.cur.close()
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:
+            try:
+                self.cur.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # SQLite may have rolled back already; the original error is what matters
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=_json_default)
 
 
 def _json_default(value: Any) -> Any:

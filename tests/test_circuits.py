@@ -355,3 +355,59 @@ def test_empty_and_non_mapping(tmp_path):
         load_circuit(_write(tmp_path, ""))
     with pytest.raises(CircuitSpecError, match=r"\(document\): expected a mapping"):
         load_circuit(_write(tmp_path, "- a\n- b\n"))
+
+
+# --------------------------------------------------------------------------- hostile files (issue 14)
+def _chain(n_inputs: int, n_gates: int) -> str:
+    """A circuit of ``n_inputs`` inputs whose output is an xor of them through a chain of NOT gates."""
+    xs = [f"x{i}" for i in range(1, n_inputs + 1)]
+    lines = ["name: t/chain", "family: custom", f"inputs: [{', '.join(xs)}]", "gates:", f"  g0: {{op: xor, in: [{', '.join(xs)}]}}"]
+    lines += [f"  g{i}: {{op: not, in: [g{i - 1}]}}" for i in range(1, n_gates)]
+    lines += ["outputs:", f"  y1: g{n_gates - 1}", "modules:", f"  M: {{reads: [{', '.join(xs)}], drives: [y1]}}", ""]
+    return "\n".join(lines)
+
+
+def test_yaml_alias_is_refused_before_it_expands(tmp_path):
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]"
+               for i in range(1, 5)]  # 10^5 strings if expanded (without the check: loads, slowly)
+    text = MINIMAL + "parameters:\n" + "".join(f"  {line}\n" for line in levels)
+    with pytest.raises(CircuitSpecError, match=r"parameters\.a1\[0\]: YAML alias \(line \d+\) refused"):
+        load_circuit(_write(tmp_path, text))
+
+
+def test_yaml_width_is_capped_like_arch(tmp_path):
+    with pytest.raises(CircuitSpecError, match=r"archs\[0\]: bad architecture list \[60000, 60000\]: every width must be at most 4096"):
+        load_circuit(_write(tmp_path, MINIMAL + "archs: [[60000, 60000]]\n"))
+
+
+def test_evaluation_memory_is_checked_before_any_array(tmp_path, monkeypatch):
+    import sculptbench.circuits as circuits
+
+    monkeypatch.setattr(circuits, "EVAL_MEMORY_BUDGET", 64 * 2**10)  # 64 KiB: a 12-input table needs more
+    monkeypatch.setattr(circuits, "_evaluate", lambda spec: pytest.fail("evaluated although over budget"))
+    with pytest.raises(CircuitSpecError, match=r"gates: evaluating 3 gates on 2\^12 = 4,096 rows needs about 0 MiB at once, more than the budget of 0 MiB"):
+        load_circuit(_write(tmp_path, _chain(12, 3)))
+
+
+def test_evaluation_work_is_bounded(tmp_path, monkeypatch):
+    import sculptbench.circuits as circuits
+
+    monkeypatch.setattr(circuits, "EVAL_WORK_BUDGET", 10 * 2**10)
+    with pytest.raises(CircuitSpecError, match=r"gates: 20 gates x 2\^10 = 1,024 rows is 20,480 gate evaluations, more than the budget of 10,240"):
+        load_circuit(_write(tmp_path, _chain(10, 20)))
+
+
+def test_evaluation_memory_follows_live_wires_not_gates(tmp_path):
+    import tracemalloc
+
+    from sculptbench.circuits import evaluation_cost
+
+    short, long = (load_circuit(_write(tmp_path, _chain(12, n), f"c{n}.yaml")) for n in (3, 400))
+    assert evaluation_cost(long.spec.inputs, long.spec.gates, long.spec.outputs) == evaluation_cost(short.spec.inputs, short.spec.gates, short.spec.outputs)
+    tracemalloc.start()
+    x, y = long.truth_table()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 100 * 2**12, peak  # 400 gate arrays of 4,096 rows would be 1.6 MB
+    assert y[:, 0].tolist() == (x.sum(dim=1) % 2 == 0).float().tolist()  # xor, then 399 NOTs (odd): xnor

@@ -30,7 +30,7 @@ from sculptbench.cli import main
 from sculptbench.core import Executor, SculptbenchError, SculptedNetwork
 from sculptbench.executors import UnitTracker, threads_per_worker
 from sculptbench.plugin_manager import load_registry
-from sculptbench.store import ResultsStore
+from sculptbench.store import SCHEMA_VERSION, ResultsStore
 
 HERE = Path(__file__).resolve().parent
 TASK = "bool/input-separable"
@@ -352,7 +352,7 @@ def test_newer_schema_database_is_refused_untouched(tmp_path):
     for args in (["run", *FAST, "--detectors", "louvain", "--seeds", 1, "--quiet", "--results", db], ["runs", "--results", db], ["report", "--results", db]):
         res = invoke(*args)
         assert res.exit_code == 2, res.output
-        assert "newer sculptbench (schema 99 > 1)" in res.stderr
+        assert f"newer sculptbench (schema 99 > {SCHEMA_VERSION})" in res.stderr
     assert db.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == names
 

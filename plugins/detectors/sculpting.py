@@ -32,8 +32,6 @@ import math
 from typing import Any, NamedTuple, Sequence
 
 import numpy as np
-from scipy.cluster.hierarchy import linkage as scipy_linkage
-from scipy.spatial.distance import squareform
 
 from sculptbench import hookimpl
 from sculptbench.core import Detection, Detector, SculptbenchError, SculptedNetwork, Task, Unit
@@ -147,6 +145,9 @@ def layer_linkage(D: np.ndarray, method: str = "average") -> np.ndarray:
     """The scipy linkage matrix of a square distance matrix (computed once per layer)."""
     if method not in LINKAGES:
         raise SculptbenchError(f"invalid linkage {method!r}; valid: {', '.join(LINKAGES)}")
+    from scipy.cluster.hierarchy import linkage as scipy_linkage  # imported on use: loading the plugin stays cheap
+    from scipy.spatial.distance import squareform
+
     return scipy_linkage(squareform(D, checks=False), method=method)
 
 

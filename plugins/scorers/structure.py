@@ -25,8 +25,6 @@ from typing import Any, Hashable, Iterable, Mapping, Sequence
 
 import networkx as nx
 import numpy as np
-from scipy.optimize import linear_sum_assignment
-from sklearn.metrics import adjusted_rand_score
 
 from sculptbench import hookimpl
 from sculptbench.core import Detection, Scorer, ScoreRecord, SculptedNetwork, Task
@@ -292,6 +290,8 @@ def _grouping(items: Sequence[str], detected: Sequence[int], truth: Sequence[int
     if not items:
         return False, None
     same = partition(items, detected) == partition(items, truth)
+    from sklearn.metrics import adjusted_rand_score  # imported when scoring: loading the plugin stays cheap
+
     return same, float(adjusted_rand_score(list(truth), list(detected)))
 
 
@@ -347,6 +347,8 @@ def graph_edit_distance(
             for j, b in enumerate(p2):
                 union = len(a | b)
                 cost[i, j] = 1.0 - (len(a & b) / union if union else 1.0)
+        from scipy.optimize import linear_sum_assignment
+
         rows, cols = linear_sum_assignment(cost)
         modmap = {m1[i]: m2[j] for i, j in zip(rows, cols)}
         raw = int(_ged_for_map(g1, g2, {**fixed, **modmap}))
