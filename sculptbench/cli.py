@@ -264,7 +264,10 @@ def run(tasks_opt, pruners, detectors, scorers, seeds, seed_start, arch, results
         click.echo(f"{cell.status} in {cell.task} {cell.arch} {cell.pruner}/{cell.detector} seed {cell.seed}: {cell.error}", err=True)
     if len(errors) > 5:
         click.echo(f"... and {len(errors) - 5} more error cells (see `sculptbench report --metric ...` or the database)", err=True)
-    for warning in report.untrainable_warnings(shown):
+    planned_epochs: dict[str, set[int]] = {}
+    for group in groups:
+        planned_epochs.setdefault(group.task.name, set()).add(group.training.epochs)
+    for warning in report.untrainable_warnings(shown, planned_epochs):
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"run {run_id}: {len(cells)} cells written to {results}", err=True)
 

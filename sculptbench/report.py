@@ -17,7 +17,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from tabulate import tabulate
 
@@ -602,14 +602,16 @@ def _num(value: Any) -> str:
     return "" if value is None else repr(float(value))
 
 
-def untrainable_warnings(cells: Sequence[Cell]) -> list[str]:
+def untrainable_warnings(cells: Sequence[Cell], planned_epochs: Mapping[str, Iterable[int]] | None = None) -> list[str]:
     """One warning per task most of whose dense networks were untrainable, with the fix.
 
     A network is one (arch, pruner, seed) of the task; it counts when its cells are ``ok`` or
-    ``untrainable`` (errors say nothing about training).
+    ``untrainable`` (errors say nothing about training). The epochs quoted in the fix come from
+    the cells' configs, or from ``planned_epochs`` (task -> epochs of its planned groups) for
+    cells read without their configs (:meth:`ResultsStore.summary_cells`).
     """
     nets: dict[str, dict[tuple, bool]] = {}
-    epochs: dict[str, set[int]] = {}
+    epochs: dict[str, set[int]] = {task: set(values) for task, values in (planned_epochs or {}).items()}
     for c in cells:
         if c.status in ("ok", "untrainable"):
             nets.setdefault(c.task, {})[(c.arch, c.pruner, c.seed)] = c.status == "untrainable"
