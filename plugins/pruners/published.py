@@ -34,6 +34,7 @@ import torch
 
 from sculptbench import hookimpl
 from sculptbench.core import PruneJob, Pruner, SculptbenchError, SculptedNetwork, Task
+from sculptbench.paper import detector_settings
 
 #: The reference seeds, in the order sculptbench's seed indices 0, 1, 2, 3 take them.
 REFERENCE_SEEDS = (0, 1, 2, 5)
@@ -105,12 +106,7 @@ class ReferenceCommand:
 
     def detector_params(self) -> dict[str, Any]:
         """The ``sculpting`` detector's parameters this command sets."""
-        params: dict[str, Any] = {"feature_step": self.feature_step, "clusterability_step": self.clusterability_step}
-        if self.merge_threshold is not None:
-            params["merge_threshold"] = self.merge_threshold
-        if self.mm_threshold is not None:
-            params["mm_threshold"] = self.mm_threshold
-        return params
+        return detector_settings(self.feature_step, self.clusterability_step, self.merge_threshold, self.mm_threshold)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly form, recorded with every network."""
