@@ -45,18 +45,12 @@ class PaperSetting:
 
     def detector_hints(self) -> dict[str, Any]:
         """Detector parameters this row sets (the thresholds only where the command gave them)."""
-        return detector_settings(self.feature_step, self.clusterability_step, self.merge_threshold, self.mm_threshold)
-
-
-def detector_settings(feature_step: int, clusterability_step: int, merge_threshold: float | None,
-                      mm_threshold: float | None) -> dict[str, Any]:
-    """The ``sculpting`` detector's parameters of one published command (thresholds only where it set them)."""
-    settings: dict[str, Any] = {"feature_step": feature_step, "clusterability_step": clusterability_step}
-    if merge_threshold is not None:
-        settings["merge_threshold"] = merge_threshold
-    if mm_threshold is not None:
-        settings["mm_threshold"] = mm_threshold
-    return settings
+        hints: dict[str, Any] = {"feature_step": self.feature_step, "clusterability_step": self.clusterability_step}
+        if self.merge_threshold is not None:
+            hints["merge_threshold"] = self.merge_threshold
+        if self.mm_threshold is not None:
+            hints["mm_threshold"] = self.mm_threshold
+        return hints
 
 
 def _widths(text: str) -> tuple[int, ...]:

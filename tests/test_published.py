@@ -73,7 +73,7 @@ def test_commands_and_file_names(checkout):
     assert [c.seed for c in cmds] == [0, 1]
     cmd = cmds[0]
     assert cmd.paper_name == "[4, 2, 4]" and cmd.hidden == (24,) and cmd.family == "exemplars"
-    assert (cmd.unit_step, cmd.edge_step, cmd.feature_step) == (50.0, 1.5, 2)
+    assert (cmd.setting.unit_step, cmd.setting.edge_step, cmd.setting.feature_step) == (50.0, 1.5, 2)
     assert cmd.stem() == "pruneactivation_gradient_productboolean0.05321050.01.5None1.0"
     assert cmd.files(checkout)["model"].name == f"{cmd.stem()}_Model0.pth"
     assert cmd.files(checkout)["mask"].parent.parent.name == "Masks"
@@ -88,7 +88,7 @@ def test_first_command_of_a_duplicated_key_wins(tmp_path):
     second = first.replace("--unit_pruning_gradient 50.0", "--unit_pruning_gradient 25.0")
     script.write_text(first + "\n" + second + "\n")
     grid = P.first_commands(P.read_commands(root))
-    assert len(grid) == 1 and next(iter(grid.values())).unit_step == 50.0
+    assert len(grid) == 1 and next(iter(grid.values())).setting.unit_step == 50.0
 
 
 def test_network_loads_masked_on_the_cpu(checkout):

@@ -34,7 +34,7 @@ import torch
 
 from sculptbench import hookimpl
 from sculptbench.core import PruneJob, Pruner, SculptbenchError, SculptedNetwork, Task
-from sculptbench.paper import detector_settings
+from sculptbench.paper import PaperSetting
 
 #: The reference seeds, in the order sculptbench's seed indices 0, 1, 2, 3 take them.
 REFERENCE_SEEDS = (0, 1, 2, 5)
@@ -59,20 +59,17 @@ class ReferenceCommand:
 
     script: str
     line: int
-    family: str
     modularity: tuple[int, ...]
     arch: tuple[int, ...]
     seed: int
-    lr: float
-    batch_size: int
-    epochs: int
-    unit_step: float
-    edge_step: float
-    feature_step: int
-    clusterability_step: int
-    merge_threshold: float | None
-    mm_threshold: float | None
     result_path: str
+    #: The settings the authors chose for this network (the same record ``hparams=paper`` reads).
+    setting: PaperSetting
+
+    @property
+    def family(self) -> str:
+        """The figure family of the command's script (``exemplars``, ``reuse``, ...)."""
+        return self.setting.family
 
     @property
     def paper_name(self) -> str:
@@ -91,8 +88,8 @@ class ReferenceCommand:
 
     def stem(self) -> str:
         """The reference's file-name stem (``run/module_detection.py`` builds it the same way)."""
-        parts = (*_NAME_PARTS, str(self.lr), str(self.batch_size), str(self.epochs),
-                 str(self.unit_step), str(self.edge_step), *_NAME_TAIL)
+        st = self.setting
+        parts = (*_NAME_PARTS, str(st.lr), str(st.batch_size), str(st.epochs), str(st.unit_step), str(st.edge_step), *_NAME_TAIL)
         return "".join(parts)
 
     def files(self, root: str | os.PathLike[str]) -> dict[str, Path]:
@@ -106,14 +103,14 @@ class ReferenceCommand:
 
     def detector_params(self) -> dict[str, Any]:
         """The ``sculpting`` detector's parameters this command sets."""
-        return detector_settings(self.feature_step, self.clusterability_step, self.merge_threshold, self.mm_threshold)
+        return self.setting.detector_hints()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly form, recorded with every network."""
         return {
             "script": self.script, "line": self.line, "modularity": list(self.modularity), "arch": list(self.arch),
-            "seed": self.seed, "lr": self.lr, "batch_size": self.batch_size, "epochs": self.epochs,
-            "unit_step": self.unit_step, "edge_step": self.edge_step, **self.detector_params(),
+            "seed": self.seed, **self.setting.training(), "unit_step": self.setting.unit_step,
+            "edge_step": self.setting.edge_step, **self.detector_params(),
         }
 
 
@@ -175,12 +172,14 @@ def read_commands(root: str | os.PathLike[str]) -> list[ReferenceCommand]:
             if args.task != "boolean" or args.experiment != "module_detection" or not args.arch or not args.modularity:
                 continue
             commands.append(ReferenceCommand(
-                script=str(script.relative_to(path)), line=number, family=SCRIPT_FAMILIES[folder],
-                modularity=tuple(args.modularity), arch=tuple(args.arch), seed=args.seed, lr=args.lr,
-                batch_size=args.batch_size, epochs=args.epochs, unit_step=args.unit_pruning_gradient,
-                edge_step=args.pruning_gradient[0], feature_step=args.feature_step_size,
-                clusterability_step=args.clusterability_step_size, merge_threshold=args.cluster_merging_threshold,
-                mm_threshold=args.mm_threshold, result_path=args.result_path,
+                script=str(script.relative_to(path)), line=number, modularity=tuple(args.modularity),
+                arch=tuple(args.arch), seed=args.seed, result_path=args.result_path,
+                setting=PaperSetting(
+                    family=SCRIPT_FAMILIES[folder], lr=args.lr, batch_size=args.batch_size, epochs=args.epochs,
+                    unit_step=args.unit_pruning_gradient, edge_step=args.pruning_gradient[0],
+                    feature_step=args.feature_step_size, clusterability_step=args.clusterability_step_size,
+                    merge_threshold=args.cluster_merging_threshold, mm_threshold=args.mm_threshold,
+                ),
             ))
     if not commands:
         raise SculptbenchError(f"{str(root)!r} holds no Boolean module-detection command under shell/; pass a checkout of Neural-Sculpting")
