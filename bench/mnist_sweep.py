@@ -11,7 +11,7 @@ core count; times do):
   input separability and output grouping. This is how the quick profile's pruning tolerance,
   unit-phase steps and weight decay were chosen.
 
-Every setting not given is the quick profile's (``sculptbench.mnist.PROFILES["quick"]``).
+Every setting not given is the quick profile's (``sculptbench.plugins.tasks.mnist.PROFILES["quick"]``).
 
     python bench/mnist_sweep.py dense --task two-digits --jitter 2,0 --epochs 10,20 --train 8000,16000
     python bench/mnist_sweep.py sculpt --task two-digits --arch 64x64 --seeds 0,1 --tolerance 0.01,0.03
@@ -28,7 +28,8 @@ import time
 import torch
 from tabulate import tabulate
 
-from sculptbench import engine, mnist
+from sculptbench import engine
+from sculptbench.plugins.tasks import mnist
 from sculptbench.core import PruneJob
 from sculptbench.harness import detector_params
 from sculptbench.plugin_manager import load_registry

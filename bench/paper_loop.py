@@ -2,7 +2,7 @@
 
 For one task and architecture, every seed is pruned under the authors' 70-variant grid
 (``hparams=authors``: P_e {2.5..0.5} x P_u {70..5}) with each requested loop setting (``ours``,
-each point of ``sculptbench.pruning.LOOP_POINTS`` alone, ``reference`` = all of them). Every variant
+each point of ``sculptbench.plugins.pruners.iterative.loop.LOOP_POINTS`` alone, ``reference`` = all of them). Every variant
 that meets the threshold is detected (``sculpting``) and scored (``structure``), so several
 selection rules are compared on the same networks:
 
@@ -36,8 +36,8 @@ def measure(task_name: str, hidden: tuple[int, ...], seeds: int, loop: str, trai
     from sculptbench.core import PruneJob, TrainingConfig
     from sculptbench.harness import detector_params
     from sculptbench.plugin_manager import load_registry
-    from sculptbench.pruners import authors_choice, module_signature
-    from sculptbench.pruning import LOOP_POINTS, sculpt
+    from sculptbench.plugins.pruners.iterative.pruner import authors_choice, module_signature
+    from sculptbench.plugins.pruners.iterative.loop import LOOP_POINTS, sculpt
 
     torch.set_num_threads(1)
     registry = load_registry(entry_points=False)

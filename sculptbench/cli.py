@@ -39,7 +39,7 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def mnist_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Add --mnist-root, --download and --profile; apply them (sculptbench.mnist.configure) first."""
+    """Add --mnist-root, --download and --profile; apply them (sculptbench.plugins.tasks.mnist.configure) first."""
 
     @click.option("--mnist-root", default=None, type=click.Path(file_okay=False),
                   help="MNIST root in torchvision's layout (DIR/MNIST/raw/...); default: $SCULPTBENCH_MNIST_ROOT, else the embedded MNIST 5k subset.")
@@ -49,7 +49,7 @@ def mnist_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(fn)
     def wrapper(*args: Any, mnist_root: str | None = None, download: bool = False, profile: str | None = None, **kwargs: Any) -> Any:
         if mnist_root is not None or download or profile is not None:
-            from sculptbench.mnist import configure
+            from sculptbench.plugins.tasks.mnist import configure
 
             configure(root=mnist_root, profile=profile, download=download)
         return fn(*args, **kwargs)
@@ -162,7 +162,7 @@ def run(tasks_opt, pruners, detectors, scorers, seeds, seed_start, arch, results
         epochs, lr, batch_size = (restored.get(k, v) for k, v in (("epochs", epochs), ("lr", lr), ("batch_size", batch_size)))
         recorded_cli = {**recorded_cli, **restored}
         if restored.get("mnist_root") is not None or restored.get("profile") is not None:
-            from sculptbench.mnist import configure
+            from sculptbench.plugins.tasks.mnist import configure
 
             configure(root=recorded_cli.get("mnist_root"), profile=recorded_cli.get("profile"))
     if scheduler and executor != "dask":

@@ -510,9 +510,9 @@ class Executor(ABC):
     :func:`sculptbench.harness.run_unit` wherever it likes (this process, worker processes, a
     cluster) and calls ``deliver(cell)`` *in the calling process* once for every cell of every
     unit: the caller alone writes the results database. It must deliver a row for each cell
-    even when a plugin raises, hangs or kills its process (``sculptbench.executors`` has helpers
+    even when a plugin raises, hangs or kills its process (``sculptbench.plugins.executors.local`` has helpers
     for the ``error``/``timeout`` rows). ``options`` is a
-    :class:`sculptbench.executors.ExecutionOptions` (jobs, timeout, scheduler, threads, registry).
+    :class:`sculptbench.plugins.executors.local.ExecutionOptions` (jobs, timeout, scheduler, threads, registry).
     """
 
     name: str = ""

@@ -7,7 +7,7 @@ draws only from its own generator and every operation is either elementwise or a
 matrix product, a member trained in a batch of K gets the same result as when trained alone.
 That holds on one CPU thread: with several, a batched product of K = 1 goes to a multi-threaded
 matrix kernel whose sums run in another order than the per-member kernels of K > 1, so callers
-run the engine inside :func:`single_threaded` (as :func:`sculptbench.pruning.sculpt` does).
+run the engine inside :func:`single_threaded` (as :func:`sculptbench.plugins.pruners.iterative.loop.sculpt` does).
 
 Parameters are kept flat: one ``(K, P)`` tensor per batch, laid out by :class:`Layout`. Forward
 and backward passes are written out by hand (ReLU hidden layers, sigmoid outputs, binary

@@ -638,8 +638,8 @@ def _git_state() -> dict[str, Any]:
 
 
 def execution_options(registry: Registry, spec: RunSpec) -> Any:
-    """The :class:`sculptbench.executors.ExecutionOptions` of a run (threads: workers x threads <= cores)."""
-    from sculptbench.executors import ExecutionOptions, threads_per_worker
+    """The :class:`sculptbench.plugins.executors.local.ExecutionOptions` of a run (threads: workers x threads <= cores)."""
+    from sculptbench.plugins.executors.local import ExecutionOptions, threads_per_worker
 
     return ExecutionOptions(
         jobs=spec.jobs, timeout=spec.timeout, scheduler=spec.scheduler,

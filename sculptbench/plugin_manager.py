@@ -33,14 +33,14 @@ STRICT_ENV = "SCULPTBENCH_STRICT_PLUGINS"
 
 #: Built-in plugin modules, loaded exactly like third-party ones.
 BUILTIN_PLUGINS: tuple[str, ...] = (
-    "sculptbench.plugins.tasks_boolean",
-    "sculptbench.plugins.tasks_mnist",
-    "sculptbench.plugins.pruners.schedule",
+    "sculptbench.plugins.tasks.boolean",
+    "sculptbench.plugins.tasks.mnist",
+    "sculptbench.plugins.pruners.iterative",
     "sculptbench.plugins.pruners.published",
     "sculptbench.plugins.detectors.sculpting",
     "sculptbench.plugins.detectors.louvain",
     "sculptbench.plugins.scorers.structure",
-    "sculptbench.plugins.executors",
+    "sculptbench.plugins.executors.local",
 )
 
 #: kind -> (hook name, required base class)

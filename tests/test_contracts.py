@@ -14,9 +14,9 @@ import pytest
 from sculptbench import hookimpl
 from sculptbench.core import Detection, Detector, SculptbenchError
 from sculptbench.plugins.detectors import louvain, sculpting
-from sculptbench.plugins.pruners import schedule
+from sculptbench.plugins.pruners import iterative
 from sculptbench.plugins.scorers import structure
-from sculptbench.plugins import tasks_boolean
+from sculptbench.plugins.tasks import boolean
 from sculptbench.testing import (  # noqa: F401 - fixtures used by name
     DetectorContract,
     PrunerContract,
@@ -33,29 +33,29 @@ SCHEDULE_BAD = [{"unit_step": 0}, {"edge_step": 100}, {"edge_schedule": "sideway
 
 # --------------------------------------------------------------------------- pruners
 class _BuiltinPruner(PrunerContract):
-    plugin = schedule
+    plugin = iterative
     params = {"hparams": "task"}  # the exemplars default to the `auto` grid: keep one variant
     bad_params = SCHEDULE_BAD
 
 
 class TestIterativePruner(_BuiltinPruner):
-    component = schedule.IterativePruner()
+    component = iterative.IterativePruner()
 
 
 class TestEdgePruner(_BuiltinPruner):
-    component = schedule.EdgePruner()
+    component = iterative.EdgePruner()
 
 
 class TestMagnitudePruner(_BuiltinPruner):
-    component = schedule.MagnitudePruner()
+    component = iterative.MagnitudePruner()
 
 
 class TestRandomPruner(_BuiltinPruner):
-    component = schedule.RandomPruner()
+    component = iterative.RandomPruner()
 
 
 class TestDensePruner(_BuiltinPruner):
-    component = schedule.DensePruner()
+    component = iterative.DensePruner()
 
 
 # --------------------------------------------------------------------------- detectors
@@ -80,7 +80,7 @@ class TestStructureScorer(ScorerContract):
 
 class TestInputSeparableTask(TaskContract):
     task_name = "bool/input-separable"
-    plugin = tasks_boolean
+    plugin = boolean
 
     def make_component(self):
         return builtin_registry().tasks[self.task_name]

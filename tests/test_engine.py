@@ -7,7 +7,7 @@ import torch
 
 from sculptbench import engine
 from sculptbench.core import PruneJob, TrainingConfig
-from sculptbench.plugins.pruners.schedule import IterativePruner
+from sculptbench.plugins.pruners.iterative import IterativePruner
 
 SEEDS = range(4)
 
@@ -68,7 +68,7 @@ def test_different_seeds_differ(batched):
 
 def test_restarts_are_new_initialisations_and_restart_0_is_the_seed(small_task):
     """The auto grid keeps the sparsest of its members; restart 0 of seed s is seed s itself."""
-    from sculptbench.pruning import sculpt
+    from sculptbench.plugins.pruners.iterative.loop import sculpt
 
     pruner, jobs = jobs_for(small_task, [3], hparams="auto", auto_unit_steps=[50], auto_restarts=2)
     variants = [(v, pruner.phases(jobs[0], v)) for v in pruner.variants(jobs[0])]
@@ -149,7 +149,7 @@ def test_a_batch_with_an_untrainable_member_equals_each_member_alone(xor3, two_t
 
 def test_mixed_variants_equal_each_variant_alone(xor3, two_threads):
     """An auto grid (two unit steps) of two seeds, one untrainable, vs every member alone."""
-    from sculptbench.pruning import sculpt
+    from sculptbench.plugins.pruners.iterative.loop import sculpt
 
     pruner, jobs = jobs_for(xor3, [5, 0], hidden=(24, 24), epochs=15, hparams="auto", auto_unit_steps=[30, 70], auto_restarts=1)
     variants = [(v, pruner.phases(jobs[0], v)) for v in pruner.variants(jobs[0])]

@@ -28,7 +28,7 @@ from sculptbench import harness, hookimpl
 from sculptbench.cache import StageCache
 from sculptbench.cli import main
 from sculptbench.core import Executor, SculptbenchError, SculptedNetwork
-from sculptbench.executors import UnitTracker, threads_per_worker
+from sculptbench.plugins.executors.local import UnitTracker, threads_per_worker
 from sculptbench.plugin_manager import load_registry
 from sculptbench.store import SCHEMA_VERSION, ResultsStore
 

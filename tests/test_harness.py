@@ -110,7 +110,7 @@ def test_cell_records_versions_seed_status_and_timings(flaky_run, flaky_registry
     assert cell.config["modules"]
     manifest = store.runs()[0]["manifest"]
     assert manifest["torch"] == torch.__version__
-    assert {p["name"] for p in manifest["plugins"]} >= {"flaky", "builtin:schedule"}
+    assert {p["name"] for p in manifest["plugins"]} >= {"flaky", "builtin:iterative"}
 
 
 def test_store_is_in_wal_mode(flaky_run):

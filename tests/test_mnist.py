@@ -11,11 +11,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from sculptbench import mnist
+from sculptbench.plugins.tasks import mnist
 from sculptbench.cli import main
 from sculptbench.core import Detection, PruneJob, SculptbenchError, TrainingConfig
 from sculptbench.harness import detector_params, select_tasks
-from sculptbench.mnist import ENV_PROFILE, ENV_ROOT, MnistTask, Profile
+from sculptbench.plugins.tasks.mnist import ENV_PROFILE, ENV_ROOT, MnistTask, Profile
 
 TINY = Profile.uniform(
     "tiny", 200, 40, 40, archs=((16,),), jitter=2,

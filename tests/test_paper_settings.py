@@ -18,9 +18,9 @@ from conftest import assert_user_error
 from sculptbench import engine, harness, paper
 from sculptbench.cli import main
 from sculptbench.core import PruneJob, SculptbenchError, SculptedNetwork, TrainingConfig
-from sculptbench.plugins.pruners.schedule import EdgePruner, IterativePruner
-from sculptbench.pruners import AUTHORS_EDGE_STEPS, AUTHORS_UNIT_STEPS, authors_choice
-from sculptbench.pruning import LOOP_POINTS, mask_biases_without_inputs, sculpt, select_percentile
+from sculptbench.plugins.pruners.iterative import EdgePruner, IterativePruner
+from sculptbench.plugins.pruners.iterative.pruner import AUTHORS_EDGE_STEPS, AUTHORS_UNIT_STEPS, authors_choice
+from sculptbench.plugins.pruners.iterative.loop import LOOP_POINTS, mask_biases_without_inputs, sculpt, select_percentile
 
 
 def invoke(*args):
@@ -255,7 +255,7 @@ def test_oracle_rows_are_labelled_in_every_format(tmp_path):
 
 
 def test_oracle_keeps_a_successful_variant_when_the_sparsest_fails(small_task, monkeypatch):
-    from sculptbench import pruners
+    from sculptbench.plugins.pruners.iterative import pruner as pruners
 
     pruner = IterativePruner()
     params = pruner.validate_params({"select": "oracle", "hparams": "auto", "auto_restarts": 3})
@@ -274,7 +274,7 @@ def test_oracle_keeps_a_successful_variant_when_the_sparsest_fails(small_task, m
 
 
 def test_consensus_keeps_the_sparsest_of_the_most_frequent_structure(small_task, monkeypatch):
-    from sculptbench import pruners
+    from sculptbench.plugins.pruners.iterative import pruner as pruners
     from sculptbench.core import Detection
 
     pruner = IterativePruner()

@@ -10,8 +10,8 @@ import torch
 
 from sculptbench import engine
 from sculptbench.core import PruneJob, SculptbenchError, TaskData
-from sculptbench.plugins.pruners.schedule import DensePruner, IterativePruner, MagnitudePruner
-from sculptbench.pruning import (
+from sculptbench.plugins.pruners.iterative import DensePruner, IterativePruner, MagnitudePruner
+from sculptbench.plugins.pruners.iterative.loop import (
     PruneLoop,
     count_for_target,
     flat_mask_from_units,

@@ -16,7 +16,7 @@ from conftest import pip_install_env, run_sculptbench
 
 HERE = Path(__file__).resolve().parent
 PACKAGES = ("sculptbench-demo-plugin", "sculptbench-broken-plugin")
-BUILTINS = ("builtin:tasks_boolean", "builtin:schedule", "builtin:sculpting", "builtin:louvain", "builtin:structure")
+BUILTINS = ("builtin:boolean", "builtin:iterative", "builtin:sculpting", "builtin:louvain", "builtin:structure")
 BROKEN = {
     "broken-import": "ImportError",
     "broken-register": "RuntimeError",

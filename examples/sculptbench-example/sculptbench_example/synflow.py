@@ -24,7 +24,7 @@ import torch
 
 from sculptbench import engine
 from sculptbench.core import PruneJob, Pruner, SculptbenchError, SculptedNetwork
-from sculptbench.pruning import io_connected, select_lowest
+from sculptbench.plugins.pruners.iterative.loop import io_connected, select_lowest
 
 
 def synflow_scores(weights: Sequence[torch.Tensor]) -> list[torch.Tensor]:

@@ -5,7 +5,7 @@ independent pruner ``shadow-dense`` is still loaded.
 """
 
 from sculptbench import hookimpl
-from sculptbench.plugins.pruners.schedule import DensePruner, MagnitudePruner
+from sculptbench.plugins.pruners.iterative import DensePruner, MagnitudePruner
 
 
 class ShadowMagnitude(MagnitudePruner):

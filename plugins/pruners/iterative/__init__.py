@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from sculptbench import hookimpl
-from sculptbench.pruners import COMMON_DEFAULTS, SchedulePruner
+from sculptbench.plugins.pruners.iterative.pruner import COMMON_DEFAULTS, SchedulePruner
 
 # Versions: 1.1 changed the automatic rule (hparams=auto) to nine initialisations with P_u 50 and
 # P_e 1.5 (docs/paper-differences.md); ``dense`` has no phases and is unchanged.

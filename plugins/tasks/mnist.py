@@ -26,6 +26,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
+from sculptbench import hookimpl
 from sculptbench.core import GroundTruth, GroundTruthModule, SculptbenchError, Task, TaskData, TrainingConfig
 
 ENV_ROOT = "SCULPTBENCH_MNIST_ROOT"
@@ -633,3 +634,10 @@ def default_tasks() -> list[MnistTask]:
     """The two tasks with the root and profile from the environment (the plugin registers these)."""
     root, profile = env_root(), get_profile(None)
     return [MnistTask(kind, root=root, profile=profile) for kind in KINDS]
+
+
+@hookimpl
+def register_tasks(register):
+    """Register the two MNIST tasks with the configured root and profile (reads no data)."""
+    for task in default_tasks():
+        register(task)

@@ -21,6 +21,7 @@ from collections import deque
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
+from sculptbench import hookimpl
 from sculptbench.core import Executor, SculptbenchError
 
 #: Seconds a new worker process may take to import torch and load the plugins.
@@ -301,7 +302,7 @@ class WorkerPool:
             # A clean server process imports torch and the built-in plugins once; each worker
             # (and each replacement of a dead one) is forked from it in well under a second.
             self.ctx = multiprocessing.get_context("forkserver")
-            self.ctx.set_forkserver_preload(["sculptbench.harness", "sculptbench.executors", *BUILTIN_PLUGINS])
+            self.ctx.set_forkserver_preload(["sculptbench.harness", "sculptbench.plugins.executors.local", *BUILTIN_PLUGINS])
         else:
             self.ctx = multiprocessing.get_context("spawn")
         self.workers: list[_Worker] = []
@@ -712,3 +713,10 @@ def _import_distributed() -> tuple[Any, Any]:
     except ImportError:
         raise SculptbenchError("--executor dask needs dask.distributed; install it with: pip install 'sculptbench[dask]'") from None
     return Client, LocalCluster
+
+
+@hookimpl
+def register_executors(register):
+    """Register the built-in executors."""
+    register(LocalExecutor())
+    register(DaskExecutor())

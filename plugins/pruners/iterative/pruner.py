@@ -12,7 +12,7 @@ import itertools
 from typing import Any, Mapping, Sequence
 
 from sculptbench.core import CellSettings, PruneJob, Pruner, SculptbenchError, SculptedNetwork, Task
-from sculptbench.pruning import EDGE_SCORES, LOOP_POINTS, SCHEDULES, UNIT_SCORES, Phase, SculptStats, check_loop, sculpt
+from sculptbench.plugins.pruners.iterative.loop import EDGE_SCORES, LOOP_POINTS, SCHEDULES, UNIT_SCORES, Phase, SculptStats, check_loop, sculpt
 
 COMMON_DEFAULTS: dict[str, Any] = {
     "unit_step": None,
@@ -97,7 +97,7 @@ def _check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
 
 
 class SchedulePruner(Pruner):
-    """A pruner made of unit and/or edge phases run by :func:`sculptbench.pruning.sculpt`."""
+    """A pruner made of unit and/or edge phases run by :func:`sculptbench.plugins.pruners.iterative.loop.sculpt`."""
 
     #: Which phases this pruner runs, in order: a subset of ``("unit", "edge")``.
     phase_kinds: tuple[str, ...] = ()

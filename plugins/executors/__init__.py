@@ -1,0 +1,1 @@
+"""Built-in executors: ``local`` and ``dask``."""

@@ -1,0 +1,1 @@
+"""Built-in tasks: the Boolean circuits and the MNIST tasks."""
