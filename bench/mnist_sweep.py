@@ -31,7 +31,7 @@ from tabulate import tabulate
 from sculptbench import engine
 from sculptbench.plugins.tasks import mnist
 from sculptbench.core import PruneJob
-from sculptbench.harness import detector_params
+from sculptbench.planning import detector_params
 from sculptbench.plugin_manager import load_registry
 
 

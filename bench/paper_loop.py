@@ -34,7 +34,7 @@ def measure(task_name: str, hidden: tuple[int, ...], seeds: int, loop: str, trai
     import torch
 
     from sculptbench.core import PruneJob, TrainingConfig
-    from sculptbench.harness import detector_params
+    from sculptbench.planning import detector_params
     from sculptbench.plugin_manager import load_registry
     from sculptbench.plugins.pruners.iterative.pruner import authors_choice, module_signature
     from sculptbench.plugins.pruners.iterative.loop import LOOP_POINTS, sculpt

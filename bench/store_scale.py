@@ -41,17 +41,17 @@ def rerun_args(cells: int) -> list[str]:
 
 def planned_keys(args: list[str]) -> list[tuple[str, int, tuple[int, ...]]]:
     """The (cell key, seed, hidden shape) of every cell that `run` with ``args`` plans."""
-    from sculptbench import harness
+    from sculptbench import parsing, planning
     from sculptbench.plugin_manager import load_registry
 
     opts = dict(zip(args[::2], args[1::2]))
     registry = load_registry()
-    spec = harness.RunSpec(
-        tasks=harness.select_tasks(registry, [TASK]), pruners=["iterative"], detectors=["sculpting"], scorers=["structure"],
-        seeds=list(range(int(opts["--seeds"]))), archs=harness.parse_archs(opts["--arch"]), params={}, training_overrides={},
+    spec = planning.RunSpec(
+        tasks=planning.select_tasks(registry, [TASK]), pruners=["iterative"], detectors=["sculpting"], scorers=["structure"],
+        seeds=list(range(int(opts["--seeds"]))), archs=parsing.parse_archs(opts["--arch"]), params={}, training_overrides={},
         device="cpu", batch=True, jobs=1, executor="local", timeout=None, scheduler=None, force=None,
     )
-    return [(key, seed, group.hidden) for group in harness.plan(registry, spec) for (seed, _), key in group.keys.items()]
+    return [(key, seed, group.hidden) for group in planning.plan(registry, spec) for (seed, _), key in group.keys.items()]
 
 
 def synthetic_cell(key: str, seed: int, hidden: tuple[int, ...], rng: random.Random, history_steps: int):

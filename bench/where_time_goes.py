@@ -22,7 +22,7 @@ from pathlib import Path
 AREAS = [
     ("torch kernels and tensor methods", lambda f, n: f == "~" and ("torch" in n or "Tensor" in n or "_foreach" in n)),
     ("engine (sculptbench/engine.py)", lambda f, n: f.endswith("sculptbench/engine.py")),
-    ("pruning loop (sculptbench/pruning.py, pruners)", lambda f, n: f.endswith("sculptbench/pruning.py") or "/pruners/" in f),
+    ("pruning loop (plugins/pruners/)", lambda f, n: "/pruners/" in f),
     ("detectors (plugins/detectors)", lambda f, n: "/detectors/" in f),
     ("scorers (plugins/scorers)", lambda f, n: "/scorers/" in f),
     ("networkx", lambda f, n: "/networkx/" in f),

@@ -54,7 +54,7 @@ import torch
 
 from sculptbench import checks
 from sculptbench.core import Detection, OverlappingDetection, Scorer, SculptedNetwork
-from sculptbench.store import _json_default
+from sculptbench.hashing import digest, json_default
 
 STAGES: tuple[str, ...] = ("prune", "detect", "score")
 STAGE_LOG_ENV = "SCULPTBENCH_STAGE_LOG"
@@ -69,8 +69,7 @@ class _Rejected(Exception):
 
 def stage_key(obj: Any) -> str:
     """A stable hash of a JSON-friendly object."""
-    blob = json.dumps(obj, sort_keys=True, default=_json_default).encode()
-    return hashlib.sha256(blob).hexdigest()[:32]
+    return digest(obj, 32)
 
 
 def log_stage(stage: str, key: str) -> None:
@@ -114,7 +113,7 @@ class StageCache:
     # ------------------------------------------------------------------ keys
     @staticmethod
     def prune_key(group: Any, seed: int) -> str:
-        """Key of one seed's pruned network in ``group`` (a :class:`sculptbench.harness.Group`)."""
+        """Key of one seed's pruned network in ``group`` (a :class:`sculptbench.planning.Group`)."""
         task = group.task
         return stage_key({
             "stage": "prune", "task": task.name, "task_hash": task.definition_hash(), "data_source": task.data_source,
@@ -284,7 +283,7 @@ def _network_meta(net: SculptedNetwork) -> dict[str, Any]:
         "accuracy": net.accuracy, "test_accuracy": net.test_accuracy, "dense_accuracy": net.dense_accuracy,
         "status": net.status, "history": net.history, "info": net.info,
     }
-    return json.loads(json.dumps(meta, default=_json_default))
+    return json.loads(json.dumps(meta, default=json_default))
 
 
 def network_digest(net: SculptedNetwork) -> str:
@@ -308,7 +307,7 @@ def detection_digest(detection: Detection) -> str:
 def detection_to_json(detection: Detection) -> dict[str, Any]:
     """A detection as JSON-friendly data (units as ``[layer, index]``, modules sorted)."""
     modules = [sorted([int(u[0]), int(u[1])] for u in m) for m in detection.modules]
-    data = {"modules": modules, "info": json.loads(json.dumps(detection.info, default=_json_default))}
+    data = {"modules": modules, "info": json.loads(json.dumps(detection.info, default=json_default))}
     if detection.overlapping:
         data["overlapping"] = True
     return data
@@ -331,7 +330,7 @@ def _unit_index(value: Any) -> int:
 
 def normalise_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     """Metrics as they come back from JSON (so cached and fresh values are identical)."""
-    return json.loads(json.dumps(metrics, default=_json_default))
+    return json.loads(json.dumps(metrics, default=json_default))
 
 
 def _float(value: Any) -> float:
@@ -351,7 +350,7 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, sort_keys=True, default=_json_default)
+            json.dump(data, fh, sort_keys=True, default=json_default)
         os.replace(tmp, path)
     except BaseException:
         _unlink(tmp)

@@ -25,12 +25,12 @@ import numpy as np
 import torch
 import yaml
 
-from sculptbench.core import ARCH_LIMIT, GroundTruth, GroundTruthModule, SculptbenchError, Task, TaskData, TrainingConfig
+from sculptbench.core import GroundTruth, GroundTruthModule, SculptbenchError, Task, TaskData, TrainingConfig
+from sculptbench.parsing import parse_shape, width_problem
 
 __all__ = [
     "CircuitSpecError",
     "Gate",
-    "ModuleSpec",
     "CircuitSpec",
     "BooleanTask",
     "GATE_OPS",
@@ -94,7 +94,6 @@ _GATE_KEYS = ("op", "in", "ones")
 _MODULE_KEYS = ("reads", "uses", "drives", "gates")
 _TRAINING_KEYS = {"lr": float, "batch_size": int, "epochs": int, "weight_decay": float, "noise_std": float}
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
-_ARCH_RE = re.compile(r"^\s*\d+(\s*x\s*\d+)*\s*$")
 
 
 # --------------------------------------------------------------------------- errors
@@ -193,17 +192,6 @@ class Gate:
 
 
 @dataclass(frozen=True)
-class ModuleSpec:
-    """One ground-truth module as written in a spec (``gates`` is optional documentation)."""
-
-    name: str
-    reads: tuple[str, ...] = ()
-    uses: tuple[str, ...] = ()
-    drives: tuple[str, ...] = ()
-    gates: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
 class CircuitSpec:
     """A validated circuit spec. ``gates`` is in topological order; ``outputs`` maps output to wire."""
 
@@ -212,7 +200,7 @@ class CircuitSpec:
     inputs: tuple[str, ...]
     gates: tuple[Gate, ...]
     outputs: tuple[tuple[str, str], ...]
-    modules: tuple[ModuleSpec, ...]
+    modules: tuple[GroundTruthModule, ...]
     description: str = ""
     paper_name: str | None = None
     parameters: Mapping[str, Any] = field(default_factory=dict)
@@ -347,7 +335,7 @@ class _Parser:
 
         self.check_evaluation_cost(inputs, [gates[g] for g in order], outputs)
         training = self.parse_training(data.get("training"))
-        archs = self.parse_archs(data.get("archs"))
+        archs = self.parse_arch_list(data.get("archs"))
         pruning = self.options(data.get("pruning"), "pruning")
         detector = self.options(data.get("detector"), "detector")
         return CircuitSpec(
@@ -495,13 +483,13 @@ class _Parser:
         return outputs
 
     # ----------------------------------------------------------- modules
-    def parse_modules(self, raw: Any, inputs: tuple[str, ...], outputs: dict[str, str], gates: dict[str, Gate]) -> dict[str, ModuleSpec]:
+    def parse_modules(self, raw: Any, inputs: tuple[str, ...], outputs: dict[str, str], gates: dict[str, Gate]) -> dict[str, GroundTruthModule]:
         self.mapping(raw, "modules", "a mapping of module name -> {reads, uses, drives}")
         if not raw:
             raise self.fail("modules", "expected at least one module")
         for name in raw:
             self.ident(name, _join("modules", name), "module")
-        modules: dict[str, ModuleSpec] = {}
+        modules: dict[str, GroundTruthModule] = {}
         for name, body in raw.items():
             path = _join("modules", name)
             if body is None:
@@ -528,7 +516,7 @@ class _Parser:
                     raise self.fail(_join(path, "gates", i), f"unknown gate {g!r}")
             if not reads and not uses:
                 raise self.fail(path, "module reads no input and uses no module")
-            modules[name] = ModuleSpec(name=name, reads=reads, uses=uses, drives=drives, gates=own_gates)
+            modules[name] = GroundTruthModule(name=name, reads=reads, uses=uses, drives=drives, gates=own_gates)
         self.check_module_cycles(modules)
         used = {u for m in modules.values() for u in m.uses}
         for name, module in modules.items():
@@ -536,7 +524,7 @@ class _Parser:
                 raise self.fail(_join("modules", name), "module drives no output and is used by no other module")
         return modules
 
-    def check_module_cycles(self, modules: dict[str, ModuleSpec]) -> None:
+    def check_module_cycles(self, modules: dict[str, GroundTruthModule]) -> None:
         state: dict[str, int] = {}
 
         def visit(name: str, stack: list[str]) -> None:
@@ -566,7 +554,7 @@ class _Parser:
         self,
         inputs: tuple[str, ...],
         outputs: dict[str, str],
-        modules: dict[str, ModuleSpec],
+        modules: dict[str, GroundTruthModule],
         support: dict[str, frozenset[str]],
     ) -> None:
         reach: dict[str, frozenset[str]] = {}
@@ -645,7 +633,8 @@ class _Parser:
                 raise self.fail(_join("training", key), str(exc)) from None
         return out
 
-    def parse_archs(self, raw: Any) -> tuple[tuple[int, ...], ...] | None:
+    def parse_arch_list(self, raw: Any) -> tuple[tuple[int, ...], ...] | None:
+        """The ``archs`` key: hidden shapes as ``"24x24"`` strings, single widths or lists of widths."""
         if raw is None:
             return None
         if not isinstance(raw, list) or not raw:
@@ -654,19 +643,19 @@ class _Parser:
         for i, item in enumerate(raw):
             path = _join("archs", i)
             if isinstance(item, str):
-                if not _ARCH_RE.match(item):
-                    raise self.fail(path, f"bad architecture {item!r}: expected widths joined by 'x', like \"24x24\"")
-                shape = tuple(int(w) for w in item.split("x"))
+                try:
+                    shape = parse_shape(item)
+                except ValueError:
+                    raise self.fail(path, f"bad architecture {item!r}: expected widths joined by 'x', like \"24x24\"") from None
             elif isinstance(item, int) and not isinstance(item, bool):
                 shape = (item,)
             elif isinstance(item, list) and item and all(isinstance(w, int) and not isinstance(w, bool) for w in item):
                 shape = tuple(item)
             else:
                 raise self.fail(path, f"bad architecture {item!r}: expected a list of layer widths like [24, 24] or a string like \"24x24\"")
-            if any(w < 1 for w in shape):
-                raise self.fail(path, f"bad architecture {item!r}: every width must be >= 1")
-            if any(w > ARCH_LIMIT for w in shape):
-                raise self.fail(path, f"bad architecture {_describe(item)}: every width must be at most {ARCH_LIMIT} (as for --arch)")
+            problem = width_problem(shape)
+            if problem:
+                raise self.fail(path, f"bad architecture {_describe(item)}: {problem} (as for --arch)")
             archs.append(shape)
         return tuple(archs)
 
@@ -789,9 +778,7 @@ class BooleanTask(Task):
         self.ground_truth = GroundTruth(
             inputs=self.input_names,
             outputs=self.output_names,
-            modules=tuple(
-                GroundTruthModule(name=m.name, reads=m.reads, uses=m.uses, drives=m.drives) for m in spec.modules
-            ),
+            modules=spec.modules,
         )
         base = FAMILY_TRAINING.get(spec.family, TrainingConfig())
         self.training = TrainingConfig(**{**dataclasses.asdict(base), **spec.training})

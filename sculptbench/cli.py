@@ -11,6 +11,7 @@ from typing import Any, Callable
 import click
 
 from sculptbench.errors import SculptbenchError
+from sculptbench.store import DEFAULT_PATH
 
 DEFAULT_SEEDS = 4
 #: Limits that `run` enforces unless --large-grid is given.
@@ -18,6 +19,8 @@ MAX_SEEDS = 1_000
 MAX_CELLS = 100_000
 #: Share of this machine's memory the grid's estimate may take (beyond it, --large-grid is needed).
 MEMORY_SHARE = 0.8
+#: ``--results``, shared by the commands that read or write the results database.
+results_option = click.option("--results", default=DEFAULT_PATH, show_default=True, type=click.Path(), help="SQLite results database.")
 
 
 def _fail(message: str) -> None:
@@ -96,7 +99,7 @@ _NO_TORCH_COMMANDS = frozenset({"report", "runs"})
 @click.option("--seeds", default=DEFAULT_SEEDS, show_default=True, type=int, help="Number of seeds (0..N-1).")
 @click.option("--seed-start", default=0, show_default=True, type=int, help="First seed.")
 @click.option("--arch", default=None, help="Hidden shapes, e.g. 24,24x24,36x36x36 (default: each task's own).")
-@click.option("--results", default="sculptbench-results.db", show_default=True, type=click.Path(), help="SQLite results database.")
+@results_option
 @click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1), help="Worker processes (local), or LocalCluster workers (dask without --scheduler).")
 @click.option("--executor", default="local", show_default=True, help="How to run the grid: local (worker processes on this machine), dask, or a plugin's executor.")
 @click.option("--scheduler", default=None, metavar="ADDRESS", help="Dask scheduler, e.g. tcp://HOST:8786 (with --executor dask; default: a LocalCluster of --jobs workers).")
@@ -132,7 +135,7 @@ def run(tasks_opt, pruners, detectors, scorers, seeds, seed_start, arch, results
     """
     from pathlib import Path
 
-    from sculptbench import harness, report
+    from sculptbench import execution, manifest, parsing, planning, report
     from sculptbench.store import ResultsStore
 
     ctx = click.get_current_context()
@@ -179,16 +182,16 @@ def run(tasks_opt, pruners, detectors, scorers, seeds, seed_start, arch, results
         raise SculptbenchError(f"invalid --columns {columns!r}; valid: {', '.join(report.COLUMN_MODES)}")
     registry = _registry()
     overrides = {k: v for k, v in (("epochs", epochs), ("lr", lr), ("batch_size", batch_size)) if v is not None}
-    spec = harness.RunSpec(
-        tasks=harness.select_tasks(registry, harness.split_names(tasks_opt)),
-        pruners=harness.split_names(pruners),
-        detectors=harness.split_names(detectors),
-        scorers=harness.split_names(scorers),
+    spec = planning.RunSpec(
+        tasks=planning.select_tasks(registry, parsing.split_names(tasks_opt)),
+        pruners=parsing.split_names(pruners),
+        detectors=parsing.split_names(detectors),
+        scorers=parsing.split_names(scorers),
         seeds=list(range(seed_start, seed_start + seeds)),
-        archs=harness.parse_archs(arch),
-        params=harness.parse_params(params),
+        archs=parsing.parse_archs(arch),
+        params=parsing.parse_params(params),
         training_overrides=overrides,
-        device=harness.resolve_device(device),
+        device=planning.resolve_device(device),
         batch=not no_batch,
         jobs=jobs,
         executor=executor,
@@ -196,12 +199,12 @@ def run(tasks_opt, pruners, detectors, scorers, seeds, seed_start, arch, results
         scheduler=scheduler,
         force=force,
     )
-    groups = harness.plan(registry, spec)
+    groups = planning.plan(registry, spec)
     for task in spec.tasks:  # tasks that read data files (MNIST) check them before anything is written
         getattr(task, "check_data", lambda: None)()
     if not large_grid:
         _check_grid_size(groups, spec)
-    harness.prepare_execution(registry, spec)
+    execution.prepare_execution(registry, spec)
     store = ResultsStore(results)
     for note in store.notes:
         click.echo(note, err=True)
@@ -221,7 +224,7 @@ def run(tasks_opt, pruners, detectors, scorers, seeds, seed_start, arch, results
         run_id = resume_id
         store.resume_run(run_id, executor=spec.executor)
     else:
-        run_id = store.start_run(command, config, harness.manifest(spec, registry), executor=spec.executor)
+        run_id = store.start_run(command, config, manifest.manifest(spec, registry), executor=spec.executor)
     total = len(keys)
     cached = sum(1 for k in keys if k in skip)
     to_run = sum(1 for k in keys if k not in skip and (only is None or k in only))
@@ -229,7 +232,7 @@ def run(tasks_opt, pruners, detectors, scorers, seeds, seed_start, arch, results
     status = "failed"
     try:
         if quiet:
-            cells = harness.execute(registry, spec, groups, store, run_id, skip=skip, only=only, on_wait=lambda m: click.echo(m, err=True))
+            cells = execution.execute(registry, spec, groups, store, run_id, skip=skip, only=only, on_wait=lambda m: click.echo(m, err=True))
         else:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -238,7 +241,7 @@ def run(tasks_opt, pruners, detectors, scorers, seeds, seed_start, arch, results
                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), transient=True, console=_stderr_console(),
             ) as progress:
                 bar = progress.add_task("cells", total=to_run)
-                cells = harness.execute(registry, spec, groups, store, run_id, on_cell=lambda c: progress.advance(bar), skip=skip, only=only,
+                cells = execution.execute(registry, spec, groups, store, run_id, on_cell=lambda c: progress.advance(bar), skip=skip, only=only,
                                         on_wait=lambda m: progress.console.print(m))
         status = "done"
     except KeyboardInterrupt:
@@ -284,12 +287,12 @@ def _check_grid_size(groups: list, spec: Any) -> None:
     (the largest groups that run at once) exceeds :data:`MEMORY_SHARE` of this machine's memory."""
     import os
 
-    from sculptbench import harness
+    from sculptbench import planning
 
     cells = sum(g.cell_count() for g in groups)
     if cells > MAX_CELLS:
         raise SculptbenchError(f"the grid has {cells:,} cells, more than {MAX_CELLS:,}; narrow --tasks/--arch/--seeds, or pass --large-grid to run it")
-    sizes = sorted((harness.estimate_group_bytes(g, spec.batch) for g in groups), reverse=True)
+    sizes = sorted((planning.estimate_group_bytes(g, spec.batch) for g in groups), reverse=True)
     need = sum(sizes[: max(1, spec.jobs)])
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -298,7 +301,7 @@ def _check_grid_size(groups: list, spec: Any) -> None:
     if need > MEMORY_SHARE * total:
         raise SculptbenchError(
             f"the grid needs about {need / 2**30:,.1f} GiB at once (estimated: {len(sizes[: max(1, spec.jobs)])} groups of up to "
-            f"{max(len(g.seeds) for g in groups):,} seeds x {harness.VARIANTS_PER_SEED} networks side by side), more than "
+            f"{max(len(g.seeds) for g in groups):,} seeds x {planning.VARIANTS_PER_SEED} networks side by side), more than "
             f"{int(MEMORY_SHARE * 100)}% of this machine's {total / 2**30:,.1f} GiB; use fewer --seeds, smaller --arch, --no-batch "
             "or fewer --jobs, or pass --large-grid to start anyway"
         )
@@ -311,7 +314,7 @@ def _stderr_console():
 
 
 @main.command()
-@click.option("--results", default="sculptbench-results.db", show_default=True, type=click.Path(), help="SQLite results database.")
+@results_option
 @click.option("--format", "fmt", default="github", show_default=True, help="github, markdown, plain, latex, csv or json.")
 @click.option("--metric", default="success", show_default=True, help="success, input_ari, output_ari, ged, density, accuracy, time or any recorded metric (short or scorer.metric name).")
 @click.option("--group-by", "group_by", default=None, metavar="ROWS[:COLUMNS]",
@@ -348,7 +351,7 @@ def report(results, fmt, metric, group_by, columns, show_secondary, run_id, task
 
 
 @main.command()
-@click.option("--results", default="sculptbench-results.db", show_default=True, type=click.Path(), help="SQLite results database.")
+@results_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @user_errors
 def runs(results, as_json):
@@ -465,39 +468,39 @@ def draw(task_name, arch, pruner, detector, scorers, seed, device, params, epoch
     """Draw the network a run scores for one cell (from the stage cache, or computed as a run would)."""
     from pathlib import Path
 
-    from sculptbench import harness
+    from sculptbench import parsing, planning
     from sculptbench.draw import FORMATS
 
     if not output.lower().endswith(FORMATS):
         raise SculptbenchError(f"cannot draw to {output}: use a .png, .pdf or .svg file name")
     registry = _registry()
-    tasks = harness.select_tasks(registry, [task_name])
+    tasks = planning.select_tasks(registry, [task_name])
     if len(tasks) != 1:
         raise SculptbenchError(f"--task {task_name!r} selects {len(tasks)} tasks; name exactly one")
     task = tasks[0]
-    archs = harness.parse_archs(arch) or [task.default_archs[0]]
+    archs = parsing.parse_archs(arch) or [task.default_archs[0]]
     if len(archs) != 1:
         raise SculptbenchError("--arch takes one hidden shape for draw, e.g. 24x24")
-    parsed = harness.parse_params(params)
+    parsed = parsing.parse_params(params)
     for component in parsed:
         if component not in (pruner, detector):
             raise SculptbenchError(f"--param names {component!r}, which is neither --pruner nor --detector")
-    spec = harness.RunSpec(
-        tasks=[task], pruners=[pruner], detectors=[detector], scorers=harness.split_names(scorers), seeds=[seed], archs=archs,
-        params=parsed, training_overrides={"epochs": epochs} if epochs else {}, device=harness.resolve_device(device),
+    spec = planning.RunSpec(
+        tasks=[task], pruners=[pruner], detectors=[detector], scorers=parsing.split_names(scorers), seeds=[seed], archs=archs,
+        params=parsed, training_overrides={"epochs": epochs} if epochs else {}, device=planning.resolve_device(device),
     )
-    (group,) = harness.plan(registry, spec)
+    (group,) = planning.plan(registry, spec)
     path, _ = _draw_scored(registry, group, seed, detector, None if no_cache else str(Path(cache_dir).resolve()), output)
     click.echo(f"wrote {path}")
 
 
 def _draw_scored(registry: Any, group: Any, seed: int, detector: str, cache_dir: str | None, output: str) -> tuple[str, Any]:
     """Draw the scored network of one cell and print its density and verdict; return the path and
-    the :class:`sculptbench.harness.ScoredNetwork`."""
-    from sculptbench import harness
+    the :class:`sculptbench.running.ScoredNetwork`."""
+    from sculptbench import running
     from sculptbench.draw import draw_network
 
-    scored = harness.scored_network(registry, group, seed, detector, cache_dir)
+    scored = running.scored_network(registry, group, seed, detector, cache_dir)
     cell, net = scored.cell, scored.network
     if cell.status == "untrainable" and net is not None:
         raise SculptbenchError(f"the dense network is untrainable (accuracy {net.dense_accuracy:.4f}); try more --epochs or another --seed")
@@ -516,7 +519,7 @@ def _draw_scored(registry: Any, group: Any, seed: int, detector: str, cache_dir:
 @main.command()
 @click.option("--kind", required=True, metavar="KIND", help="bars, sweep, curve or network.")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Output file: .png, .pdf or .svg.")
-@click.option("--results", default="sculptbench-results.db", show_default=True, type=click.Path(), help="SQLite results database.")
+@results_option
 @click.option("--run", "run_id", default=None, help="Plot one run (an id from `sculptbench runs`, or 'latest').")
 @click.option("--metric", default="success", show_default=True, help="bars and sweep: the metric plotted (as in `report --metric`).")
 @click.option("--param", "sweep_param", default=None, help="sweep: the task parameter on the x axis, e.g. u, o or m.")
@@ -541,10 +544,10 @@ def plot(kind, output, results, run_id, metric, sweep_param, lines, task_sel, ar
 
     task_file, registry = None, None
     if task_sel and task_sel.endswith((".yaml", ".yml")):
-        from sculptbench import harness
+        from sculptbench import planning
 
         registry = _registry()
-        (task_file,) = harness.select_tasks(registry, [task_sel])
+        (task_file,) = planning.select_tasks(registry, [task_sel])
         task_sel = task_file.name
 
     if kind not in plot_mod.KINDS:

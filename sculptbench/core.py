@@ -6,17 +6,21 @@ Units are addressed as ``(layer, index)`` tuples: layer 0 holds the input units,
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Sequence
 
 import networkx as nx
 import torch
 
 from sculptbench.errors import SculptbenchError  # the public name lives here too
+from sculptbench.hashing import digest
+
+if TYPE_CHECKING:  # for the executor contract's annotations only (they import this module)
+    from sculptbench.execution import ExecutionOptions
+    from sculptbench.planning import WorkUnit
+    from sculptbench.store import Cell
 
 Unit = tuple[int, int]
 
@@ -30,13 +34,16 @@ class GroundTruthModule:
     """One sub-function of a task's hierarchy.
 
     ``reads`` are the input units it reads directly, ``uses`` the modules whose results it
-    reuses, and ``drives`` the output units it computes.
+    reuses, and ``drives`` the output units it computes. ``gates`` (circuit specs only) names
+    the circuit's gates inside it: documentation, checked against the circuit when the spec
+    loads, and not part of the task's definition.
     """
 
     name: str
     reads: tuple[str, ...] = ()
     uses: tuple[str, ...] = ()
     drives: tuple[str, ...] = ()
+    gates: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -176,8 +183,7 @@ class Task(ABC):
 
     def definition_hash(self) -> str:
         """A short stable hash of :meth:`definition`."""
-        blob = json.dumps(self.definition(), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+        return digest(self.definition(), 16)
 
     def accuracy(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Accuracy of each of K networks: ``logits`` is ``(K, R, outputs)``, ``targets`` ``(R, outputs)``.
@@ -208,44 +214,6 @@ def per_bit_accuracy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tenso
 
 
 # --------------------------------------------------------------------------- networks
-class MaskedMLP(torch.nn.Module):
-    """A ReLU MLP with sigmoid outputs whose weights and biases are multiplied by fixed masks."""
-
-    def __init__(self, sizes: Sequence[int]):
-        super().__init__()
-        self.sizes = list(sizes)
-        self.layers = torch.nn.ModuleList(
-            torch.nn.Linear(a, b) for a, b in zip(self.sizes[:-1], self.sizes[1:])
-        )
-        for i, layer in enumerate(self.layers):
-            self.register_buffer(f"weight_mask_{i}", torch.ones_like(layer.weight, dtype=torch.bool))
-            self.register_buffer(f"bias_mask_{i}", torch.ones_like(layer.bias, dtype=torch.bool))
-
-    def masks(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """The (weight mask, bias mask) of each layer."""
-        return [(getattr(self, f"weight_mask_{i}"), getattr(self, f"bias_mask_{i}")) for i in range(len(self.layers))]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Return the output logits (apply a sigmoid for probabilities)."""
-        for i, (layer, (wm, bm)) in enumerate(zip(self.layers, self.masks())):
-            x = torch.nn.functional.linear(x, layer.weight * wm, layer.bias * bm)
-            if i < len(self.layers) - 1:
-                x = torch.relu(x)
-        return x
-
-    @classmethod
-    def from_network(cls, net: "SculptedNetwork") -> "MaskedMLP":
-        """Build a module holding a :class:`SculptedNetwork`'s weights and masks."""
-        model = cls(net.sizes)
-        with torch.no_grad():
-            for i, layer in enumerate(model.layers):
-                layer.weight.copy_(net.weights[i])
-                layer.bias.copy_(net.biases[i])
-                getattr(model, f"weight_mask_{i}").copy_(net.weight_masks[i])
-                getattr(model, f"bias_mask_{i}").copy_(net.bias_masks[i])
-        return model
-
-
 @dataclass
 class SculptedNetwork:
     """A trained (and possibly pruned) MLP together with its masks.
@@ -499,29 +467,26 @@ class Scorer(ABC):
         """Return the metrics of ``detection``."""
 
 
-ComponentFactory = Callable[[], Any]
-
-
 class Executor(ABC):
     """Runs the work units of a run (``sculptbench run --executor NAME``).
 
-    A work unit is a :class:`sculptbench.harness.WorkUnit`: some cells of one group (task x
+    A work unit is a :class:`sculptbench.planning.WorkUnit`: some cells of one group (task x
     architecture x pruner, several seeds pruned together). An executor runs each unit with
-    :func:`sculptbench.harness.run_unit` wherever it likes (this process, worker processes, a
+    :func:`sculptbench.running.run_unit` wherever it likes (this process, worker processes, a
     cluster) and calls ``deliver(cell)`` *in the calling process* once for every cell of every
     unit: the caller alone writes the results database. It must deliver a row for each cell
-    even when a plugin raises, hangs or kills its process (``sculptbench.plugins.executors.local`` has helpers
-    for the ``error``/``timeout`` rows). ``options`` is a
-    :class:`sculptbench.plugins.executors.local.ExecutionOptions` (jobs, timeout, scheduler, threads, registry).
+    even when a plugin raises, hangs or kills its process (:class:`sculptbench.execution.UnitTracker`
+    builds the ``error``/``timeout`` rows). ``options`` is a
+    :class:`sculptbench.execution.ExecutionOptions` (jobs, timeout, scheduler, threads, registry).
     """
 
     name: str = ""
     version: str = "0"
 
-    def prepare(self, options: Any) -> None:
+    def prepare(self, options: ExecutionOptions) -> None:
         """Check ``options`` before anything is written (e.g. that a cluster answers); raise
         :class:`SculptbenchError` with a clear message if the run cannot start."""
 
     @abstractmethod
-    def run(self, units: Sequence[Any], options: Any, deliver: Callable[[Any], None]) -> None:
+    def run(self, units: Sequence[WorkUnit], options: ExecutionOptions, deliver: Callable[[Cell], None]) -> None:
         """Run every unit and deliver one cell per requested cell key."""

@@ -340,13 +340,13 @@ def plot_curve(cell: Cell, output: str | Path, ident: int | None = None) -> Path
 # --------------------------------------------------------------------------- network
 def network_group(cell: Cell, registry: Any, task: Any = None, device: str | None = None,
                   warn: Callable[[str], None] = lambda message: None) -> Any:
-    """The one-seed :class:`sculptbench.harness.Group` that recomputes ``cell`` as its run did.
+    """The one-seed :class:`sculptbench.planning.Group` that recomputes ``cell`` as its run did.
 
     Its task, architecture, pruner, detector and scorers with their stored parameters, training,
     device and seed; ``task`` is the cell's task when it came from a YAML file (``--task PATH.yaml``).
     Its prune key is the run's, so the stage cache serves the network the run scored.
     """
-    from sculptbench import harness
+    from sculptbench import planning
     from sculptbench.core import TrainingConfig
 
     if task is None:
@@ -363,10 +363,10 @@ def network_group(cell: Cell, registry: Any, task: Any = None, device: str | Non
     TrainingConfig(**training).validate()
     scorers = sorted({name.split(".")[0] for name in cell.metrics if "." in name and name.split(".")[0] in registry.scorers}) or ["structure"]
     # A pruner's label may carry its selection rule, e.g. iterative[oracle] (Pruner.label).
-    spec = harness.RunSpec(
+    spec = planning.RunSpec(
         tasks=[task], pruners=[cell.pruner.split("[", 1)[0]], detectors=[cell.detector], scorers=scorers, seeds=[cell.seed], archs=[hidden],
         params={cell.pruner: dict(cell.config.get("pruner_params") or {}), cell.detector: dict(cell.config.get("detector_params") or {})},
-        training_overrides=dict(training), device=harness.resolve_device(device or cell.config.get("device") or "cpu"),
+        training_overrides=dict(training), device=planning.resolve_device(device or cell.config.get("device") or "cpu"),
     )
-    (group,) = harness.plan(registry, spec)
+    (group,) = planning.plan(registry, spec)
     return group

@@ -41,6 +41,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "sculptbench.plugins.detectors.louvain",
     "sculptbench.plugins.scorers.structure",
     "sculptbench.plugins.executors.local",
+    "sculptbench.plugins.executors.dask",
 )
 
 #: kind -> (hook name, required base class)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from sculptbench.errors import SculptbenchError
+from sculptbench.hashing import canonical_json
 
 #: How long a store waits for another process's lock before giving up.
 LOCK_TIMEOUT_S = 60.0
@@ -667,15 +668,7 @@ class _Transaction:
 
 
 def _dump(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=_json_default)
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    return str(value)
+    return canonical_json(value)
 
 
 def iter_metric_names(cells: list[Cell]) -> Iterator[str]:

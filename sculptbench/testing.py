@@ -601,7 +601,7 @@ class DetectorContract(_OptionsMixin, _Contract):
 
     def resolved_params(self, task: Task) -> dict[str, Any]:
         """The options passed to ``detect``, resolved like the harness does."""
-        from sculptbench.harness import detector_params
+        from sculptbench.planning import detector_params
 
         return detector_params(self.make_component(), task, dict(self.params))
 

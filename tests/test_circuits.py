@@ -321,7 +321,7 @@ BAD_CASES = {
     "bad_training": (MINIMAL + "training: {lr: -1}\n", "training.lr", "invalid lr"),
     "infinite_lr": (MINIMAL + "training: {lr: .inf}\n", "training.lr", "finite number > 0"),
     "nan_noise": (MINIMAL + "training: {noise_std: .nan}\n", "training.noise_std", "invalid noise_std nan"),
-    "bad_arch": (MINIMAL + "archs: [[24, 0]]\n", "archs[0]", "width must be >= 1"),
+    "bad_arch": (MINIMAL + "archs: [[24, 0]]\n", "archs[0]", "width must be between 1 and 4096"),
 }
 
 
@@ -377,7 +377,7 @@ def test_yaml_alias_is_refused_before_it_expands(tmp_path):
 
 
 def test_yaml_width_is_capped_like_arch(tmp_path):
-    with pytest.raises(CircuitSpecError, match=r"archs\[0\]: bad architecture list \[60000, 60000\]: every width must be at most 4096"):
+    with pytest.raises(CircuitSpecError, match=r"archs\[0\]: bad architecture list \[60000, 60000\]: every width must be between 1 and 4096"):
         load_circuit(_write(tmp_path, MINIMAL + "archs: [[60000, 60000]]\n"))
 
 

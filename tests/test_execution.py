@@ -24,11 +24,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from sculptbench import harness, hookimpl
+from sculptbench import execution, hookimpl, planning, running
 from sculptbench.cache import StageCache
 from sculptbench.cli import main
 from sculptbench.core import Executor, SculptbenchError, SculptedNetwork
-from sculptbench.plugins.executors.local import UnitTracker, threads_per_worker
+from sculptbench.execution import UnitTracker, threads_per_worker
 from sculptbench.plugin_manager import load_registry
 from sculptbench.store import SCHEMA_VERSION, ResultsStore
 
@@ -113,7 +113,7 @@ class SerialExecutor(Executor):
     def run(self, units, options, deliver):
         for unit in reversed(list(units)):
             self.units += 1
-            harness.run_unit(unit, options.registry, lambda event: deliver(event[1]) if event[0] == "cell" else None)
+            running.run_unit(unit, options.registry, lambda event: deliver(event[1]) if event[0] == "cell" else None)
 
 
 class LazyExecutor(Executor):
@@ -140,7 +140,7 @@ def extra_registry():
 
 
 def spec_for(registry, detectors, scorers, cache_dir, seeds=(0, 1), **kw):
-    return harness.RunSpec(
+    return planning.RunSpec(
         tasks=[registry.tasks[TASK]], pruners=["dense"], detectors=list(detectors), scorers=list(scorers),
         seeds=list(seeds), archs=[(24,)], training_overrides={"epochs": 30}, cache_dir=str(cache_dir) if cache_dir else None, **kw,
     )
@@ -150,7 +150,7 @@ def execute(registry, spec, db, skip=None, only=None):
     store = ResultsStore(db)
     try:
         run_id = store.start_run("test", {}, {}, executor=spec.executor)
-        cells = harness.execute(registry, spec, harness.plan(registry, spec), store, run_id, skip=store.finished_keys() if skip is None else skip, only=only)
+        cells = execution.execute(registry, spec, planning.plan(registry, spec), store, run_id, skip=store.finished_keys() if skip is None else skip, only=only)
         store.finish_run(run_id, "done")
         return cells
     finally:
@@ -244,7 +244,7 @@ def test_register_executors_hook_and_a_third_party_executor(extra_registry, tmp_
     assert [c.status for c in lazy] == ["error", "error"]
     assert "executor 'lazy' delivered no result" in lazy[0].error
     with pytest.raises(SculptbenchError, match="unknown executor 'nope'; available: .*dask.*local"):
-        harness.plan(reg, spec_for(reg, ["louvain"], ["structure"], None, executor="nope"))
+        planning.plan(reg, spec_for(reg, ["louvain"], ["structure"], None, executor="nope"))
 
 
 def test_threads_per_worker_never_oversubscribes():
@@ -256,14 +256,14 @@ def test_threads_per_worker_never_oversubscribes():
 
 def test_tracker_blames_only_the_running_cell(registry):
     spec = spec_for(registry, ["louvain", "sculpting"], ["structure"], None)
-    (group,) = harness.plan(registry, spec)
-    unit = harness.WorkUnit(group, list(group.keys.values()))
+    (group,) = planning.plan(registry, spec)
+    unit = planning.WorkUnit(group, list(group.keys.values()))
     delivered = []
     tracker = UnitTracker(unit)
     k = unit.keys
     tracker.observe(("begin", None, "pruner 'dense'"), delivered.append)
     tracker.observe(("begin", k[0], "detector 'louvain'"), delivered.append)
-    tracker.observe(("cell", harness.failure_cell(unit, k[0], "ok", None)), delivered.append)
+    tracker.observe(("cell", running.failure_cell(unit, k[0], "ok", None)), delivered.append)
     tracker.observe(("begin", k[1], "detector 'sculpting'"), delivered.append)
     rest = tracker.fail("error", "worker died (exit code 3)", delivered.append)
     assert [c.cell_key for c in delivered] == k[:2]
@@ -279,8 +279,8 @@ def test_tracker_blames_only_the_running_cell(registry):
 def test_each_cell_is_granted_one_timeout_and_the_prune_stage_one_per_cell(registry):
     """A hanging cell costs --timeout, wherever it sits in its group (not its share of N x --timeout)."""
     spec = spec_for(registry, ["louvain", "sculpting"], ["structure"], None)
-    (group,) = harness.plan(registry, spec)
-    unit = harness.WorkUnit(group, list(group.keys.values()))
+    (group,) = planning.plan(registry, spec)
+    unit = planning.WorkUnit(group, list(group.keys.values()))
     now = [100.0]
     tracker = UnitTracker(unit, timeout=5.0, clock=lambda: now[0])
     k = unit.keys

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import sculptbench
-from sculptbench import harness, hookimpl, report
+from sculptbench import execution, hookimpl, manifest, planning, report
 from sculptbench.core import Detection, Detector
 from sculptbench.plugin_manager import load_registry
 from sculptbench.store import ResultsStore
@@ -44,16 +44,16 @@ def flaky_registry():
 
 def execute(registry, spec, path):
     store = ResultsStore(path)
-    run_id = store.start_run("test", {}, harness.manifest(spec, registry))
-    groups = harness.plan(registry, spec)
-    cells = harness.execute(registry, spec, groups, store, run_id)
+    run_id = store.start_run("test", {}, manifest.manifest(spec, registry))
+    groups = planning.plan(registry, spec)
+    cells = execution.execute(registry, spec, groups, store, run_id)
     store.finish_run(run_id, "done")
     return store, run_id, cells
 
 
 @pytest.fixture(scope="module")
 def flaky_run(flaky_registry, small_task, tmp_path_factory):
-    spec = harness.RunSpec(
+    spec = planning.RunSpec(
         tasks=[small_task], pruners=["magnitude"], detectors=["flaky", "louvain"], scorers=["structure"],
         seeds=[0, 1, 2], archs=[(24,)], training_overrides={"epochs": 30},
     )
@@ -119,7 +119,7 @@ def test_store_is_in_wal_mode(flaky_run):
 
 
 def test_untrainable_cell(registry, tmp_path):
-    spec = harness.RunSpec(
+    spec = planning.RunSpec(
         tasks=[registry.tasks["bool/reused"]], pruners=["iterative"], detectors=["louvain"], scorers=["structure"],
         seeds=[0, 1], archs=[(24,)], training_overrides={"epochs": 1},
     )
@@ -146,7 +146,7 @@ def test_untrainable_cell(registry, tmp_path):
 def test_untrainable_cells_are_not_successes(registry, small_task, tmp_path):
     """Next to a trainable task, an untrainable one scores 0 success (not a missing value)."""
     def spec(task, epochs):
-        return harness.RunSpec(tasks=[task], pruners=["dense"], detectors=["louvain"], scorers=["structure"],
+        return planning.RunSpec(tasks=[task], pruners=["dense"], detectors=["louvain"], scorers=["structure"],
                                seeds=[0, 1], archs=[(24,)], training_overrides={"epochs": epochs})
 
     path = tmp_path / "r.db"
@@ -167,7 +167,7 @@ def test_untrainable_cells_are_not_successes(registry, small_task, tmp_path):
 
 def test_no_batch_gives_the_same_metrics_as_batch(registry, small_task, tmp_path):
     def spec(batch):
-        return harness.RunSpec(
+        return planning.RunSpec(
             tasks=[small_task], pruners=["iterative", "magnitude"], detectors=["louvain"], scorers=["structure"],
             seeds=[0, 1], archs=[(8,)], training_overrides={"epochs": 25}, batch=batch,
         )
@@ -193,13 +193,13 @@ def test_task_detector_defaults_reach_only_the_detectors_that_take_them(registry
     path = tmp_path / "separable.yaml"
     path.write_text(text)
     task = load_circuit(str(path))
-    spec = harness.RunSpec(tasks=[task], pruners=["dense"], detectors=["louvain", "sculpting"], scorers=["structure"],
+    spec = planning.RunSpec(tasks=[task], pruners=["dense"], detectors=["louvain", "sculpting"], scorers=["structure"],
                            seeds=[0], archs=[(8,)])
-    (group,) = harness.plan(registry, spec)
+    (group,) = planning.plan(registry, spec)
     params = dict(group.detectors)
     assert params["louvain"] == {"resolution": 1.0}
     assert params["sculpting"]["merge_threshold"] == 0.8
     # A user's --param still wins over the task's default.
     spec.params = {"sculpting": {"merge_threshold": 0.7}}
-    (group,) = harness.plan(registry, spec)
+    (group,) = planning.plan(registry, spec)
     assert dict(group.detectors)["sculpting"]["merge_threshold"] == 0.7

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from sculptbench import harness, report, store as store_mod
+from sculptbench import planning, report, store as store_mod
 from sculptbench.cli import main
 from sculptbench.store import Cell, ResultsStore
 from conftest import assert_user_error
@@ -115,12 +115,12 @@ def test_flags_are_bounded_before_any_work(tmp_path, args, fragments, monkeypatc
 
 
 def test_memory_estimate_grows_with_batched_seeds_and_width(registry):
-    spec = harness.RunSpec(tasks=[registry.tasks[TASK]], pruners=["dense"], detectors=["louvain"], scorers=["structure"],
+    spec = planning.RunSpec(tasks=[registry.tasks[TASK]], pruners=["dense"], detectors=["louvain"], scorers=["structure"],
                            seeds=list(range(10)), archs=[(24,), (4096, 4096)], params={}, training_overrides={}, device="cpu",
                            batch=True, jobs=1, executor="local", timeout=None, scheduler=None, force=None)
-    small, wide = harness.plan(registry, spec)
-    assert harness.estimate_group_bytes(wide) > 100 * harness.estimate_group_bytes(small)
-    assert harness.estimate_group_bytes(wide, batch=False) * 10 == pytest.approx(harness.estimate_group_bytes(wide), rel=0.01)
+    small, wide = planning.plan(registry, spec)
+    assert planning.estimate_group_bytes(wide) > 100 * planning.estimate_group_bytes(small)
+    assert planning.estimate_group_bytes(wide, batch=False) * 10 == pytest.approx(planning.estimate_group_bytes(wide), rel=0.01)
 
 
 # --------------------------------------------------------------------------- 5. broken media

@@ -14,7 +14,7 @@ import torch
 from click.testing import CliRunner
 from conftest import assert_user_error
 
-from sculptbench import checks, harness, hookimpl
+from sculptbench import checks, hookimpl, planning, running
 from sculptbench.cache import StageCache
 from sculptbench.cli import main
 from sculptbench.core import Detection, Detector, OverlappingDetection, Pruner, ScoreRecord, Scorer, SculptedNetwork
@@ -109,11 +109,13 @@ def reg():
 def run(reg, cache_dir=None, output="layers", damage="none", seeds=(0,), detectors=("scripted",), scorers=("count",)):
     """Run the grid in this process; return the cells."""
     params = {"scripted": {"output": output}, "fixed": {"damage": damage}}
-    spec = harness.RunSpec(tasks=[reg.tasks[TASK]], pruners=["fixed"], detectors=list(detectors), scorers=list(scorers),
+    spec = planning.RunSpec(tasks=[reg.tasks[TASK]], pruners=["fixed"], detectors=list(detectors), scorers=list(scorers),
                            seeds=list(seeds), archs=[(24,)], params={k: v for k, v in params.items() if k in (*detectors, "fixed")},
                            cache_dir=None if cache_dir is None else str(cache_dir))
-    cache = StageCache(spec.cache_dir)
-    return [c for group in harness.plan(reg, spec) for c in harness.run_group(group, reg, True, cache=cache)]
+    cells = []
+    for unit in planning.make_units(spec, planning.plan(reg, spec)):
+        running.run_unit(unit, reg, lambda event: cells.append(event[1]) if event[0] == "cell" else None)
+    return cells
 
 
 # --------------------------------------------------------------------------- finding 3: outputs checked at the boundary

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from sculptbench.plugins.tasks import mnist
 from sculptbench.cli import main
 from sculptbench.core import Detection, PruneJob, SculptbenchError, TrainingConfig
-from sculptbench.harness import detector_params, select_tasks
+from sculptbench.planning import detector_params, select_tasks
 from sculptbench.plugins.tasks.mnist import ENV_PROFILE, ENV_ROOT, MnistTask, Profile
 
 TINY = Profile.uniform(

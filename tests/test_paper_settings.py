@@ -15,7 +15,7 @@ import torch
 from click.testing import CliRunner
 
 from conftest import assert_user_error
-from sculptbench import engine, harness, paper
+from sculptbench import engine, paper, parsing, planning
 from sculptbench.cli import main
 from sculptbench.core import PruneJob, SculptbenchError, SculptedNetwork, TrainingConfig
 from sculptbench.plugins.pruners.iterative import EdgePruner, IterativePruner
@@ -78,9 +78,9 @@ def test_lookups_outside_the_grid_name_the_grid(registry):
 
 
 def test_plan_resolves_the_paper_settings_into_the_recorded_params(registry):
-    spec = harness.RunSpec(tasks=[registry.tasks["bool/both"]], pruners=["iterative"], detectors=["sculpting"], scorers=["structure"],
-                           seeds=[0, 1], archs=harness.parse_archs("paper"), params={"iterative": {"hparams": "paper"}})
-    groups = harness.plan(registry, spec)
+    spec = planning.RunSpec(tasks=[registry.tasks["bool/both"]], pruners=["iterative"], detectors=["sculpting"], scorers=["structure"],
+                           seeds=[0, 1], archs=parsing.parse_archs("paper"), params={"iterative": {"hparams": "paper"}})
+    groups = planning.plan(registry, spec)
     assert [g.hidden for g in groups] == paper.paper_archs(registry.tasks["bool/both"])
     deep = [g for g in groups if g.hidden == (24, 24, 24)][0]
     assert (deep.training.lr, deep.training.batch_size, deep.training.epochs) == (0.05, 32, 15)
@@ -88,7 +88,7 @@ def test_plan_resolves_the_paper_settings_into_the_recorded_params(registry):
     # The user's own detector settings and training overrides still win.
     spec.params["sculpting"] = {"feature_step": 2}
     spec.training_overrides = {"epochs": 3}
-    deep = [g for g in harness.plan(registry, spec) if g.hidden == (24, 24, 24)][0]
+    deep = [g for g in planning.plan(registry, spec) if g.hidden == (24, 24, 24)][0]
     assert dict(deep.detectors)["sculpting"]["feature_step"] == 2 and deep.training.epochs == 3
 
 
@@ -230,11 +230,11 @@ def test_each_loop_point_alone_is_accepted_and_changes_only_its_cells(registry):
     base = IterativePruner().validate_params({})
     keys = {}
     for loop in ["ours", "reference", *LOOP_POINTS]:
-        spec = harness.RunSpec(tasks=[task], pruners=["iterative"], detectors=["sculpting"], scorers=["structure"], seeds=[0],
+        spec = planning.RunSpec(tasks=[task], pruners=["iterative"], detectors=["sculpting"], scorers=["structure"], seeds=[0],
                                archs=[(8,)], params={"iterative": {"loop": loop}})
-        keys[loop] = harness.plan(registry, spec)[0].keys[(0, "sculpting")]
+        keys[loop] = planning.plan(registry, spec)[0].keys[(0, "sculpting")]
     assert len(set(keys.values())) == len(keys)
-    plain = harness.plan(registry, harness.RunSpec(tasks=[task], pruners=["iterative"], detectors=["sculpting"], scorers=["structure"],
+    plain = planning.plan(registry, planning.RunSpec(tasks=[task], pruners=["iterative"], detectors=["sculpting"], scorers=["structure"],
                                                    seeds=[0], archs=[(8,)]))[0]
     assert plain.keys[(0, "sculpting")] == keys["ours"] and plain.pruner_params == base
 

@@ -371,7 +371,7 @@ def module_signature(detection: Any, last_layer: int) -> frozenset:
 
 def _select_detection(net: SculptedNetwork, job: PruneJob) -> Any:
     """``net``'s modules by the selection's detector (the registry's public component)."""
-    from sculptbench.harness import detector_params
+    from sculptbench.planning import detector_params
 
     detector = _registry().get("detector", job.params["select_detector"])
     hints = None

@@ -1,0 +1,280 @@
+"""Running one work unit in this process: prune its seeds (or load them from the stage cache),
+then detect and score each cell, reporting events as it goes; the rows of failed cells; and
+:func:`scored_network`, the one way to sculpt, detect and score a single network.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from sculptbench import checks
+from sculptbench.cache import StageCache, detection_from_json, detection_digest, detection_to_json, log_stage, network_digest, normalise_metrics
+from sculptbench.core import Detection, PruneJob, SculptbenchError, SculptedNetwork
+from sculptbench.planning import Group, WorkUnit
+from sculptbench.plugin_manager import Registry
+from sculptbench.store import Cell
+
+@dataclass
+class ScoredNetwork:
+    """One cell as a run computes it, with its pruned network and detection (for drawing)."""
+
+    cell: Cell
+    network: SculptedNetwork | None
+    detection: Detection | None
+
+
+def scored_network(registry: Registry, group: Group, seed: int, detector: str, cache_dir: str | None) -> ScoredNetwork:
+    """The network, detection and row that a run of ``group`` computes for ``(seed, detector)``.
+
+    This is the run's own path (:func:`run_unit` on a unit of that one cell): from the stage cache
+    in ``cache_dir`` when present, else pruned by the pruner's batched ``prune_many`` and stored
+    there. Results do not depend on what else shares a batch, so this is the network the run
+    scored. Without a cache directory a temporary one carries the network out of the unit.
+    """
+    import tempfile
+
+    key = group.keys[(seed, detector)]
+    with tempfile.TemporaryDirectory(prefix="sculptbench-") as tmp:
+        cache = StageCache(cache_dir or tmp)
+        cells: list[Cell] = []
+        run_unit(WorkUnit(group, [key], True, cache), registry, lambda event: cells.append(event[1]) if event[0] == "cell" else None)
+        pkey = cache.prune_key(group, seed)
+        sizes = [group.task.n_inputs, *group.hidden, group.task.n_outputs]
+        hit = cache.load_network(pkey, sizes)
+        found = None
+        if hit is not None:
+            dparams = dict(group.detectors)[detector]
+            dkey = cache.detect_key(pkey, detector, group.versions["detectors"][detector], dparams, network_digest(hit[0]))
+            found = cache.load_detection(dkey, hit[0])
+    return ScoredNetwork(cells[0], hit[0] if hit else None, found[0] if found else None)
+
+def run_unit(unit: WorkUnit, registry: Registry, emit: Callable[[tuple], None]) -> None:
+    """Run one unit's stages (prune, detect, score) in this process; never raises for plugin errors.
+
+    ``emit`` receives ``("begin", cell_key or None, what)`` before each stage (``None`` for the
+    group's prune stage) and ``("cell", Cell)`` for each finished cell, in order.
+    """
+    group, cache = unit.group, unit.cache
+    todo = set(unit.keys)
+    seeds = [s for s in group.seeds if any(group.keys[(s, d)] in todo for d, _ in group.detectors)]
+    if not seeds:
+        return
+    pkeys = {seed: cache.prune_key(group, seed) for seed in seeds}
+    sizes = [group.task.n_inputs, *group.hidden, group.task.n_outputs]
+    nets: dict[int, SculptedNetwork] = {}
+    seconds: dict[int, float] = {}
+    status: dict[int, str] = {}
+    for seed in seeds:
+        hit = cache.load_network(pkeys[seed], sizes)
+        if hit is not None:
+            nets[seed], seconds[seed] = hit
+            status[seed] = "hit"
+    missing = [seed for seed in seeds if seed not in nets]
+    prune_errors: dict[int, str] = {}
+    if missing:
+        emit(("begin", None, f"pruner {group.pruner!r}"))
+        jobs = [PruneJob(group.task, group.hidden, seed, dict(group.pruner_params), group.training, group.device) for seed in missing]
+        t0 = time.perf_counter()
+        try:
+            pruner = _component(registry, "pruner", group.pruner)
+            out = pruner.prune_many(jobs) if unit.batch else [pruner.prune(job) for job in jobs]
+            if not isinstance(out, (list, tuple)) or len(out) != len(jobs):
+                raise checks.InvalidOutput(f"{_who(registry, 'pruner', group.pruner)} returned {len(out) if isinstance(out, (list, tuple)) else type(out).__name__} results for {len(jobs)} jobs")
+        except Exception as exc:  # noqa: BLE001 - a failing plugin yields error rows
+            failure = _failure("pruner", group.pruner, exc)
+            for seed in missing:
+                seconds[seed] = (time.perf_counter() - t0) / len(jobs)
+                prune_errors[seed] = failure
+        else:
+            each = (time.perf_counter() - t0) / len(jobs)
+            for seed, net in zip(missing, out):
+                seconds[seed] = each
+                try:
+                    checks.check_network(net, sizes, _who(registry, "pruner", group.pruner))
+                except checks.InvalidOutput as exc:
+                    prune_errors[seed] = _failure("pruner", group.pruner, exc)
+                    continue
+                if net.status == "error":  # one job the pruner could not serve: an error row, never cached
+                    prune_errors[seed] = f"pruner {group.pruner!r}: {net.info['error']}"
+                    continue
+                nets[seed] = net
+                status[seed] = _save(cache.save_network, pkeys[seed], net, each)
+                log_stage("prune", pkeys[seed])
+    for seed in seeds:
+        net = nets.get(seed)
+        for dname, dparams in group.detectors:
+            key = group.keys[(seed, dname)]
+            if key not in todo:
+                continue
+            emit(("begin", key, f"detector {dname!r}"))
+            cell = _base_cell(group, seed, dname, dparams, key)
+            cell.timings["prune"] = seconds[seed]
+            if net is None:
+                cell.status, cell.error = "error", prune_errors[seed]
+                emit(("cell", cell))
+                continue
+            cell.density, cell.accuracy = net.density(), net.accuracy
+            cell.test_accuracy, cell.dense_accuracy = net.test_accuracy, net.dense_accuracy
+            cell.config["pruner_info"] = {k: v for k, v in net.info.items() if k != "variant"} | {"variant": net.info.get("variant")}
+            cell.config["history"] = net.history
+            if cache.enabled:
+                cell.config["cache"] = {"prune": status[seed]}
+            if net.status == "untrainable":
+                cell.status = "untrainable"
+                cell.error = f"the dense network reached accuracy {net.dense_accuracy:.4f}, below the threshold"
+            else:
+                _detect_and_score(cell, unit, registry, net, pkeys[seed], dname, dparams, seed, emit)
+            emit(("cell", cell))
+
+
+def _detect_and_score(cell: Cell, unit: WorkUnit, registry: Registry, net: SculptedNetwork, pkey: str, dname: str, dparams: dict,
+                      seed: int, emit: Callable[[tuple], None]) -> None:
+    group, cache = unit.group, unit.cache
+    # The detection's key covers the network's content, and each score's key the detection's:
+    # a cached detection and score always belong to this very network.
+    dkey = cache.detect_key(pkey, dname, group.versions["detectors"][dname], dparams, network_digest(net))
+
+    def detect() -> Detection | None:
+        try:
+            raw = _component(registry, "detector", dname).detect(net, group.task, dict(dparams), seed)
+            checks.check_detection(raw, net, _who(registry, "detector", dname))
+            # What the scorers see is exactly what the cache stores and returns.
+            return detection_from_json(detection_to_json(raw))
+        except Exception as exc:  # noqa: BLE001
+            cell.status, cell.error = "error", _failure("detector", dname, exc)
+            return None
+
+    stage = _cached_stage("detect", dkey, lambda k: cache.load_detection(k, net), cache.save_detection, detect)
+    if stage is None:
+        return
+    detection, seconds, state = stage
+    if cache.enabled:
+        cell.config["cache"]["detect"] = state
+    cell.timings["detect"] = seconds
+    cell.config["modules"] = [sorted(m) for m in detection.modules]
+    ddigest = detection_digest(detection)
+    total = 0.0
+    for sname in group.scorers:
+        skey = cache.score_key(dkey, sname, group.versions["scorers"][sname], ddigest)
+        scorer = registry.components["scorer"].get(sname)
+
+        def score() -> dict[str, Any] | None:
+            emit(("begin", cell.cell_key, f"scorer {sname!r}"))
+            try:
+                record = _component(registry, "scorer", sname).score(detection, net, group.task)
+                checks.check_score_record(record, _component(registry, "scorer", sname), _who(registry, "scorer", sname))
+                return normalise_metrics(dict(record.metrics))
+            except Exception as exc:  # noqa: BLE001
+                cell.status, cell.error = "error", _failure("scorer", sname, exc)
+                return None
+
+        stage = _cached_stage("score", skey, lambda k: cache.load_score(k, scorer), cache.save_score, score)
+        if stage is None:
+            return
+        metrics, seconds, state = stage
+        if cache.enabled:
+            cell.config["cache"].setdefault("score", {})[sname] = state
+        total += seconds
+        for metric, value in metrics.items():
+            cell.metrics[f"{sname}.{metric}"] = value
+    cell.timings["score"] = total
+    cell.status = "ok"
+
+
+def _who(registry: Registry, kind: str, name: str) -> str:
+    """``detector 'x' (package p)``: how output-contract messages name a plugin's component."""
+    record = registry.owner.get((kind, name))
+    return f"{kind} {name!r}" + (f" (package {record.package})" if record is not None else "")
+
+
+def _failure(kind: str, name: str, exc: BaseException) -> str:
+    """The error of a cell whose ``kind`` component failed: a broken output rule, or an exception."""
+    if isinstance(exc, checks.InvalidOutput):
+        return f"invalid output: {exc}"
+    return f"{kind} {name!r} failed: {_describe(exc)}"
+
+
+def _cached_stage(stage: str, key: str, load: Callable[[str], tuple[Any, float] | None],
+                  save: Callable[[str, Any, float], None], compute: Callable[[], Any]) -> tuple[Any, float, str] | None:
+    """``(result, seconds, cache state)`` of one stage: from the cache, else computed and stored.
+
+    ``compute`` records its own failure on the cell and returns ``None``; then so does this.
+    """
+    hit = load(key)
+    if hit is not None:
+        return hit[0], hit[1], "hit"
+    t0 = time.perf_counter()
+    result = compute()
+    if result is None:
+        return None
+    seconds = time.perf_counter() - t0
+    state = _save(save, key, result, seconds)
+    log_stage(stage, key)
+    return result, seconds, state
+
+
+def _save(save: Callable[..., None], *args: Any) -> str:
+    """Write a stage result to the cache; a cache that cannot be written is not fatal."""
+    try:
+        save(*args)
+    except OSError as exc:
+        return f"miss (not stored: {exc})"
+    return "miss"
+
+
+def _component(registry: Registry, kind: str, name: str) -> Any:
+    try:
+        return registry.components[kind][name]
+    except KeyError:
+        raise SculptbenchError(
+            f"{kind} {name!r} is not registered in this process (pid {os.getpid()}); worker processes load installed "
+            "plugins only: install the plugin as a package (a plugin passed to load_registry(extra=...) exists only where it was added)"
+        ) from None
+
+
+def failure_cell(unit: WorkUnit, key: str, status: str, error: str) -> Cell:
+    """The row of a cell of ``unit`` that could not finish (``error`` or ``timeout``)."""
+    group = unit.group
+    for (seed, dname), k in group.keys.items():
+        if k == key:
+            cell = _base_cell(group, seed, dname, dict(group.detectors)[dname], key)
+            cell.status, cell.error = status, error
+            return cell
+    raise KeyError(key)
+
+
+def _base_cell(group: Group, seed: int, dname: str, dparams: dict, key: str) -> Cell:
+    return Cell(
+        cell_key=key, task=group.task.name, family=group.task.family, arch="x".join(map(str, group.hidden)) or "-",
+        depth=len(group.hidden), pruner=group.pruner_label or group.pruner, detector=dname, seed=seed, status="error",
+        config={
+            "pruner_params": group.pruner_params, "detector_params": dparams, "training": group.training.__dict__,
+            "device": group.device, "data_source": group.task.data_source, "task_hash": group.task.definition_hash(),
+            "task_parameters": dict(group.task.task_parameters),
+        },
+        versions=group.versions | {"sculptbench": _own_version(), "torch": torch.__version__},
+    )
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``Type: message (at file:line)`` for an error row."""
+    return _describe(exc)
+
+
+def _describe(exc: BaseException) -> str:
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    where = f" (at {Path(frame.filename).name}:{frame.lineno})" if frame else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def _own_version() -> str:
+    from sculptbench import __version__
+
+    return __version__
