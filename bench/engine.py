@@ -25,51 +25,33 @@ EXEMPLARS = ["bool/input-separable", "bool/reused", "bool/both", "bool/none"]
 
 
 def run_mode(mode: str, tasks: list[str], archs: list[tuple[int, ...]], seeds: int, params: dict, threads: int) -> dict:
-    """Run the workload in this process and return its figures."""
+    """Run the workload in this process, the way ``sculptbench run`` does, and return its figures."""
     import torch
 
-    from sculptbench.core import PruneJob
+    from sculptbench import planning, running
     from sculptbench.plugin_manager import load_registry
 
     torch.set_num_threads(threads)
     registry = load_registry(entry_points=False)
-    pruner = registry.get("pruner", "iterative")
-    detector = registry.get("detector", "sculpting")
-    scorer = registry.get("scorer", "structure")
-    pparams = pruner.validate_params(params)
-    dparams = detector.validate_params({})
+    spec = planning.RunSpec(tasks=[registry.tasks[name] for name in tasks], pruners=["iterative"], detectors=["sculpting"],
+                            scorers=["structure"], seeds=list(range(seeds)), archs=archs, params={"iterative": params})
     split = {"train": 0.0, "decide": 0.0, "detect": 0.0, "score": 0.0}
+    _count_pruner_time(registry.pruners["iterative"], split)
     digest = hashlib.sha256()
     runs = successes = untrainable = 0
     start = time.perf_counter()
-    for name in tasks:
-        task = registry.tasks[name]
-        for hidden in archs:
-            jobs = [PruneJob(task, hidden, seed, pparams, task.training) for seed in range(seeds)]
-            if mode == "batched":
-                nets = pruner.prune_many(jobs)
-                split["train"] += pruner.last_stats.train
-                split["decide"] += pruner.last_stats.decide
-            else:
-                nets = []
-                for job in jobs:
-                    nets.append(pruner.prune(job))
-                    split["train"] += pruner.last_stats.train
-                    split["decide"] += pruner.last_stats.decide
-            for seed, net in enumerate(nets):
-                runs += 1
-                for tensor in [*net.weights, *net.weight_masks, *net.biases]:
-                    digest.update(tensor.numpy().tobytes())
-                if net.status != "ok":
-                    untrainable += 1
-                    continue
-                t0 = time.perf_counter()
-                detection = detector.detect(net, task, dparams, seed)
-                split["detect"] += time.perf_counter() - t0
-                t0 = time.perf_counter()
-                record = scorer.score(detection, net, task)
-                split["score"] += time.perf_counter() - t0
-                successes += bool(record.metrics["success"])
+    for group in planning.plan(registry, spec):
+        for scored in running.scored_networks(registry, group, "sculpting", batch=mode == "batched"):
+            runs += 1
+            net = scored.network
+            for tensor in [*net.weights, *net.weight_masks, *net.biases]:
+                digest.update(tensor.numpy().tobytes())
+            if scored.cell.status == "untrainable":
+                untrainable += 1
+                continue
+            split["detect"] += scored.cell.timings["detect"]
+            split["score"] += scored.cell.timings["score"]
+            successes += bool(scored.cell.metrics["structure.success"])
     wall = time.perf_counter() - start
     return {
         "mode": mode,
@@ -82,6 +64,20 @@ def run_mode(mode: str, tasks: list[str], archs: list[tuple[int, ...]], seeds: i
         "untrainable": untrainable,
         "networks_sha256": digest.hexdigest(),
     }
+
+
+def _count_pruner_time(pruner: object, split: dict[str, float]) -> None:
+    """Add the train and decide seconds of every ``prune``/``prune_many`` call of ``pruner`` to ``split``."""
+    for name in ("prune", "prune_many"):
+        call = getattr(pruner, name)
+
+        def counted(*args, _call=call, **kwargs):
+            out = _call(*args, **kwargs)
+            split["train"] += pruner.last_stats.train
+            split["decide"] += pruner.last_stats.decide
+            return out
+
+        setattr(pruner, name, counted)
 
 
 def add_workload_options(ap: argparse.ArgumentParser) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 import sys
 from functools import wraps
+from types import SimpleNamespace
 from typing import Any, Callable
 
 import click
@@ -126,13 +128,13 @@ _NO_TORCH_COMMANDS = frozenset({"report", "runs"})
 @click.option("--columns", default="auto", show_default=True, help="Leaderboard columns: auto, task, family, task-depth, family-depth, depth.")
 @user_errors
 @mnist_options
-def run(tasks_opt, pruners, detectors, scorers, seeds, seed_start, arch, results, jobs, executor, scheduler, timeout, retry_failed, cache_dir,
-        no_cache, force, device, no_batch, params, epochs, lr, batch_size, resume_id, no_resume, trust_recorded_executor, large_grid, quiet, fmt,
-        columns):
+def run(results, retry_failed, force, resume_id, no_resume, trust_recorded_executor, large_grid, quiet, fmt, columns, **_run_options):
     """Run tasks x architectures x pruners x detectors x seeds and print a leaderboard.
 
     Execution, caching, resuming and timeouts: docs/execution.md.
     """
+    # The options that define the run (tasks ... batch_size) are read from the click context
+    # below, where ``--resume RUN_ID`` overlays the recorded ones that were not given again.
     from pathlib import Path
 
     from sculptbench import execution, manifest, parsing, planning, report
@@ -142,61 +144,45 @@ def run(tasks_opt, pruners, detectors, scorers, seeds, seed_start, arch, results
     recorded_cli = {k: list(v) if isinstance(v, tuple) else v for k, v in ctx.params.items() if k not in _RUN_NOT_RECORDED}
     resumed = None
     if resume_id:
-        # Continue a recorded run: every option not given again takes the run's recorded value.
-        resumed = ResultsStore(results, create=False).get_run(resume_id)
-        recorded = resumed["config"].get("cli")
-        if not recorded:
-            raise SculptbenchError(f"run {resume_id!r} did not record its options; run its command again instead: {resumed['command']}")
-        source = click.core.ParameterSource
-        restored = {k: v for k, v in recorded.items() if k in ctx.params and ctx.get_parameter_source(k) in (source.DEFAULT, None)}
-        if not trust_recorded_executor:
-            # Where the work runs comes from the command line only: a database (maybe someone
-            # else's) must not point this process at a host, least of all a dask scheduler, which
-            # can run anything here.
-            untrusted = {k: restored.pop(k) for k in _RESUME_FROM_COMMAND_LINE if k in restored}
-            if any(untrusted.get(k) not in (None, "local") for k in _RESUME_FROM_COMMAND_LINE):
-                shown = ", ".join(f"--{k} {v}" for k, v in untrusted.items() if v is not None)
-                click.echo(f"note: run {resume_id} recorded {shown}; --resume takes the executor only from the command line "
-                           "(pass it again, or --trust-recorded-executor)", err=True)
-        tasks_opt, pruners, detectors, scorers = (restored.get(k, v) for k, v in (("tasks_opt", tasks_opt), ("pruners", pruners), ("detectors", detectors), ("scorers", scorers)))
-        seeds, seed_start, arch, device = (restored.get(k, v) for k, v in (("seeds", seeds), ("seed_start", seed_start), ("arch", arch), ("device", device)))
-        jobs, executor, scheduler, timeout = (restored.get(k, v) for k, v in (("jobs", jobs), ("executor", executor), ("scheduler", scheduler), ("timeout", timeout)))
-        cache_dir, no_cache, no_batch, params = (restored.get(k, v) for k, v in (("cache_dir", cache_dir), ("no_cache", no_cache), ("no_batch", no_batch), ("params", params)))
-        epochs, lr, batch_size = (restored.get(k, v) for k, v in (("epochs", epochs), ("lr", lr), ("batch_size", batch_size)))
+        resumed, restored = _recorded_options(ctx, results, resume_id, trust_recorded_executor)
         recorded_cli = {**recorded_cli, **restored}
         if restored.get("mnist_root") is not None or restored.get("profile") is not None:
             from sculptbench.plugins.tasks.mnist import configure
 
             configure(root=recorded_cli.get("mnist_root"), profile=recorded_cli.get("profile"))
-    if scheduler and executor != "dask":
-        raise SculptbenchError(f"--scheduler {scheduler} needs --executor dask (the {executor!r} executor takes no scheduler)")
-    if seeds < 1:
-        raise SculptbenchError(f"invalid --seeds {seeds}; it must be >= 1")
-    if seeds > MAX_SEEDS and not large_grid:
-        raise SculptbenchError(f"--seeds {seeds:,} is more than {MAX_SEEDS:,}; pass --large-grid to run that many")
-    if seed_start < 0:
-        raise SculptbenchError(f"invalid --seed-start {seed_start}; it must be >= 0")
+    else:
+        restored = {}
+    # The options of this run: the command line's, and under --resume the run's recorded ones not given again.
+    opt = SimpleNamespace(**{**ctx.params, **restored})
+    if opt.scheduler and opt.executor != "dask":
+        raise SculptbenchError(f"--scheduler {opt.scheduler} needs --executor dask (the {opt.executor!r} executor takes no scheduler)")
+    if opt.seeds < 1:
+        raise SculptbenchError(f"invalid --seeds {opt.seeds}; it must be >= 1")
+    if opt.seeds > MAX_SEEDS and not large_grid:
+        raise SculptbenchError(f"--seeds {opt.seeds:,} is more than {MAX_SEEDS:,}; pass --large-grid to run that many")
+    if opt.seed_start < 0:
+        raise SculptbenchError(f"invalid --seed-start {opt.seed_start}; it must be >= 0")
     if fmt not in report.FORMATS:
         raise SculptbenchError(f"invalid --format {fmt!r}; valid: {', '.join(report.FORMATS)}")
     if columns not in report.COLUMN_MODES:
         raise SculptbenchError(f"invalid --columns {columns!r}; valid: {', '.join(report.COLUMN_MODES)}")
     registry = _registry()
-    overrides = {k: v for k, v in (("epochs", epochs), ("lr", lr), ("batch_size", batch_size)) if v is not None}
+    overrides = {k: getattr(opt, k) for k in ("epochs", "lr", "batch_size") if getattr(opt, k) is not None}
     spec = planning.RunSpec(
-        tasks=planning.select_tasks(registry, parsing.split_names(tasks_opt)),
-        pruners=parsing.split_names(pruners),
-        detectors=parsing.split_names(detectors),
-        scorers=parsing.split_names(scorers),
-        seeds=list(range(seed_start, seed_start + seeds)),
-        archs=parsing.parse_archs(arch),
-        params=parsing.parse_params(params),
+        tasks=planning.select_tasks(registry, parsing.split_names(opt.tasks_opt)),
+        pruners=parsing.split_names(opt.pruners),
+        detectors=parsing.split_names(opt.detectors),
+        scorers=parsing.split_names(opt.scorers),
+        seeds=list(range(opt.seed_start, opt.seed_start + opt.seeds)),
+        archs=parsing.parse_archs(opt.arch),
+        params=parsing.parse_params(opt.params),
         training_overrides=overrides,
-        device=planning.resolve_device(device),
-        batch=not no_batch,
-        jobs=jobs,
-        executor=executor,
-        timeout=timeout,
-        scheduler=scheduler,
+        device=planning.resolve_device(opt.device),
+        batch=not opt.no_batch,
+        jobs=opt.jobs,
+        executor=opt.executor,
+        timeout=opt.timeout,
+        scheduler=opt.scheduler,
         force=force,
     )
     groups = planning.plan(registry, spec)
@@ -208,18 +194,15 @@ def run(tasks_opt, pruners, detectors, scorers, seeds, seed_start, arch, results
     store = ResultsStore(results)
     for note in store.notes:
         click.echo(note, err=True)
-    if not no_cache:
-        spec.cache_dir = str(Path(cache_dir).resolve() if cache_dir else Path(results).resolve().parent / ".sculptbench-cache")
+    if not opt.no_cache:
+        spec.cache_dir = str(Path(opt.cache_dir).resolve() if opt.cache_dir else Path(results).resolve().parent / ".sculptbench-cache")
     keys = {k for g in groups for k in g.keys.values()}
     skip = set() if no_resume or force else store.finished_keys(among=keys)
     only = store.failed_keys() & keys if retry_failed else None
     command = "sculptbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    config = {
-        "tasks": [t.name for t in spec.tasks], "pruners": spec.pruners, "detectors": spec.detectors, "scorers": spec.scorers,
-        "seeds": spec.seeds, "archs": spec.archs, "params": spec.params, "training_overrides": overrides,
-        "device": spec.device, "batch": spec.batch, "jobs": spec.jobs, "executor": spec.executor, "scheduler": spec.scheduler,
-        "timeout": spec.timeout, "cache": spec.cache_dir, "force": spec.force, "retry_failed": retry_failed, "cli": recorded_cli,
-    }
+    # The resolved spec as recorded (the stage cache directory under "cache"), and the options given.
+    config = {("cache" if f.name == "cache_dir" else f.name): getattr(spec, f.name) for f in dataclasses.fields(spec)}
+    config.update(tasks=[t.name for t in spec.tasks], retry_failed=retry_failed, cli=recorded_cli)
     if resumed is not None:
         run_id = resume_id
         store.resume_run(run_id, executor=spec.executor)
@@ -273,6 +256,28 @@ def run(tasks_opt, pruners, detectors, scorers, seeds, seed_start, arch, results
     for warning in report.untrainable_warnings(shown, planned_epochs):
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"run {run_id}: {len(cells)} cells written to {results}", err=True)
+
+
+def _recorded_options(ctx: click.Context, results: str, resume_id: str, trust_recorded_executor: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``--resume RUN_ID``: the recorded run, and its recorded options that were not given again."""
+    from sculptbench.store import ResultsStore
+
+    resumed = ResultsStore(results, create=False).get_run(resume_id)
+    recorded = resumed["config"].get("cli")
+    if not recorded:
+        raise SculptbenchError(f"run {resume_id!r} did not record its options; run its command again instead: {resumed['command']}")
+    source = click.core.ParameterSource
+    restored = {k: v for k, v in recorded.items() if k in ctx.params and ctx.get_parameter_source(k) in (source.DEFAULT, None)}
+    if not trust_recorded_executor:
+        # Where the work runs comes from the command line only: a database (maybe someone
+        # else's) must not point this process at a host, least of all a dask scheduler, which
+        # can run anything here.
+        untrusted = {k: restored.pop(k) for k in _RESUME_FROM_COMMAND_LINE if k in restored}
+        if any(untrusted.get(k) not in (None, "local") for k in _RESUME_FROM_COMMAND_LINE):
+            shown = ", ".join(f"--{k} {v}" for k, v in untrusted.items() if v is not None)
+            click.echo(f"note: run {resume_id} recorded {shown}; --resume takes the executor only from the command line "
+                       "(pass it again, or --trust-recorded-executor)", err=True)
+    return resumed, restored
 
 
 #: `run` options that are not part of what a run computes (not restored by --resume RUN_ID).

@@ -10,7 +10,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -31,29 +31,43 @@ class ScoredNetwork:
 
 
 def scored_network(registry: Registry, group: Group, seed: int, detector: str, cache_dir: str | None) -> ScoredNetwork:
-    """The network, detection and row that a run of ``group`` computes for ``(seed, detector)``.
+    """The network, detection and row that a run of ``group`` computes for ``(seed, detector)``:
+    :func:`scored_networks` for that one seed."""
+    return scored_networks(registry, group, detector, cache_dir, [seed])[0]
 
-    This is the run's own path (:func:`run_unit` on a unit of that one cell): from the stage cache
-    in ``cache_dir`` when present, else pruned by the pruner's batched ``prune_many`` and stored
-    there. Results do not depend on what else shares a batch, so this is the network the run
-    scored. Without a cache directory a temporary one carries the network out of the unit.
+
+def scored_networks(registry: Registry, group: Group, detector: str, cache_dir: str | None = None,
+                    seeds: Sequence[int] | None = None, batch: bool = True) -> list[ScoredNetwork]:
+    """Sculpt, detect and score ``seeds`` (default: the group's) of ``group`` the way a run does.
+
+    This is the run's own path (:func:`run_unit` on a unit of those cells): each network from the
+    stage cache in ``cache_dir`` when present, else pruned (together by ``prune_many``, unless not
+    ``batch``) and stored there. Results do not depend on what else shares a batch, so these are
+    the networks a run scored. Without a cache directory a temporary one carries the networks out
+    of the unit. Used by ``draw``, ``plot --kind network`` and the benches.
     """
     import tempfile
 
-    key = group.keys[(seed, detector)]
+    seeds = list(group.seeds if seeds is None else seeds)
+    cells: dict[str, Cell] = {}
+    out = []
     with tempfile.TemporaryDirectory(prefix="sculptbench-") as tmp:
         cache = StageCache(cache_dir or tmp)
-        cells: list[Cell] = []
-        run_unit(WorkUnit(group, [key], True, cache), registry, lambda event: cells.append(event[1]) if event[0] == "cell" else None)
-        pkey = cache.prune_key(group, seed)
+        keys = [group.keys[(seed, detector)] for seed in seeds]
+        run_unit(WorkUnit(group, keys, batch, cache), registry,
+                 lambda event: cells.__setitem__(event[1].cell_key, event[1]) if event[0] == "cell" else None)
         sizes = [group.task.n_inputs, *group.hidden, group.task.n_outputs]
-        hit = cache.load_network(pkey, sizes)
-        found = None
-        if hit is not None:
-            dparams = dict(group.detectors)[detector]
-            dkey = cache.detect_key(pkey, detector, group.versions["detectors"][detector], dparams, network_digest(hit[0]))
-            found = cache.load_detection(dkey, hit[0])
-    return ScoredNetwork(cells[0], hit[0] if hit else None, found[0] if found else None)
+        for seed, key in zip(seeds, keys):
+            pkey = cache.prune_key(group, seed)
+            hit = cache.load_network(pkey, sizes)
+            found = None
+            if hit is not None:
+                dparams = dict(group.detectors)[detector]
+                dkey = cache.detect_key(pkey, detector, group.versions["detectors"][detector], dparams, network_digest(hit[0]))
+                found = cache.load_detection(dkey, hit[0])
+            out.append(ScoredNetwork(cells[key], hit[0] if hit else None, found[0] if found else None))
+    return out
+
 
 def run_unit(unit: WorkUnit, registry: Registry, emit: Callable[[tuple], None]) -> None:
     """Run one unit's stages (prune, detect, score) in this process; never raises for plugin errors.
