@@ -61,6 +61,36 @@ def test_run_user_errors(tmp_path, overrides, fragments):
     assert not db.exists(), "a refused command must not create the results database"
 
 
+@pytest.mark.parametrize(
+    "overrides, fragments",
+    [
+        # bool/both prunes under hparams=auto by default: its grid sets the steps (README's own example).
+        (["--tasks", "bool/both", "--pruners", "iterative", "--param", "iterative.unit_step=30"],
+         ["option iterative.unit_step=30 would have no effect", "hparams=auto (task bool/both's default rule)",
+          "iterative.auto_unit_steps=[30]", "iterative.hparams=task"]),
+        (["--tasks", "bool/both", "--pruners", "iterative", "--param", "iterative.edge_step=2.5"],
+         ["option iterative.edge_step=2.5 would have no effect", "iterative.auto_edge_steps=[2.5]"]),
+        (["--tasks", "bool/both", "--pruners", "iterative", "--param", "iterative.hparams=authors", "--param", "iterative.unit_step=30"],
+         ["option iterative.unit_step=30 would have no effect", "under hparams=authors"]),
+        (["--tasks", "bool/overlap-o2-u1", "--pruners", "iterative", "--param", "iterative.auto_restarts=3"],
+         ["option iterative.auto_restarts=3 would have no effect", "acts only under hparams=auto"]),
+        (["--pruners", "magnitude", "--param", "magnitude.unit_schedule=cubic"], ["option magnitude.unit_schedule=cubic", "has no unit phase"]),
+        (["--param", "dense.schedule_iterations=3"], ["option dense.schedule_iterations=3", "pruner 'dense' has no phases"]),
+    ],
+)
+def test_an_option_the_rule_or_pruner_would_ignore_is_refused(tmp_path, overrides, fragments):
+    db = tmp_path / "r.db"
+    assert_user_error(invoke(*run_args(db, *overrides)), *fragments)
+    assert not db.exists()
+
+
+def test_an_option_that_applies_is_accepted(tmp_path):
+    """unit_step applies under hparams=task (explicit, or the overlap family's default rule)."""
+    for overrides in (["--tasks", "bool/both", "--param", "iterative.hparams=task"], ["--tasks", "bool/overlap-o2-u1"]):
+        result = invoke(*run_args(tmp_path / "r.db", "--pruners", "iterative", "--param", "iterative.unit_step=30", "--epochs", 1, *overrides))
+        assert result.exit_code == 0, result.output
+
+
 def test_unknown_pruner_message_is_exact(tmp_path):
     from sculptbench.plugin_manager import load_registry
 

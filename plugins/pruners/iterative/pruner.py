@@ -165,13 +165,46 @@ class SchedulePruner(Pruner):
         """Under ``hparams=paper``, the published lr, batch size, epochs and detector steps of ``task`` at ``hidden``.
 
         Every seed is looked up, so a cell outside the published grid fails before anything runs.
+        An option that would have no effect on ``task`` is refused here (:meth:`refuse_unused`).
         """
+        self.refuse_unused(task, params)
         if _rule(params, task) != "paper":
             return None
         from sculptbench import paper
 
         rows = [paper.lookup(task, hidden, seed) for seed in seeds]
         return CellSettings(training=rows[0].training(), detector_hints=rows[0].detector_hints())
+
+    def refuse_unused(self, task: Task, params: Mapping[str, Any]) -> None:
+        """Refuse an option set away from its default that would have no effect on ``task``.
+
+        Under ``hparams`` ``auto``, ``authors`` or ``paper`` the rule sets the steps, so
+        ``unit_step``/``edge_step`` are unused; the ``auto_*`` options act only under ``auto``; a
+        phase this pruner does not run takes none of its options.
+        """
+        rule = _rule(params, task)
+        source = f"hparams={rule}" + ("" if params.get("hparams") is not None else f" (task {task.name}'s default rule)")
+        unused: dict[str, str] = {}
+        if self.phase_kinds and rule in ("auto", "authors", "paper"):
+            steps = {"auto": "auto_unit_steps and auto_edge_steps", "authors": "the authors' 70-variant grid",
+                     "paper": "the paper's published table"}[rule]
+            instead = f"set {self.name}.auto_{{kind}}_steps=[{{value}}] instead, or " if rule == "auto" else ""
+            for kind in ("unit", "edge"):
+                unused[f"{kind}_step"] = (f"under {source} the steps come from {steps}: {instead.format(kind=kind, value='{value}')}"
+                                          f"add {self.name}.hparams=task to prune with {kind}_step={{value}}")
+        if rule != "auto":
+            for key in ("auto_unit_steps", "auto_edge_steps", "auto_restarts"):
+                unused[key] = f"it acts only under hparams=auto, and task {task.name} is pruned under hparams={rule}: add {self.name}.hparams=auto"
+        for kind in ("unit", "edge"):
+            if kind not in self.phase_kinds:
+                for key in (f"{kind}_step", f"{kind}_schedule", f"{kind}_score", f"{kind}_min_step", f"auto_{kind}_steps"):
+                    unused[key] = f"pruner {self.name!r} has no {kind} phase"
+        if not self.phase_kinds:
+            unused["schedule_iterations"] = f"pruner {self.name!r} has no phases"
+        for key, why in unused.items():
+            if key in params and key in self.defaults and params[key] != self.defaults[key]:
+                value = _shown(params[key])
+                raise SculptbenchError(f"option {self.name}.{key}={value} would have no effect: {why.replace('{value}', value)}")
 
     def resolve_steps(self, job: PruneJob) -> dict[str, float]:
         """The unit and edge steps for ``job``: the user's, else the task's, else the fallback."""
@@ -304,6 +337,13 @@ def authors_choice(nets: Sequence[SculptedNetwork]) -> SculptedNetwork:
     """
     ok = [n for n in nets if n.status == "ok"] or list(nets)
     return min(ok, key=lambda n: -round(100.0 * (1.0 - n.density()), 3))
+
+
+def _shown(value: Any) -> str:
+    """An option's value as the user writes it (``30``, ``[30, 50]``)."""
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_shown(v) for v in value) + "]"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _rule(params: Mapping[str, Any], task: Task) -> str:
