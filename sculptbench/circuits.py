@@ -1,3 +1,4 @@
+# Over 500 lines on purpose: the circuit spec format is one unit: its YAML parser, the checks behind each error message and the task it builds share private helpers and change together.
 """Boolean-circuit tasks: a declarative YAML format, its validating loader and the task class.
 
 A circuit file names its inputs, its gates (wired by name), its ordered outputs and the
@@ -257,6 +258,14 @@ class _Parser:
             raise self.fail(path, f"invalid {what} name {value!r}: use letters, digits, '_' or '-', starting with a letter or '_'")
         return value
 
+    def new_wire(self, section: str, name: Any, what: str, inputs: tuple[str, ...]) -> str:
+        """The path of entry ``name`` of ``section``, a valid ``what`` name that no input has."""
+        path = _join(section, name)
+        self.ident(name, path, what)
+        if name in inputs:
+            raise self.fail(path, f"duplicate name: {name!r} is already an input")
+        return path
+
     def mapping(self, value: Any, path: str, what: str = "a mapping") -> dict:
         if not isinstance(value, dict):
             raise self.fail(path, f"expected {what}, got {_describe(value)}")
@@ -361,10 +370,7 @@ class _Parser:
         self.mapping(raw, "gates", "a mapping of gate name -> {op, in}")
         gates: dict[str, Gate] = {}
         for name, body in raw.items():
-            path = _join("gates", name)
-            self.ident(name, path, "gate")
-            if name in inputs:
-                raise self.fail(path, f"duplicate name: {name!r} is already an input")
+            path = self.new_wire("gates", name, "gate", inputs)
             self.mapping(body, path, "a mapping with keys op and in")
             for key in body:
                 if key not in _GATE_KEYS:
@@ -472,10 +478,7 @@ class _Parser:
             raise self.fail("outputs", "expected at least one output")
         outputs: dict[str, str] = {}
         for name, wire in raw.items():
-            path = _join("outputs", name)
-            self.ident(name, path, "output")
-            if name in inputs:
-                raise self.fail(path, f"duplicate name: {name!r} is already an input")
+            path = self.new_wire("outputs", name, "output", inputs)
             self.ident(wire, path, "wire")
             if wire not in inputs and wire not in gates:
                 raise self.fail(path, f"undefined wire {wire!r}: not an input or a gate")
@@ -502,18 +505,11 @@ class _Parser:
             uses = self.name_list(body.get("uses"), _join(path, "uses"), "module")
             drives = self.name_list(body.get("drives"), _join(path, "drives"), "output")
             own_gates = self.name_list(body.get("gates"), _join(path, "gates"), "gate")
-            for i, x in enumerate(reads):
-                if x not in inputs:
-                    raise self.fail(_join(path, "reads", i), f"unknown input {x!r}")
-            for i, u in enumerate(uses):
-                if u not in raw:
-                    raise self.fail(_join(path, "uses", i), f"unknown module {u!r}")
-            for i, y in enumerate(drives):
-                if y not in outputs:
-                    raise self.fail(_join(path, "drives", i), f"unknown output {y!r}")
-            for i, g in enumerate(own_gates):
-                if g not in gates:
-                    raise self.fail(_join(path, "gates", i), f"unknown gate {g!r}")
+            for key, names, known, what in (("reads", reads, inputs, "input"), ("uses", uses, raw, "module"),
+                                             ("drives", drives, outputs, "output"), ("gates", own_gates, gates, "gate")):
+                for i, x in enumerate(names):
+                    if x not in known:
+                        raise self.fail(_join(path, key, i), f"unknown {what} {x!r}")
             if not reads and not uses:
                 raise self.fail(path, "module reads no input and uses no module")
             modules[name] = GroundTruthModule(name=name, reads=reads, uses=uses, drives=drives, gates=own_gates)

@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 
 from sculptbench import report
 from sculptbench.core import SculptbenchError
-from sculptbench.store import JSON_COLUMNS, Cell, ResultsStore
+from sculptbench.store import Cell, ResultsStore
 
 KINDS = ("bars", "sweep", "curve", "network")
 FORMATS = (".png", ".pdf", ".svg")
@@ -79,13 +79,7 @@ def cell_by_id(store: ResultsStore, ident: int) -> Cell:
         raise SculptbenchError(f"no cell with id {ident} in {store.path}; ids run from 1 to {top or 0}")
     item = dict(row)
     item.pop("id")
-    item.pop("task_parameters", None)
-    item.pop("data_source", None)
-    for col in JSON_COLUMNS:
-        item[col] = json.loads(item[col])
-    cell = Cell(**item)
-    store.attach_history(cell, ident)
-    return cell
+    return store.cell_from_row(ident, item)
 
 
 def one_network(store: ResultsStore, cells: Sequence[Cell], cell_ident: int | None = None, **filters: Any) -> Cell:

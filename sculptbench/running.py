@@ -9,6 +9,7 @@ import os
 import time
 import traceback
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -155,23 +156,18 @@ def _detect_and_score(cell: Cell, unit: WorkUnit, registry: Registry, net: Sculp
     # a cached detection and score always belong to this very network.
     dkey = cache.detect_key(pkey, dname, group.versions["detectors"][dname], dparams, network_digest(net))
 
-    def detect() -> Detection | None:
-        try:
-            raw = _component(registry, "detector", dname).detect(net, group.task, dict(dparams), seed)
-            checks.check_detection(raw, net, _who(registry, "detector", dname))
-            # What the scorers see is exactly what the cache stores and returns.
-            return detection_from_json(detection_to_json(raw))
-        except Exception as exc:  # noqa: BLE001
-            cell.status, cell.error = "error", _failure("detector", dname, exc)
-            return None
+    def detect() -> Detection:
+        raw = _component(registry, "detector", dname).detect(net, group.task, dict(dparams), seed)
+        checks.check_detection(raw, net, _who(registry, "detector", dname))
+        # What the scorers see is exactly what the cache stores and returns.
+        return detection_from_json(detection_to_json(raw))
 
-    stage = _cached_stage("detect", dkey, lambda k: cache.load_detection(k, net), cache.save_detection, detect)
+    stage = _cached_stage(cell, ("detector", dname), dkey, lambda k: cache.load_detection(k, net), cache.save_detection, detect)
     if stage is None:
         return
-    detection, seconds, state = stage
+    detection, cell.timings["detect"], state = stage
     if cache.enabled:
         cell.config["cache"]["detect"] = state
-    cell.timings["detect"] = seconds
     cell.config["modules"] = [sorted(m) for m in detection.modules]
     ddigest = detection_digest(detection)
     total = 0.0
@@ -179,17 +175,13 @@ def _detect_and_score(cell: Cell, unit: WorkUnit, registry: Registry, net: Sculp
         skey = cache.score_key(dkey, sname, group.versions["scorers"][sname], ddigest)
         scorer = registry.components["scorer"].get(sname)
 
-        def score() -> dict[str, Any] | None:
-            emit(("begin", cell.cell_key, f"scorer {sname!r}"))
-            try:
-                record = _component(registry, "scorer", sname).score(detection, net, group.task)
-                checks.check_score_record(record, _component(registry, "scorer", sname), _who(registry, "scorer", sname))
-                return normalise_metrics(dict(record.metrics))
-            except Exception as exc:  # noqa: BLE001
-                cell.status, cell.error = "error", _failure("scorer", sname, exc)
-                return None
+        def score() -> dict[str, Any]:
+            record = _component(registry, "scorer", sname).score(detection, net, group.task)
+            checks.check_score_record(record, _component(registry, "scorer", sname), _who(registry, "scorer", sname))
+            return normalise_metrics(dict(record.metrics))
 
-        stage = _cached_stage("score", skey, lambda k: cache.load_score(k, scorer), cache.save_score, score)
+        begin = partial(emit, ("begin", cell.cell_key, f"scorer {sname!r}"))
+        stage = _cached_stage(cell, ("scorer", sname), skey, lambda k: cache.load_score(k, scorer), cache.save_score, score, begin)
         if stage is None:
             return
         metrics, seconds, state = stage
@@ -215,22 +207,27 @@ def _failure(kind: str, name: str, exc: BaseException) -> str:
     return f"{kind} {name!r} failed: {_describe(exc)}"
 
 
-def _cached_stage(stage: str, key: str, load: Callable[[str], tuple[Any, float] | None],
-                  save: Callable[[str, Any, float], None], compute: Callable[[], Any]) -> tuple[Any, float, str] | None:
-    """``(result, seconds, cache state)`` of one stage: from the cache, else computed and stored.
+def _cached_stage(cell: Cell, component: tuple[str, str], key: str, load: Callable[[str], tuple[Any, float] | None],
+                  save: Callable[[str, Any, float], None], compute: Callable[[], Any],
+                  begin: Callable[[], None] = lambda: None) -> tuple[Any, float, str] | None:
+    """``(result, seconds, cache state)`` of the stage of ``component`` (kind, name): from the
+    cache, else computed (after ``begin()``) and stored.
 
-    ``compute`` records its own failure on the cell and returns ``None``; then so does this.
+    When ``compute`` raises, the failure is recorded on ``cell`` as an ``error`` and this returns ``None``.
     """
     hit = load(key)
     if hit is not None:
         return hit[0], hit[1], "hit"
+    begin()
     t0 = time.perf_counter()
-    result = compute()
-    if result is None:
+    try:
+        result = compute()
+    except Exception as exc:  # noqa: BLE001 - a failing plugin yields an error row
+        cell.status, cell.error = "error", _failure(*component, exc)
         return None
     seconds = time.perf_counter() - t0
     state = _save(save, key, result, seconds)
-    log_stage(stage, key)
+    log_stage("detect" if component[0] == "detector" else "score", key)
     return result, seconds, state
 
 

@@ -1,3 +1,4 @@
+# Over 500 lines on purpose: the results store is one SQLite schema: its migrations, claims, writes and queries share one connection, transaction and error-translation discipline.
 """The SQLite results database (stdlib sqlite3, WAL, one transaction per write).
 
 Tables: ``meta`` (application id and schema version), ``runs`` (one row per invocation),
@@ -402,16 +403,16 @@ class ResultsStore:
         for row in self.conn.execute(query, args):
             item = dict(row)
             latest[item["cell_key"]] = (item.pop("id"), item)
-        out = []
-        for ident, item in latest.values():
-            item.pop("task_parameters", None)
-            item.pop("data_source", None)
-            for col in JSON_COLUMNS:
-                item[col] = json.loads(item[col])
-            cell = Cell(**item)
-            self.attach_history(cell, ident)
-            out.append(cell)
-        return sorted(out, key=_cell_order)
+        return sorted((self.cell_from_row(ident, item) for ident, item in latest.values()), key=_cell_order)
+
+    def cell_from_row(self, ident: int, item: dict[str, Any]) -> Cell:
+        """The :class:`Cell` of row ``ident`` of the cells table (``item``: its columns but ``id``)."""
+        item = {k: v for k, v in item.items() if k not in ("task_parameters", "data_source")}
+        for col in JSON_COLUMNS:
+            item[col] = json.loads(item[col])
+        cell = Cell(**item)
+        self.attach_history(cell, ident)
+        return cell
 
     @_translated("reading its cells")
     def summary_cells(self, run_id: str | None = None, keys: set[str] | None = None, timings: bool = True) -> list[Cell]:
