@@ -118,7 +118,7 @@ class StageCache:
         return stage_key({
             "stage": "prune", "task": task.name, "task_hash": task.definition_hash(), "data_source": task.data_source,
             "task_parameters": dict(task.task_parameters), "hidden": list(group.hidden), "pruner": group.pruner,
-            "pruner_version": group.versions["pruner"], "pruner_params": group.pruner_params,
+            "pruner_version": group.versions["pruner"], "pruner_params": group.params_for(seed),
             "training": group.training.__dict__, "seed": seed, "device": group.device,
         })
 

@@ -148,7 +148,8 @@ class Task(ABC):
     training: TrainingConfig = TrainingConfig()
     #: Default hidden-layer shapes, e.g. ``((24,), (24, 24))``.
     default_archs: tuple[tuple[int, ...], ...] = ((24,), (24, 24), (24, 24, 24))
-    #: Default pruner parameters for this task (e.g. ``{"unit_step": 50, "edge_step": 1.5}``).
+    #: Default pruner parameters for this task (e.g. ``{"unit_step": 50, "edge_step": 1.5}``):
+    #: they fill the options a pruner leaves ``None`` (:func:`with_task_defaults`).
     pruning_defaults: Mapping[str, Any] = {}
     #: Detector parameters that differ from a detector's defaults for this task.
     detector_defaults: Mapping[str, Any] = {}
@@ -198,7 +199,8 @@ class Task(ABC):
         return self.training
 
     def pruning_defaults_for(self, hidden: tuple[int, ...], seed: int) -> Mapping[str, Any]:
-        """Pruner defaults for one hidden shape and seed (default: :attr:`pruning_defaults`)."""
+        """Pruner defaults for one hidden shape and seed (default: :attr:`pruning_defaults`); merged
+        into the options a pruner leaves ``None`` when a run is planned (:func:`with_task_defaults`)."""
         return self.pruning_defaults
 
     def acceptance_threshold(self, dense_accuracy: float) -> float:
@@ -362,7 +364,9 @@ class ScoreRecord:
 class PruneJob:
     """Everything a pruner needs to produce one network.
 
-    ``params`` are the pruner's resolved parameters (task defaults overridden by the user).
+    ``params`` are the pruner's resolved parameters: its defaults, overridden by the user's
+    options, then the task's pruning defaults for every option still ``None``
+    (:func:`with_task_defaults`, applied when the run is planned). They are what the cell records.
     """
 
     task: Task
@@ -376,6 +380,18 @@ class PruneJob:
     def sizes(self) -> list[int]:
         """Layer sizes including inputs and outputs."""
         return [self.task.n_inputs, *self.hidden, self.task.n_outputs]
+
+
+def with_task_defaults(task: Task, hidden: Sequence[int], seed: int, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The one merge of a task's pruning defaults into a pruner's parameters.
+
+    Every option the pruner leaves ``None`` (its way of saying "the task decides") takes the task's
+    value for this network (:meth:`Task.pruning_defaults_for`); keys the pruner does not have are
+    left out. The planner applies it when a run is planned, so :attr:`PruneJob.params` and the
+    recorded parameters are the resolved ones; applying it again changes nothing.
+    """
+    defaults = task.pruning_defaults_for(tuple(hidden), seed)
+    return {**params, **{k: v for k, v in defaults.items() if k in params and params[k] is None}}
 
 
 class Configurable(ABC):

@@ -1,4 +1,5 @@
-"""The paper's published per-network settings (``hparams=paper``, ``--arch paper``).
+"""The paper's published per-network settings (``hparams=paper``, ``--arch paper``, and the MNIST
+tasks' ``paper`` profile, which reads the table's ``mnist`` rows).
 
 The table ``paper-hparams.csv`` (package data under ``sculptbench.tasks``) is a transcription,
 values only, of the 1,583 module-detection commands in the ``shell/`` scripts of the reference

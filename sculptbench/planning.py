@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from sculptbench.cache import STAGES, StageCache
-from sculptbench.core import SculptbenchError, Task, TrainingConfig
+from sculptbench.core import Pruner, SculptbenchError, Task, TrainingConfig, with_task_defaults
 from sculptbench.hashing import digest
 from sculptbench.parsing import PAPER_ARCHS
 from sculptbench.plugin_manager import Registry
@@ -68,6 +68,12 @@ class Group:
     keys: dict[tuple[int, str], str] = field(default_factory=dict)
     #: How the pruner is shown in results (e.g. ``iterative[oracle]``); empty: its name.
     pruner_label: str = ""
+    #: Seeds whose parameters differ from :attr:`pruner_params` (a task's per-network defaults).
+    seed_params: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def params_for(self, seed: int) -> dict[str, Any]:
+        """The pruner's resolved parameters for ``seed`` (what its job gets and its cells record)."""
+        return self.seed_params.get(seed, self.pruner_params)
 
     def cell_count(self) -> int:
         """Number of cells in the group."""
@@ -104,6 +110,7 @@ def plan(registry: Registry, spec: RunSpec) -> list[Group]:
         raise SculptbenchError(f"invalid --timeout {spec.timeout}; it must be > 0 seconds")
     if spec.force is not None and spec.force not in STAGES:
         raise SculptbenchError(f"invalid --force {spec.force!r}; valid: {', '.join(STAGES)}")
+    user_params = {name: registry.pruners[name].validate_params(dict(spec.params.get(name, {}))) for name in spec.pruners}
     detectors = []
     for name in spec.detectors:
         detectors.append((name, registry.detectors[name].validate_params(dict(spec.params.get(name, {})))))
@@ -121,7 +128,8 @@ def plan(registry: Registry, spec: RunSpec) -> list[Group]:
             task_training = TrainingConfig(**{**base.__dict__, **spec.training_overrides}).validate()
             for pname in spec.pruners:
                 pruner = registry.pruners[pname]
-                pparams = pruner.validate_params(dict(spec.params.get(pname, {})))
+                per_seed = pruner_params(pruner, task, tuple(hidden), spec.seeds, user_params[pname])
+                pparams = per_seed[spec.seeds[0]]
                 settings = pruner.cell_settings(task, tuple(hidden), list(spec.seeds), pparams)
                 training, hints = task_training, {}
                 if settings is not None:
@@ -135,19 +143,36 @@ def plan(registry: Registry, spec: RunSpec) -> list[Group]:
                     "task": registry.version_of("task", task.name) if task.name in registry.tasks else {"package": "file", "version": ""},
                 }
                 group = Group(task, tuple(hidden), pname, pparams, training, list(spec.seeds), task_dets, list(spec.scorers), spec.device, versions)
+                group.seed_params = {seed: p for seed, p in per_seed.items() if p != pparams}
                 label = pruner.label(pparams)
                 group.pruner_label = label if label != pname else ""
                 for seed in spec.seeds:
                     for dname, dparams in task_dets:
                         group.keys[(seed, dname)] = digest({
                             "task": task.name, "task_hash": task_hash, "hidden": list(hidden),
-                            "pruner": pname, "pruner_version": versions["pruner"], "pruner_params": pparams,
+                            "pruner": pname, "pruner_version": versions["pruner"], "pruner_params": group.params_for(seed),
                             "training": training.__dict__, "detector": dname, "detector_version": versions["detectors"][dname],
                             "detector_params": dparams, "scorers": {n: versions["scorers"][n] for n in spec.scorers},
                             "seed": seed, "device": spec.device,
                         }, 20)
                 groups.append(group)
     return groups
+
+
+def pruner_params(pruner: Pruner, task: Task, hidden: tuple[int, ...], seeds: Sequence[int], user: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """Each seed's resolved pruner parameters: ``user`` (already merged with the pruner's defaults
+    by ``validate_params``), then the task's pruning defaults for the options left ``None``
+    (:func:`sculptbench.core.with_task_defaults`), validated again. Seeds whose task defaults agree
+    share one dict."""
+    out: dict[int, dict[str, Any]] = {}
+    seen: dict[Any, dict[str, Any]] = {}
+    for seed in seeds:
+        merged = with_task_defaults(task, hidden, seed, user)
+        frozen = repr(sorted(merged.items()))
+        if frozen not in seen:
+            seen[frozen] = pruner.validate_params(merged) if merged != user else user
+        out[seed] = seen[frozen]
+    return out
 
 
 def detector_params(detector: Any, task: Task, user: dict[str, Any], extra_hints: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -95,7 +95,7 @@ def run_unit(unit: WorkUnit, registry: Registry, emit: Callable[[tuple], None]) 
     prune_errors: dict[int, str] = {}
     if missing:
         emit(("begin", None, f"pruner {group.pruner!r}"))
-        jobs = [PruneJob(group.task, group.hidden, seed, dict(group.pruner_params), group.training, group.device) for seed in missing]
+        jobs = [PruneJob(group.task, group.hidden, seed, dict(group.params_for(seed)), group.training, group.device) for seed in missing]
         t0 = time.perf_counter()
         try:
             pruner = _component(registry, "pruner", group.pruner)
@@ -266,7 +266,7 @@ def _base_cell(group: Group, seed: int, dname: str, dparams: dict, key: str) -> 
         cell_key=key, task=group.task.name, family=group.task.family, arch="x".join(map(str, group.hidden)) or "-",
         depth=len(group.hidden), pruner=group.pruner_label or group.pruner, detector=dname, seed=seed, status="error",
         config={
-            "pruner_params": group.pruner_params, "detector_params": dparams, "training": group.training.__dict__,
+            "pruner_params": group.params_for(seed), "detector_params": dparams, "training": group.training.__dict__,
             "device": group.device, "data_source": group.task.data_source, "task_hash": group.task.definition_hash(),
             "task_parameters": dict(group.task.task_parameters),
         },

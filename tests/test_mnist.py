@@ -304,8 +304,8 @@ def test_cli_errors_and_configure(tmp_path, fake_root):
 
 # --------------------------------------------------------------------------- the paper profile
 def test_paper_table_rows_and_lookups():
-    table = mnist.paper_table()
-    assert len(table) == 84 and {r.seed for r in table} == {0, 1, 2, 5}
+    table = {(kind, *key): row for kind in mnist.KINDS for key, row in mnist.paper_networks(kind).items()}
+    assert len(table) == 84 and {seed for _, _, seed in table} == {0, 1, 2, 5}
     assert len(mnist.paper_archs("two-digits")) == 9 and len(mnist.paper_archs("xor")) == 12  # 2-4 / 2-5 hidden layers
     assert mnist.paper_archs("xor")[0] == (392, 392) and mnist.paper_archs("xor")[-1] == (1568,) * 5
     task = MnistTask("xor", profile="paper")
@@ -338,6 +338,24 @@ def test_paper_profile_tiny_slice_runs_per_seed_steps(registry):
     nets = pruner.prune_many(jobs)
     assert [n.info["variant"] for n in nets] == [{"unit_step": 55.0, "edge_step": 1.0}, {"unit_step": 15.0, "edge_step": 2.5}]
     assert all(n.sizes == [1568, 392, 392, 3] for n in nets)
+
+
+def test_planned_params_are_the_resolved_ones_per_seed(registry):
+    """The task's pruning defaults are merged once, at planning: each cell records its job's params
+    (the paper profile gives seeds 0 and 3 their own P_u and P_e)."""
+    import dataclasses
+
+    from sculptbench import planning
+
+    tiny = dataclasses.replace(mnist.PROFILES["paper"], name="paper-tiny", sizes=tuple((k, (2, 1, 1)) for k in mnist.KINDS))
+    spec = planning.RunSpec(tasks=[MnistTask("xor", profile=tiny)], pruners=["iterative"], detectors=["sculpting"],
+                            scorers=["structure"], seeds=[0, 3], archs=[(392, 392)])
+    (group,) = planning.plan(registry, spec)
+    assert [(group.params_for(s)["unit_step"], group.params_for(s)["edge_step"]) for s in (0, 3)] == [(55.0, 1.0), (15.0, 2.5)]
+    assert group.params_for(0)["edge_min_step"] == 0.05 and group.keys[(0, "sculpting")] != group.keys[(3, "sculpting")]
+    both = planning.RunSpec(tasks=[registry.tasks["bool/both"]], pruners=["iterative"], detectors=["sculpting"], scorers=["structure"], seeds=[0])
+    params = planning.plan(registry, both)[0].pruner_params
+    assert (params["hparams"], params["unit_step"], params["edge_step"]) == ("auto", 50.0, 1.5)
 
 
 # --------------------------------------------------------------------------- end to end

@@ -227,7 +227,7 @@ def test_keep_pruning_prunes_a_network_that_missed_the_threshold(small_task):
 
 def test_each_loop_point_alone_is_accepted_and_changes_only_its_cells(registry):
     task = registry.tasks["bool/none"]
-    base = IterativePruner().validate_params({})
+    base = IterativePruner().validate_params(dict(task.pruning_defaults))  # the recorded params are the resolved ones
     keys = {}
     for loop in ["ours", "reference", *LOOP_POINTS]:
         spec = planning.RunSpec(tasks=[task], pruners=["iterative"], detectors=["sculpting"], scorers=["structure"], seeds=[0],

@@ -27,8 +27,10 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from sculptbench import hookimpl
+from sculptbench import hookimpl, paper
 from sculptbench.core import GroundTruth, GroundTruthModule, SculptbenchError, Task, TaskData, TrainingConfig
+from sculptbench.hashing import digest
+from sculptbench.paper import PaperSetting
 
 ENV_ROOT = "SCULPTBENCH_MNIST_ROOT"
 ENV_PROFILE = "SCULPTBENCH_MNIST_PROFILE"
@@ -62,7 +64,7 @@ class Profile:
     digit fills its half exactly, as the reference's generator places them). ``tolerance`` is the
     accuracy a pruning step may lose against the dense network. With ``reference_table`` the
     default archs, the training of each arch and the pruning steps of each seed come from the
-    reference's per-network table (:func:`paper_table`).
+    reference's per-network table (:func:`paper_networks`).
     """
 
     name: str
@@ -116,7 +118,7 @@ PROFILES: dict[str, Profile] = {
     # The paper's sizes: 800 training and 200 test images per ordered digit pair (plus 200
     # validation images, from training-split digits); the archs (widths 392..1568, 2-4 hidden
     # layers for two-digits, 2-5 for xor), each arch's lr / batch / epochs and each seed's P_u and
-    # P_e from the reference's table (tasks/mnist/paper_hparams.csv). Meant for a GPU.
+    # P_e from the reference's table (family mnist of tasks/paper-hparams.csv). Meant for a GPU.
     "paper": Profile(
         name="paper", sizes=(("two-digits", (800, 200, 200)), ("xor", (800, 200, 200))), per_pair=True,
         archs=((392, 392), (784, 784, 784), (1568, 1568, 1568, 1568)),
@@ -127,66 +129,32 @@ PROFILES: dict[str, Profile] = {
 
 
 # --------------------------------------------------------------------------- the reference's table
-#: The reference's per-network MNIST hyperparameters, shipped as package data (source in its header).
-PAPER_TABLE = ("mnist", "paper_hparams.csv")
+#: The reference's id of each MNIST task: its ``modularity`` in ``tasks/paper-hparams.csv`` (family mnist).
+REFERENCE_IDS = {"two-digits": (1568, 2, 20), "xor": (1568, 2, 3, 3)}
 
 
-@dataclass(frozen=True)
-class PaperRow:
-    """One network of the reference's MNIST scripts: training recipe and pruning steps."""
-
-    kind: str
-    hidden: tuple[int, ...]
-    seed: int
-    lr: float
-    batch_size: int
-    epochs: int
-    unit_step: float
-    edge_step: float
-
-
-def _paper_table_text() -> str:
-    path = importlib.resources.files("sculptbench.tasks").joinpath(*PAPER_TABLE)
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SculptbenchError(f"the MNIST paper table {path} is missing or unreadable ({exc}); reinstall sculptbench") from None
-
-
-@lru_cache(maxsize=1)
-def paper_table() -> tuple[PaperRow, ...]:
-    """Rows of ``tasks/mnist/paper_hparams.csv`` (comment lines start with ``#``)."""
-    import csv
-
-    rows = []
-    lines = [line for line in _paper_table_text().splitlines() if line and not line.startswith("#")]
-    for rec in csv.DictReader(lines):
-        rows.append(PaperRow(
-            kind=rec["task"], hidden=tuple(int(w) for w in rec["arch"].split("x")), seed=int(rec["seed"]),
-            lr=float(rec["lr"]), batch_size=int(rec["batch_size"]), epochs=int(rec["epochs"]),
-            unit_step=float(rec["unit_step"]), edge_step=float(rec["edge_step"]),
-        ))
-    return tuple(rows)
+def paper_networks(kind: str) -> dict[tuple[tuple[int, ...], int], PaperSetting]:
+    """The reference's networks of one task: (hidden shape, reference seed) -> its published setting."""
+    return {(widths[1:-1], seed): row for (task_id, widths, seed), row in paper.table().items() if task_id == REFERENCE_IDS[kind]}
 
 
 def paper_table_digest() -> str:
-    """A short hash of the shipped table (part of the paper profile's definition)."""
-    import hashlib
-
-    return hashlib.sha256(_paper_table_text().encode()).hexdigest()[:16]
+    """A short hash of both tasks' rows of the shipped table (part of the paper profile's definition)."""
+    return digest([[kind, list(hidden), seed, asdict(row)] for kind in KINDS for (hidden, seed), row in sorted(paper_networks(kind).items())], 16)
 
 
-def paper_rows(kind: str, hidden: tuple[int, ...]) -> list[PaperRow]:
+def paper_rows(kind: str, hidden: tuple[int, ...]) -> list[PaperSetting]:
     """The table's rows of one task and hidden shape, by reference seed."""
-    return sorted((r for r in paper_table() if r.kind == kind and r.hidden == tuple(hidden)), key=lambda r: r.seed)
+    networks = paper_networks(kind)
+    return [networks[key] for key in sorted(k for k in networks if k[0] == tuple(hidden))]
 
 
 def paper_archs(kind: str) -> tuple[tuple[int, ...], ...]:
     """The hidden shapes the reference ran for a task, by depth then width."""
-    return tuple(sorted({r.hidden for r in paper_table() if r.kind == kind}, key=lambda h: (len(h), h)))
+    return tuple(sorted({hidden for hidden, _ in paper_networks(kind)}, key=lambda h: (len(h), h)))
 
 
-def paper_row(kind: str, hidden: tuple[int, ...], seed: int) -> PaperRow | None:
+def paper_row(kind: str, hidden: tuple[int, ...], seed: int) -> PaperSetting | None:
     """The row sculptbench seed ``seed`` uses: the table's seeds are 0, 1, 2 and 5, so seed ``s``
     takes the ``s``-th of them (modulo their number); ``None`` when the shape is not in the table."""
     rows = paper_rows(kind, hidden)

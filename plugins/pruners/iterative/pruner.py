@@ -8,10 +8,11 @@ does not fit this mould subclasses :class:`sculptbench.core.Pruner` directly.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import itertools
 from typing import Any, Mapping, Sequence
 
-from sculptbench.core import CellSettings, PruneJob, Pruner, SculptbenchError, SculptedNetwork, Task
+from sculptbench.core import CellSettings, PruneJob, Pruner, SculptbenchError, SculptedNetwork, Task, with_task_defaults
 from sculptbench.plugins.pruners.iterative.loop import EDGE_SCORES, LOOP_POINTS, SCHEDULES, UNIT_SCORES, Phase, SculptStats, check_loop, sculpt
 
 COMMON_DEFAULTS: dict[str, Any] = {
@@ -63,10 +64,11 @@ AUTHORS_UNIT_STEPS = tuple(float(u) for u in range(70, 0, -5))
 FALLBACK_STEPS = {"unit_step": 50.0, "edge_step": 1.5}
 
 
-def task_defaults(job: PruneJob) -> Mapping[str, Any]:
-    """The task's pruner defaults for this job's hidden shape and seed."""
-    per_job = getattr(job.task, "pruning_defaults_for", None)
-    return per_job(tuple(job.hidden), job.seed) if per_job is not None else job.task.pruning_defaults
+def resolved(job: PruneJob) -> PruneJob:
+    """``job`` with the task's defaults in its parameters (:func:`sculptbench.core.with_task_defaults`):
+    already so for a planned job; a job built by hand gets them here."""
+    params = with_task_defaults(job.task, job.hidden, job.seed, job.params)
+    return job if params == job.params else dataclasses.replace(job, params=params)
 
 
 def _check_step(name: str, value: Any) -> float:
@@ -167,23 +169,26 @@ class SchedulePruner(Pruner):
         Every seed is looked up, so a cell outside the published grid fails before anything runs.
         An option that would have no effect on ``task`` is refused here (:meth:`refuse_unused`).
         """
-        self.refuse_unused(task, params)
-        if _rule(params, task) != "paper":
+        params = with_task_defaults(task, hidden, seeds[0], params)
+        self.refuse_unused(task, hidden, seeds[0], params)
+        if _rule(params) != "paper":
             return None
         from sculptbench import paper
 
         rows = [paper.lookup(task, hidden, seed) for seed in seeds]
         return CellSettings(training=rows[0].training(), detector_hints=rows[0].detector_hints())
 
-    def refuse_unused(self, task: Task, params: Mapping[str, Any]) -> None:
-        """Refuse an option set away from its default that would have no effect on ``task``.
+    def refuse_unused(self, task: Task, hidden: tuple[int, ...], seed: int, params: Mapping[str, Any]) -> None:
+        """Refuse an option set away from its default (the pruner's, then the task's for ``hidden``
+        and ``seed``) that would have no effect on ``task``.
 
         Under ``hparams`` ``auto``, ``authors`` or ``paper`` the rule sets the steps, so
         ``unit_step``/``edge_step`` are unused; the ``auto_*`` options act only under ``auto``; a
         phase this pruner does not run takes none of its options.
         """
-        rule = _rule(params, task)
-        source = f"hparams={rule}" + ("" if params.get("hparams") is not None else f" (task {task.name}'s default rule)")
+        rule = _rule(params)
+        source = f"hparams={rule}" + (f" (task {task.name}'s default rule)" if task.pruning_defaults.get("hparams") == rule else "")
+        baseline = with_task_defaults(task, hidden, seed, self.validate_params({}))
         unused: dict[str, str] = {}
         if self.phase_kinds and rule in ("auto", "authors", "paper"):
             steps = {"auto": "auto_unit_steps and auto_edge_steps", "authors": "the authors' 70-variant grid",
@@ -202,27 +207,23 @@ class SchedulePruner(Pruner):
         if not self.phase_kinds:
             unused["schedule_iterations"] = f"pruner {self.name!r} has no phases"
         for key, why in unused.items():
-            if key in params and key in self.defaults and params[key] != self.defaults[key]:
+            if key in params and key in baseline and params[key] != baseline[key]:
                 value = _shown(params[key])
                 raise SculptbenchError(f"option {self.name}.{key}={value} would have no effect: {why.replace('{value}', value)}")
 
     def resolve_steps(self, job: PruneJob) -> dict[str, float]:
         """The unit and edge steps for ``job``: the user's, else the task's, else the fallback."""
-        steps = {}
-        for key in ("unit_step", "edge_step"):
-            value = job.params.get(key)
-            if value is None:
-                value = task_defaults(job).get(key, FALLBACK_STEPS[key])
-            steps[key] = float(value)
-        return steps
+        params = resolved(job).params
+        return {key: float(FALLBACK_STEPS[key] if params.get(key) is None else params[key]) for key in ("unit_step", "edge_step")}
 
     @staticmethod
     def hparam_rule(job: PruneJob) -> str:
         """A key of :data:`HPARAM_RULES`: the user's choice, else the task's, else ``"task"``."""
-        return _rule(job.params, job.task)
+        return _rule(resolved(job).params)
 
     def variants(self, job: PruneJob) -> list[dict[str, Any]]:
         """Hyperparameter variants to run for ``job`` (one unless the rule is ``auto`` or ``authors``)."""
+        job = resolved(job)
         rule = self.hparam_rule(job)
         if rule == "paper":
             from sculptbench import paper
@@ -244,15 +245,9 @@ class SchedulePruner(Pruner):
             ]
         return [self.resolve_steps(job)]
 
-    @staticmethod
-    def _task_option(job: PruneJob, key: str) -> Any:
-        """The user's value of ``key``, else the task's ``pruning_defaults``, else ``None``."""
-        value = job.params.get(key)
-        return value if value is not None else task_defaults(job).get(key)
-
     def phases(self, job: PruneJob, variant: Mapping[str, Any]) -> list[Phase]:
         """The phases of one variant."""
-        p = job.params
+        p = resolved(job).params
         out = []
         for kind in self.phase_kinds:
             out.append(Phase(
@@ -261,12 +256,13 @@ class SchedulePruner(Pruner):
                 schedule=p["unit_schedule"] if kind == "unit" else p["edge_schedule"],
                 step=variant["unit_step"] if kind == "unit" else variant["edge_step"],
                 iterations=p["schedule_iterations"],
-                min_step=self._task_option(job, f"{kind}_min_step"),
+                min_step=p.get(f"{kind}_min_step"),
             ))
         return out
 
     def prune(self, job: PruneJob) -> SculptedNetwork:
         """Sculpt one network, one variant at a time (the unbatched path, ``--no-batch``)."""
+        job = resolved(job)
         stats = SculptStats()
         nets = []
         for variant in self.variants(job):
@@ -280,10 +276,12 @@ class SchedulePruner(Pruner):
         """Sculpt jobs of one task, shape and config together; keep the sparsest variant of each."""
         if not jobs:
             return []
-        key = (jobs[0].task.name, jobs[0].hidden, jobs[0].training, jobs[0].device, _freeze(jobs[0].params))
+        jobs = [resolved(job) for job in jobs]
+        # A task's per-network defaults (e.g. the MNIST reference table) may give each seed its steps.
+        key = (jobs[0].task.name, jobs[0].hidden, jobs[0].training, jobs[0].device, _freeze(_without_steps(jobs[0].params)))
         for job in jobs:
-            if (job.task.name, job.hidden, job.training, job.device, _freeze(job.params)) != key:
-                raise ValueError("prune_many needs jobs that differ only in their seed")
+            if (job.task.name, job.hidden, job.training, job.device, _freeze(_without_steps(job.params))) != key:
+                raise ValueError("prune_many needs jobs that differ only in their seed (and their steps)")
         per_job = [[(v, self.phases(job, v)) for v in self.variants(job)] for job in jobs]
         loop = _loop_points(jobs[0].params)
         if all(p == per_job[0] for p in per_job):
@@ -346,8 +344,9 @@ def _shown(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _rule(params: Mapping[str, Any], task: Task) -> str:
-    return params.get("hparams") or task.pruning_defaults.get("hparams") or "task"
+def _rule(params: Mapping[str, Any]) -> str:
+    """The hparams rule of resolved ``params`` (``"task"`` when neither the user nor the task chose one)."""
+    return params.get("hparams") or "task"
 
 
 def _check_loop(value: Any) -> Any:
@@ -415,7 +414,7 @@ def _select_detection(net: SculptedNetwork, job: PruneJob) -> Any:
 
     detector = _registry().get("detector", job.params["select_detector"])
     hints = None
-    if _rule(job.params, job.task) == "paper":
+    if _rule(job.params) == "paper":
         from sculptbench import paper
 
         hints = paper.lookup(job.task, job.hidden, job.seed).detector_hints()
@@ -428,6 +427,10 @@ def _oracle_success(net: SculptedNetwork, job: PruneJob) -> bool:
     detection = _select_detection(net, job)
     value = scorer.score(detection, net, job.task).metrics.get(job.params["oracle_metric"])
     return bool(value) and value == value  # NaN is no success
+
+
+def _without_steps(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if k not in ("unit_step", "edge_step", "unit_min_step", "edge_min_step")}
 
 
 def _freeze(params: Mapping[str, Any]) -> tuple:
