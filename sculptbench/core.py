@@ -208,44 +208,6 @@ def per_bit_accuracy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tenso
 
 
 # --------------------------------------------------------------------------- networks
-class MaskedMLP(torch.nn.Module):
-    """A ReLU MLP with sigmoid outputs whose weights and biases are multiplied by fixed masks."""
-
-    def __init__(self, sizes: Sequence[int]):
-        super().__init__()
-        self.sizes = list(sizes)
-        self.layers = torch.nn.ModuleList(
-            torch.nn.Linear(a, b) for a, b in zip(self.sizes[:-1], self.sizes[1:])
-        )
-        for i, layer in enumerate(self.layers):
-            self.register_buffer(f"weight_mask_{i}", torch.ones_like(layer.weight, dtype=torch.bool))
-            self.register_buffer(f"bias_mask_{i}", torch.ones_like(layer.bias, dtype=torch.bool))
-
-    def masks(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """The (weight mask, bias mask) of each layer."""
-        return [(getattr(self, f"weight_mask_{i}"), getattr(self, f"bias_mask_{i}")) for i in range(len(self.layers))]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Return the output logits (apply a sigmoid for probabilities)."""
-        for i, (layer, (wm, bm)) in enumerate(zip(self.layers, self.masks())):
-            x = torch.nn.functional.linear(x, layer.weight * wm, layer.bias * bm)
-            if i < len(self.layers) - 1:
-                x = torch.relu(x)
-        return x
-
-    @classmethod
-    def from_network(cls, net: "SculptedNetwork") -> "MaskedMLP":
-        """Build a module holding a :class:`SculptedNetwork`'s weights and masks."""
-        model = cls(net.sizes)
-        with torch.no_grad():
-            for i, layer in enumerate(model.layers):
-                layer.weight.copy_(net.weights[i])
-                layer.bias.copy_(net.biases[i])
-                getattr(model, f"weight_mask_{i}").copy_(net.weight_masks[i])
-                getattr(model, f"bias_mask_{i}").copy_(net.bias_masks[i])
-        return model
-
-
 @dataclass
 class SculptedNetwork:
     """A trained (and possibly pruned) MLP together with its masks.

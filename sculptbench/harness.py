@@ -609,12 +609,13 @@ def manifest(spec: RunSpec, registry: Registry) -> dict[str, Any]:
     import numpy
 
     from sculptbench import __version__
+    from sculptbench.torch_import import torch_version
 
     return {
         "sculptbench": __version__,
         "git": _git_state(),
         "python": platform.python_version(),
-        "torch": torch.__version__,
+        "torch": torch_version(),
         "numpy": numpy.__version__,
         "platform": platform.platform(),
         "device": spec.device,
@@ -640,10 +641,11 @@ def _git_state() -> dict[str, Any]:
 def execution_options(registry: Registry, spec: RunSpec) -> Any:
     """The :class:`sculptbench.executors.ExecutionOptions` of a run (threads: workers x threads <= cores)."""
     from sculptbench.executors import ExecutionOptions, threads_per_worker
+    from sculptbench.torch_import import torch_threads
 
     return ExecutionOptions(
         jobs=spec.jobs, timeout=spec.timeout, scheduler=spec.scheduler,
-        threads=threads_per_worker(torch.get_num_threads(), spec.jobs), registry=registry,
+        threads=threads_per_worker(torch_threads(), spec.jobs), registry=registry,
     )
 
 
