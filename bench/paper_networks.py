@@ -13,7 +13,13 @@ then aggregates per figure cell as the paper does (exemplars: task x hidden laye
 overlap: o x u for each of the three aspects; levels: depth x m), over the widths the paper's figures
 use and the first command of each (task, architecture, seed), and prints paper vs ours per figure.
 
-    python bench/paper_networks.py --reference-root DIR [--json PATH] [--jobs N] [--allow-missing]
+    python bench/paper_networks.py --reference-root DIR [--json PATH] [--jobs N] [--allow-missing] [--ours LABEL=DB ...]
+
+``--ours LABEL=DB`` (repeatable) puts sculptbench results databases beside the paper's networks: per
+figure cell, the paper's value / our scorer on the paper's networks / each database's rate (cells
+of the same task and architecture, untrainable counted as failures), a count of the cells within
+0.15 of the paper's networks, and per (task, arch) the median surviving hidden units per layer
+(units in detected modules) and weights kept.
 
 The last line is ``figure cells within 0.02 of the paper: N/114``. Exit status 2, with one error line,
 for a missing or wrong DIR, missing files (unless ``--allow-missing``, which scores the rest and lists
@@ -26,6 +32,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import sys
 import time
 from collections import Counter, defaultdict
@@ -43,6 +50,8 @@ from sculptbench.plugins.pruners.published import (
 
 #: Within this distance of the paper's value a figure cell counts as reproduced.
 TOLERANCE = 0.02
+#: ``--ours``: within this distance of our scorer on the paper's own networks a cell counts as matched.
+OURS_TOLERANCE = 0.15
 #: The paper's reported values (../shared/reference/paper-results.md: read from the published figures).
 PAPER: dict[str, dict[Any, dict[Any, float]]] = {
     "exemplars": {
@@ -96,12 +105,13 @@ ALSO = [("overlap-input", "Input overlap: input separability, strict (sculptbenc
         ("levels", "Increasing hierarchical levels: success against the whole hierarchy", "success")]
 
 
-def figure_cells(cmd: ReferenceCommand, task: Any) -> list[tuple[str, Any, Any]]:
-    """The (figure, row, column) cells a published network counts in (none for widths a figure does not use)."""
-    depth, width = len(cmd.hidden), cmd.hidden[0]
+def figure_cells(family: str, hidden: Sequence[int], task: Any) -> list[tuple[str, Any, Any]]:
+    """The (figure, row, column) cells a network of ``task`` at ``hidden`` counts in (none for widths
+    a figure does not use); ``family`` is the published command's (the task's own for our cells)."""
+    depth, width = len(hidden), hidden[0]
     params = dict(getattr(task, "task_parameters", {}))
     cells = []
-    if cmd.family == "exemplars" and width in FIGURES["exemplars"][4]:
+    if family == "exemplars" and width in FIGURES["exemplars"][4]:
         cells.append(("exemplars", depth, task.name))
     if task.name in ("bool/reused",) or task.family == "reuse":
         m = params.get("m", 16)
@@ -152,6 +162,7 @@ def score_network(cmd: ReferenceCommand, root: str) -> dict[str, Any]:
     record.update(
         accuracy=truth_table_accuracy(net, task), density=net.density(), seconds=time.perf_counter() - t0,
         modules=[sorted(map(list, m)) for m in detection.modules], metrics=metrics,
+        weights_kept=int(sum(int(m.sum()) for m in net.weight_masks)),
     )
     return record
 
@@ -173,9 +184,123 @@ def aggregate(records: Sequence[dict[str, Any]], commands: Sequence[ReferenceCom
     for cmd, rec in zip(commands, records):
         if id(cmd) not in chosen or "metrics" not in rec:
             continue
-        for fig, row, col in figure_cells(cmd, tasks[rec["task"]]):
+        for fig, row, col in figure_cells(cmd.family, cmd.hidden, tasks[rec["task"]]):
             cells[fig][row][col].append(bool(rec["metrics"].get(metric_of[fig])))
     return cells
+
+
+def hidden_units_in_modules(modules: Sequence[Sequence[Sequence[int]]], depth: int) -> list[int]:
+    """Units of each hidden layer that belong to a detected module: the surviving units."""
+    counts = [0] * depth
+    for module in modules:
+        for layer, _ in module:
+            if 1 <= layer <= depth:
+                counts[layer - 1] += 1
+    return counts
+
+
+def our_cells(db: str, tasks: dict[str, Any], metric_of: dict[str, str]) -> tuple[dict, dict]:
+    """Figure cells and network sizes of a sculptbench results database.
+
+    Returns (figure -> row -> column -> verdicts, (task, arch) -> [(units per hidden layer,
+    weights kept)]). Untrainable cells count as failures, as every published network counts in
+    the paper; error and timeout cells are left out.
+    """
+    from sculptbench.store import ResultsStore
+
+    cells: dict[str, dict[Any, dict[Any, list[bool]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    sizes: dict[tuple[str, str], list[tuple[list[int], int]]] = defaultdict(list)
+    for cell in ResultsStore(db, create=False).cells():
+        task = tasks.get(cell.task)
+        if task is None or cell.status not in ("ok", "untrainable"):
+            continue
+        hidden = tuple(int(w) for w in cell.arch.split("x"))
+        for fig, row, col in figure_cells(task.family, hidden, task):
+            cells[fig][row][col].append(cell.status == "ok" and bool(cell.metrics.get(f"structure.{metric_of[fig]}")))
+        if cell.status == "ok" and cell.density is not None:
+            widths = (task.n_inputs, *hidden, task.n_outputs)
+            n_weights = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+            units = hidden_units_in_modules(cell.config.get("modules", []), len(hidden))
+            sizes[(cell.task, cell.arch)].append((units, round(cell.density * n_weights)))
+    return cells, sizes
+
+
+def paper_sizes(records: Sequence[dict[str, Any]], commands: Sequence[ReferenceCommand]) -> dict:
+    """(task, arch) -> [(units per hidden layer, weights kept)] of the paper's networks (first command per key)."""
+    chosen = {id(cmd) for cmd in first_commands(commands).values()}
+    sizes: dict[tuple[str, str], list[tuple[list[int], int]]] = defaultdict(list)
+    for cmd, rec in zip(commands, records):
+        if id(cmd) in chosen and "metrics" in rec:
+            arch = "x".join(map(str, cmd.hidden))
+            sizes[(rec["task"], arch)].append((hidden_units_in_modules(rec["modules"], len(cmd.hidden)), rec["weights_kept"]))
+    return sizes
+
+
+def median_size(networks: Sequence[tuple[list[int], int]]) -> str:
+    """``units per hidden layer / weights kept``, each the median over the networks."""
+    if not networks:
+        return "-"
+    layers = len(networks[0][0])
+    units = [statistics.median(n[0][i] for n in networks) for i in range(layers)]
+    return "-".join(f"{u:g}" for u in units) + f" / {statistics.median(n[1] for n in networks):g}"
+
+
+def compare_ours(paper_nets: dict, ours: dict[str, dict], fig: str) -> tuple[list[list[str]], list[str], dict[str, tuple[int, int]]]:
+    """Per cell: paper / our scorer on the paper's networks / each of ours; and per label, the cells
+    within :data:`OURS_TOLERANCE` of the paper's networks (of the cells both have)."""
+    cols = list(next(iter(PAPER[fig].values())))
+    rows, counts = [], {label: [0, 0] for label in ours}
+
+    def rate(cells: dict, row: Any, col: Any) -> float | None:
+        verdicts = cells.get(fig, {}).get(row, {}).get(col, [])
+        return sum(verdicts) / len(verdicts) if verdicts else None
+
+    for row, paper_row in PAPER[fig].items():
+        line = [str(row)]
+        for col in cols:
+            theirs = rate(paper_nets, row, col)
+            parts = [f"{paper_row[col]:.2f}", "-" if theirs is None else f"{theirs:.2f}"]
+            for label, cells in ours.items():
+                mine = rate(cells, row, col)
+                n = len(cells.get(fig, {}).get(row, {}).get(col, []))
+                if mine is None:
+                    parts.append("-")
+                    continue
+                off = theirs is not None and abs(mine - theirs) > OURS_TOLERANCE + 1e-9
+                if theirs is not None:
+                    counts[label][0] += not off
+                    counts[label][1] += 1
+                parts.append(f"{mine:.2f}" + (f" (n={n})" if n else "") + (" *" if off else ""))
+            line.append(" / ".join(parts))
+        rows.append(line)
+    return rows, [FIGURES[fig][1]] + [str(c) for c in cols], {k: (v[0], v[1]) for k, v in counts.items()}
+
+
+def print_ours(records, commands, tasks, cells, ours_dbs: dict[str, str], metric_of: dict[str, str]) -> None:
+    """The ``--ours`` section: per figure cell four (or more) values, then network sizes."""
+    ours = {}
+    sizes = {"paper's networks": paper_sizes(records, commands)}
+    for label, db in ours_dbs.items():
+        ours[label], sizes[label] = our_cells(db, tasks, metric_of)
+    labels = " / ".join(ours)
+    print(f"\n# Ours beside the paper's networks ({', '.join(f'{k}: {v}' for k, v in ours_dbs.items())})")
+    print(f"paper / our scorer on the paper's networks / {labels}; * = more than {OURS_TOLERANCE} from the paper's networks")
+    totals = {label: [0, 0] for label in ours}
+    for fig, (title, _, cols_label, metric, widths) in FIGURES.items():
+        rows, headers, counts = compare_ours(cells, ours, fig)
+        print(f"\n## {title} (`structure.{metric}`; columns: {cols_label})\n")
+        print(tabulate(rows, headers=headers, tablefmt="github"))
+        for label, (good, total) in counts.items():
+            totals[label][0] += good
+            totals[label][1] += total
+    print("\n## Median surviving units per hidden layer / weights kept, per (task, arch)\n")
+    keys = sorted({key for label in ours for key in sizes[label]})
+    print(tabulate([[task, arch, *(median_size(sizes[label].get((task, arch), [])) for label in sizes)] for task, arch in keys],
+                   headers=["task", "arch", *sizes], tablefmt="github", disable_numparse=True))
+    print()
+    for label, (good, total) in totals.items():
+        share = f" ({good / total:.0%})" if total else ""
+        print(f"{label}: figure cells within {OURS_TOLERANCE} of our scorer on the paper's networks: {good}/{total}{share}")
 
 
 def compare(cells: dict[str, dict[Any, dict[Any, list[bool]]]], fig: str) -> tuple[list[list[str]], list[str], int, int]:
@@ -199,6 +324,24 @@ def compare(cells: dict[str, dict[Any, dict[Any, list[bool]]]], fig: str) -> tup
     return rows, [FIGURES[fig][1]] + [str(c) for c in cols], good, total
 
 
+def parse_ours(items: Sequence[str]) -> dict[str, str]:
+    """``LABEL=DB`` options as {label: path}; each DB must be a sculptbench results database."""
+    from sculptbench.store import ResultsStore
+
+    out: dict[str, str] = {}
+    for item in items:
+        label, sep, db = item.partition("=")
+        if not sep or not label or not db:
+            raise SculptbenchError(f"invalid --ours {item!r}; write it as LABEL=DB, e.g. authors=grid.db")
+        if label in out:
+            raise SculptbenchError(f"--ours label {label!r} is given twice; give each database its own label")
+        if not os.path.isfile(db):
+            raise SculptbenchError(f"--ours {label}: no results database at {db}; run `sculptbench run --results {db} ...` first")
+        ResultsStore(db, create=False)  # refuses a file that is not a results database, in one line
+        out[label] = db
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the bench; return the exit status."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -206,11 +349,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--json", help="write the per-network and per-cell results to this file")
     ap.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     ap.add_argument("--allow-missing", action="store_true", help="score the networks whose files are there and list the rest")
+    ap.add_argument("--ours", action="append", default=[], metavar="LABEL=DB",
+                    help="also put a sculptbench results database beside every figure cell (repeatable), e.g. authors=grid.db")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     try:
         if args.jobs < 1:
             raise SculptbenchError(f"invalid --jobs {args.jobs}; it must be >= 1")
+        ours_dbs = parse_ours(args.ours)
         root = args.reference_root
         commands = read_commands(root)
         tasks = _registry().tasks
@@ -262,6 +408,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\n## {title} (`structure.{metric}`; not counted)\n")
         print(tabulate(rows, headers=headers, tablefmt="github"))
         print(f"\n{fig} with {metric}: {g}/{t} cells within {TOLERANCE}")
+    if ours_dbs:
+        print_ours(records, commands, tasks, cells, ours_dbs, metric_of)
     elapsed = time.perf_counter() - t0
     print(f"\ntime: {elapsed:.0f} s")
     if args.json:

@@ -85,9 +85,9 @@ def main(ctx: click.Context, threads: int) -> None:
     """sculptbench: can pruning and network analysis recover the modular structure of a task?"""
     if ctx.invoked_subcommand in _NO_TORCH_COMMANDS:
         return  # reading a results database needs no torch (importing it costs seconds and 0.5 GB)
-    import torch
+    from sculptbench.torch_import import defer_torch
 
-    torch.set_num_threads(threads)
+    defer_torch(threads)  # torch is imported at its first use: planning a grid needs none
 
 
 #: Commands that only read a results database: they do not import torch.
@@ -214,6 +214,10 @@ def run(results, retry_failed, force, resume_id, no_resume, trust_recorded_execu
     to_run = sum(1 for k in keys if k not in skip and (only is None or k in only))
     cells = []
     status = "failed"
+    if to_run:
+        from sculptbench.torch_import import load_torch
+
+        load_torch()  # once, here, so that forked workers share it
     try:
         if quiet:
             cells = execution.execute(registry, spec, groups, store, run_id, skip=skip, only=only, on_wait=lambda m: click.echo(m, err=True))

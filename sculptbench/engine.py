@@ -25,7 +25,7 @@ import torch
 
 from sculptbench.core import SculptedNetwork, TaskData, TrainingConfig, per_bit_accuracy
 
-AccuracyFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+AccuracyFn = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]
 
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8

@@ -21,12 +21,11 @@ import time
 from dataclasses import dataclass, replace
 from typing import Callable
 
-import torch
-
 from sculptbench.planning import Group, RunSpec, WorkUnit, make_units
 from sculptbench.plugin_manager import Registry
 from sculptbench.running import failure_cell
 from sculptbench.store import Cell, ResultsStore
+from sculptbench.torch_import import torch_threads
 
 @dataclass
 class ExecutionOptions:
@@ -158,7 +157,7 @@ def execution_options(registry: Registry, spec: RunSpec) -> ExecutionOptions:
     """The :class:`ExecutionOptions` of a run (threads: workers x threads <= cores)."""
     return ExecutionOptions(
         jobs=spec.jobs, timeout=spec.timeout, scheduler=spec.scheduler,
-        threads=threads_per_worker(torch.get_num_threads(), spec.jobs), registry=registry,
+        threads=threads_per_worker(torch_threads(), spec.jobs), registry=registry,
     )
 
 

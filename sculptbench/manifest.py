@@ -6,10 +6,9 @@ import platform
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from sculptbench.planning import RunSpec
 from sculptbench.plugin_manager import Registry
+from sculptbench.torch_import import torch_version
 
 def manifest(spec: RunSpec, registry: Registry) -> dict[str, Any]:
     """What exactly was run: versions of everything, the device, seeds and resolved config."""
@@ -21,7 +20,7 @@ def manifest(spec: RunSpec, registry: Registry) -> dict[str, Any]:
         "sculptbench": __version__,
         "git": _git_state(),
         "python": platform.python_version(),
-        "torch": torch.__version__,
+        "torch": torch_version(),
         "numpy": numpy.__version__,
         "platform": platform.platform(),
         "device": spec.device,

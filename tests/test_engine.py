@@ -162,6 +162,26 @@ def test_mixed_variants_equal_each_variant_alone(xor3, two_threads):
             assert_same_network(net, alone[0])
 
 
+def test_members_sharing_a_unit_phase_run_it_once_and_equal_each_alone(xor3):
+    """Two edge steps after one unit step: dense training and the unit phase run once per seed."""
+    from sculptbench.pruning import sculpt
+
+    pruner, jobs = jobs_for(xor3, [0, 2], hidden=(24, 24), epochs=15, hparams="auto", auto_unit_steps=[30],
+                            auto_edge_steps=[1.5, 5.0], auto_restarts=1)
+    variants = [(v, pruner.phases(jobs[0], v)) for v in pruner.variants(jobs[0])]
+    assert len(variants) == 2
+    batch, stats = sculpt(jobs, variants)
+    assert len({n.density() for nets in batch for n in nets}) > 2, "variants ended alike: the test proves little"
+    alone_trainings = 0
+    for job, nets in zip(jobs, batch):
+        for variant, net in zip(variants, nets):
+            (alone,), alone_stats = sculpt([job], [variant])
+            assert_same_network(net, alone[0])
+            assert net.info["trainings"] == alone[0].info["trainings"]
+            alone_trainings += alone_stats.trainings
+    assert stats.trainings < alone_trainings
+
+
 def test_single_threaded_restores_the_thread_count(two_threads):
     with engine.single_threaded():
         assert torch.get_num_threads() == 1

@@ -226,6 +226,34 @@ def test_bench_bad_input_is_one_line(tmp_path, checkout):
     assert "corrupt reference file" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
+def test_bench_puts_our_databases_beside_the_paper_networks(tmp_path, checkout):
+    db = tmp_path / "ours.db"
+    run = CliRunner().invoke(main, ["run", "--tasks", "bool/input-separable", "--arch", "24", "--seeds", "2", "--pruners", "published",
+                                    "--param", f"published.root={checkout}", "--results", str(db), "--no-cache", "--quiet"])
+    assert run.exit_code == 0, run.output
+    proc = bench("--reference-root", checkout, "--ours", f"published={db}")
+    assert proc.returncode == 0, proc.stderr
+    # paper / our scorer on the paper's networks / the database, for the one cell both have
+    assert "1.00 / 1.00 / 1.00 (n=2)" in proc.stdout
+    assert "published: figure cells within 0.15 of our scorer on the paper's networks: 1/1 (100%)" in proc.stdout
+    # two hidden units in modules, eight weights kept: the same networks on both sides
+    assert "| bool/input-separable | 24     | 2 / 8              | 2 / 8       |" in proc.stdout
+    assert proc.stdout.strip().splitlines()[-1] == "figure cells within 0.02 of the paper: 1/114"
+
+
+def test_bench_ours_bad_input_is_one_line(tmp_path, checkout):
+    not_a_db = tmp_path / "notes.txt"
+    not_a_db.write_text("hello")
+    for value, fragment in [
+        ("ours.db", "write it as LABEL=DB"),
+        (f"a={tmp_path / 'missing.db'}", "no results database at"),
+        (f"a={not_a_db}", "not a sculptbench results database"),
+    ]:
+        proc = bench("--reference-root", checkout, "--ours", value)
+        assert proc.returncode == 2 and proc.stdout == "" and proc.stderr.startswith("error: ") and fragment in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+
+
 # --------------------------------------------------------------------------- the contract kit
 class TestPublishedPrunerContract(PrunerContract):
     """The same contract every pruner passes, on a fake checkout with seeds 0 and 1."""

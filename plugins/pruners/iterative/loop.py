@@ -315,12 +315,16 @@ def _sculpt(jobs: Sequence[PruneJob], variants: Sequence[tuple[dict[str, Any], l
             members[r].trainings += 1
         return result
 
-    # Dense training.
+    # Dense training, once per set of identical members (same job and restart).
     all_rows = list(range(k))
-    dense = train_rows(all_rows, params, masks)
-    params = dense.params
+    dense_followers = _followers(members, all_rows, None)
+    leaders = sorted(dense_followers)
+    dense = train_rows(leaders, params[leaders], masks[leaders])
+    params[leaders] = dense.params
+    for i, r in enumerate(leaders):
+        members[r].dense_accuracy = members[r].accuracy = float(dense.accuracy[i])
+    _copy_to_followers(dense_followers, members, params, masks, gens)
     for r, m in enumerate(members):
-        m.dense_accuracy = m.accuracy = float(dense.accuracy[r])
         m.threshold = task.acceptance_threshold(m.dense_accuracy)
         if m.accuracy < m.threshold - 1e-9 and "keep_pruning" not in loop:
             m.status = "untrainable"
@@ -331,6 +335,10 @@ def _sculpt(jobs: Sequence[PruneJob], variants: Sequence[tuple[dict[str, Any], l
         in_phase = [r for r, m in enumerate(members) if m.status == "ok" and phase_index < len(m.phases)]
         if not in_phase:
             continue
+        # Members that are identical so far and take the same phase run it once (e.g. the
+        # authors' 5 edge steps after each unit step); the others copy its result afterwards.
+        phase_followers = _followers(members, in_phase, phase_index)
+        in_phase = sorted(phase_followers)
         if phase_index > 0:
             # One more retraining between phases; kept only if it still meets the threshold
             # (always, with the reference's keep_retrain).
@@ -377,6 +385,7 @@ def _sculpt(jobs: Sequence[PruneJob], variants: Sequence[tuple[dict[str, Any], l
                         members[r].any_accepted = True
             for i, r in enumerate(active):
                 members[r].loop.report(accepted[i])
+        _copy_to_followers(phase_followers, members, params, masks, gens)
 
     test_acc, _ = engine.evaluate(layout, params * masks, data.test_x, data.test_y, task.accuracy)
     results: list[list[SculptedNetwork]] = [[] for _ in jobs]
@@ -395,6 +404,35 @@ def _sculpt(jobs: Sequence[PruneJob], variants: Sequence[tuple[dict[str, Any], l
         net.info = {"variant": m.variant, "trainings": m.trainings, "threshold": m.threshold}
         results[m.job_index].append(net)
     return results, stats
+
+
+def _followers(members: Sequence[Member], rows: Sequence[int], phase_index: int | None) -> dict[int, list[int]]:
+    """Group ``rows`` into members that would compute the same thing: leader row -> follower rows.
+
+    Two members are the same through dense training if they share a job and a restart (so a
+    generator seed), and through phase ``phase_index`` if their phases up to it are also equal.
+    Members run alone give the same numbers in any batch, so a follower may copy its leader.
+    """
+    groups: dict[tuple, list[int]] = {}
+    for r in rows:
+        m = members[r]
+        phases = () if phase_index is None else tuple(m.phases[:phase_index + 1])
+        groups.setdefault((m.job_index, m.variant.get("restart", 0), phases), []).append(r)
+    return {group[0]: group[1:] for group in groups.values()}
+
+
+def _copy_to_followers(followers: dict[int, list[int]], members: list[Member], params: torch.Tensor, masks: torch.Tensor,
+                       gens: Sequence[torch.Generator]) -> None:
+    """Give every follower its leader's state, as if it had run the same steps itself."""
+    for leader, rows in followers.items():
+        src = members[leader]
+        for r in rows:
+            params[r] = params[leader]
+            masks[r] = masks[leader]
+            gens[r].set_state(gens[leader].get_state())
+            dst = members[r]
+            dst.accuracy, dst.dense_accuracy, dst.trainings, dst.any_accepted = src.accuracy, src.dense_accuracy, src.trainings, src.any_accepted
+            dst.history = [dict(step) for step in src.history]
 
 
 def _density(layout: engine.Layout, mask: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,90 @@
+"""Every exemplar bar under every selection rule: the authors', the label-free ones and the oracle.
+
+For each exemplar task (input-separable, reused, both, none) at 1, 2 and 3 hidden layers of
+width 24, every seed is pruned twice, and every variant that meets the threshold is detected
+(``sculpting``) and scored (``structure``) by ``bench/paper_loop.py``'s ``measure``:
+
+- the authors' 70-variant grid with the reference's loop (``hparams=authors``, which takes
+  ``loop=reference``), trained with the reference's published recipe for the cell (lr, batch
+  size and epochs of its first published seed, ``sculptbench.paper``);
+- the default rule (``hparams=auto``: 9 initialisations at P_u 50 / P_e 1.5, our loop) with the
+  task's own recipe, which is what ``sculptbench run`` does by default.
+
+Columns per rule: ``sparsest`` (what the rule keeps), ``consensus`` (label-free: the most
+frequent detected structure, its sparsest variant) and ``oracle`` (a variant the scorer calls a
+success, if any: it uses the ground truth, an upper bound, never a default).
+
+    python bench/exemplar_rules.py --seeds 24 [--tasks both,reused] [--depths 1,2,3] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from paper_loop import measure  # noqa: E402
+
+#: The paper's exemplar figure (../shared/reference/paper-results.md), by (task, hidden layers).
+PAPER = {
+    ("input-separable", 1): 1.00, ("input-separable", 2): 1.00, ("input-separable", 3): 1.00,
+    ("reused", 1): 0.00, ("reused", 2): 1.00, ("reused", 3): 0.92,
+    ("both", 1): 1.00, ("both", 2): 1.00, ("both", 3): 1.00,
+    ("none", 1): 1.00, ("none", 2): 1.00, ("none", 3): 1.00,
+}
+
+
+def published_recipe(task_name: str, hidden: tuple[int, ...]) -> dict:
+    """lr, batch size and epochs of the reference's first published seed for this cell."""
+    from sculptbench import paper
+    from sculptbench.plugin_manager import load_registry
+
+    task = load_registry(entry_points=False).tasks[task_name]
+    return dict(paper.lookup(task, hidden, 0).training())
+
+
+def main() -> None:
+    """Measure every requested bar under both rules and print one table."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seeds", type=int, default=24)
+    ap.add_argument("--tasks", default="input-separable,reused,both,none")
+    ap.add_argument("--depths", default="1,2,3")
+    ap.add_argument("--width", type=int, default=24)
+    ap.add_argument("--json", help="also write every measurement to this file")
+    args = ap.parse_args()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, one thread; "
+          f"{args.seeds} seeds per bar", flush=True)
+    print("| task | hidden layers | paper | authors' rule: sparsest | consensus | oracle | default rule: sparsest | consensus | oracle "
+          "| untrainable (authors, default) | time (authors, default) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
+    rows = []
+    for name in args.tasks.split(","):
+        for depth in (int(d) for d in args.depths.split(",")):
+            task, hidden = f"bool/{name}", (args.width,) * depth
+            authors = measure(task, hidden, args.seeds, "reference", published_recipe(task, hidden), hparams="authors")
+            default = measure(task, hidden, args.seeds, "ours", {}, hparams="auto")
+            n = args.seeds
+            rate = {f"{rule}.{k}": r.get(k, 0) / n for rule, r in (("authors", authors), ("default", default))
+                    for k in ("authors", "consensus", "oracle")}
+            rows.append({"task": name, "depth": depth, "paper": PAPER.get((name, depth)), "seeds": n, **rate,
+                         "untrainable": [authors["untrainable"], default["untrainable"]],
+                         "seconds": [authors["seconds"], default["seconds"]]})
+            paper_text = "-" if PAPER.get((name, depth)) is None else f"{PAPER[(name, depth)]:.2f}"
+            print(f"| {name} | {depth} | {paper_text} | {rate['authors.authors']:.2f} | {rate['authors.consensus']:.2f} | "
+                  f"{rate['authors.oracle']:.2f} | {rate['default.authors']:.2f} | {rate['default.consensus']:.2f} | "
+                  f"{rate['default.oracle']:.2f} | {authors['untrainable']}, {default['untrainable']} | "
+                  f"{authors['seconds'] / 60:.1f}, {default['seconds'] / 60:.1f} min |", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+    within = [r for r in rows if r["paper"] is not None and abs(r["authors.oracle"] - r["paper"]) <= 0.1 + 1e-9]
+    print(f"\noracle (authors' rule) within 0.1 of the paper: {len(within)}/{len(rows)} bars; "
+          f"total {sum(sum(r['seconds']) for r in rows) / 60:.1f} min", flush=True)
+
+
+if __name__ == "__main__":
+    main()
