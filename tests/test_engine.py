@@ -164,7 +164,7 @@ def test_mixed_variants_equal_each_variant_alone(xor3, two_threads):
 
 def test_members_sharing_a_unit_phase_run_it_once_and_equal_each_alone(xor3):
     """Two edge steps after one unit step: dense training and the unit phase run once per seed."""
-    from sculptbench.pruning import sculpt
+    from sculptbench.plugins.pruners.iterative.loop import sculpt
 
     pruner, jobs = jobs_for(xor3, [0, 2], hidden=(24, 24), epochs=15, hparams="auto", auto_unit_steps=[30],
                             auto_edge_steps=[1.5, 5.0], auto_restarts=1)
