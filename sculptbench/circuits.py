@@ -1,4 +1,4 @@
-# Over 500 lines on purpose: the circuit spec format is one unit: its YAML parser, the checks behind each error message and the task it builds share private helpers and change together.
+# Over 500 lines because the circuit spec format is one unit: its YAML parser, the checks behind each error message and the task it builds share private helpers and change together.
 """Boolean-circuit tasks: a declarative YAML format, its validating loader and the task class.
 
 A circuit file names its inputs, its gates (wired by name), its ordered outputs and the

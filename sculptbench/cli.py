@@ -1,4 +1,4 @@
-# Over 500 lines on purpose: every command of the click group lives here; each command is short and only parses and prints, the work is in the framework modules.
+# Over 500 lines because every command of the click group lives here; each command is short and only parses and prints, the work is in the framework modules.
 """The ``sculptbench`` command line."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-# Over 500 lines on purpose: the contracts (every type a plugin author implements or receives) are read in one place.
+# Over 500 lines because the contracts (every type a plugin author implements or receives) are read in one place.
 """Core types shared by tasks, pruners, detectors and scorers.
 
 Units are addressed as ``(layer, index)`` tuples: layer 0 holds the input units, layers

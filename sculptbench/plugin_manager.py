@@ -21,13 +21,14 @@ import os
 import traceback
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Generic, Iterable, TypeVar
 
 import pluggy
 
 from sculptbench import hookspecs
 from sculptbench.core import Detector, Executor, Pruner, Scorer, SculptbenchError, Task
 
+C = TypeVar("C")
 ENTRY_POINT_GROUP = "sculptbench"
 STRICT_ENV = "SCULPTBENCH_STRICT_PLUGINS"
 
@@ -52,6 +53,16 @@ COMPONENT_KINDS: dict[str, tuple[str, type]] = {
     "scorer": ("register_scorers", Scorer),
     "executor": ("register_executors", Executor),
 }
+
+
+class _Components(Generic[C]):
+    """A :class:`Registry` attribute: the registered components of one kind, by name."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def __get__(self, registry: Registry | None, owner: type | None = None) -> dict[str, C]:
+        return registry.components[self.kind] if registry is not None else self  # type: ignore[return-value]
 
 
 @dataclass
@@ -90,25 +101,11 @@ class Registry:
         #: (kind, name) -> the plugins that claimed a name refused to all of them (no owner).
         self.contested: dict[tuple[str, str], list[PluginRecord]] = {}
 
-    @property
-    def tasks(self) -> dict[str, Task]:
-        """Registered tasks by name."""
-        return self.components["task"]
-
-    @property
-    def pruners(self) -> dict[str, Pruner]:
-        """Registered pruners by name."""
-        return self.components["pruner"]
-
-    @property
-    def detectors(self) -> dict[str, Detector]:
-        """Registered detectors by name."""
-        return self.components["detector"]
-
-    @property
-    def scorers(self) -> dict[str, Scorer]:
-        """Registered scorers by name."""
-        return self.components["scorer"]
+    #: Registered tasks, pruners, detectors and scorers, each by name.
+    tasks = _Components[Task]("task")
+    pruners = _Components[Pruner]("pruner")
+    detectors = _Components[Detector]("detector")
+    scorers = _Components[Scorer]("scorer")
 
     def failed(self) -> list[PluginRecord]:
         """Plugins that failed to load or lost a component to a name clash (status ``clash``)."""

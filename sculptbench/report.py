@@ -1,4 +1,4 @@
-# Over 500 lines on purpose: the leaderboard: grouping, bootstrap statistics and every output format render one Board, and the formats must agree.
+# Over 500 lines because the leaderboard: grouping, bootstrap statistics and every output format render one Board, and the formats must agree.
 """Leaderboards from result cells: by default rows are pruner x detector and columns tasks or
 families; ``--group-by ROWS:COLUMNS`` picks any cell fields or task parameters instead.
 

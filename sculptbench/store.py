@@ -1,4 +1,4 @@
-# Over 500 lines on purpose: the results store is one SQLite schema: its migrations, claims, writes and queries share one connection, transaction and error-translation discipline.
+# Over 500 lines because the results store is one SQLite schema: its migrations, claims, writes and queries share one connection, transaction and error-translation discipline.
 """The SQLite results database (stdlib sqlite3, WAL, one transaction per write).
 
 Tables: ``meta`` (application id and schema version), ``runs`` (one row per invocation),

@@ -1,4 +1,4 @@
-# Over 500 lines on purpose: the contract kit is one importable module by design: a plugin author imports one base class per role from it.
+# Over 500 lines because the contract kit is one importable module by design: a plugin author imports one base class per role from it.
 """Contract tests and fixtures for sculptbench plugin authors: an opt-in pytest plugin.
 
 Enable it in your plugin's ``conftest.py`` (install ``sculptbench[testing]``)::

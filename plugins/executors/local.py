@@ -102,13 +102,20 @@ def _forked_unit(unit: WorkUnit, registry: Any, sender: Any) -> None:
     # A child forked after torch ran an OpenMP region on several threads hangs in its next
     # parallel region; on one thread it never enters one.
     torch.set_num_threads(1)
+    _run_reporting(unit, registry, sender.send)
+
+
+def _run_reporting(unit: WorkUnit, registry: Any, send: Callable[[tuple], None]) -> bool:
+    """Run ``unit``, sending its events; an exception is sent as ``("crash", description)``, for
+    the coordinator to turn into error rows. ``False`` when the coordinator is gone."""
     try:
-        run_unit(unit, registry, sender.send)
+        run_unit(unit, registry, send)
     except Exception as exc:  # noqa: BLE001 - reported as error rows by the coordinator
         try:
-            sender.send(("crash", describe_exception(exc)))
+            send(("crash", describe_exception(exc)))
         except Exception:  # noqa: BLE001 - the coordinator is gone
-            pass
+            return False
+    return True
 
 
 class _Worker:
@@ -318,15 +325,8 @@ def _worker_main(conn: Any, lifeline: Any, threads: int, environ: dict[str, str]
             unit = conn.recv()
         except (EOFError, OSError):
             return
-        if unit is None:
+        if unit is None or not _run_reporting(unit, registry, conn.send):
             return
-        try:
-            run_unit(unit, registry, conn.send)
-        except Exception as exc:  # noqa: BLE001 - reported as error rows by the coordinator
-            try:
-                conn.send(("crash", describe_exception(exc)))
-            except Exception:  # noqa: BLE001
-                return
         conn.send(("done",))
 
 

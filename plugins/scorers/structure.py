@@ -1,4 +1,4 @@
-# Over 500 lines on purpose: a built-in is the module of its own feature: the structure scorer's pure metric functions, its class and its hook stay together.
+# Over 500 lines because a built-in is the module of its own feature: the structure scorer's pure metric functions, its class and its hook stay together.
 """The built-in ``structure`` scorer: does a detection recover the task's module DAG?
 
 Every definition here is documented, with worked examples, in ``docs/scoring.md``. In short:

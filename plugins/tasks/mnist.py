@@ -1,4 +1,4 @@
-# Over 500 lines on purpose: a built-in is the module of its own feature: the MNIST tasks' data loading, composites, profiles and Task class are that one feature.
+# Over 500 lines because a built-in is the module of its own feature: the MNIST tasks' data loading, composites, profiles and Task class are that one feature.
 """The MNIST tasks: two MNIST digits side by side (a 28x56 image, 1568 pixel inputs).
 
 ``mnist/two-digits`` has 20 sigmoid outputs, the one-hot of the left digit then of the right one;
