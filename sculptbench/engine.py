@@ -12,6 +12,9 @@ run the engine inside :func:`single_threaded` (as :func:`sculptbench.pruning.scu
 Parameters are kept flat: one ``(K, P)`` tensor per batch, laid out by :class:`Layout`. Forward
 and backward passes are written out by hand (ReLU hidden layers, sigmoid outputs, binary
 cross-entropy), which avoids autograd's per-operation overhead on these tiny networks.
+
+Plugin authors train through :func:`train_masked` and :func:`initial_network` (public, re-exported
+by :mod:`sculptbench.api`); the rest of this module is internal.
 """
 
 from __future__ import annotations
@@ -427,7 +430,7 @@ def train_masked(
     Each network trains with a fresh Adam and its own generator seeded with its seed (which first
     draws the initialisation, then the minibatch order and input noise), on one CPU thread: its
     result depends only on (task, sizes, mask, seed, start, config, device), never on the other
-    networks of the call. Returns CPU :class:`SculptedNetwork`\ s, in order, holding the
+    networks of the call. Returns one CPU :class:`SculptedNetwork` per mask, in order, with the
     best-epoch weights, their validation ``accuracy`` and ``test_accuracy``, status ``"ok"``;
     whether that accuracy is enough is the caller's rule (:meth:`Task.acceptance_threshold`).
     """
