@@ -6,10 +6,12 @@ block written twice, an example plugin that uses only the public API, and a docu
 Everything here reads files with ``ast`` and ``tokenize``; nothing is imported but the API.
 
 - **Import cycles.** Every ``import`` and ``from ... import`` of a package module, at any depth
-  (inside functions and ``if TYPE_CHECKING:`` too), is an edge to the package module it names (the
-  longest known prefix; ``from a import b`` is an edge to ``a.b`` when that is a module, else to
-  ``a``). Any cycle fails, named with the lines that close it. Modules loaded by a string
-  (``importlib.import_module``, the plugin manager's built-in list) are not edges.
+  (inside functions too), is an edge to the package module it names (the longest known prefix;
+  ``from a import b`` is an edge to ``a.b`` when that is a module, else to ``a``). Any cycle
+  fails, named with the lines that close it. Not edges: imports under ``if TYPE_CHECKING:``
+  (annotations only, never run; a typed contract may name the types of a module that imports
+  it), and modules loaded by a string (``importlib.import_module``, the plugin manager's
+  built-in list).
 - **Length.** A module over :data:`MAX_LINES` lines fails unless one of its first 10 lines is a
   comment starting with :data:`LONG_MODULE_MARKER` that says why, e.g.
   ``# Over 500 lines because the contract kit is one pytest plugin a plugin author enables whole``.
@@ -79,10 +81,23 @@ def _known_prefix(name: str, known: set[str]) -> str | None:
     return None
 
 
+def _run_time_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node of ``tree`` but those under ``if TYPE_CHECKING:`` (annotations only, never run)."""
+    nodes, stack = [], [tree]
+    while stack:
+        node = stack.pop()
+        nodes.append(node)
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+            stack.extend(node.orelse)
+        else:
+            stack.extend(ast.iter_child_nodes(node))
+    return nodes
+
+
 def _imports(tree: ast.AST, module: str, is_package: bool, known: set[str]) -> list[tuple[str, int]]:
-    """The package modules that ``tree`` (module ``module``) imports anywhere, each with its line."""
+    """The package modules that ``tree`` (module ``module``) imports when it runs, each with its line."""
     found = []
-    for node in ast.walk(tree):
+    for node in _run_time_nodes(tree):
         if isinstance(node, ast.Import):
             found += [(_known_prefix(alias.name, known), node.lineno) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -104,7 +119,7 @@ def import_graph(root: Path) -> nx.DiGraph:
     graph.add_nodes_from(known)
     for module, path in modules.items():
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-        for target, line in _imports(tree, module, path.name == "__init__.py", known):
+        for target, line in sorted(_imports(tree, module, path.name == "__init__.py", known), key=lambda edge: edge[1]):
             if not graph.has_edge(module, target):
                 graph.add_edge(module, target, where=f"{_relative(root, path)}:{line}")
     return graph
@@ -255,14 +270,14 @@ def non_api_imports(root: Path) -> list[str]:
     for path in sorted((root / EXAMPLE).rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
             if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
+                names = [(alias.name, f"import {alias.name}") for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and not node.level:
-                names = [node.module or ""]
+                names = [(node.module or "", f"from {node.module} import {', '.join(a.name for a in node.names)}")]
             else:
                 continue
-            for name in names:
+            for name, statement in names:
                 if (name == "sculptbench" or name.startswith("sculptbench.")) and name != "sculptbench.api":
-                    found.append(f"{_relative(root, path)}:{node.lineno} imports {name}")
+                    found.append(f"{_relative(root, path)}:{node.lineno}: {statement}")
     return found
 
 
@@ -329,6 +344,8 @@ def test_a_cycle_through_a_function_level_import_is_found(tmp_path):
         "plugins/__init__.py": "",
         "plugins/c.py": "from ..a import x\n\ndef g():\n    pass\n",
         "sculptbench/d.py": "import sculptbench.a\nfrom sculptbench import hookimpl\n",
+        "sculptbench/e.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from sculptbench.f import F\n",
+        "sculptbench/f.py": "from sculptbench.e import E\n",
     })
     assert import_cycles(root) == [
         "sculptbench.a -> sculptbench.b -> sculptbench.plugins.c -> sculptbench.a "
@@ -403,8 +420,8 @@ def test_an_example_importing_internals_is_caught(tmp_path):
         f"{EXAMPLE}/sculptbench_example/pruner.py": "def f():\n    from sculptbench import engine\n    import sculptbench.core\n",
     })
     assert non_api_imports(root) == [
-        f"{EXAMPLE.as_posix()}/sculptbench_example/pruner.py:2 imports sculptbench",
-        f"{EXAMPLE.as_posix()}/sculptbench_example/pruner.py:3 imports sculptbench.core",
+        f"{EXAMPLE.as_posix()}/sculptbench_example/pruner.py:2: from sculptbench import engine",
+        f"{EXAMPLE.as_posix()}/sculptbench_example/pruner.py:3: import sculptbench.core",
     ]
 
 
