@@ -3,7 +3,7 @@ block written twice, an example plugin that uses only the public API, and a docu
 
 "The package" is the framework ``sculptbench/`` and the built-ins ``plugins/`` (installed as
 ``sculptbench.plugins``; ``tasks/``, installed as ``sculptbench.tasks``, holds data only).
-Everything here reads files with ``ast`` and ``tokenize``; nothing is imported but the API.
+Everything here reads files with ``ast`` and ``tokenize``; of sculptbench, only the API is imported.
 
 - **Import cycles.** Every ``import`` and ``from ... import`` of a package module, at any depth
   (inside functions too), is an edge to the package module it names (the longest known prefix;
@@ -22,8 +22,9 @@ Everything here reads files with ``ast`` and ``tokenize``; nothing is imported b
   the package (or in the same module, not overlapping) fail, both places named by file and line.
   Declarations (one-line fields such as ``seed: int``, class headers with their decorators, and
   one-line class attributes such as ``name = "louvain"``) and data lines (literals only) match
-  only when written the same: two records or components share that shape without sharing logic. The rule follows the
-  ``duplicates`` tool's (same lines, or the same shape with other names, strings and numbers).
+  only when written the same: two records or components share that shape without sharing
+  logic. The rule follows the ``duplicates`` tool's (same lines, or the same shape with other
+  names, strings and numbers).
 """
 
 from __future__ import annotations
