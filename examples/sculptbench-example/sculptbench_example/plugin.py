@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sculptbench import hookimpl
+from sculptbench.api import hookimpl
 
 from sculptbench_example.spectral import SpectralDetector
 from sculptbench_example.synflow import SynFlowPruner

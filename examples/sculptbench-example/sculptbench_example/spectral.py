@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from scipy.sparse.csgraph import connected_components
 
-from sculptbench.core import Detection, Detector, SculptbenchError, SculptedNetwork, Task
+from sculptbench.api import Detection, Detector, SculptbenchError, SculptedNetwork, Task
 
 
 def abs_adjacency(network: SculptedNetwork) -> tuple[np.ndarray, list[tuple[int, int]]]:

@@ -6,7 +6,8 @@ ReLUs are then active, so the network is the product of its weight matrices; bia
 out). The score of a weight is ``|θ ⊙ ∂R/∂θ|``. Pruning is global and iterative: over ``rounds``
 rounds the density follows the exponential schedule ``d^(k/rounds)``, and each round re-scores
 the surviving weights and keeps the highest-scoring ones. Only then is the sparse network
-trained, once, with the task's :class:`~sculptbench.core.TrainingConfig`.
+trained, once, with the job's training recipe, through sculptbench's public helper
+:func:`sculptbench.api.train_masked`.
 
 sculptbench asks for the sparsest network that still solves the task, so the pruner tries every
 target density in ``densities`` (from the same initialisation) and keeps the sparsest one whose
@@ -22,9 +23,7 @@ from typing import Any, Sequence
 
 import torch
 
-from sculptbench import engine
-from sculptbench.core import PruneJob, Pruner, SculptbenchError, SculptedNetwork
-from sculptbench.plugins.pruners.iterative.loop import io_connected, select_lowest
+from sculptbench.api import PruneJob, Pruner, SculptbenchError, SculptedNetwork, initial_network, train_masked
 
 
 def synflow_scores(weights: Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -40,38 +39,42 @@ def synflow_scores(weights: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     return [(w * w.grad).detach().abs() for w in abs_w]
 
 
-def synflow_mask(layout: engine.Layout, params_row: torch.Tensor, density: float, rounds: int) -> torch.Tensor:
-    """The flat 0/1 mask row SynFlow keeps at ``density`` after ``rounds`` exponential rounds.
+def lowest(scores: torch.Tensor, alive: torch.Tensor, count: int) -> torch.Tensor:
+    """Indices of the ``count`` lowest-scoring alive items; ties go to the lower index."""
+    keyed = torch.where(alive, scores.double(), torch.tensor(float("inf"), dtype=torch.float64))
+    return torch.sort(keyed, stable=True).indices[:count]
 
-    Ties are broken towards pruning the weight with the lower flat index. A hidden unit's bias is
-    kept only while the unit has an outgoing weight; output biases are always kept.
+
+def synflow_masks(network: SculptedNetwork, density: float, rounds: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """The weight masks ``(out, in)`` and bias masks SynFlow keeps of ``network`` at ``density``.
+
+    Scores the network's weights over ``rounds`` exponential rounds; ties are broken towards
+    pruning the weight that comes first with the weights laid out ``(in, out)``, layer by layer.
+    A hidden unit's bias is kept only while the unit has an outgoing weight; output biases are
+    always kept.
     """
-    flat = params_row.detach().unsqueeze(0)
-    weights = [layout.weights(flat, l)[0] for l in range(layout.n_layers)]
+    weights = [w.detach().t() for w in network.weights]  # (in, out)
     alive = [torch.ones_like(w, dtype=torch.bool) for w in weights]
-    total = layout.n_weights
+    counts = [w.numel() for w in weights]
+    total = sum(counts)
     for k in range(1, rounds + 1):
         keep = max(1, int(round(total * density ** (k / rounds))))
         scores = synflow_scores([w * a for w, a in zip(weights, alive)])
-        flat_scores = torch.cat([s.flatten() for s in scores]).cpu()
-        flat_alive = torch.cat([a.flatten() for a in alive]).cpu()
+        flat_scores = torch.cat([s.flatten() for s in scores])
+        flat_alive = torch.cat([a.flatten() for a in alive])
         n_prune = int(flat_alive.sum()) - keep
         if n_prune > 0:
-            chosen = select_lowest(flat_scores, flat_alive, n_prune)
-            flat_alive[chosen] = False
-            pos = 0
-            for l, a in enumerate(alive):
-                alive[l] = flat_alive[pos:pos + a.numel()].view_as(a).to(a.device)
-                pos += a.numel()
-    mask = torch.zeros(layout.n_params, dtype=params_row.dtype, device=params_row.device)
-    for l in range(layout.n_layers):
-        mask[layout.weight_slice(l)] = alive[l].flatten().to(mask.dtype)
-        if l + 1 < layout.n_layers:
-            has_out = alive[l + 1].any(dim=1)  # units of layer l+1 with an outgoing weight
-            mask[layout.bias_slice(l)] = has_out.to(mask.dtype)
-        else:
-            mask[layout.bias_slice(l)] = 1
-    return mask
+            flat_alive[lowest(flat_scores, flat_alive, n_prune)] = False
+            alive = [part.view_as(a) for part, a in zip(flat_alive.split(counts), alive)]
+    weight_masks = [a.t().contiguous() for a in alive]
+    has_out = [m.any(dim=0) for m in weight_masks[1:]]  # hidden units with an outgoing weight
+    return weight_masks, has_out + [torch.ones(network.sizes[-1], dtype=torch.bool)]
+
+
+def io_connected(weight_masks: Sequence[torch.Tensor], require_all_inputs: bool) -> bool:
+    """Whether every output (and, if required, every input) keeps a weight."""
+    outputs_fed = bool(weight_masks[-1].any(dim=1).all())
+    return outputs_fed and (not require_all_inputs or bool(weight_masks[0].any(dim=0).all()))
 
 
 def _check_densities(value: Any) -> tuple[float, ...]:
@@ -119,48 +122,42 @@ class SynFlowPruner(Pruner):
         for job in jobs:
             if (job.task.name, job.hidden, job.training, job.device) != (first.task.name, first.hidden, first.training, first.device):
                 raise ValueError("prune_many needs jobs of one task, shape, training config and device")
-        task, device = first.task, torch.device(first.device)
-        layout = engine.Layout(tuple(first.sizes))
-        data = task.data(device)
-        rows_params, rows_masks, gens, owners = [], [], [], []
+        task = first.task
+        masks: list[list[torch.Tensor] | None] = []
+        bias_masks: list[list[torch.Tensor] | None] = []
+        seeds, owners = [], []
         for j, job in enumerate(jobs):
             p = self.validate_params(dict(job.params))
-            init = engine.init_params(layout, [torch.Generator().manual_seed(job.seed)], device)[0]
+            init = initial_network(job.sizes, job.seed)  # where train_masked starts this seed
             for density in (None, *p["densities"]):  # None: the dense reference
-                gen = torch.Generator().manual_seed(job.seed)
-                engine.init_params(layout, [gen])  # the same draws as `init`: gen continues after them
-                mask = torch.ones_like(init) if density is None else synflow_mask(layout, init, density, p["rounds"])
-                rows_params.append(init)
-                rows_masks.append(mask)
-                gens.append(gen)
+                weight_mask, bias_mask = (None, None) if density is None else synflow_masks(init, density, p["rounds"])
+                masks.append(weight_mask)
+                bias_masks.append(bias_mask)
+                seeds.append(job.seed)
                 owners.append((j, density))
-        params, masks = torch.stack(rows_params), torch.stack(rows_masks)
-        result = engine.train(layout, params, masks, data, first.training, gens, accuracy=task.accuracy)
-        test_acc, _ = engine.evaluate(layout, result.params * masks, data.test_x, data.test_y, task.accuracy)
-        connected = io_connected(layout, masks, task.require_all_inputs)
+        trained = train_masked(task, first.sizes, masks, seeds, first.training, first.device, bias_masks=bias_masks)
         nets = []
         for j, job in enumerate(jobs):
             rows = [r for r, (owner, _) in enumerate(owners) if owner == j]
             dense_row, sparse_rows = rows[0], rows[1:]
-            dense_acc = float(result.accuracy[dense_row])
+            dense_acc = trained[dense_row].accuracy
             threshold = task.acceptance_threshold(dense_acc)
             trainable = dense_acc >= threshold - 1e-9
-            meets = {r: bool(connected[r]) and float(result.accuracy[r]) >= threshold - 1e-9 for r in sparse_rows}
+            meets = {r: io_connected(trained[r].weight_masks, task.require_all_inputs) and trained[r].accuracy >= threshold - 1e-9
+                     for r in sparse_rows}
             good = [r for r in sparse_rows if meets[r]]
             chosen = good[0] if good else sparse_rows[-1]  # densities are sorted: sparsest first
             if not trainable:
                 chosen = dense_row
-            net = engine.to_network(layout, result.params[chosen], masks[chosen])
-            net.accuracy = float(result.accuracy[chosen])
-            net.test_accuracy = float(test_acc[chosen])
+            net = trained[chosen]
             net.dense_accuracy = dense_acc
             net.status = "ok" if trainable else "untrainable"
             net.history = [{"phase": "dense", "target": 0.0, "density": 1.0, "accuracy": dense_acc, "accepted": trainable}]
             for r in sparse_rows:
                 d = owners[r][1]
                 net.history.append({
-                    "phase": "synflow", "target": 100.0 * (1 - d), "density": float(masks[r][layout.weight_columns().to(masks.device)].mean()),
-                    "accuracy": float(result.accuracy[r]), "accepted": meets[r],
+                    "phase": "synflow", "target": 100.0 * (1 - d), "density": trained[r].density(),
+                    "accuracy": trained[r].accuracy, "accepted": meets[r],
                 })
             net.info = {
                 "variant": {"density": owners[chosen][1]},

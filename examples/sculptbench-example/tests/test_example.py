@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import torch
 
-from sculptbench import engine
-from sculptbench.core import PruneJob, SculptedNetwork, TrainingConfig
-from sculptbench.plugin_manager import load_registry
-from sculptbench.testing import DetectorContract, PrunerContract, builtin_registry
+from sculptbench.api import (
+    DetectorContract,
+    PruneJob,
+    PrunerContract,
+    SculptedNetwork,
+    TrainingConfig,
+    builtin_registry,
+    initial_network,
+    load_registry,
+)
 
 from sculptbench_example import plugin
 from sculptbench_example.spectral import SpectralDetector
-from sculptbench_example.synflow import SynFlowPruner, synflow_mask, synflow_scores
+from sculptbench_example.synflow import SynFlowPruner, synflow_masks, synflow_scores
 
 
 # --------------------------------------------------------------------------- contracts
@@ -74,17 +80,19 @@ def test_scores_match_the_closed_form():
 
 
 def test_mask_hits_the_density_and_is_data_free():
-    layout = engine.Layout((4, 16, 4))
-    init = engine.init_params(layout, [torch.Generator().manual_seed(3)])[0]
+    init = initial_network([4, 16, 4], 3)
+    n_weights = 4 * 16 + 16 * 4
     for density in (0.05, 0.2, 1.0):
-        mask = synflow_mask(layout, init, density, rounds=10)
-        kept = int(mask[layout.weight_columns()].sum())
-        assert kept == max(1, round(layout.n_weights * density))
+        weight_masks, bias_masks = synflow_masks(init, density, rounds=10)
+        assert sum(int(m.sum()) for m in weight_masks) == max(1, round(n_weights * density))
+        assert [tuple(m.shape) for m in weight_masks] == [(16, 4), (4, 16)]
     # SynFlow avoids layer collapse: both layers keep weights even at 5%.
-    mask = synflow_mask(layout, init, 0.05, rounds=10)
-    for l in range(layout.n_layers):
-        assert mask[layout.weight_slice(l)].sum() > 0
-    assert torch.equal(mask, synflow_mask(layout, init, 0.05, rounds=10))
+    weight_masks, bias_masks = synflow_masks(init, 0.05, rounds=10)
+    assert all(m.any() for m in weight_masks)
+    # A hidden unit keeps its bias only while it has an outgoing weight; output biases stay.
+    assert bias_masks[0].tolist() == weight_masks[1].any(dim=0).tolist() and bias_masks[1].all()
+    again = synflow_masks(init, 0.05, rounds=10)
+    assert all(torch.equal(a, b) for a, b in zip(weight_masks + bias_masks, again[0] + again[1]))
 
 
 def test_synflow_keeps_the_sparsest_density_that_solves_the_task():
