@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import itertools
 import platform
+import sys
 import time
 
 import torch
@@ -45,7 +47,8 @@ def _ints(text: str) -> list[int]:
 
 def make_task(kind: str, jitter: int | None = None, epochs: int | None = None, train: int | None = None,
               tolerance: float | None = None, weight_decay: float | None = None,
-              unit_step: float | None = None, unit_min_step: float | None | str = "profile") -> mnist.MnistTask:
+              unit_step: float | None = None, unit_min_step: float | None | str = "profile",
+              edge_step: float | None = None, edge_min_step: float | None = None) -> mnist.MnistTask:
     """A task of the quick profile with the given settings replaced (``None`` keeps the profile's;
     for ``unit_min_step`` ``None`` means one unit, the reference's rule)."""
     base = mnist.PROFILES["quick"]
@@ -57,7 +60,7 @@ def make_task(kind: str, jitter: int | None = None, epochs: int | None = None, t
     if epochs is not None:
         kind_epochs[kind] = epochs
     pruning = dict(base.pruning)
-    pruning.update({k: v for k, v in (("unit_step", unit_step),) if v is not None})
+    pruning.update({k: v for k, v in (("unit_step", unit_step), ("edge_step", edge_step), ("edge_min_step", edge_min_step)) if v is not None})
     if unit_min_step != "profile":
         pruning["unit_min_step"] = unit_min_step
     profile = dataclasses.replace(
@@ -77,6 +80,39 @@ def one_sided_units(net) -> str:
     left, right = mask[:, :, :mnist.W].flatten(1).any(1), mask[:, :, mnist.W:].flatten(1).any(1)
     alive = left | right
     return f"{int((alive & (left ^ right)).sum())}/{int(alive.sum())}"
+
+
+def unit_sides(net) -> list:
+    """Per hidden layer, each unit's half (0 left, 1 right, -1 dead): the half sending it most of
+    its absolute incoming weight (pixels by column; hidden units by this rule, layer by layer)."""
+    import numpy as np
+
+    source = np.array([0 if c < mnist.W else 1 for r in range(mnist.H) for c in range(2 * mnist.W)])
+    sides = []
+    for layer in range(net.n_layers - 1):
+        w = (net.weights[layer].abs() * net.weight_masks[layer]).numpy()
+        left, right = w[:, source == 0].sum(1), w[:, source == 1].sum(1)
+        side = np.where(left + right > 0, (right > left).astype(int), -1)
+        sides.append(side)
+        source = side
+    return sides
+
+
+def cross_edges(net, kind: str) -> str:
+    """Surviving edges from layer 2 on that join units (or a two-digits output) of different
+    halves (by :func:`unit_sides`), of all surviving edges from layer 2 on."""
+    import numpy as np
+
+    sides = unit_sides(net)
+    outs = np.array([0] * 10 + [1] * 10) if kind == "two-digits" else np.full(net.sizes[-1], -1)
+    cross = total = 0
+    for layer in range(1, net.n_layers):
+        mask = net.weight_masks[layer].numpy().astype(bool)
+        dst = sides[layer] if layer < net.n_layers - 1 else outs
+        src = sides[layer - 1]
+        total += int(mask.sum())
+        cross += int((mask & (dst[:, None] >= 0) & (src[None, :] >= 0) & (dst[:, None] != src[None, :])).sum())
+    return f"{cross}/{total}"
 
 
 def dense_part(args) -> None:
@@ -105,13 +141,15 @@ def sculpt_part(args) -> None:
     grid = list(itertools.product(
         _floats(args.tolerance) or [None], _floats(args.weight_decay) or [None],
         _floats(args.unit_step) or [None], _floats(args.unit_min_step) or ["profile"], _ints(args.epochs) or [None],
-        _ints(args.train) or [None],
+        _ints(args.train) or [None], _floats(args.edge_step) or [None], _floats(args.edge_min_step) or [None],
     ))
     cells, summary = [], []
-    for tol, wd, unit, unit_min, epochs, train in grid:
-        task = make_task(args.task, tolerance=tol, weight_decay=wd, unit_step=unit, unit_min_step=unit_min, epochs=epochs, train=train)
+    for tol, wd, unit, unit_min, epochs, train, edge, edge_min in grid:
+        task = make_task(args.task, tolerance=tol, weight_decay=wd, unit_step=unit, unit_min_step=unit_min, epochs=epochs, train=train,
+                         edge_step=edge, edge_min_step=edge_min)
+        pd = task.pruning_defaults
         setting = (f"{task.composites().train.x.shape[0]} x {task.training.epochs} ep, tol {task.accuracy_tolerance} wd {task.training.weight_decay} "
-                   f"P_u {task.pruning_defaults['unit_step']} min {task.pruning_defaults.get('unit_min_step')}")
+                   f"P_u {pd['unit_step']} min {pd.get('unit_min_step')} P_e {pd['edge_step']} min {pd.get('edge_min_step')}")
         for arch in [tuple(_ints(a.replace("x", ","))) for a in args.arch.split(",")]:
             params = pruner.validate_params({})
             jobs = [PruneJob(task, arch, seed, params, task.training, "cpu") for seed in _ints(args.seeds)]
@@ -120,6 +158,13 @@ def sculpt_part(args) -> None:
             seconds = (time.perf_counter() - t0) / len(jobs)
             hits = {"input_separability": 0, "output_grouping": 0}
             for job, net in zip(jobs, nets):
+                if args.save:
+                    import pickle
+                    from pathlib import Path
+
+                    Path(args.save).mkdir(parents=True, exist_ok=True)
+                    name = f"{args.task}-{'x'.join(map(str, arch))}-{hashlib.sha1(setting.encode()).hexdigest()[:8]}-s{job.seed}.pkl"
+                    (Path(args.save) / name).write_bytes(pickle.dumps((setting, net)))
                 metrics = {}
                 if net.status == "ok":
                     detection = detector.detect(net, task, detector_params(detector, task, {}), job.seed)
@@ -127,11 +172,12 @@ def sculpt_part(args) -> None:
                 for key in hits:
                     hits[key] += bool(metrics.get(key))
                 cells.append([args.task, "x".join(map(str, arch)), setting, job.seed, f"{net.dense_accuracy:.3f}", f"{net.accuracy:.3f}",
-                              f"{net.density():.4f}", one_sided_units(net), metrics.get("modules_found", "-"), metrics.get("input_separability", "-"),
+                              f"{net.density():.4f}", one_sided_units(net), cross_edges(net, args.task), metrics.get("modules_found", "-"), metrics.get("input_separability", "-"),
                               _fmt(metrics.get("input_ari")), metrics.get("output_grouping", "-"), _fmt(metrics.get("output_ari")), f"{seconds:.0f}"])
+                print(" | ".join(map(str, cells[-1])), file=sys.stderr, flush=True)
             n = len(jobs)
             summary.append([args.task, "x".join(map(str, arch)), setting, n, f"{hits['input_separability'] / n:.2f}", f"{hits['output_grouping'] / n:.2f}"])
-    print(tabulate(cells, headers=["task", "arch", "setting", "seed", "dense acc", "pruned acc", "density", "one-sided L1 units", "modules", "input sep", "input ARI", "output grp", "output ARI", "prune s"], tablefmt="github"))
+    print(tabulate(cells, headers=["task", "arch", "setting", "seed", "dense acc", "pruned acc", "density", "one-sided L1 units", "cross edges", "modules", "input sep", "input ARI", "output grp", "output ARI", "prune s"], tablefmt="github"))
     print()
     print(tabulate(summary, headers=["task", "arch", "setting", "seeds", "input separability", "output grouping"], tablefmt="github"))
 
@@ -151,6 +197,9 @@ def main() -> None:
     parser.add_argument("--weight-decay", default="")
     parser.add_argument("--unit-step", default="")
     parser.add_argument("--unit-min-step", default="")
+    parser.add_argument("--edge-step", default="")
+    parser.add_argument("--edge-min-step", default="")
+    parser.add_argument("--save", default="", help="sculpt: a directory to pickle each (setting, network) into")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.part == "dense":
