@@ -246,25 +246,16 @@ def _backward_parts(
     return grads
 
 
-def train(
-    layout: Layout,
-    params: torch.Tensor,
-    masks: torch.Tensor,
-    data: TaskData,
-    config: TrainingConfig,
-    generators: Sequence[torch.Generator],
-    lrs: torch.Tensor | None = None,
-    accuracy: AccuracyFn = per_bit_accuracy,
-    prefer_later: bool = False,
-) -> TrainResult:
-    """Train K members from ``params`` with a fresh Adam each and return their best epochs.
+def train(layout: Layout, *args, **kwargs) -> TrainResult:
+    """Train K members from ``params`` with a fresh Adam each and return their best epochs
+    (arguments: :func:`train_stacked`'s, without ``draw_inputs``).
 
     Layouts with :data:`COMPACT_MIN_INPUTS` inputs or more train each member on its compacted
     network (:func:`train_compacted`); the rest train as one stacked model (:func:`train_stacked`).
     """
     if layout.sizes[0] >= COMPACT_MIN_INPUTS:
-        return train_compacted(layout, params, masks, data, config, generators, lrs, accuracy, prefer_later)
-    return train_stacked(layout, params, masks, data, config, generators, lrs, accuracy, prefer_later)
+        return train_compacted(layout, *args, **kwargs)
+    return train_stacked(layout, *args, **kwargs)
 
 
 def compact_index(layout: Layout, mask_row: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
@@ -291,17 +282,8 @@ def compact_index(layout: Layout, mask_row: torch.Tensor) -> tuple[list[torch.Te
     return keep, torch.cat(cols)
 
 
-def train_compacted(
-    layout: Layout,
-    params: torch.Tensor,
-    masks: torch.Tensor,
-    data: TaskData,
-    config: TrainingConfig,
-    generators: Sequence[torch.Generator],
-    lrs: torch.Tensor | None = None,
-    accuracy: AccuracyFn = per_bit_accuracy,
-    prefer_later: bool = False,
-) -> TrainResult:
+def train_compacted(layout: Layout, params: torch.Tensor, masks: torch.Tensor, data: TaskData, config: TrainingConfig,
+                    generators: Sequence[torch.Generator], lrs: torch.Tensor | None = None, **options) -> TrainResult:
     """:func:`train_stacked`, one member at a time on its compacted network (:func:`compact_index`).
 
     Dropped parameters are masked, so they stay zero and never affect the kept ones; only the
@@ -320,7 +302,7 @@ def train_compacted(
             inputs = keep[0]
             sub_data = TaskData(data.train_x[:, inputs], data.train_y, data.val_x[:, inputs], data.val_y, data.test_x, data.test_y)
         res = train_stacked(sub, params[r:r + 1, cols], masks[r:r + 1, cols], sub_data, config, generators[r:r + 1],
-                            None if lrs is None else lrs[r:r + 1], accuracy, prefer_later, draw_inputs=(n_all, keep[0]))
+                            None if lrs is None else lrs[r:r + 1], draw_inputs=(n_all, keep[0]), **options)
         out[r, cols] = res.params[0]
         accs.append(res.accuracy)
         losses.append(res.loss)
@@ -339,7 +321,7 @@ def train_stacked(
     prefer_later: bool = False,
     draw_inputs: tuple[int, torch.Tensor] | None = None,
 ) -> TrainResult:
-    """Train K members as one stacked model (see :func:`train`).
+    """Train K members as one stacked model.
 
     ``masks`` (``(K, P)``, 0/1) fixes pruned weights and biases at zero. Every epoch visits the
     training rows in the member's own random order in minibatches of ``config.batch_size``,
