@@ -6,6 +6,8 @@ core count; times do):
 * ``dense``: the dense network's validation accuracy (two-digits: mean of the per-half argmax
   accuracies; xor: all 3 bits right) against the placement jitter, the epochs and the number of
   training composites, one seed. This is how the quick profile's data and recipe were chosen.
+* ``cross``: why the upper layers mix the halves: one sculpted two-digits cell's cross-half
+  edges against as many random same-half edges (magnitude; accuracy when removed).
 * ``sculpt``: train, prune (``iterative``), detect (``sculpting``) and score (``structure``)
   cells for every combination of the settings given, and per setting the share of seeds with
   input separability and output grouping. This is how the quick profile's pruning tolerance,
@@ -182,13 +184,65 @@ def sculpt_part(args) -> None:
     print(tabulate(summary, headers=["task", "arch", "setting", "seeds", "input separability", "output grouping"], tablefmt="github"))
 
 
+def _flat(layout: engine.Layout, weights, biases) -> torch.Tensor:
+    """One flat parameter row from per-layer ``(out, in)`` weights and biases."""
+    row = torch.zeros(1, layout.n_params)
+    for layer in range(layout.n_layers):
+        row[0, layout.weight_slice(layer)] = weights[layer].t().reshape(-1).float()
+        row[0, layout.bias_slice(layer)] = biases[layer].float()
+    return row
+
+
+def cross_part(args) -> None:
+    """Why the upper layers mix the halves: sculpt one two-digits cell, then compare its cross-half
+    edges (layer 2 on, by :func:`unit_sides`) with as many random same-half edges: mean |weight|,
+    and the validation accuracy with either set removed, before and after one retraining."""
+    import numpy as np
+
+    registry = load_registry(entry_points=False)
+    pruner = registry.pruners["iterative"]
+    arch = tuple(_ints(args.arch.replace("x", ",")))
+    floats = {k: (_floats(getattr(args, k)) or [None])[0] for k in ("tolerance", "weight_decay", "edge_min_step")}
+    task = make_task("two-digits", **floats)
+    net = pruner.prune_many([PruneJob(task, arch, args.seed, pruner.validate_params({}), task.training, "cpu")])[0]
+    sides = unit_sides(net)
+    outs = np.array([0] * 10 + [1] * 10)
+    masks = [m.numpy().astype(bool) for m in net.weight_masks]
+    cross_masks, random_masks = [m.copy() for m in masks], [m.copy() for m in masks]
+    rng = np.random.default_rng(args.seed)
+    rows = []
+    for layer in range(1, net.n_layers):
+        dst = sides[layer] if layer < net.n_layers - 1 else outs
+        cross = masks[layer] & (dst[:, None] != sides[layer - 1][None, :])
+        same = masks[layer] & ~cross
+        weights = net.weights[layer].abs().numpy()
+        rows.append([f"{layer + 1}", int(cross.sum()), int(same.sum()), f"{weights[cross].mean():.2f}", f"{weights[same].mean():.2f}"])
+        cross_masks[layer] &= ~cross
+        drop = rng.choice(np.flatnonzero(same), size=min(int(cross.sum()), int(same.sum())), replace=False)
+        random_masks[layer].reshape(-1)[drop] = False
+    print(f"two-digits {args.arch}, seed {args.seed}: pruned to density {net.density():.4f}, validation accuracy {net.accuracy:.3f} "
+          f"(dense {net.dense_accuracy:.3f})\n")
+    print(tabulate(rows, headers=["weight layer", "cross-half edges", "same-half edges", "mean |w| cross", "mean |w| same"], tablefmt="github"))
+    layout = engine.Layout(tuple(net.sizes))
+    params = _flat(layout, net.weights, net.biases)
+    data = task.data()
+    results = []
+    for name, chosen in (("none (the pruned network)", masks), ("every cross-half edge", cross_masks), ("as many random same-half edges", random_masks)):
+        mask = _flat(layout, [torch.from_numpy(m) for m in chosen], net.bias_masks)
+        before, _ = engine.evaluate(layout, params * mask, data.val_x, data.val_y, task.accuracy)
+        after = engine.train(layout, params, mask, data, task.training, [torch.Generator().manual_seed(args.seed)], accuracy=task.accuracy)
+        results.append([name, sum(int(m.sum()) for m in chosen), f"{float(before[0]):.3f}", f"{float(after.accuracy[0]):.3f}"])
+    print()
+    print(tabulate(results, headers=["edges removed", "edges left", "val acc, no retraining", "val acc, retrained once"], tablefmt="github"))
+
+
 def main() -> None:
     """Parse the part and its grid, run it on one thread, print the tables and the machine."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=("dense", "sculpt"))
+    parser.add_argument("part", choices=("dense", "sculpt", "cross"))
     parser.add_argument("--task", default="two-digits", choices=mnist.KINDS)
     parser.add_argument("--arch", default="64x64", help="dense: one shape; sculpt: comma-separated shapes")
-    parser.add_argument("--seed", type=int, default=0, help="dense: the seed")
+    parser.add_argument("--seed", type=int, default=0, help="dense, cross: the seed")
     parser.add_argument("--seeds", default="0", help="sculpt: comma-separated seeds")
     parser.add_argument("--jitter", default="0")
     parser.add_argument("--epochs", default="")
@@ -207,6 +261,8 @@ def main() -> None:
         args.epochs = args.epochs or str(dict(quick.epochs).get(args.task, quick.training.epochs))
         args.train = args.train or str(dict(quick.sizes)[args.task][0])
         dense_part(args)
+    elif args.part == "cross":
+        cross_part(args)
     else:
         sculpt_part(args)
     print(f"\nmachine: {platform.machine()}, {platform.processor() or 'cpu'}, torch {torch.__version__}, 1 thread")

@@ -141,8 +141,8 @@ def test_registered_tasks(registry):
         assert task.detector_defaults == {"merge_threshold": 0.6, "mm_threshold": 0.3}
         assert task.input_groups["p3_27"] == "left" and task.input_groups["p3_28"] == "right"
         assert set(task.input_groups) == set(task.input_names)
-        assert task.accuracy_tolerance == mnist.PROFILES["quick"].tolerance == 0.03
-        assert task.acceptance_threshold(0.9) == pytest.approx(0.87)
+        assert task.accuracy_tolerance == mnist.PROFILES["quick"].tolerance == 0.05
+        assert task.acceptance_threshold(0.9) == pytest.approx(0.85)
         assert task.acceptance_threshold(0.2) == 0.5  # below the floor: untrainable
     assert registry.tasks["mnist/two-digits"].n_outputs == 20 and registry.tasks["mnist/xor"].n_outputs == 3
     names = {t.name for t in select_tasks(registry, ["all"])}
