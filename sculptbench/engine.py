@@ -8,6 +8,8 @@ matrix product, a member trained in a batch of K gets the same result as when tr
 That holds on one CPU thread: with several, a batched product of K = 1 goes to a multi-threaded
 matrix kernel whose sums run in another order than the per-member kernels of K > 1, so callers
 run the engine inside :func:`single_threaded` (as :func:`sculptbench.pruning.sculpt` does).
+Wide layouts (:data:`COMPACT_MIN_INPUTS` inputs, MNIST) train one member at a time on its own
+surviving inputs and units (:func:`train_compacted`), which keeps that property.
 
 Parameters are kept flat: one ``(K, P)`` tensor per batch, laid out by :class:`Layout`. Forward
 and backward passes are written out by hand (ReLU hidden layers, sigmoid outputs, binary
