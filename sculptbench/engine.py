@@ -8,6 +8,8 @@ matrix product, a member trained in a batch of K gets the same result as when tr
 That holds on one CPU thread: with several, a batched product of K = 1 goes to a multi-threaded
 matrix kernel whose sums run in another order than the per-member kernels of K > 1, so callers
 run the engine inside :func:`single_threaded` (as :func:`sculptbench.plugins.pruners.iterative.loop.sculpt` does).
+Wide layouts (:data:`COMPACT_MIN_INPUTS` inputs, MNIST) train one member at a time on its own
+surviving inputs and units (:func:`train_compacted`), which keeps that property.
 
 Parameters are kept flat: one ``(K, P)`` tensor per batch, laid out by :class:`Layout`. Forward
 and backward passes are written out by hand (ReLU hidden layers, sigmoid outputs, binary
@@ -34,6 +36,12 @@ ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
 #: Largest number of floats one member's pre-drawn noise may take per chunk of epochs.
 _NOISE_CHUNK_FLOATS = 1 << 20
+#: Layouts with at least this many inputs (MNIST's 1568 pixels; no Boolean task comes close) are
+#: trained one member at a time on the member's own surviving inputs and units only
+#: (:func:`compact_index`): exact, as every dropped parameter is masked at zero, and far cheaper
+#: once pruning has removed most pixels and units. A member's numbers then depend only on its own
+#: mask, so they are still the same alone or batched.
+COMPACT_MIN_INPUTS = 512
 
 
 @contextmanager
@@ -243,7 +251,70 @@ def _backward_parts(
     return grads
 
 
-def train(
+def train(layout: Layout, *args, **kwargs) -> TrainResult:
+    """Train K members from ``params`` with a fresh Adam each and return their best epochs
+    (arguments: :func:`train_stacked`'s, without ``draw_inputs``).
+
+    Layouts with :data:`COMPACT_MIN_INPUTS` inputs or more train each member on its compacted
+    network (:func:`train_compacted`); the rest train as one stacked model (:func:`train_stacked`).
+    """
+    if layout.sizes[0] >= COMPACT_MIN_INPUTS:
+        return train_compacted(layout, *args, **kwargs)
+    return train_stacked(layout, *args, **kwargs)
+
+
+def compact_index(layout: Layout, mask_row: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """The units one member still uses and where the compacted network's parameters lie.
+
+    Returns, per layer of units (inputs, hidden layers, outputs), the indices kept: an input with
+    an unmasked outgoing weight; a hidden unit with an unmasked incoming or outgoing weight or
+    bias; every output (at least one unit per layer is kept). Also the flat columns of
+    ``mask_row``'s layout holding the compacted layout's parameters, in that layout's order.
+    """
+    m = (mask_row != 0).unsqueeze(0)
+    n = layout.n_layers
+    keep = [torch.nonzero(layout.weights(m, 0)[0].any(dim=1)).flatten()]
+    for layer in range(1, n):
+        alive = layout.weights(m, layer - 1)[0].any(dim=0) | layout.weights(m, layer)[0].any(dim=1) | layout.biases(m, layer - 1)[0, 0]
+        keep.append(torch.nonzero(alive).flatten())
+    keep.append(torch.arange(layout.sizes[-1], device=mask_row.device))
+    keep = [k if len(k) else torch.zeros(1, dtype=torch.long, device=mask_row.device) for k in keep]
+    cols = []
+    for layer in range(n):
+        start, width = layout.weight_slice(layer).start, layout.sizes[layer + 1]
+        cols.append((start + keep[layer].unsqueeze(1) * width + keep[layer + 1].unsqueeze(0)).flatten())
+        cols.append(layout.bias_slice(layer).start + keep[layer + 1])
+    return keep, torch.cat(cols)
+
+
+def train_compacted(layout: Layout, params: torch.Tensor, masks: torch.Tensor, data: TaskData, config: TrainingConfig,
+                    generators: Sequence[torch.Generator], lrs: torch.Tensor | None = None, **options) -> TrainResult:
+    """:func:`train_stacked`, one member at a time on its compacted network (:func:`compact_index`).
+
+    Dropped parameters are masked, so they stay zero and never affect the kept ones; only the
+    order of the sums in the matrix products differs from the full network. Each member draws
+    its minibatch order as it would in the full network.
+    """
+    out = torch.zeros_like(params)
+    accs, losses = [], []
+    n_all = layout.sizes[0]
+    for r in range(params.shape[0]):
+        keep, cols = compact_index(layout, masks[r])
+        sub = Layout(tuple(len(k) for k in keep))
+        if len(keep[0]) == n_all:
+            sub_data = data
+        else:
+            inputs = keep[0]
+            sub_data = TaskData(data.train_x[:, inputs], data.train_y, data.val_x[:, inputs], data.val_y, data.test_x, data.test_y)
+        res = train_stacked(sub, params[r:r + 1, cols], masks[r:r + 1, cols], sub_data, config, generators[r:r + 1],
+                            None if lrs is None else lrs[r:r + 1], draw_inputs=(n_all, keep[0]), **options)
+        out[r, cols] = res.params[0]
+        accs.append(res.accuracy)
+        losses.append(res.loss)
+    return TrainResult(params=out, accuracy=torch.cat(accs), loss=torch.cat(losses))
+
+
+def train_stacked(
     layout: Layout,
     params: torch.Tensor,
     masks: torch.Tensor,
@@ -253,8 +324,9 @@ def train(
     lrs: torch.Tensor | None = None,
     accuracy: AccuracyFn = per_bit_accuracy,
     prefer_later: bool = False,
+    draw_inputs: tuple[int, torch.Tensor] | None = None,
 ) -> TrainResult:
-    """Train K members from ``params`` with a fresh Adam each and return their best epochs.
+    """Train K members as one stacked model.
 
     ``masks`` (``(K, P)``, 0/1) fixes pruned weights and biases at zero. Every epoch visits the
     training rows in the member's own random order in minibatches of ``config.batch_size``,
@@ -263,7 +335,8 @@ def train(
     is kept (``prefer_later``: on a tie in both, the later epoch, as the reference code). ``lrs`` (``(K,)``) overrides ``config.lr`` per member; ``accuracy`` is the task's
     accuracy rule. Adam (with coupled weight
     decay, as ``torch.optim.Adam``) runs as multi-tensor ``_foreach`` operations over
-    contiguous per-layer tensors.
+    contiguous per-layer tensors. ``draw_inputs`` = (n, columns): the random draws are made
+    for ``n`` inputs and the noise of ``columns`` used, so a compacted member draws as the full one.
     """
     k = params.shape[0]
     device = params.device
@@ -287,10 +360,11 @@ def train(
     best_loss = torch.full((k,), float("inf"), dtype=dtype, device=device)
     step = 0
     bs = config.batch_size
-    for order, noise in _epoch_draws(generators, n_rows, n_in, config.epochs, config.noise_std, device):
+    draw_n = n_in if draw_inputs is None else draw_inputs[0]
+    for order, noise in _epoch_draws(generators, n_rows, draw_n, config.epochs, config.noise_std, device):
         xb_all = x_train[order]
         if noise is not None:
-            xb_all = xb_all + noise
+            xb_all = xb_all + (noise if draw_inputs is None else noise[..., draw_inputs[1]])
         yb_all = y_train[order]
         for start in range(0, n_rows, bs):
             xb = xb_all[:, start:start + bs]

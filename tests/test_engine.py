@@ -235,3 +235,36 @@ def test_training_keeps_masked_parameters_at_zero(small_task):
     result = engine.train(layout, params, masks, small_task.data(), TrainingConfig(epochs=3), gens)
     assert torch.all(result.params[masks == 0] == 0)
     assert result.accuracy.shape == (2,) and torch.all((result.accuracy >= 0) & (result.accuracy <= 1))
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.1])
+def test_wide_layouts_train_each_member_compacted(noise):
+    """Layouts with many inputs (MNIST) train each member on its surviving inputs and units only:
+    the same numbers as the stacked model up to the order of sums, masked parameters stay zero,
+    and a member's result does not depend on its batch."""
+    from sculptbench.core import TaskData
+
+    gen = torch.Generator().manual_seed(0)
+    n_in = engine.COMPACT_MIN_INPUTS + 88
+    x = torch.rand(300, n_in, generator=gen)
+    y = (torch.rand(300, 4, generator=gen) > 0.5).float()
+    data = TaskData(x, y, x[:100], y[:100], x[:100], y[:100])
+    layout = engine.Layout((n_in, 16, 12, 4))
+    params = engine.init_params(layout, [torch.Generator().manual_seed(s) for s in (1, 2)])
+    masks = (torch.rand(params.shape, generator=gen) > 0.7).float()
+    for r in range(2):
+        layout.weights(masks[r:r + 1], 0)[0][: 400 + 50 * r] = 0  # inputs with no weight left
+    keep, _ = engine.compact_index(layout, masks[0])
+    assert len(keep[0]) < n_in
+    config = TrainingConfig(lr=1e-2, batch_size=32, epochs=2, weight_decay=1e-3, noise_std=noise)
+
+    def gens(*seeds):
+        return [torch.Generator().manual_seed(s) for s in seeds]
+
+    stacked = engine.train_stacked(layout, params, masks, data, config, gens(5, 6))
+    both = engine.train(layout, params, masks, data, config, gens(5, 6))
+    alone = engine.train(layout, params[1:], masks[1:], data, config, gens(6))
+    assert torch.allclose(both.params, stacked.params, atol=1e-5)
+    assert torch.equal(both.accuracy, stacked.accuracy)
+    assert torch.equal(both.params[1], alone.params[0])
+    assert not ((both.params != 0) & (masks == 0)).any()

