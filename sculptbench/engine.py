@@ -1,3 +1,4 @@
+# Over 500 lines because the batched trainer, its compacted path for wide layouts and the public helper share the private forward/backward and Adam steps.
 """The training engine: K masked MLPs of one shape trained at once as a stacked model.
 
 The engine knows nothing about pruning decisions. It trains, evaluates and scores a batch of
