@@ -444,7 +444,7 @@ def to_network(layout: Layout, flat_row: torch.Tensor, mask_row: torch.Tensor) -
 
 
 # --------------------------------------------------------------------------- the public helper
-WeightMasks = Sequence[torch.Tensor]
+WeightMasks = Sequence["torch.Tensor"]
 
 
 def initial_network(sizes: Sequence[int], seed: int) -> SculptedNetwork:
