@@ -39,12 +39,10 @@ PAPER = {
 }
 
 
-def published_recipe(task_name: str, hidden: tuple[int, ...]) -> dict:
+def published_recipe(task: object, hidden: tuple[int, ...]) -> dict:
     """lr, batch size and epochs of the reference's first published seed for this cell."""
     from sculptbench import paper
-    from sculptbench.plugin_manager import load_registry
 
-    task = load_registry(entry_points=False).tasks[task_name]
     return dict(paper.lookup(task, hidden, 0).training())
 
 
@@ -62,11 +60,14 @@ def main() -> None:
     print("| task | hidden layers | paper | authors' rule: sparsest | consensus | oracle | default rule: sparsest | consensus | oracle "
           "| untrainable (authors, default) | time (authors, default) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
+    from sculptbench.plugin_manager import load_registry
+
+    tasks = load_registry(entry_points=False).tasks  # once, not once per bar
     rows = []
     for name in args.tasks.split(","):
         for depth in (int(d) for d in args.depths.split(",")):
             task, hidden = f"bool/{name}", (args.width,) * depth
-            authors = measure(task, hidden, args.seeds, "reference", published_recipe(task, hidden), hparams="authors")
+            authors = measure(task, hidden, args.seeds, "reference", published_recipe(tasks[task], hidden), hparams="authors")
             default = measure(task, hidden, args.seeds, "ours", {}, hparams="auto")
             n = args.seeds
             rate = {f"{rule}.{k}": r.get(k, 0) / n for rule, r in (("authors", authors), ("default", default))
