@@ -31,6 +31,10 @@ from sculptbench.core import Detector, Executor, Pruner, Scorer, SculptbenchErro
 C = TypeVar("C")
 ENTRY_POINT_GROUP = "sculptbench"
 STRICT_ENV = "SCULPTBENCH_STRICT_PLUGINS"
+#: A plugin module may list in this attribute the modules its components import on first use
+#: (e.g. ``WORKER_IMPORTS = ("sklearn.metrics",)``). Worker processes import them before they take
+#: work, so a cell's ``--timeout`` budget measures the cell, not a library's import.
+WORKER_IMPORTS = "WORKER_IMPORTS"
 
 #: Built-in plugin modules, loaded exactly like third-party ones.
 BUILTIN_PLUGINS: tuple[str, ...] = (
@@ -285,6 +289,30 @@ def load_registry(entry_points: bool = True, extra: Iterable[tuple[str, object]]
     for name, plugin in extra:
         registry.add_plugin(plugin, name=name, package=getattr(plugin, "__name__", name), version="test", builtin=False)
     return registry
+
+
+def worker_imports(plugins: Iterable[object]) -> list[str]:
+    """The module names that ``plugins`` list in their :data:`WORKER_IMPORTS` attribute, in order."""
+    names: list[str] = []
+    for plugin in plugins:
+        listed = getattr(plugin, WORKER_IMPORTS, ())
+        if isinstance(listed, (list, tuple)):
+            names.extend(n for n in listed if isinstance(n, str) and n not in names)
+    return names
+
+
+def warm_up(registry: Registry) -> list[str]:
+    """Import the :data:`WORKER_IMPORTS` of every loaded plugin; return the names that failed.
+
+    A module that fails to import is skipped: the component that needs it fails in its own cell.
+    """
+    failed = []
+    for name in worker_imports(registry.plugin_manager.get_plugins()):
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a broken plugin must not take a worker down
+            failed.append(name)
+    return failed
 
 
 def _load_module(registry: Registry, name: str, loader: Callable[[], object], package: str, version: str, builtin: bool) -> None:

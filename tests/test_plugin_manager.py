@@ -410,3 +410,27 @@ def test_cli_reports_a_clash_and_never_runs_either_claimant(monkeypatch, tmp_pat
     assert line == ("error: pruner 'shared-pruner' is registered by packages 'impostor-pkg' (plugin 'a-impostor') and 'owner-pkg' "
                     "(plugin 'z-owner'), so none of them is used; uninstall all but one (see `sculptbench plugins`)")
     assert not (tmp_path / "r.db").exists()
+
+
+def test_warm_up_imports_what_plugins_list_and_skips_what_fails(monkeypatch):
+    import sys
+    import types
+
+    from sculptbench.plugin_manager import warm_up, worker_imports
+
+    plugin = types.ModuleType("warm_plugin")
+    plugin.WORKER_IMPORTS = ("colorsys", "no_such_module_for_sculptbench", "colorsys")
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    registry = load_registry(entry_points=False, extra=[("warm", plugin)])
+    assert worker_imports([plugin]) == ["colorsys", "no_such_module_for_sculptbench"]
+    assert warm_up(registry) == ["no_such_module_for_sculptbench"]
+    assert "colorsys" in sys.modules
+
+
+def test_builtins_name_the_libraries_they_import_on_first_use():
+    import importlib
+
+    from sculptbench.plugin_manager import BUILTIN_PLUGINS, worker_imports
+
+    names = worker_imports(importlib.import_module(m) for m in BUILTIN_PLUGINS)
+    assert {"sklearn.metrics", "scipy.optimize", "scipy.cluster.hierarchy"} <= set(names)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -166,14 +167,15 @@ class WorkerPool:
     def __init__(self, options: ExecutionOptions):
         import multiprocessing
 
-        from sculptbench.plugin_manager import BUILTIN_PLUGINS
+        from sculptbench.plugin_manager import BUILTIN_PLUGINS, worker_imports
 
         self.options = options
         if "forkserver" in multiprocessing.get_all_start_methods():
             # A clean server process imports torch and the built-in plugins once; each worker
             # (and each replacement of a dead one) is forked from it in well under a second.
             self.ctx = multiprocessing.get_context("forkserver")
-            self.ctx.set_forkserver_preload(["sculptbench.running", *BUILTIN_PLUGINS])
+            builtins = [sys.modules[name] for name in BUILTIN_PLUGINS if name in sys.modules]
+            self.ctx.set_forkserver_preload(["sculptbench.running", *BUILTIN_PLUGINS, *worker_imports(builtins)])
         else:
             self.ctx = multiprocessing.get_context("spawn")
         self.workers: list[_Worker] = []
@@ -315,10 +317,11 @@ def _worker_main(conn: Any, lifeline: Any, threads: int, environ: dict[str, str]
     os.environ.update(environ)
     import torch
 
-    from sculptbench.plugin_manager import load_registry
+    from sculptbench.plugin_manager import load_registry, warm_up
 
     torch.set_num_threads(threads)
     registry = load_registry()
+    warm_up(registry)
     conn.send(("ready", os.getpid()))
     while True:
         try:
