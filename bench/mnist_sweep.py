@@ -51,7 +51,7 @@ def _ints(text: str) -> list[int]:
 def make_task(kind: str, jitter: int | None = None, epochs: int | None = None, train: int | None = None,
               tolerance: float | None = None, weight_decay: float | None = None,
               unit_step: float | None = None, unit_min_step: float | None | str = "profile",
-              edge_step: float | None = None, edge_min_step: float | None = None) -> mnist.MnistTask:
+              edge_step: float | None = None, edge_min_step: float | None = None, edge_score: str | None = None) -> mnist.MnistTask:
     """A task of the quick profile with the given settings replaced (``None`` keeps the profile's;
     for ``unit_min_step`` ``None`` means one unit, the reference's rule)."""
     base = mnist.PROFILES["quick"]
@@ -63,7 +63,7 @@ def make_task(kind: str, jitter: int | None = None, epochs: int | None = None, t
     if epochs is not None:
         kind_epochs[kind] = epochs
     pruning = dict(base.pruning)
-    pruning.update({k: v for k, v in (("unit_step", unit_step), ("edge_step", edge_step), ("edge_min_step", edge_min_step)) if v is not None})
+    pruning.update({k: v for k, v in (("unit_step", unit_step), ("edge_step", edge_step), ("edge_min_step", edge_min_step), ("edge_score", edge_score)) if v is not None})
     if unit_min_step != "profile":
         pruning["unit_min_step"] = unit_min_step
     profile = dataclasses.replace(
@@ -145,16 +145,18 @@ def sculpt_part(args) -> None:
         _floats(args.tolerance) or [None], _floats(args.weight_decay) or [None],
         _floats(args.unit_step) or [None], _floats(args.unit_min_step) or ["profile"], _ints(args.epochs) or [None],
         _ints(args.train) or [None], _floats(args.edge_step) or [None], _floats(args.edge_min_step) or [None],
+        [v for v in args.edge_score.split(",") if v] or [None],
     ))
     cells, summary = [], []
-    for tol, wd, unit, unit_min, epochs, train, edge, edge_min in grid:
+    for tol, wd, unit, unit_min, epochs, train, edge, edge_min, edge_score in grid:
         task = make_task(args.task, tolerance=tol, weight_decay=wd, unit_step=unit, unit_min_step=unit_min, epochs=epochs, train=train,
-                         edge_step=edge, edge_min_step=edge_min)
+                         edge_step=edge, edge_min_step=edge_min, edge_score=edge_score)
         pd = task.pruning_defaults
         setting = (f"{task.composites().train.x.shape[0]} x {task.training.epochs} ep, tol {task.accuracy_tolerance} wd {task.training.weight_decay} "
-                   f"P_u {pd['unit_step']} min {pd.get('unit_min_step')} P_e {pd['edge_step']} min {pd.get('edge_min_step')}")
+                   f"P_u {pd['unit_step']} min {pd.get('unit_min_step')} P_e {pd['edge_step']} min {pd.get('edge_min_step')}"
+                   + (f" {pd['edge_score']}" if pd.get("edge_score", "magnitude") != "magnitude" else ""))
         for arch in [tuple(_ints(a.replace("x", ","))) for a in args.arch.split(",")]:
-            params = pruner.validate_params({})
+            params = pruner.validate_params({"edge_score": edge_score} if edge_score else {})
             jobs = [PruneJob(task, arch, seed, params, task.training, "cpu") for seed in _ints(args.seeds)]
             t0 = time.perf_counter()
             nets = pruner.prune_many(jobs)
@@ -254,6 +256,7 @@ def main() -> None:
     parser.add_argument("--unit-min-step", default="")
     parser.add_argument("--edge-step", default="")
     parser.add_argument("--edge-min-step", default="")
+    parser.add_argument("--edge-score", default="", help="sculpt: comma-separated edge scores (magnitude, lamp, random)")
     parser.add_argument("--save", default="", help="sculpt: a directory to pickle each (setting, network) into")
     args = parser.parse_args()
     torch.set_num_threads(1)

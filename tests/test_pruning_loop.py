@@ -14,6 +14,7 @@ from sculptbench.plugins.pruners.iterative import DensePruner, IterativePruner, 
 from sculptbench.plugins.pruners.iterative.loop import (
     PruneLoop,
     count_for_target,
+    edge_scores,
     flat_mask_from_units,
     io_connected,
     restart_seed,
@@ -313,7 +314,7 @@ def test_bad_schedule(key):
 def test_bad_scores():
     with pytest.raises(SculptbenchError, match=re.escape("invalid unit_score 'nope'; valid: act_grad, act_weight, act_variance, random")):
         IterativePruner().validate_params({"unit_score": "nope"})
-    with pytest.raises(SculptbenchError, match=re.escape("invalid edge_score 'nope'; valid: magnitude, random")):
+    with pytest.raises(SculptbenchError, match=re.escape("invalid edge_score 'nope'; valid: magnitude, lamp, random")):
         IterativePruner().validate_params({"edge_score": "nope"})
 
 
@@ -375,3 +376,22 @@ def test_valid_params_are_normalised():
     assert resolved["unit_schedule"] == "linear" and resolved["schedule_iterations"] == 5
     magnitude = MagnitudePruner().validate_params({})
     assert (magnitude["edge_schedule"], magnitude["edge_step"]) == ("lth", 20.0)
+
+
+# --------------------------------------------------------------------------- the LAMP edge score
+def test_lamp_scores_by_layer_on_a_hand_built_network():
+    # 1-2-1: layer 0 has weights 3 and 4, layer 1 has 1 and 2 (both outputs of one unit).
+    layout = engine.Layout((1, 2, 1))
+    params = torch.zeros(1, layout.n_params)
+    params[0, layout.weight_slice(0)] = torch.tensor([3.0, 4.0])
+    params[0, layout.weight_slice(1)] = torch.tensor([1.0, 2.0])
+    mask = torch.ones_like(params)
+    lamp = edge_scores("lamp", layout, params, [torch.Generator()], mask)[0]
+    # w^2 / (sum of w^2 of the layer's weights at least as large): 9/25, 16/16, 1/5, 4/4
+    assert torch.allclose(lamp, torch.tensor([9 / 25, 1.0, 1 / 5, 1.0]))
+    # by magnitude the cut would take 1 and 2 (the whole second layer) before 3; LAMP takes 1, then 3
+    assert lamp.argsort().tolist()[:2] == [2, 0]
+    # a pruned weight scores 0 and leaves the others' denominators
+    mask[0, layout.weight_slice(0)] = torch.tensor([0.0, 1.0])
+    lamp = edge_scores("lamp", layout, params, [torch.Generator()], mask)[0]
+    assert torch.allclose(lamp, torch.tensor([0.0, 1.0, 1 / 5, 1.0]))

@@ -20,7 +20,7 @@ from sculptbench.core import PruneJob, SculptbenchError, SculptedNetwork, TaskDa
 
 SCHEDULES = ("linear", "exponential", "cosine", "cubic", "lth")
 UNIT_SCORES = ("act_grad", "act_weight", "act_variance", "random")
-EDGE_SCORES = ("magnitude", "random")
+EDGE_SCORES = ("magnitude", "lamp", "random")
 #: The reference code's loop semantics where ours differ (``loop`` option, docs/paper-differences.md):
 #: keep_pruning: prune on when the dense network misses the threshold (we stop: untrainable);
 #: keep_retrain: always keep the retraining between the unit and edge phases (we keep it only
@@ -196,14 +196,38 @@ def unit_scores(kind: str, layout: engine.Layout, params: torch.Tensor, mask: to
     raise SculptbenchError(f"unknown unit score {kind!r}; valid: {', '.join(UNIT_SCORES)}")
 
 
-def edge_scores(kind: str, layout: engine.Layout, params: torch.Tensor, gens: Sequence[torch.Generator]) -> torch.Tensor:
-    """Scores of all weights (flat weight columns only), ``(K, n_weights)``."""
+def edge_scores(kind: str, layout: engine.Layout, params: torch.Tensor, gens: Sequence[torch.Generator], mask: "torch.Tensor | None" = None) -> torch.Tensor:
+    """Scores of all weights (flat weight columns only), ``(K, n_weights)``.
+
+    ``magnitude``: |w|. ``lamp``: layer-adaptive magnitude (Lee et al., ICLR 2021): within its
+    layer, w^2 over the sum of w^2 of the layer's surviving weights at least as large, so one
+    global cut prunes every layer in proportion to how dispensable its weights are relative to
+    each other (it needs ``mask``: pruned weights do not count). ``random``: uniform.
+    """
     cols = layout.weight_columns().to(params.device)
     if kind == "random":
         return torch.stack([torch.rand(layout.n_weights, generator=g) for g in gens]).to(params.device)
     if kind == "magnitude":
         return params[:, cols].abs()
+    if kind == "lamp":
+        alive = torch.ones_like(params) if mask is None else (mask > 0).to(params.dtype)
+        return lamp_scores(layout, (params * alive)[:, cols])
     raise SculptbenchError(f"unknown edge score {kind!r}; valid: {', '.join(EDGE_SCORES)}")
+
+
+def lamp_scores(layout: engine.Layout, weights: torch.Tensor) -> torch.Tensor:
+    """LAMP scores of flat weight columns ``(K, n_weights)`` (pruned ones given as 0, scoring 0)."""
+    squared = weights.double() ** 2
+    out = torch.empty_like(squared)
+    pos = 0
+    for layer in range(layout.n_layers):
+        n = layout.sizes[layer] * layout.sizes[layer + 1]
+        block = squared[:, pos:pos + n]
+        ascending, order = block.sort(dim=1, stable=True)
+        at_least = ascending.flip(1).cumsum(1).flip(1)
+        out[:, pos:pos + n] = torch.zeros_like(block).scatter_(1, order, ascending / at_least.clamp_min(1e-300))
+        pos += n
+    return out.to(weights.dtype)
 
 
 # --------------------------------------------------------------------------- the driver
@@ -462,7 +486,7 @@ def _candidate_masks(layout, params, masks, active, members, phase_index, data, 
             alive = unit_alive_from_mask(layout, masks[rows])
             total = layout.n_hidden
         else:
-            scores = edge_scores(score, layout, params[rows], sub_gens)
+            scores = edge_scores(score, layout, params[rows], sub_gens, masks[rows])
             cols = layout.weight_columns().to(masks.device)
             alive = masks[rows][:, cols] > 0
             total = layout.n_weights
