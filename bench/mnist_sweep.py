@@ -17,6 +17,7 @@ Every setting not given is the quick profile's (``sculptbench.plugins.tasks.mnis
 
     python bench/mnist_sweep.py dense --task two-digits --jitter 2,0 --epochs 10,20 --train 8000,16000
     python bench/mnist_sweep.py sculpt --task two-digits --arch 64x64 --seeds 0,1 --tolerance 0.01,0.03
+    python bench/mnist_sweep.py sculpt --task two-digits --arch 64x64 --seeds 0,1,2,3 --edge-score magnitude,lamp --restarts 1
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from sculptbench import engine
 from sculptbench.plugins.tasks import mnist
 from sculptbench.core import PruneJob
 from sculptbench.planning import detector_params
+from sculptbench.plugins.pruners.iterative.pruner import partition_modularity
 from sculptbench.plugin_manager import load_registry
 
 
@@ -51,7 +53,8 @@ def _ints(text: str) -> list[int]:
 def make_task(kind: str, jitter: int | None = None, epochs: int | None = None, train: int | None = None,
               tolerance: float | None = None, weight_decay: float | None = None,
               unit_step: float | None = None, unit_min_step: float | None | str = "profile",
-              edge_step: float | None = None, edge_min_step: float | None = None, edge_score: str | None = None) -> mnist.MnistTask:
+              edge_step: float | None = None, edge_min_step: float | None = None, edge_score: str | None = None,
+              restarts: int | None = None, select: str | None = None) -> mnist.MnistTask:
     """A task of the quick profile with the given settings replaced (``None`` keeps the profile's;
     for ``unit_min_step`` ``None`` means one unit, the reference's rule)."""
     base = mnist.PROFILES["quick"]
@@ -62,12 +65,16 @@ def make_task(kind: str, jitter: int | None = None, epochs: int | None = None, t
     kind_epochs = dict(base.epochs)
     if epochs is not None:
         kind_epochs[kind] = epochs
-    pruning = dict(base.pruning)
+    pruning = {**dict(base.pruning), **dict(dict(base.kind_pruning).get(kind, ()))}
     pruning.update({k: v for k, v in (("unit_step", unit_step), ("edge_step", edge_step), ("edge_min_step", edge_min_step), ("edge_score", edge_score)) if v is not None})
     if unit_min_step != "profile":
         pruning["unit_min_step"] = unit_min_step
+    if restarts is not None:  # the auto rule over the one (P_u, P_e) point: restarts initialisations
+        pruning.update(hparams="auto", auto_unit_steps=(pruning["unit_step"],), auto_edge_steps=(pruning["edge_step"],), auto_restarts=restarts)
+    if select is not None:
+        pruning["select"] = select
     profile = dataclasses.replace(
-        base, name="sweep", sizes=tuple(sizes.items()), training=training, pruning=tuple(pruning.items()), epochs=tuple(kind_epochs.items()),
+        base, name="sweep", sizes=tuple(sizes.items()), training=training, pruning=tuple(pruning.items()), kind_pruning=(), epochs=tuple(kind_epochs.items()),
         **{k: v for k, v in (("jitter", jitter), ("tolerance", tolerance)) if v is not None},
     )
     return mnist.MnistTask(kind, profile=profile)
@@ -145,18 +152,19 @@ def sculpt_part(args) -> None:
         _floats(args.tolerance) or [None], _floats(args.weight_decay) or [None],
         _floats(args.unit_step) or [None], _floats(args.unit_min_step) or ["profile"], _ints(args.epochs) or [None],
         _ints(args.train) or [None], _floats(args.edge_step) or [None], _floats(args.edge_min_step) or [None],
-        [v for v in args.edge_score.split(",") if v] or [None],
+        [v for v in args.edge_score.split(",") if v] or [None], _ints(args.restarts) or [None], [v for v in args.select.split(",") if v] or [None],
     ))
     cells, summary = [], []
-    for tol, wd, unit, unit_min, epochs, train, edge, edge_min, edge_score in grid:
+    for tol, wd, unit, unit_min, epochs, train, edge, edge_min, edge_score, restarts, select in grid:
         task = make_task(args.task, tolerance=tol, weight_decay=wd, unit_step=unit, unit_min_step=unit_min, epochs=epochs, train=train,
-                         edge_step=edge, edge_min_step=edge_min, edge_score=edge_score)
+                         edge_step=edge, edge_min_step=edge_min, edge_score=edge_score, restarts=restarts, select=select)
         pd = task.pruning_defaults
         setting = (f"{task.composites().train.x.shape[0]} x {task.training.epochs} ep, tol {task.accuracy_tolerance} wd {task.training.weight_decay} "
                    f"P_u {pd['unit_step']} min {pd.get('unit_min_step')} P_e {pd['edge_step']} min {pd.get('edge_min_step')}"
-                   + (f" {pd['edge_score']}" if pd.get("edge_score", "magnitude") != "magnitude" else ""))
+                   + (f" {pd['edge_score']}" if pd.get("edge_score", "magnitude") != "magnitude" else "")
+                   + (f", {pd.get('select', 'sparsest')} of {pd['auto_restarts']} starts" if pd.get("hparams") == "auto" else ""))
         for arch in [tuple(_ints(a.replace("x", ","))) for a in args.arch.split(",")]:
-            params = pruner.validate_params({"edge_score": edge_score} if edge_score else {})
+            params = pruner.validate_params({})
             jobs = [PruneJob(task, arch, seed, params, task.training, "cpu") for seed in _ints(args.seeds)]
             t0 = time.perf_counter()
             nets = pruner.prune_many(jobs)
@@ -170,19 +178,21 @@ def sculpt_part(args) -> None:
                     Path(args.save).mkdir(parents=True, exist_ok=True)
                     name = f"{args.task}-{'x'.join(map(str, arch))}-{hashlib.sha1(setting.encode()).hexdigest()[:8]}-s{job.seed}.pkl"
                     (Path(args.save) / name).write_bytes(pickle.dumps((setting, net)))
-                metrics = {}
+                metrics, modularity = {}, None
                 if net.status == "ok":
                     detection = detector.detect(net, task, detector_params(detector, task, {}), job.seed)
                     metrics = scorer.score(detection, net, task).metrics
+                    modularity = partition_modularity(net, detection)
                 for key in hits:
                     hits[key] += bool(metrics.get(key))
                 cells.append([args.task, "x".join(map(str, arch)), setting, job.seed, f"{net.dense_accuracy:.3f}", f"{net.accuracy:.3f}",
                               f"{net.density():.4f}", one_sided_units(net), cross_edges(net, args.task), metrics.get("modules_found", "-"), metrics.get("input_separability", "-"),
-                              _fmt(metrics.get("input_ari")), metrics.get("output_grouping", "-"), _fmt(metrics.get("output_ari")), f"{seconds:.0f}"])
+                              _fmt(metrics.get("input_ari")), metrics.get("output_grouping", "-"), _fmt(metrics.get("output_ari")),
+                              "-" if modularity is None else f"{modularity:.3f}", (net.info.get("variant") or {}).get("restart", 0), f"{seconds:.0f}"])
                 print(" | ".join(map(str, cells[-1])), file=sys.stderr, flush=True)
             n = len(jobs)
             summary.append([args.task, "x".join(map(str, arch)), setting, n, f"{hits['input_separability'] / n:.2f}", f"{hits['output_grouping'] / n:.2f}"])
-    print(tabulate(cells, headers=["task", "arch", "setting", "seed", "dense acc", "pruned acc", "density", "one-sided L1 units", "cross edges", "modules", "input sep", "input ARI", "output grp", "output ARI", "prune s"], tablefmt="github"))
+    print(tabulate(cells, headers=["task", "arch", "setting", "seed", "dense acc", "pruned acc", "density", "one-sided L1 units", "cross edges", "modules", "input sep", "input ARI", "output grp", "output ARI", "modularity", "start kept", "prune s"], tablefmt="github"))
     print()
     print(tabulate(summary, headers=["task", "arch", "setting", "seeds", "input separability", "output grouping"], tablefmt="github"))
 
@@ -206,7 +216,8 @@ def cross_part(args) -> None:
     pruner = registry.pruners["iterative"]
     arch = tuple(_ints(args.arch.replace("x", ",")))
     floats = {k: (_floats(getattr(args, k)) or [None])[0] for k in ("tolerance", "weight_decay", "edge_min_step")}
-    task = make_task("two-digits", **floats)
+    task = make_task("two-digits", **floats, edge_score=(args.edge_score.split(",")[0] or None), restarts=(_ints(args.restarts) or [None])[0],
+                     select=(args.select.split(",")[0] or None))
     net = pruner.prune_many([PruneJob(task, arch, args.seed, pruner.validate_params({}), task.training, "cpu")])[0]
     sides = unit_sides(net)
     outs = np.array([0] * 10 + [1] * 10)
@@ -256,6 +267,8 @@ def main() -> None:
     parser.add_argument("--unit-min-step", default="")
     parser.add_argument("--edge-step", default="")
     parser.add_argument("--edge-min-step", default="")
+    parser.add_argument("--restarts", default="", help="sculpt: initialisations pruned per seed, comma-separated (hparams=auto at the one P_u, P_e; 1: a single run)")
+    parser.add_argument("--select", default="", help="sculpt: which start to keep, comma-separated (sparsest, modularity, consensus)")
     parser.add_argument("--edge-score", default="", help="sculpt: comma-separated edge scores (magnitude, lamp, random)")
     parser.add_argument("--save", default="", help="sculpt: a directory to pickle each (setting, network) into")
     args = parser.parse_args()

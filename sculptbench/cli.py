@@ -444,6 +444,9 @@ def list_cmd(kind, as_json):
         else:
             options = {**comp.defaults, **getattr(comp, "optional_defaults", {})}
             item["options"] = {k: v if not isinstance(v, tuple) else list(v) for k, v in options.items()}
+            if getattr(comp, "fallbacks", None):
+                # None above: the task's default; these values when the task gives none.
+                item["fallbacks"] = {k: v if not isinstance(v, tuple) else list(v) for k, v in comp.fallbacks.items() if k in options}
         item["description"] = (comp.__doc__ or "").strip().splitlines()[0] if comp.__doc__ else ""
         items.append(item)
     if as_json:

@@ -383,16 +383,26 @@ class PruneJob:
         return [self.task.n_inputs, *self.hidden, self.task.n_outputs]
 
 
-def with_task_defaults(task: Task, hidden: Sequence[int], seed: int, params: Mapping[str, Any]) -> dict[str, Any]:
+def with_task_defaults(task: Task, hidden: Sequence[int], seed: int, params: Mapping[str, Any],
+                       fallbacks: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The one merge of a task's pruning defaults into a pruner's parameters.
 
     Every option the pruner leaves ``None`` (its way of saying "the task decides") takes the task's
     value for this network (:meth:`Task.pruning_defaults_for`); keys the pruner does not have are
-    left out. The planner applies it when a run is planned, so :attr:`PruneJob.params` and the
-    recorded parameters are the resolved ones; applying it again changes nothing.
+    left out. An option the pruner names in ``fallbacks`` (:attr:`Pruner.fallbacks`) is open to the
+    task when it is absent too (an optional option the user did not give); one still ``None`` then
+    takes its fallback value (an absent one stays absent: the pruner's own default). The planner applies it when a run is planned, so
+    :attr:`PruneJob.params` and the recorded parameters are the resolved ones; applying it again
+    changes nothing.
     """
+    fallbacks = fallbacks or {}
     defaults = task.pruning_defaults_for(tuple(hidden), seed)
-    return {**params, **{k: v for k, v in defaults.items() if k in params and params[k] is None}}
+
+    def open_(merged: Mapping[str, Any], key: str) -> bool:
+        return merged.get(key) is None and (key in merged or key in fallbacks)
+
+    merged = {**params, **{k: v for k, v in defaults.items() if open_(params, k)}}
+    return {**merged, **{k: v for k, v in fallbacks.items() if k in merged and merged[k] is None}}
 
 
 class Configurable(ABC):
@@ -439,6 +449,9 @@ class Pruner(Configurable):
     """
 
     kind = "pruner"
+    #: Values for options that are still ``None`` after the task's defaults
+    #: (:func:`with_task_defaults`): an option a task may set, with the pruner's own default.
+    fallbacks: Mapping[str, Any] = {}
 
     def cell_settings(self, task: Task, hidden: tuple[int, ...], seeds: Sequence[int], params: dict[str, Any]) -> CellSettings | None:
         """Training and detector settings that ``params`` fix for ``task`` at ``hidden`` (``None``: the task's).

@@ -167,7 +167,7 @@ def pruner_params(pruner: Pruner, task: Task, hidden: tuple[int, ...], seeds: Se
     out: dict[int, dict[str, Any]] = {}
     seen: dict[Any, dict[str, Any]] = {}
     for seed in seeds:
-        merged = with_task_defaults(task, hidden, seed, user)
+        merged = with_task_defaults(task, hidden, seed, user, pruner.fallbacks)
         frozen = repr(sorted(merged.items()))
         if frozen not in seen:
             seen[frozen] = pruner.validate_params(merged) if merged != user else user

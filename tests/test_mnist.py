@@ -78,8 +78,13 @@ def test_embedded_subset_quick_profile():
     assert task.profile.name == "quick"
     # The profile's depth for two-digits is 2 hidden layers; xor runs at 2 and 3 (docs/mnist.md).
     assert task.default_archs == ((64, 64),) and MnistTask("xor").default_archs == ((64, 64), (64, 64, 64))
-    assert task.pruning_defaults["edge_min_step"] == 0.01
-    assert "kind_archs" not in mnist.PROFILES["paper"].summary()
+    # two-digits: LAMP, a finer last edge step, the most modular of 4 starts; xor: the shared ones
+    xor = MnistTask("xor")
+    assert xor.pruning_defaults["edge_min_step"] == 0.01 and "edge_score" not in xor.pruning_defaults
+    assert {k: task.pruning_defaults[k] for k in ("edge_score", "edge_min_step", "hparams", "auto_restarts", "select")} == {
+        "edge_score": "lamp", "edge_min_step": 0.005, "hparams": "auto", "auto_restarts": 4, "select": "modularity"}
+    assert mnist.PROFILES["quick"].summary()["kind_pruning"]["two-digits"]["auto_unit_steps"] == [30.0]
+    assert "kind_archs" not in mnist.PROFILES["paper"].summary() and "kind_pruning" not in mnist.PROFILES["paper"].summary()
     data = task.data()
     n_train, n_val, n_test = mnist.PROFILES["quick"].counts("two-digits")
     assert data.train_x.shape == (n_train, 1568) and data.val_y.shape == (n_val, 20) and data.test_x.shape == (n_test, 1568)
@@ -360,6 +365,11 @@ def test_planned_params_are_the_resolved_ones_per_seed(registry):
     both = planning.RunSpec(tasks=[registry.tasks["bool/both"]], pruners=["iterative"], detectors=["sculpting"], scorers=["structure"], seeds=[0])
     params = planning.plan(registry, both)[0].pruner_params
     assert (params["hparams"], params["unit_step"], params["edge_step"]) == ("auto", 50.0, 1.5)
+    quick = planning.RunSpec(tasks=[MnistTask("two-digits"), MnistTask("xor")], pruners=["iterative"], detectors=["sculpting"],
+                             scorers=["structure"], seeds=[0], archs=[(64, 64)])
+    two, xor = planning.plan(registry, quick)
+    assert two.pruner_label == "iterative[modularity]" and two.pruner_params["edge_score"] == "lamp" and two.pruner_params["auto_restarts"] == 4
+    assert xor.pruner_label == "" and xor.pruner_params["edge_score"] == "magnitude" and "select" not in xor.pruner_params
 
 
 # --------------------------------------------------------------------------- end to end

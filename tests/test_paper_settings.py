@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from conftest import assert_user_error
 from sculptbench import engine, paper, parsing, planning
 from sculptbench.cli import main
-from sculptbench.core import PruneJob, SculptbenchError, SculptedNetwork, TrainingConfig
+from sculptbench.core import PruneJob, SculptbenchError, SculptedNetwork, TrainingConfig, with_task_defaults
 from sculptbench.plugins.pruners.iterative import EdgePruner, IterativePruner
 from sculptbench.plugins.pruners.iterative.pruner import AUTHORS_EDGE_STEPS, AUTHORS_UNIT_STEPS, authors_choice
 from sculptbench.plugins.pruners.iterative.loop import LOOP_POINTS, mask_biases_without_inputs, sculpt, select_percentile
@@ -95,7 +95,9 @@ def test_plan_resolves_the_paper_settings_into_the_recorded_params(registry):
 def test_new_options_at_their_defaults_leave_params_and_keys_unchanged():
     resolved = IterativePruner().validate_params({})
     assert not {"select", "loop", "select_detector", "oracle_scorer", "oracle_metric"} & set(resolved)
-    assert IterativePruner().validate_params({"loop": "ours", "select": "sparsest"}) == resolved
+    assert IterativePruner().validate_params({"loop": "ours"}) == resolved
+    # select given is recorded even at the fallback, so that a task's default cannot override it
+    assert IterativePruner().validate_params({"select": "sparsest"}) == {**resolved, "select": "sparsest"}
     assert IterativePruner().validate_params({"loop": list(LOOP_POINTS)})["loop"] == "reference"
 
 
@@ -140,7 +142,7 @@ def test_run_with_paper_settings_records_them(tmp_path, registry):
     (["--seeds", 5, "--arch", "24x24", "--param", "iterative.hparams=paper"], ["seed 4", "seeds 0-3"]),
     (["--tasks", "mnist/xor", "--arch", "paper"], ["published no networks", "mnist/xor"]),
     (["--param", "iterative.hparams=sometimes"], ["invalid hparams", "paper", "authors"]),
-    (["--param", "iterative.select=best"], ["invalid select", "sparsest, consensus, oracle"]),
+    (["--param", "iterative.select=best"], ["invalid select", "sparsest, consensus, modularity, oracle"]),
     (["--param", "iterative.select=oracle", "--param", "iterative.oracle_scorer=null"], ["needs a scorer", "oracle_scorer"]),
     (["--param", "iterative.select=oracle", "--param", "iterative.oracle_scorer=judge"], ["unknown scorer 'judge'", "structure"]),
     (["--param", "iterative.select=oracle", "--param", "iterative.oracle_metric=luck"], ["invalid oracle_metric", "success"]),
@@ -227,7 +229,9 @@ def test_keep_pruning_prunes_a_network_that_missed_the_threshold(small_task):
 
 def test_each_loop_point_alone_is_accepted_and_changes_only_its_cells(registry):
     task = registry.tasks["bool/none"]
-    base = IterativePruner().validate_params(dict(task.pruning_defaults))  # the recorded params are the resolved ones
+    pruner = IterativePruner()
+    # the recorded params are the resolved ones: the task's defaults, then the pruner's fallbacks
+    base = pruner.validate_params(with_task_defaults(task, (8,), 0, pruner.validate_params({}), pruner.fallbacks))
     keys = {}
     for loop in ["ours", "reference", *LOOP_POINTS]:
         spec = planning.RunSpec(tasks=[task], pruners=["iterative"], detectors=["sculpting"], scorers=["structure"], seeds=[0],
@@ -305,4 +309,66 @@ def test_consensus_needs_a_registered_detector(tmp_path):
 def test_list_pruners_shows_the_optional_options():
     out = invoke("list", "pruners", "--json")
     options = {i["name"]: i["options"] for i in json.loads(out.stdout)}["iterative"]
-    assert options["loop"] == "ours" and options["select"] == "sparsest" and options["oracle_scorer"] == "structure"
+    assert options["loop"] == "ours" and options["select"] is None and options["oracle_scorer"] == "structure"
+    fallbacks = {i["name"]: i.get("fallbacks") for i in json.loads(out.stdout)}
+    assert fallbacks["iterative"]["select"] == "sparsest" and fallbacks["iterative"]["edge_score"] == "magnitude"
+    assert "edge_score" not in fallbacks["random"] or fallbacks["random"]["edge_score"] == "magnitude"
+
+
+# --------------------------------------------------------------------------- the modularity rule
+def _two_chains(cross: bool) -> SculptedNetwork:
+    """2-2-2: input i -> hidden i -> output i, plus (``cross``) hidden 0 -> output 1."""
+    hidden_to_out = [[1, 0], [1 if cross else 0, 1]]
+    return SculptedNetwork.from_masks([[[1, 0], [0, 1]], hidden_to_out])
+
+
+def test_partition_modularity_on_hand_built_networks():
+    from sculptbench.core import Detection
+    from sculptbench.plugins.pruners.iterative.pruner import partition_modularity
+
+    halves = Detection([frozenset({(0, 0), (1, 0), (2, 0)}), frozenset({(0, 1), (1, 1), (2, 1)})])
+    # two disjoint chains of 2 edges each: Q = 2 x (2/4 - (4/8)^2) = 0.5
+    assert partition_modularity(_two_chains(False), halves) == pytest.approx(0.5)
+    # one edge between the halves: Q = (2/5 - (5/10)^2) + (2/5 - (5/10)^2) = 0.3
+    assert partition_modularity(_two_chains(True), halves) == pytest.approx(0.3)
+    # units outside every module are modules of their own; no edges at all scores 0
+    assert partition_modularity(_two_chains(False), Detection([])) < 0.5
+    assert partition_modularity(SculptedNetwork.from_masks([[[0, 0], [0, 0]]]), Detection([])) == 0.0
+
+
+def test_modularity_keeps_the_most_modular_variant_then_the_sparsest(small_task, monkeypatch):
+    from sculptbench.plugins.pruners.iterative import pruner as pruners
+
+    pruner = IterativePruner()
+    params = pruner.validate_params({"select": "modularity", "hparams": "auto", "auto_restarts": 3})
+    assert pruner.label(params) == "iterative[modularity]" and params["select_detector"] == "sculpting"
+    job = PruneJob(small_task, (6,), 0, params, small_task.training)
+    mixed, clean, clean_denser = _two_chains(True), _two_chains(False), _two_chains(False)
+    clean_denser.weight_masks[0] = torch.ones(2, 2, dtype=torch.bool)
+    scores = {id(mixed): 0.3, id(clean): 0.5, id(clean_denser): 0.5}
+    monkeypatch.setattr(pruners, "partition_modularity", lambda net, detection: scores[id(net)])
+    monkeypatch.setattr(pruners, "_select_detection", lambda net, job: None)
+    best = pruner._choose([mixed, clean_denser, clean], job)
+    assert best is clean and best.info["selection"] == "modularity" and best.info["modularity"] == 0.5
+    # without the rule, the sparsest: the mixed network has fewer edges than the denser clean one
+    plain = PruneJob(small_task, (6,), 0, pruner.validate_params({"hparams": "auto", "auto_restarts": 3}), small_task.training)
+    assert pruner._choose([clean_denser, mixed], plain) is mixed
+
+
+# --------------------------------------------------------------------------- options a task may set
+def test_a_task_sets_the_options_the_user_leaves_and_the_fallbacks_fill_the_rest(small_task, monkeypatch):
+    pruner = IterativePruner()
+    user = pruner.validate_params({})
+    assert "select" not in user and user["edge_score"] is None and user["auto_restarts"] is None
+    plain = pruner.validate_params(with_task_defaults(small_task, (6,), 0, user, pruner.fallbacks))
+    assert plain["edge_score"] == "magnitude" and plain["auto_restarts"] == 9 and "select" not in plain
+    assert plain == pruner.validate_params(plain)
+    monkeypatch.setattr(small_task, "pruning_defaults", {**small_task.pruning_defaults, "edge_score": "lamp", "select": "modularity",
+                                                         "auto_restarts": 3})
+    merged = pruner.validate_params(with_task_defaults(small_task, (6,), 0, user, pruner.fallbacks))
+    assert merged["edge_score"] == "lamp" and merged["select"] == "modularity" and merged["auto_restarts"] == 3
+    assert merged["select_detector"] == "sculpting" and pruner.label(merged) == "iterative[modularity]"
+    # the user's choice wins over the task's
+    mine = pruner.validate_params({"edge_score": "magnitude", "select": "sparsest"})
+    kept = pruner.validate_params(with_task_defaults(small_task, (6,), 0, mine, pruner.fallbacks))
+    assert kept["edge_score"] == "magnitude" and kept["select"] == "sparsest" and pruner.label(kept) == "iterative"

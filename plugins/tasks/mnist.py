@@ -80,6 +80,8 @@ class Profile:
     epochs: tuple[tuple[str, int], ...] = ()
     #: Default archs of a task kind when they differ from ``archs``.
     kind_archs: tuple[tuple[str, tuple[tuple[int, ...], ...]], ...] = ()
+    #: Pruning defaults of a task kind that replace or add to ``pruning``.
+    kind_pruning: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
 
     @classmethod
     def uniform(cls, name: str, train: int, val: int, test: int, **kwargs: Any) -> "Profile":
@@ -102,6 +104,9 @@ class Profile:
         d.pop("kind_archs")
         if self.kind_archs:
             d["kind_archs"] = {k: [list(a) for a in v] for k, v in self.kind_archs}
+        d.pop("kind_pruning")
+        if self.kind_pruning:
+            d["kind_pruning"] = {k: {key: list(v) if isinstance(v, tuple) else v for key, v in items} for k, items in self.kind_pruning}
         if self.reference_table:
             d["reference_table"] = paper_table_digest()
         return d
@@ -121,6 +126,12 @@ PROFILES: dict[str, Profile] = {
         kind_archs=(("two-digits", ((64, 64),)),),
         training=TrainingConfig(lr=1e-3, batch_size=128, epochs=3, weight_decay=1e-3, noise_std=0.0),
         pruning=(("unit_step", 30.0), ("unit_min_step", 20.0), ("edge_step", 5.0), ("edge_min_step", 0.01)),
+        # two-digits: the layer-adaptive edge score with a finer last step, and the most modular of
+        # 4 initialisations (label-free): the sweep in docs/mnist.md, "Separating the outputs".
+        kind_pruning=(("two-digits", (
+            ("edge_score", "lamp"), ("edge_min_step", 0.005), ("hparams", "auto"), ("auto_unit_steps", (30.0,)),
+            ("auto_edge_steps", (5.0,)), ("auto_restarts", 4), ("select", "modularity"),
+        )),),
         tolerance=0.05,
     ),
     # The paper's sizes: 800 training and 200 test images per ordered digit pair (plus 200
@@ -546,7 +557,7 @@ class MnistTask(Task):
         self.output_names = self.ground_truth.outputs
         self.training = replace(self.profile.training, epochs=dict(self.profile.epochs).get(kind, self.profile.training.epochs))
         self.default_archs = paper_archs(kind) if self.profile.reference_table else dict(self.profile.kind_archs).get(kind, self.profile.archs)
-        self.pruning_defaults = dict(self.profile.pruning)
+        self.pruning_defaults = {**dict(self.profile.pruning), **dict(dict(self.profile.kind_pruning).get(kind, ()))}
         self.accuracy_tolerance = self.profile.tolerance
         self.data_source = data_source(self.root)
         self.task_parameters = {"profile": self.profile.name}

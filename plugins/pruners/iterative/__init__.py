@@ -34,7 +34,7 @@ class MagnitudePruner(SchedulePruner):
     name = "magnitude"
     version = "1.1"
     phase_kinds = ("edge",)
-    defaults: dict[str, Any] = {**COMMON_DEFAULTS, "edge_schedule": "lth", "edge_step": 20.0}
+    defaults: dict[str, Any] = {**COMMON_DEFAULTS, "edge_schedule": "lth", "edge_step": 20.0, "edge_score": "magnitude"}
 
 
 class RandomPruner(SchedulePruner):

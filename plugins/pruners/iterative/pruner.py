@@ -13,7 +13,8 @@ import itertools
 from typing import Any, Mapping, Sequence
 
 from sculptbench.core import CellSettings, PruneJob, Pruner, SculptbenchError, SculptedNetwork, Task, with_task_defaults
-from sculptbench.plugins.pruners.iterative.loop import EDGE_SCORES, LOOP_POINTS, SCHEDULES, UNIT_SCORES, Phase, SculptStats, check_loop, sculpt
+from sculptbench.plugins.pruners.iterative.loop import LOOP_POINTS, SCHEDULES, Phase, SculptStats, check_loop, sculpt
+from sculptbench.plugins.pruners.iterative.scores import EDGE_SCORES, UNIT_SCORES
 
 COMMON_DEFAULTS: dict[str, Any] = {
     "unit_step": None,
@@ -21,7 +22,9 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "unit_schedule": "linear",
     "edge_schedule": "linear",
     "unit_score": "act_grad",
-    "edge_score": "magnitude",
+    # None: the task's ``pruning_defaults["edge_score"]`` (the MNIST profiles: "lamp"), else
+    # FALLBACKS.
+    "edge_score": None,
     "schedule_iterations": 10,
     # Smallest step of each phase in percent (None: one unit / one weight, as the reference).
     # Large networks (MNIST) need a coarser floor or the edge phase retrains hundreds of times.
@@ -32,11 +35,12 @@ COMMON_DEFAULTS: dict[str, Any] = {
     # authors' 70-variant grid (AUTHORS_UNIT_STEPS x AUTHORS_EDGE_STEPS), sparsest kept;
     # None: whatever the task's ``pruning_defaults["hparams"]`` says, else "task".
     "hparams": None,
-    "auto_unit_steps": (50,),
-    "auto_edge_steps": (1.5,),
+    # The ``auto`` grid; None: the task's pruning default, else FALLBACKS.
+    "auto_unit_steps": None,
+    "auto_edge_steps": None,
     # Initialisations per grid point: restart 0 is the cell's seed, restart r > 0 a seed
     # derived from it (docs/reproduction.md, "The automatic rule").
-    "auto_restarts": 9,
+    "auto_restarts": None,
 }
 #: Options added after results were recorded. They are accepted like the defaults above but
 #: appear in the resolved parameters only when set to something else, so the cell and cache keys
@@ -44,9 +48,11 @@ COMMON_DEFAULTS: dict[str, Any] = {
 OPTIONAL_DEFAULTS: dict[str, Any] = {
     # Which variant to keep: "sparsest" (label-free); "consensus" (label-free: the module
     # structure select_detector finds most often among the variants, its sparsest variant);
+    # "modularity" (label-free: the variant whose select_detector partition has the highest
+    # Newman modularity on the graph of its surviving edges, the sparsest on ties);
     # "oracle" (one the scorer calls a success, if any: uses the ground truth, an upper bound).
-    # Rows of the last two are labelled, e.g. iterative[oracle].
-    "select": "sparsest",
+    # Rows of the last three are labelled, e.g. iterative[oracle]. None: the task's, else "sparsest".
+    "select": None,
     "select_detector": "sculpting",
     "oracle_scorer": "structure",
     "oracle_metric": "success",
@@ -55,19 +61,23 @@ OPTIONAL_DEFAULTS: dict[str, Any] = {
     "loop": "ours",
 }
 HPARAM_RULES = {"task": "task-defaults", "auto": "auto-grid", "paper": "paper-published", "authors": "authors-grid"}
-SELECT_RULES = ("sparsest", "consensus", "oracle")
+SELECT_RULES = ("sparsest", "consensus", "modularity", "oracle")
 #: The authors' selection grid, in their notebook's loop order (P_e outer, P_u inner):
 #: visualizations/Notebooks/reused_structure.ipynb of the reference code.
 AUTHORS_EDGE_STEPS = (2.5, 2.0, 1.5, 1.0, 0.5)
 AUTHORS_UNIT_STEPS = tuple(float(u) for u in range(70, 0, -5))
 #: Step sizes used when neither the user nor the task gives one (percent).
 FALLBACK_STEPS = {"unit_step": 50.0, "edge_step": 1.5}
+#: Options a task may set (``pruning_defaults``), with the values used when neither the user nor
+#: the task gives one: the paper's global magnitude score, the ``auto`` grid, the sparsest variant.
+FALLBACKS: dict[str, Any] = {"edge_score": "magnitude", "auto_unit_steps": (50.0,), "auto_edge_steps": (1.5,),
+                             "auto_restarts": 9, "select": "sparsest"}
 
 
 def resolved(job: PruneJob) -> PruneJob:
     """``job`` with the task's defaults in its parameters (:func:`sculptbench.core.with_task_defaults`):
     already so for a planned job; a job built by hand gets them here."""
-    params = with_task_defaults(job.task, job.hidden, job.seed, job.params)
+    params = with_task_defaults(job.task, job.hidden, job.seed, job.params, FALLBACKS)
     return job if params == job.params else dataclasses.replace(job, params=params)
 
 
@@ -106,6 +116,7 @@ class SchedulePruner(Pruner):
     defaults: Mapping[str, Any] = COMMON_DEFAULTS
     #: Options accepted besides :attr:`defaults`, left out of the resolved parameters at their default.
     optional_defaults: Mapping[str, Any] = OPTIONAL_DEFAULTS
+    fallbacks: Mapping[str, Any] = FALLBACKS
     #: Time split of the last :meth:`prune_many` call, for benchmarks.
     last_stats: SculptStats | None = None
 
@@ -124,19 +135,24 @@ class SchedulePruner(Pruner):
         _check_choice("unit_schedule", resolved["unit_schedule"], SCHEDULES)
         _check_choice("edge_schedule", resolved["edge_schedule"], SCHEDULES)
         _check_choice("unit_score", resolved["unit_score"], UNIT_SCORES)
-        _check_choice("edge_score", resolved["edge_score"], EDGE_SCORES)
+        if resolved["edge_score"] is not None:
+            _check_choice("edge_score", resolved["edge_score"], EDGE_SCORES)
         if resolved["hparams"] is not None:
             _check_choice("hparams", resolved["hparams"], tuple(HPARAM_RULES))
-        _check_choice("select", resolved["select"], SELECT_RULES)
+        if resolved["select"] is not None:
+            _check_choice("select", resolved["select"], SELECT_RULES)
         if "loop" not in params and resolved["hparams"] == "authors":
             resolved["loop"] = "reference"
         resolved["loop"] = _check_loop(resolved["loop"])
         if resolved["select"] == "oracle":
             _check_oracle(resolved)
         for key in ("schedule_iterations", "auto_restarts"):
-            resolved[key] = _check_count(key, resolved[key])
+            if resolved[key] is not None or key == "schedule_iterations":
+                resolved[key] = _check_count(key, resolved[key])
         for key in ("auto_unit_steps", "auto_edge_steps"):
             values = resolved[key]
+            if values is None:
+                continue
             if isinstance(values, (int, float)):
                 values = (values,)
             if not values:
@@ -144,7 +160,7 @@ class SchedulePruner(Pruner):
             resolved[key] = tuple(_check_step(key, v) for v in values)
         if resolved["select"] == "consensus":
             _registry().get("detector", resolved["select_detector"] or "")
-        used = {"select_detector": resolved["select"] != "sparsest", "oracle_scorer": resolved["select"] == "oracle",
+        used = {"select_detector": resolved["select"] not in (None, "sparsest"), "oracle_scorer": resolved["select"] == "oracle",
                 "oracle_metric": resolved["select"] == "oracle"}
         for key in OPTIONAL_DEFAULTS:
             # The selection's options count only where the rule uses them (and then always).
@@ -160,7 +176,7 @@ class SchedulePruner(Pruner):
 
     def label(self, params: dict[str, Any]) -> str:
         """The pruner's name, with ``[oracle]`` (it uses the ground truth) or ``[consensus]`` when that rule picks the variant."""
-        select = params.get("select", "sparsest")
+        select = params.get("select") or "sparsest"
         return self.name if select == "sparsest" else f"{self.name}[{select}]"
 
     def cell_settings(self, task: Task, hidden: tuple[int, ...], seeds: Sequence[int], params: dict[str, Any]) -> CellSettings | None:
@@ -169,7 +185,7 @@ class SchedulePruner(Pruner):
         Every seed is looked up, so a cell outside the published grid fails before anything runs.
         An option that would have no effect on ``task`` is refused here (:meth:`refuse_unused`).
         """
-        params = with_task_defaults(task, hidden, seeds[0], params)
+        params = with_task_defaults(task, hidden, seeds[0], params, self.fallbacks)
         self.refuse_unused(task, hidden, seeds[0], params)
         if _rule(params) != "paper":
             return None
@@ -188,7 +204,7 @@ class SchedulePruner(Pruner):
         """
         rule = _rule(params)
         source = f"hparams={rule}" + (f" (task {task.name}'s default rule)" if task.pruning_defaults.get("hparams") == rule else "")
-        baseline = with_task_defaults(task, hidden, seed, self.validate_params({}))
+        baseline = with_task_defaults(task, hidden, seed, self.validate_params({}), self.fallbacks)
         unused: dict[str, str] = {}
         if self.phase_kinds and rule in ("auto", "authors", "paper"):
             steps = {"auto": "auto_unit_steps and auto_edge_steps", "authors": "the authors' 70-variant grid",
@@ -236,9 +252,9 @@ class SchedulePruner(Pruner):
             return [{"unit_step": u, "edge_step": e} for e in edge_steps for u in unit_steps]
         # Without phases every restart ends dense, and the first would always be kept.
         if rule == "auto" and self.phase_kinds:
-            unit_steps = job.params["auto_unit_steps"] if "unit" in self.phase_kinds else (None,)
-            edge_steps = job.params["auto_edge_steps"] if "edge" in self.phase_kinds else (None,)
-            restarts = range(job.params["auto_restarts"])
+            unit_steps = _auto(job.params, "auto_unit_steps") if "unit" in self.phase_kinds else (None,)
+            edge_steps = _auto(job.params, "auto_edge_steps") if "edge" in self.phase_kinds else (None,)
+            restarts = range(_auto(job.params, "auto_restarts"))
             return [
                 {"unit_step": u, "edge_step": e, "restart": r}
                 for r, u, e in itertools.product(restarts, unit_steps, edge_steps)
@@ -252,7 +268,7 @@ class SchedulePruner(Pruner):
         for kind in self.phase_kinds:
             out.append(Phase(
                 kind=kind,
-                score=p["unit_score"] if kind == "unit" else p["edge_score"],
+                score=p["unit_score"] if kind == "unit" else _auto(p, "edge_score"),
                 schedule=p["unit_schedule"] if kind == "unit" else p["edge_schedule"],
                 step=variant["unit_step"] if kind == "unit" else variant["edge_step"],
                 iterations=p["schedule_iterations"],
@@ -302,29 +318,62 @@ class SchedulePruner(Pruner):
         if none, the sparsest. The variant kept is recorded in ``info["variant"]``.
         """
         rule = self.hparam_rule(job)
+        select = _auto(job.params, "select")
         ok = [n for n in nets if n.status == "ok"]
         candidates = ok
         oracle_hits = None
-        if job.params.get("select") == "oracle" and ok:
+        if select == "oracle" and ok:
             oracle_hits = [n for n in ok if _oracle_success(n, job)]
             candidates = oracle_hits or ok
-        if job.params.get("select") == "consensus" and ok:
+        if select == "consensus" and ok:
             signatures = [module_signature(_select_detection(n, job), len(job.hidden) + 1) for n in ok]
             common, count = collections.Counter(signatures).most_common(1)[0]
             candidates = [n for n, sig in zip(ok, signatures) if sig == common]
+        if select == "modularity" and ok:
+            scores = [partition_modularity(n, _select_detection(n, job)) for n in ok]
+            top = max(scores)
+            candidates = [n for n, q in zip(ok, scores) if q >= top - MODULARITY_TIE]
         if rule == "authors":
             best = authors_choice(candidates) if candidates else nets[0]
         else:
             best = min(candidates, key=lambda n: n.density()) if candidates else nets[0]
         best.info["hparam_rule"] = HPARAM_RULES[rule]
         best.info["variants_tried"] = len(nets)
-        if job.params.get("select") == "consensus" and ok:
+        if select == "consensus" and ok:
             best.info["selection"] = "consensus"
             best.info["consensus_share"] = count / len(ok)
-        if job.params.get("select") == "oracle":
+        if select == "modularity" and ok:
+            best.info["selection"] = "modularity"
+            best.info["modularity"] = round(top, 6)
+        if select == "oracle":
             best.info["selection"] = "oracle"
             best.info["oracle_successes"] = len(oracle_hits or [])
         return best
+
+
+#: Modularities closer than this count as equal (the sparsest of them is kept).
+MODULARITY_TIE = 1e-9
+
+
+def partition_modularity(net: SculptedNetwork, detection: Any) -> float:
+    """Newman modularity of ``detection``'s modules on the undirected, unweighted graph of
+    ``net``'s surviving edges (units outside every module count as modules of their own; a
+    network without edges scores 0). Label-free: a network whose modules share no edge scores
+    highest for its number of modules."""
+    import networkx as nx
+    from networkx.algorithms.community import modularity
+
+    graph = nx.Graph()
+    for layer in range(net.n_layers):
+        rows, cols = net.weight_masks[layer].nonzero(as_tuple=True)
+        graph.add_edges_from(((layer, int(i)), (layer + 1, int(o))) for o, i in zip(rows.tolist(), cols.tolist()))
+    if graph.number_of_edges() == 0:
+        return 0.0
+    module_of = {tuple(u): k for k, module in enumerate(detection.modules) for u in module}
+    groups: dict[Any, set] = {}
+    for node in graph.nodes:
+        groups.setdefault(module_of.get(node, ("alone", node)), set()).add(node)
+    return float(modularity(graph, list(groups.values())))
 
 
 def authors_choice(nets: Sequence[SculptedNetwork]) -> SculptedNetwork:
@@ -412,7 +461,7 @@ def _select_detection(net: SculptedNetwork, job: PruneJob) -> Any:
     """``net``'s modules by the selection's detector (the registry's public component)."""
     from sculptbench.planning import detector_params
 
-    detector = _registry().get("detector", job.params["select_detector"])
+    detector = _registry().get("detector", job.params.get("select_detector") or OPTIONAL_DEFAULTS["select_detector"])
     hints = None
     if _rule(job.params) == "paper":
         from sculptbench import paper
@@ -423,10 +472,16 @@ def _select_detection(net: SculptedNetwork, job: PruneJob) -> Any:
 
 def _oracle_success(net: SculptedNetwork, job: PruneJob) -> bool:
     """Whether the oracle's scorer calls ``net``'s detection a success (the registry's public components)."""
-    scorer = _registry().get("scorer", job.params["oracle_scorer"])
+    scorer = _registry().get("scorer", job.params.get("oracle_scorer") or OPTIONAL_DEFAULTS["oracle_scorer"])
     detection = _select_detection(net, job)
-    value = scorer.score(detection, net, job.task).metrics.get(job.params["oracle_metric"])
+    value = scorer.score(detection, net, job.task).metrics.get(job.params.get("oracle_metric") or OPTIONAL_DEFAULTS["oracle_metric"])
     return bool(value) and value == value  # NaN is no success
+
+
+def _auto(params: Mapping[str, Any], key: str) -> Any:
+    """A task-settable option of ``params``: the user's or the task's, else :data:`FALLBACKS`."""
+    value = params.get(key)
+    return FALLBACKS[key] if value is None else value
 
 
 def _without_steps(params: Mapping[str, Any]) -> dict[str, Any]:
