@@ -110,6 +110,8 @@ class SchedulePruner(Pruner):
     optional_defaults: Mapping[str, Any] = OPTIONAL_DEFAULTS
     #: Time split of the last :meth:`prune_many` call, for benchmarks.
     last_stats: SculptStats | None = None
+    #: ``validate_params({})``, resolved on first use by :meth:`refuse_unused`.
+    _defaults: dict[str, Any] | None = None
 
     def validate_params(self, params: dict[str, Any]) -> dict[str, Any]:
         """Merge with the defaults and check every value's range (optional options: see :data:`OPTIONAL_DEFAULTS`)."""
@@ -192,7 +194,9 @@ class SchedulePruner(Pruner):
         """
         rule = _rule(params)
         source = f"hparams={rule}" + (f" (task {task.name}'s default rule)" if task.pruning_defaults.get("hparams") == rule else "")
-        baseline = with_task_defaults(task, hidden, seed, self.validate_params({}))
+        if self._defaults is None:  # asked once per seed of a run: resolve the defaults once
+            self._defaults = self.validate_params({})
+        baseline = with_task_defaults(task, hidden, seed, self._defaults)
         unused: dict[str, str] = {}
         if self.phase_kinds and rule in ("auto", "authors", "paper"):
             steps = {"auto": "auto_unit_steps and auto_edge_steps", "authors": "the authors' 70-variant grid",
