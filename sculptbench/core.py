@@ -430,7 +430,7 @@ class Configurable(ABC):
 
 @dataclass
 class CellSettings:
-    """Settings a pruner's options fix for one (task, architecture), e.g. the paper's published ones.
+    """Settings a pruner's options fix for one network (task, architecture, seed), e.g. the paper's published ones.
 
     ``training`` overrides fields of the task's :class:`TrainingConfig` (the user's ``--lr``,
     ``--epochs``, ``--batch-size`` still win); ``detector_hints`` are detector parameters applied
@@ -456,8 +456,10 @@ class Pruner(Configurable):
     def cell_settings(self, task: Task, hidden: tuple[int, ...], seeds: Sequence[int], params: dict[str, Any]) -> CellSettings | None:
         """Training and detector settings that ``params`` fix for ``task`` at ``hidden`` (``None``: the task's).
 
-        Called once per (task, architecture) when a run is planned, with every seed of the run;
-        raise :class:`SculptbenchError` for a combination the options cannot serve.
+        Called when a run is planned, once per seed of each (task, architecture) with
+        ``seeds=[seed]`` and that seed's ``params``, so that each network may have its own recipe
+        (seeds whose settings agree are still pruned together); raise :class:`SculptbenchError`
+        for a combination the options cannot serve.
         """
         return None
 

@@ -114,6 +114,14 @@ def paper_archs(task: Task) -> list[tuple[int, ...]]:
     return archs
 
 
+def find(task: Task, hidden: tuple[int, ...], seed: int) -> PaperSetting | None:
+    """The published setting of (``task``, ``hidden``, our ``seed``), or ``None`` outside the grid."""
+    tid = task_id(task)
+    if tid is None or not 0 <= seed < len(REFERENCE_SEEDS):
+        return None
+    return table().get((tid, (task.n_inputs, *hidden, task.n_outputs), REFERENCE_SEEDS[seed]))
+
+
 def lookup(task: Task, hidden: tuple[int, ...], seed: int) -> PaperSetting:
     """The published setting of (``task``, ``hidden``, our ``seed``); a clear error outside the grid."""
     archs = paper_archs(task)

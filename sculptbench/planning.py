@@ -1,8 +1,10 @@
 """Planning a run: resolve the selection, validate every component and parameter, and build the
 groups (cells sharing task, architecture and pruner, pruned together) and their cell keys.
 
-Cells that share (task, architecture, pruner) form a *group*; with batching on (the default) a
-group's seeds are pruned together by the pruner's ``prune_many``. A :class:`WorkUnit` is some
+Cells that share (task, architecture, pruner) and their training and detector settings form a
+*group*; with batching on (the default) a group's seeds are pruned together by the pruner's
+``prune_many``. Seeds whose settings differ (e.g. the paper's published recipe of each network)
+are in separate groups of the same cell columns. A :class:`WorkUnit` is some
 cells of one group: what an executor schedules.
 """
 
@@ -52,7 +54,7 @@ class RunSpec:
 
 @dataclass
 class Group:
-    """Cells sharing a task, architecture, pruner and pruner config: pruned together."""
+    """Cells sharing a task, architecture, pruner, training recipe and detector settings: pruned together."""
 
     task: Task
     hidden: tuple[int, ...]
@@ -129,33 +131,39 @@ def plan(registry: Registry, spec: RunSpec) -> list[Group]:
             for pname in spec.pruners:
                 pruner = registry.pruners[pname]
                 per_seed = pruner_params(pruner, task, tuple(hidden), spec.seeds, user_params[pname])
-                pparams = per_seed[spec.seeds[0]]
-                settings = pruner.cell_settings(task, tuple(hidden), list(spec.seeds), pparams)
-                training, hints = task_training, {}
-                if settings is not None:
-                    training = TrainingConfig(**{**base.__dict__, **settings.training, **spec.training_overrides}).validate()
-                    hints = settings.detector_hints
-                task_dets = [(n, detector_params(registry.detectors[n], task, spec.params.get(n, {}), hints)) for n, _ in detectors]
                 versions = {
                     "pruner": registry.version_of("pruner", pname),
-                    "detectors": {n: registry.version_of("detector", n) for n, _ in task_dets},
+                    "detectors": {n: registry.version_of("detector", n) for n, _ in detectors},
                     "scorers": {n: registry.version_of("scorer", n) for n in spec.scorers},
                     "task": registry.version_of("task", task.name) if task.name in registry.tasks else {"package": "file", "version": ""},
                 }
-                group = Group(task, tuple(hidden), pname, pparams, training, list(spec.seeds), task_dets, list(spec.scorers), spec.device, versions)
-                group.seed_params = {seed: p for seed, p in per_seed.items() if p != pparams}
-                label = pruner.label(pparams)
-                group.pruner_label = label if label != pname else ""
+                # Each seed's own settings (e.g. its published recipe): seeds whose training and
+                # detector settings agree are pruned together, the others in groups of their own.
+                batches: dict[Any, tuple[TrainingConfig, list, list[int]]] = {}
                 for seed in spec.seeds:
-                    for dname, dparams in task_dets:
-                        group.keys[(seed, dname)] = digest({
-                            "task": task.name, "task_hash": task_hash, "hidden": list(hidden),
-                            "pruner": pname, "pruner_version": versions["pruner"], "pruner_params": group.params_for(seed),
-                            "training": training.__dict__, "detector": dname, "detector_version": versions["detectors"][dname],
-                            "detector_params": dparams, "scorers": {n: versions["scorers"][n] for n in spec.scorers},
-                            "seed": seed, "device": spec.device,
-                        }, 20)
-                groups.append(group)
+                    settings = pruner.cell_settings(task, tuple(hidden), [seed], per_seed[seed])
+                    training, hints = task_training, {}
+                    if settings is not None:
+                        training = TrainingConfig(**{**base.__dict__, **settings.training, **spec.training_overrides}).validate()
+                        hints = settings.detector_hints
+                    task_dets = [(n, detector_params(registry.detectors[n], task, spec.params.get(n, {}), hints)) for n, _ in detectors]
+                    batches.setdefault((training, repr(task_dets)), (training, task_dets, []))[2].append(seed)
+                for training, task_dets, seeds in batches.values():
+                    pparams = per_seed[seeds[0]]
+                    group = Group(task, tuple(hidden), pname, pparams, training, seeds, task_dets, list(spec.scorers), spec.device, versions)
+                    group.seed_params = {seed: per_seed[seed] for seed in seeds if per_seed[seed] != pparams}
+                    label = pruner.label(pparams)
+                    group.pruner_label = label if label != pname else ""
+                    for seed in seeds:
+                        for dname, dparams in task_dets:
+                            group.keys[(seed, dname)] = digest({
+                                "task": task.name, "task_hash": task_hash, "hidden": list(hidden),
+                                "pruner": pname, "pruner_version": versions["pruner"], "pruner_params": group.params_for(seed),
+                                "training": training.__dict__, "detector": dname, "detector_version": versions["detectors"][dname],
+                                "detector_params": dparams, "scorers": {n: versions["scorers"][n] for n in spec.scorers},
+                                "seed": seed, "device": spec.device,
+                            }, 20)
+                    groups.append(group)
     return groups
 
 

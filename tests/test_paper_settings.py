@@ -4,6 +4,7 @@ loop points (loop=...), and the labelled oracle (select=oracle)."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import sqlite3
@@ -135,6 +136,97 @@ def test_run_with_paper_settings_records_them(tmp_path, registry):
     assert config["training"]["epochs"] == 2  # --epochs wins over the table
     assert config["detector_params"]["feature_step"] == row.feature_step == 3
     assert config["pruner_info"]["variant"] == {"unit_step": row.unit_step, "edge_step": row.edge_step}
+
+
+# --------------------------------------------------------------------------- each network's own recipe
+def with_recipe(monkeypatch, task, hidden, seed, **fields):
+    """The published table, with our ``seed``'s row of ``task`` at ``hidden`` changed to ``fields``."""
+    rows = dict(paper.table())
+    key = (paper.task_id(task), (task.n_inputs, *hidden, task.n_outputs), paper.REFERENCE_SEEDS[seed])
+    rows[key] = dataclasses.replace(rows[key], **fields)
+    monkeypatch.setattr(paper, "table", lambda: rows)
+
+
+def plan_seeds(registry, task, seeds, rule="paper", archs=((8, 8),), overrides=None):
+    spec = planning.RunSpec(tasks=[task], pruners=["iterative"], detectors=["sculpting"], scorers=["structure"], seeds=list(seeds),
+                           archs=[tuple(a) for a in archs], params={"iterative": {"hparams": rule}}, training_overrides=dict(overrides or {}))
+    return planning.plan(registry, spec)
+
+
+def recipe(training):
+    return training.lr, training.batch_size, training.epochs
+
+
+def test_seeds_with_different_published_recipes_are_planned_apart(registry, monkeypatch):
+    task = registry.tasks["bool/reused"]
+    with_recipe(monkeypatch, task, (8, 8), 1, lr=0.2, batch_size=4, epochs=7, feature_step=2)
+    groups = plan_seeds(registry, task, range(4))
+    assert [g.seeds for g in groups] == [[0, 2, 3], [1]]  # equal recipes share one group, in seed order
+    for group in groups:
+        for seed in group.seeds:
+            row = paper.lookup(task, (8, 8), seed)
+            assert recipe(group.training) == (row.lr, row.batch_size, row.epochs)
+            assert dict(group.detectors)["sculpting"]["feature_step"] == row.feature_step
+    assert recipe(groups[1].training) == (0.2, 4, 7) and dict(groups[1].detectors)["sculpting"]["feature_step"] == 2
+    # Only the recipe splits them: the cell is still (task, arch, pruner, detector).
+    assert {(g.task.name, g.hidden, g.pruner, g.pruner_label) for g in groups} == {("bool/reused", (8, 8), "iterative", "")}
+
+
+def test_a_seeds_cell_key_does_not_depend_on_the_other_seeds_of_the_run(registry, monkeypatch):
+    task = registry.tasks["bool/reused"]
+    with_recipe(monkeypatch, task, (8, 8), 1, lr=0.2, batch_size=4, epochs=7)
+    together = {k: v for g in plan_seeds(registry, task, range(4)) for k, v in g.keys.items()}
+    for seeds in ([0], [1], [1, 3], [3, 2, 1, 0]):
+        alone = {k: v for g in plan_seeds(registry, task, seeds) for k, v in g.keys.items()}
+        assert alone == {(s, "sculpting"): together[(s, "sculpting")] for s in seeds}
+    assert together[(0, "sculpting")] != together[(1, "sculpting")]
+
+
+def test_the_command_line_recipe_still_wins_over_each_seeds(registry, monkeypatch):
+    task = registry.tasks["bool/reused"]
+    with_recipe(monkeypatch, task, (8, 8), 1, lr=0.2, batch_size=4, epochs=7)
+    groups = plan_seeds(registry, task, range(4), overrides={"epochs": 3})
+    assert [recipe(g.training) for g in groups] == [(0.1, 16, 3), (0.2, 4, 3)]
+    (group,) = plan_seeds(registry, task, range(4), overrides={"lr": 0.01, "batch_size": 2, "epochs": 3})
+    assert recipe(group.training) == (0.01, 2, 3) and group.seeds == [0, 1, 2, 3]
+
+
+def test_the_authors_rule_trains_with_the_published_recipe_inside_the_grid_only(registry):
+    task = registry.tasks["bool/reused"]
+    row = paper.lookup(task, (8, 8), 0)
+    assert recipe(task.training_for((8, 8))) != (row.lr, row.batch_size, row.epochs)  # else the test shows nothing
+    (inside,) = plan_seeds(registry, task, range(4), rule="authors")
+    assert recipe(inside.training) == (row.lr, row.batch_size, row.epochs)
+    assert dict(inside.detectors)["sculpting"]["feature_step"] == row.feature_step
+    (outside,) = plan_seeds(registry, task, range(4), rule="authors", archs=[(30, 30)])  # a width the paper did not run: no error
+    assert outside.training == task.training_for((30, 30))
+    assert dict(outside.detectors)["sculpting"] == planning.detector_params(registry.detectors["sculpting"], task, {})
+    # Seed 4 is outside the published seeds: the task's recipe, in a group of its own.
+    groups = plan_seeds(registry, task, range(5), rule="authors")
+    assert [(g.seeds, recipe(g.training)) for g in groups] == [([0, 1, 2, 3], (row.lr, row.batch_size, row.epochs)),
+                                                               ([4], recipe(task.training_for((8, 8))))]
+    overridden = plan_seeds(registry, task, range(5), rule="authors", overrides={"lr": 0.01, "batch_size": 2, "epochs": 3})
+    assert [recipe(g.training) for g in overridden] == [(0.01, 2, 3), (0.01, 2, 3)]  # detector steps still differ
+
+
+def test_cell_settings_refuses_seeds_whose_settings_differ(registry, monkeypatch):
+    task = registry.tasks["bool/reused"]
+    pruner = IterativePruner()
+    params = pruner.validate_params({"hparams": "authors"})
+    assert pruner.cell_settings(task, (8, 8), [0, 1], params).training == paper.lookup(task, (8, 8), 0).training()
+    assert pruner.cell_settings(task, (8, 8), [4], params) is None
+    with pytest.raises(ValueError, match="once per seed"):
+        pruner.cell_settings(task, (8, 8), [3, 4], params)
+
+
+def test_run_under_the_authors_rule_records_the_published_recipe(tmp_path, registry):
+    db = tmp_path / "r.db"
+    result = invoke(*quick_run(db, "--arch", "8x8", "--epochs", 1, "--param", "iterative.hparams=authors"))
+    assert result.exit_code == 0, result.output
+    config = json.loads(sqlite3.connect(db).execute("select config from cells").fetchone()[0])
+    row = paper.lookup(registry.tasks["bool/reused"], (8, 8), 0)
+    assert (config["training"]["lr"], config["training"]["batch_size"], config["training"]["epochs"]) == (row.lr, row.batch_size, 1)
+    assert config["detector_params"]["feature_step"] == row.feature_step and config["pruner_info"]["variants_tried"] == 70
 
 
 @pytest.mark.parametrize("extra, fragments", [

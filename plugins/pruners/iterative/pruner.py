@@ -32,7 +32,9 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "edge_min_step": None,
     # "task": the task family's steps; "auto": the grid below, sparsest network kept;
     # "paper": the paper's published settings per network (sculptbench.paper); "authors": the
-    # authors' 70-variant grid (AUTHORS_UNIT_STEPS x AUTHORS_EDGE_STEPS), sparsest kept;
+    # authors' 70-variant grid (AUTHORS_UNIT_STEPS x AUTHORS_EDGE_STEPS), sparsest kept, each
+    # network trained and detected with its published lr, batch, epochs and detector steps where
+    # the paper ran it, else with the task's (no error);
     # None: whatever the task's ``pruning_defaults["hparams"]`` says, else "task".
     "hparams": None,
     # The ``auto`` grid; None: the task's pruning default, else FALLBACKS.
@@ -119,6 +121,8 @@ class SchedulePruner(Pruner):
     fallbacks: Mapping[str, Any] = FALLBACKS
     #: Time split of the last :meth:`prune_many` call, for benchmarks.
     last_stats: SculptStats | None = None
+    #: ``validate_params({})``, resolved on first use by :meth:`refuse_unused`.
+    _defaults: dict[str, Any] | None = None
 
     def validate_params(self, params: dict[str, Any]) -> dict[str, Any]:
         """Merge with the defaults and check every value's range (optional options: see :data:`OPTIONAL_DEFAULTS`)."""
@@ -180,19 +184,21 @@ class SchedulePruner(Pruner):
         return self.name if select == "sparsest" else f"{self.name}[{select}]"
 
     def cell_settings(self, task: Task, hidden: tuple[int, ...], seeds: Sequence[int], params: dict[str, Any]) -> CellSettings | None:
-        """Under ``hparams=paper``, the published lr, batch size, epochs and detector steps of ``task`` at ``hidden``.
+        """The published lr, batch size, epochs and detector steps of ``task`` at ``hidden`` for
+        ``seeds`` (the planner asks once per seed): under ``hparams=paper`` (a clear error outside
+        the published grid), and under ``hparams=authors`` where the network is in the grid
+        (outside it, ``None``: the task's recipe). Other rules: ``None``.
 
-        Every seed is looked up, so a cell outside the published grid fails before anything runs.
         An option that would have no effect on ``task`` is refused here (:meth:`refuse_unused`).
+        Seeds whose published settings differ are refused: ask per seed.
         """
         params = with_task_defaults(task, hidden, seeds[0], params, self.fallbacks)
         self.refuse_unused(task, hidden, seeds[0], params)
-        if _rule(params) != "paper":
-            return None
-        from sculptbench import paper
-
-        rows = [paper.lookup(task, hidden, seed) for seed in seeds]
-        return CellSettings(training=rows[0].training(), detector_hints=rows[0].detector_hints())
+        rows = [_published(task, hidden, seed, params) for seed in seeds]
+        settings = [CellSettings(training=row.training(), detector_hints=row.detector_hints()) if row else None for row in rows]
+        if any(s != settings[0] for s in settings):
+            raise ValueError("the seeds' published settings differ: call cell_settings once per seed")
+        return settings[0]
 
     def refuse_unused(self, task: Task, hidden: tuple[int, ...], seed: int, params: Mapping[str, Any]) -> None:
         """Refuse an option set away from its default (the pruner's, then the task's for ``hidden``
@@ -204,7 +210,9 @@ class SchedulePruner(Pruner):
         """
         rule = _rule(params)
         source = f"hparams={rule}" + (f" (task {task.name}'s default rule)" if task.pruning_defaults.get("hparams") == rule else "")
-        baseline = with_task_defaults(task, hidden, seed, self.validate_params({}), self.fallbacks)
+        if self._defaults is None:  # asked once per seed of a run: resolve the defaults once
+            self._defaults = self.validate_params({})
+        baseline = with_task_defaults(task, hidden, seed, self._defaults, self.fallbacks)
         unused: dict[str, str] = {}
         if self.phase_kinds and rule in ("auto", "authors", "paper"):
             steps = {"auto": "auto_unit_steps and auto_edge_steps", "authors": "the authors' 70-variant grid",
@@ -398,6 +406,18 @@ def _rule(params: Mapping[str, Any]) -> str:
     return params.get("hparams") or "task"
 
 
+def _published(task: Task, hidden: tuple[int, ...], seed: int, params: Mapping[str, Any]) -> Any:
+    """The paper's published setting (:class:`sculptbench.paper.PaperSetting`) that trains and
+    detects this network: under ``hparams=paper`` (an error outside the grid), under
+    ``hparams=authors`` if the network is in the grid; otherwise ``None`` (the task's settings)."""
+    rule = _rule(params)
+    if rule not in ("paper", "authors"):
+        return None
+    from sculptbench import paper
+
+    return paper.lookup(task, hidden, seed) if rule == "paper" else paper.find(task, hidden, seed)
+
+
 def _check_loop(value: Any) -> Any:
     """``"ours"``, ``"reference"`` or a list of :data:`LOOP_POINTS` (kept as a sorted tuple)."""
     if value in ("ours", "reference"):
@@ -462,11 +482,8 @@ def _select_detection(net: SculptedNetwork, job: PruneJob) -> Any:
     from sculptbench.planning import detector_params
 
     detector = _registry().get("detector", job.params.get("select_detector") or OPTIONAL_DEFAULTS["select_detector"])
-    hints = None
-    if _rule(job.params) == "paper":
-        from sculptbench import paper
-
-        hints = paper.lookup(job.task, job.hidden, job.seed).detector_hints()
+    row = _published(job.task, job.hidden, job.seed, job.params)
+    hints = row.detector_hints() if row is not None else None
     return detector.detect(net, job.task, detector_params(detector, job.task, {}, hints), job.seed)
 
 
