@@ -37,7 +37,7 @@ from sculptbench import engine
 from sculptbench.plugins.tasks import mnist
 from sculptbench.core import PruneJob
 from sculptbench.planning import detector_params
-from sculptbench.plugins.pruners.iterative.pruner import partition_modularity
+from sculptbench.plugins.pruners.iterative.selection import partition_modularity
 from sculptbench.plugin_manager import load_registry
 
 

@@ -36,7 +36,7 @@ def measure(task_name: str, hidden: tuple[int, ...], seeds: int, loop: str, trai
     from sculptbench.core import PruneJob, TrainingConfig
     from sculptbench.planning import detector_params
     from sculptbench.plugin_manager import load_registry
-    from sculptbench.plugins.pruners.iterative.pruner import authors_choice, module_signature
+    from sculptbench.plugins.pruners.iterative.selection import authors_choice, module_signature
     from sculptbench.plugins.pruners.iterative.loop import LOOP_POINTS, sculpt
 
     torch.set_num_threads(1)

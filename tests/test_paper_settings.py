@@ -20,7 +20,8 @@ from sculptbench import engine, paper, parsing, planning
 from sculptbench.cli import main
 from sculptbench.core import PruneJob, SculptbenchError, SculptedNetwork, TrainingConfig, with_task_defaults
 from sculptbench.plugins.pruners.iterative import EdgePruner, IterativePruner
-from sculptbench.plugins.pruners.iterative.pruner import AUTHORS_EDGE_STEPS, AUTHORS_UNIT_STEPS, authors_choice
+from sculptbench.plugins.pruners.iterative.pruner import AUTHORS_EDGE_STEPS, AUTHORS_UNIT_STEPS
+from sculptbench.plugins.pruners.iterative.selection import authors_choice
 from sculptbench.plugins.pruners.iterative.loop import LOOP_POINTS, mask_biases_without_inputs, sculpt, select_percentile
 
 
@@ -416,7 +417,7 @@ def _two_chains(cross: bool) -> SculptedNetwork:
 
 def test_partition_modularity_on_hand_built_networks():
     from sculptbench.core import Detection
-    from sculptbench.plugins.pruners.iterative.pruner import partition_modularity
+    from sculptbench.plugins.pruners.iterative.selection import partition_modularity
 
     halves = Detection([frozenset({(0, 0), (1, 0), (2, 0)}), frozenset({(0, 1), (1, 1), (2, 1)})])
     # two disjoint chains of 2 edges each: Q = 2 x (2/4 - (4/8)^2) = 0.5

@@ -15,6 +15,7 @@ from typing import Any, Mapping, Sequence
 from sculptbench.core import CellSettings, PruneJob, Pruner, SculptbenchError, SculptedNetwork, Task, with_task_defaults
 from sculptbench.plugins.pruners.iterative.loop import LOOP_POINTS, SCHEDULES, Phase, SculptStats, check_loop, sculpt
 from sculptbench.plugins.pruners.iterative.scores import EDGE_SCORES, UNIT_SCORES
+from sculptbench.plugins.pruners.iterative.selection import MODULARITY_TIE, authors_choice, module_signature, partition_modularity
 
 COMMON_DEFAULTS: dict[str, Any] = {
     "unit_step": None,
@@ -359,41 +360,6 @@ class SchedulePruner(Pruner):
         return best
 
 
-#: Modularities closer than this count as equal (the sparsest of them is kept).
-MODULARITY_TIE = 1e-9
-
-
-def partition_modularity(net: SculptedNetwork, detection: Any) -> float:
-    """Newman modularity of ``detection``'s modules on the undirected, unweighted graph of
-    ``net``'s surviving edges (units outside every module count as modules of their own; a
-    network without edges scores 0). Label-free: a network whose modules share no edge scores
-    highest for its number of modules."""
-    import networkx as nx
-    from networkx.algorithms.community import modularity
-
-    graph = nx.Graph()
-    for layer in range(net.n_layers):
-        rows, cols = net.weight_masks[layer].nonzero(as_tuple=True)
-        graph.add_edges_from(((layer, int(i)), (layer + 1, int(o))) for o, i in zip(rows.tolist(), cols.tolist()))
-    if graph.number_of_edges() == 0:
-        return 0.0
-    module_of = {tuple(u): k for k, module in enumerate(detection.modules) for u in module}
-    groups: dict[Any, set] = {}
-    for node in graph.nodes:
-        groups.setdefault(module_of.get(node, ("alone", node)), set()).add(node)
-    return float(modularity(graph, list(groups.values())))
-
-
-def authors_choice(nets: Sequence[SculptedNetwork]) -> SculptedNetwork:
-    """The authors' pick: the network with the highest pruned percentage rounded to three decimals
-    (the reference's ``round(100 (1 - density), 3)``), the first on ties (``np.argmax``).
-
-    Networks that did not meet the threshold are passed over, unless none did.
-    """
-    ok = [n for n in nets if n.status == "ok"] or list(nets)
-    return min(ok, key=lambda n: -round(100.0 * (1.0 - n.density()), 3))
-
-
 def _shown(value: Any) -> str:
     """An option's value as the user writes it (``30``, ``[30, 50]``)."""
     if isinstance(value, tuple):
@@ -467,14 +433,6 @@ def _check_oracle(params: Mapping[str, Any]) -> None:
     registry.get("detector", detector_name)
     if params.get("oracle_metric") not in scorer.metrics:
         raise SculptbenchError(f"invalid oracle_metric {params.get('oracle_metric')!r}; scorer {scorer_name!r} reports: {', '.join(scorer.metrics)}")
-
-
-def module_signature(detection: Any, last_layer: int) -> frozenset:
-    """A detection's module structure, label-free: per module its input units, output units and layer count."""
-    return frozenset(
-        (frozenset(u for u in m if u[0] == 0), frozenset(u for u in m if u[0] == last_layer), len({u[0] for u in m}))
-        for m in detection.modules
-    )
 
 
 def _select_detection(net: SculptedNetwork, job: PruneJob) -> Any:
