@@ -46,6 +46,11 @@ def _floats(text: str) -> list[float | None]:
     return [None if v.strip().lower() == "none" else float(v) for v in text.split(",")] if text else []
 
 
+def _strings(text: str) -> list[str]:
+    """Comma-separated names (empty: none)."""
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
 def _ints(text: str) -> list[int]:
     return [int(v) for v in text.split(",")] if text else []
 
@@ -65,7 +70,7 @@ def make_task(kind: str, jitter: int | None = None, epochs: int | None = None, t
     kind_epochs = dict(base.epochs)
     if epochs is not None:
         kind_epochs[kind] = epochs
-    pruning = {**dict(base.pruning), **dict(dict(base.kind_pruning).get(kind, ()))}
+    pruning = base.pruning_for(kind)
     pruning.update({k: v for k, v in (("unit_step", unit_step), ("edge_step", edge_step), ("edge_min_step", edge_min_step), ("edge_score", edge_score)) if v is not None})
     if unit_min_step != "profile":
         pruning["unit_min_step"] = unit_min_step
@@ -152,7 +157,7 @@ def sculpt_part(args) -> None:
         _floats(args.tolerance) or [None], _floats(args.weight_decay) or [None],
         _floats(args.unit_step) or [None], _floats(args.unit_min_step) or ["profile"], _ints(args.epochs) or [None],
         _ints(args.train) or [None], _floats(args.edge_step) or [None], _floats(args.edge_min_step) or [None],
-        [v for v in args.edge_score.split(",") if v] or [None], _ints(args.restarts) or [None], [v for v in args.select.split(",") if v] or [None],
+        _strings(args.edge_score) or [None], _ints(args.restarts) or [None], _strings(args.select) or [None],
     ))
     cells, summary = [], []
     for tol, wd, unit, unit_min, epochs, train, edge, edge_min, edge_score, restarts, select in grid:
@@ -216,8 +221,8 @@ def cross_part(args) -> None:
     pruner = registry.pruners["iterative"]
     arch = tuple(_ints(args.arch.replace("x", ",")))
     floats = {k: (_floats(getattr(args, k)) or [None])[0] for k in ("tolerance", "weight_decay", "edge_min_step")}
-    task = make_task("two-digits", **floats, edge_score=(args.edge_score.split(",")[0] or None), restarts=(_ints(args.restarts) or [None])[0],
-                     select=(args.select.split(",")[0] or None))
+    task = make_task("two-digits", **floats, edge_score=(_strings(args.edge_score) or [None])[0], restarts=(_ints(args.restarts) or [None])[0],
+                     select=(_strings(args.select) or [None])[0])
     net = pruner.prune_many([PruneJob(task, arch, args.seed, pruner.validate_params({}), task.training, "cpu")])[0]
     sides = unit_sides(net)
     outs = np.array([0] * 10 + [1] * 10)

@@ -34,10 +34,10 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 
 from sculptbench import hookimpl
+from sculptbench.core import Detection, Detector, SculptbenchError, SculptedNetwork, Task, Unit
 
 #: Imported by worker processes before they take work (sculptbench.plugin_manager.WORKER_IMPORTS).
 WORKER_IMPORTS = ("scipy.cluster.hierarchy", "scipy.spatial.distance")
-from sculptbench.core import Detection, Detector, SculptbenchError, SculptedNetwork, Task, Unit
 
 LINKAGES = ("average", "complete", "single")
 METRICS = ("cosine", "jaccard")

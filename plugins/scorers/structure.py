@@ -28,10 +28,10 @@ import networkx as nx
 import numpy as np
 
 from sculptbench import hookimpl
+from sculptbench.core import Detection, Scorer, ScoreRecord, SculptedNetwork, Task
 
 #: Imported by worker processes before they take work (sculptbench.plugin_manager.WORKER_IMPORTS).
 WORKER_IMPORTS = ("sklearn.metrics", "scipy.optimize")
-from sculptbench.core import Detection, Scorer, ScoreRecord, SculptedNetwork, Task
 
 #: The exact GED enumerates maps when both graphs have at most this many module nodes.
 EXACT_GED_MAX_MODULES = 7

@@ -94,6 +94,10 @@ class Profile:
         f = len(digit_pairs(kind)) if self.per_pair else 1
         return train * f, val * f, test * f
 
+    def pruning_for(self, kind: str) -> dict[str, Any]:
+        """The pruning defaults of task ``kind``: ``pruning`` with that kind's ``kind_pruning`` over it."""
+        return {**dict(self.pruning), **dict(dict(self.kind_pruning).get(kind, ()))}
+
     def summary(self) -> dict[str, Any]:
         """JSON-friendly form (part of the task definition, hence of its hash)."""
         d = asdict(self)
@@ -557,7 +561,7 @@ class MnistTask(Task):
         self.output_names = self.ground_truth.outputs
         self.training = replace(self.profile.training, epochs=dict(self.profile.epochs).get(kind, self.profile.training.epochs))
         self.default_archs = paper_archs(kind) if self.profile.reference_table else dict(self.profile.kind_archs).get(kind, self.profile.archs)
-        self.pruning_defaults = {**dict(self.profile.pruning), **dict(dict(self.profile.kind_pruning).get(kind, ()))}
+        self.pruning_defaults = self.profile.pruning_for(kind)
         self.accuracy_tolerance = self.profile.tolerance
         self.data_source = data_source(self.root)
         self.task_parameters = {"profile": self.profile.name}

@@ -181,7 +181,7 @@ class SchedulePruner(Pruner):
 
     def label(self, params: dict[str, Any]) -> str:
         """The pruner's name, with ``[oracle]`` (it uses the ground truth) or ``[consensus]`` when that rule picks the variant."""
-        select = params.get("select") or "sparsest"
+        select = _select(params)
         return self.name if select == "sparsest" else f"{self.name}[{select}]"
 
     def cell_settings(self, task: Task, hidden: tuple[int, ...], seeds: Sequence[int], params: dict[str, Any]) -> CellSettings | None:
@@ -261,9 +261,9 @@ class SchedulePruner(Pruner):
             return [{"unit_step": u, "edge_step": e} for e in edge_steps for u in unit_steps]
         # Without phases every restart ends dense, and the first would always be kept.
         if rule == "auto" and self.phase_kinds:
-            unit_steps = _auto(job.params, "auto_unit_steps") if "unit" in self.phase_kinds else (None,)
-            edge_steps = _auto(job.params, "auto_edge_steps") if "edge" in self.phase_kinds else (None,)
-            restarts = range(_auto(job.params, "auto_restarts"))
+            unit_steps = job.params["auto_unit_steps"] if "unit" in self.phase_kinds else (None,)
+            edge_steps = job.params["auto_edge_steps"] if "edge" in self.phase_kinds else (None,)
+            restarts = range(job.params["auto_restarts"])
             return [
                 {"unit_step": u, "edge_step": e, "restart": r}
                 for r, u, e in itertools.product(restarts, unit_steps, edge_steps)
@@ -277,7 +277,7 @@ class SchedulePruner(Pruner):
         for kind in self.phase_kinds:
             out.append(Phase(
                 kind=kind,
-                score=p["unit_score"] if kind == "unit" else _auto(p, "edge_score"),
+                score=p["unit_score"] if kind == "unit" else p["edge_score"],
                 schedule=p["unit_schedule"] if kind == "unit" else p["edge_schedule"],
                 step=variant["unit_step"] if kind == "unit" else variant["edge_step"],
                 iterations=p["schedule_iterations"],
@@ -327,7 +327,7 @@ class SchedulePruner(Pruner):
         if none, the sparsest. The variant kept is recorded in ``info["variant"]``.
         """
         rule = self.hparam_rule(job)
-        select = _auto(job.params, "select")
+        select = _select(job.params)
         ok = [n for n in nets if n.status == "ok"]
         candidates = ok
         oracle_hits = None
@@ -453,10 +453,10 @@ def _oracle_success(net: SculptedNetwork, job: PruneJob) -> bool:
     return bool(value) and value == value  # NaN is no success
 
 
-def _auto(params: Mapping[str, Any], key: str) -> Any:
-    """A task-settable option of ``params``: the user's or the task's, else :data:`FALLBACKS`."""
-    value = params.get(key)
-    return FALLBACKS[key] if value is None else value
+def _select(params: Mapping[str, Any]) -> str:
+    """The selection rule of ``params``: the user's or the task's, else the fallback (an optional
+    option, so it may be absent where the other task-settable ones are filled by :func:`resolved`)."""
+    return params.get("select") or FALLBACKS["select"]
 
 
 def _without_steps(params: Mapping[str, Any]) -> dict[str, Any]:
