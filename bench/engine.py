@@ -121,6 +121,8 @@ def main() -> None:
         s = r["split_s"]
         print(f"{mode:<9} {r['wall_s']:>8.1f} {r['runs_per_min']:>9.1f} {r['peak_rss_mib']:>13.0f} {s['train']:>8.1f} {s['decide']:>9.1f}"
               f" {s['detect']:>9.2f} {s['score']:>8.2f} {r['success_rate']:>8.2f}")
+    for mode, r in results.items():
+        print(f"{mode} networks sha256 (weights, masks and biases of every network, in order): {r['networks_sha256'][:16]}")
     if "batched" in results and "nobatch" in results:
         ratio = results["batched"]["runs_per_min"] / results["nobatch"]["runs_per_min"]
         print(f"batched / no-batch throughput: {ratio:.1f}x")

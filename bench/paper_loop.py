@@ -11,6 +11,11 @@ selection rules are compared on the same networks:
 - ``consensus``: label-free: the module structure the detector finds most often among the
   variants (inputs, outputs and layer count of each module), its sparsest variant (what
   ``select=consensus`` keeps; the bench ranks a group like the authors' rule);
+- ``modularity``: label-free: the variant whose detected modules have the highest Newman
+  modularity on the graph of its surviving edges, the sparsest on ties (what ``select=modularity``
+  keeps; ranked like the authors' rule);
+- ``sparsest_modularity``: label-free: among the sparsest variants (equal rounded sparsity), the
+  one with the highest modularity (the first on ties);
 - ``oracle``: a variant the scorer calls a success, if any (uses the ground truth: an upper bound).
 
     python bench/paper_loop.py --task bool/both --arch 24x24x24 --seeds 48 --loops ours,percentile,reference
@@ -36,7 +41,7 @@ def measure(task_name: str, hidden: tuple[int, ...], seeds: int, loop: str, trai
     from sculptbench.core import PruneJob, TrainingConfig
     from sculptbench.planning import detector_params
     from sculptbench.plugin_manager import load_registry
-    from sculptbench.plugins.pruners.iterative.selection import authors_choice, module_signature
+    from sculptbench.plugins.pruners.iterative.selection import MODULARITY_TIE, authors_choice, module_signature, partition_modularity
     from sculptbench.plugins.pruners.iterative.loop import LOOP_POINTS, sculpt
 
     torch.set_num_threads(1)
@@ -51,6 +56,7 @@ def measure(task_name: str, hidden: tuple[int, ...], seeds: int, loop: str, trai
     dparams = detector_params(detector, task, {})
     wins = collections.Counter()
     untrainable = 0
+    detail = []
     t0 = time.perf_counter()
     all_seeds = list(range(seed_start, seed_start + seeds))
     for start in range(0, len(all_seeds), CHUNK):
@@ -62,21 +68,35 @@ def measure(task_name: str, hidden: tuple[int, ...], seeds: int, loop: str, trai
             if not ok:
                 untrainable += 1
                 continue
-            success, sigs = {}, {}
+            success, sigs, mods = {}, {}, {}
             for i, net in enumerate(nets):
                 if net.status != "ok":
                     continue
                 det = detector.detect(net, task, dict(dparams), job.seed)
                 success[i] = bool(scorer.score(det, net, task).metrics.get("success"))
                 sigs[i] = module_signature(det, len(hidden) + 1)
+                mods[i] = partition_modularity(net, det)
             index = {id(net): i for i, net in enumerate(nets)}
             wins["authors"] += success[index[id(authors_choice(nets))]]
             common = collections.Counter(sigs.values()).most_common(1)[0][0]
             pool = [nets[i] for i in sigs if sigs[i] == common]
             wins["consensus"] += success[index[id(authors_choice(pool))]]
+            top = max(mods.values())
+            wins["modularity"] += success[index[id(authors_choice([nets[i] for i in mods if mods[i] >= top - MODULARITY_TIE]))]]
+            sparsest = max(_pruned(nets[i]) for i in mods)
+            ties = [i for i in mods if _pruned(nets[i]) == sparsest]
+            wins["sparsest_modularity"] += success[max(ties, key=lambda i: (mods[i], -i))]
             wins["oracle"] += any(success.values())
             wins["variants"] += sum(success.values()) / len(success)
-    return {"loop": loop, "seeds": seeds, "untrainable": untrainable, "seconds": time.perf_counter() - t0, **wins}
+            detail.append({"seed": job.seed, "variants": [
+                {"index": i, "pruned": _pruned(nets[i]), "modularity": round(mods[i], 6), "success": success[i],
+                 "signature": hash(sigs[i]) % 10**8} for i in sorted(mods)]})
+    return {"loop": loop, "seeds": seeds, "untrainable": untrainable, "seconds": time.perf_counter() - t0, **wins, "detail": detail}
+
+
+def _pruned(net) -> float:
+    """The reference's sparsity measure: percent of weights pruned, rounded to three decimals."""
+    return round(100.0 * (1.0 - net.density()), 3)
 
 
 def main() -> None:
@@ -98,12 +118,14 @@ def main() -> None:
     overrides = {k: v for k, v in (("lr", args.lr), ("batch_size", args.batch_size), ("epochs", args.epochs)) if v is not None}
     grid = "authors' 70-variant grid" if args.hparams == "authors" else "default rule's 9 initialisations (P_u 50, P_e 1.5)"
     print(f"{args.task} {args.arch}, {args.seeds} seeds from {args.seed_start}, {grid}, training {overrides or 'task recipe'}")
-    print("| loop | sparsest (authors' rule) | consensus (label-free) | oracle | mean success of a variant | untrainable | time |")
-    print("|---|---|---|---|---|---|---|")
+    print("| loop | sparsest (authors' rule) | consensus (label-free) | modularity (label-free) | oracle | mean success of a variant "
+          "| untrainable | time |")
+    print("|---|---|---|---|---|---|---|---|")
     for loop in args.loops.split(","):
         r = measure(args.task, hidden, args.seeds, loop, overrides, args.seed_start, args.hparams)
         n = r["seeds"]
-        print(f"| {loop} | {r.get('authors', 0) / n:.2f} | {r.get('consensus', 0) / n:.2f} | {r.get('oracle', 0) / n:.2f} | "
+        print(f"| {loop} | {r.get('authors', 0) / n:.2f} | {r.get('consensus', 0) / n:.2f} | {r.get('modularity', 0) / n:.2f} | "
+              f"{r.get('oracle', 0) / n:.2f} | "
               f"{r.get('variants', 0) / n:.2f} | {r['untrainable']} | {r['seconds'] / 60:.1f} min |", flush=True)
 
 
