@@ -235,7 +235,7 @@ def test_run_under_the_authors_rule_records_the_published_recipe(tmp_path, regis
     (["--seeds", 5, "--arch", "24x24", "--param", "iterative.hparams=paper"], ["seed 4", "seeds 0-3"]),
     (["--tasks", "mnist/xor", "--arch", "paper"], ["published no networks", "mnist/xor"]),
     (["--param", "iterative.hparams=sometimes"], ["invalid hparams", "paper", "authors"]),
-    (["--param", "iterative.select=best"], ["invalid select", "sparsest, consensus, modularity, oracle"]),
+    (["--param", "iterative.select=best"], ["invalid select", "sparsest, consensus, modularity, sparsest_modularity, oracle"]),
     (["--param", "iterative.select=oracle", "--param", "iterative.oracle_scorer=null"], ["needs a scorer", "oracle_scorer"]),
     (["--param", "iterative.select=oracle", "--param", "iterative.oracle_scorer=judge"], ["unknown scorer 'judge'", "structure"]),
     (["--param", "iterative.select=oracle", "--param", "iterative.oracle_metric=luck"], ["invalid oracle_metric", "success"]),
@@ -429,9 +429,15 @@ def test_partition_modularity_on_hand_built_networks():
     assert partition_modularity(SculptedNetwork.from_masks([[[0, 0], [0, 0]]]), Detection([])) == 0.0
 
 
-def test_modularity_keeps_the_most_modular_variant_then_the_sparsest(small_task, monkeypatch):
+def _stub_modularity(monkeypatch, scores):
+    """Give each network its modularity from ``scores`` (by ``id``), with no detection run."""
     from sculptbench.plugins.pruners.iterative import pruner as pruners
 
+    monkeypatch.setattr(pruners, "partition_modularity", lambda net, detection: scores[id(net)])
+    monkeypatch.setattr(pruners, "_select_detection", lambda net, job: None)
+
+
+def test_modularity_keeps_the_most_modular_variant_then_the_sparsest(small_task, monkeypatch):
     pruner = IterativePruner()
     params = pruner.validate_params({"select": "modularity", "hparams": "auto", "auto_restarts": 3})
     assert pruner.label(params) == "iterative[modularity]" and params["select_detector"] == "sculpting"
@@ -439,13 +445,37 @@ def test_modularity_keeps_the_most_modular_variant_then_the_sparsest(small_task,
     mixed, clean, clean_denser = _two_chains(True), _two_chains(False), _two_chains(False)
     clean_denser.weight_masks[0] = torch.ones(2, 2, dtype=torch.bool)
     scores = {id(mixed): 0.3, id(clean): 0.5, id(clean_denser): 0.5}
-    monkeypatch.setattr(pruners, "partition_modularity", lambda net, detection: scores[id(net)])
-    monkeypatch.setattr(pruners, "_select_detection", lambda net, job: None)
+    _stub_modularity(monkeypatch, scores)
     best = pruner._choose([mixed, clean_denser, clean], job)
     assert best is clean and best.info["selection"] == "modularity" and best.info["modularity"] == 0.5
     # without the rule, the sparsest: the mixed network has fewer edges than the denser clean one
     plain = PruneJob(small_task, (6,), 0, pruner.validate_params({"hparams": "auto", "auto_restarts": 3}), small_task.training)
     assert pruner._choose([clean_denser, mixed], plain) is mixed
+
+
+def test_sparsest_modularity_breaks_ties_among_the_sparsest_only(small_task, monkeypatch):
+    pruner = IterativePruner()
+    params = pruner.validate_params({"select": "sparsest_modularity", "hparams": "auto", "auto_restarts": 3})
+    assert pruner.label(params) == "iterative[sparsest_modularity]" and params["select_detector"] == "sculpting"
+    job = PruneJob(small_task, (6,), 0, params, small_task.training)
+    # two equally sparse networks (4 weights each), one with an edge across the halves instead of
+    # a second input edge; and a denser, cleaner one
+    mixed = SculptedNetwork.from_masks([[[1, 0], [0, 0]], [[1, 0], [1, 1]]])
+    clean, clean_denser = _two_chains(False), _two_chains(False)
+    clean_denser.weight_masks[0] = torch.ones(2, 2, dtype=torch.bool)
+    assert mixed.density() == clean.density() < clean_denser.density()
+    scores = {id(mixed): 0.3, id(clean): 0.5, id(clean_denser): 0.9}
+    _stub_modularity(monkeypatch, scores)
+    best = pruner._choose([mixed, clean_denser, clean], job)
+    # the denser network is more modular, but only the sparsest compete
+    assert best is clean and best.info["selection"] == "sparsest_modularity" and best.info["modularity"] == 0.5
+    # plain sparsest keeps the first of the two equally sparse networks
+    plain = PruneJob(small_task, (6,), 0, pruner.validate_params({"hparams": "auto", "auto_restarts": 3}), small_task.training)
+    assert pruner._choose([mixed, clean_denser, clean], plain) is mixed
+    # under the authors' rule sparsity is their rounded percentage; the tie-break is the same
+    authors = PruneJob(small_task, (6,), 0, pruner.validate_params({"hparams": "authors", "select": "sparsest_modularity"}),
+                       small_task.training)
+    assert pruner._choose([mixed, clean_denser, clean], authors) is clean
 
 
 # --------------------------------------------------------------------------- options a task may set

@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 from sculptbench.core import CellSettings, PruneJob, Pruner, SculptbenchError, SculptedNetwork, Task, with_task_defaults
 from sculptbench.plugins.pruners.iterative.loop import LOOP_POINTS, SCHEDULES, Phase, SculptStats, check_loop, sculpt
 from sculptbench.plugins.pruners.iterative.scores import EDGE_SCORES, UNIT_SCORES
-from sculptbench.plugins.pruners.iterative.selection import MODULARITY_TIE, authors_choice, module_signature, partition_modularity
+from sculptbench.plugins.pruners.iterative.selection import MODULARITY_TIE, module_signature, partition_modularity, sparsity_key
 
 COMMON_DEFAULTS: dict[str, Any] = {
     "unit_step": None,
@@ -53,6 +53,7 @@ OPTIONAL_DEFAULTS: dict[str, Any] = {
     # structure select_detector finds most often among the variants, its sparsest variant);
     # "modularity" (label-free: the variant whose select_detector partition has the highest
     # Newman modularity on the graph of its surviving edges, the sparsest on ties);
+    # "sparsest_modularity" (label-free: among the sparsest variants, the most modular);
     # "oracle" (one the scorer calls a success, if any: uses the ground truth, an upper bound).
     # Rows of the last three are labelled, e.g. iterative[oracle]. None: the task's, else "sparsest".
     "select": None,
@@ -64,7 +65,7 @@ OPTIONAL_DEFAULTS: dict[str, Any] = {
     "loop": "ours",
 }
 HPARAM_RULES = {"task": "task-defaults", "auto": "auto-grid", "paper": "paper-published", "authors": "authors-grid"}
-SELECT_RULES = ("sparsest", "consensus", "modularity", "oracle")
+SELECT_RULES = ("sparsest", "consensus", "modularity", "sparsest_modularity", "oracle")
 #: The authors' selection grid, in their notebook's loop order (P_e outer, P_u inner):
 #: visualizations/Notebooks/reused_structure.ipynb of the reference code.
 AUTHORS_EDGE_STEPS = (2.5, 2.0, 1.5, 1.0, 0.5)
@@ -323,6 +324,9 @@ class SchedulePruner(Pruner):
         ``hparams=authors`` sparsity is compared as the reference's percentage rounded to three
         decimals). ``select=consensus``: among the variants whose detected module structure
         (:func:`module_signature`) is the most frequent, the sparsest (label-free).
+        ``select=modularity``: the variant whose detected modules have the highest modularity
+        (:func:`partition_modularity`), the sparsest on ties; ``select=sparsest_modularity``:
+        among the sparsest variants, the most modular (both label-free).
         ``select=oracle``: among the variants the oracle's scorer calls a success, the sparsest;
         if none, the sparsest. The variant kept is recorded in ``info["variant"]``.
         """
@@ -338,21 +342,22 @@ class SchedulePruner(Pruner):
             signatures = [module_signature(_select_detection(n, job), len(job.hidden) + 1) for n in ok]
             common, count = collections.Counter(signatures).most_common(1)[0]
             candidates = [n for n, sig in zip(ok, signatures) if sig == common]
-        if select == "modularity" and ok:
-            scores = [partition_modularity(n, _select_detection(n, job)) for n in ok]
+        if select == "sparsest_modularity" and ok:
+            # The sparsest variants first (as the rule compares sparsity), then the most modular.
+            least = min(sparsity_key(n, rule) for n in ok)
+            candidates = [n for n in ok if sparsity_key(n, rule) == least]
+        if select in ("modularity", "sparsest_modularity") and ok:
+            scores = [partition_modularity(n, _select_detection(n, job)) for n in candidates]
             top = max(scores)
-            candidates = [n for n, q in zip(ok, scores) if q >= top - MODULARITY_TIE]
-        if rule == "authors":
-            best = authors_choice(candidates) if candidates else nets[0]
-        else:
-            best = min(candidates, key=lambda n: n.density()) if candidates else nets[0]
+            candidates = [n for n, q in zip(candidates, scores) if q >= top - MODULARITY_TIE]
+        best = min(candidates, key=lambda n: sparsity_key(n, rule)) if candidates else nets[0]
         best.info["hparam_rule"] = HPARAM_RULES[rule]
         best.info["variants_tried"] = len(nets)
         if select == "consensus" and ok:
             best.info["selection"] = "consensus"
             best.info["consensus_share"] = count / len(ok)
-        if select == "modularity" and ok:
-            best.info["selection"] = "modularity"
+        if select in ("modularity", "sparsest_modularity") and ok:
+            best.info["selection"] = select
             best.info["modularity"] = round(top, 6)
         if select == "oracle":
             best.info["selection"] = "oracle"

@@ -36,6 +36,15 @@ def partition_modularity(net: SculptedNetwork, detection: Any) -> float:
     return float(modularity(graph, list(groups.values())))
 
 
+def sparsity_key(net: SculptedNetwork, rule: str) -> float:
+    """How a rule ranks sparsity, lower is sparser: under the authors' rule (``rule == "authors"``)
+    minus the reference's pruned percentage rounded to three decimals, else the exact density.
+    ``min`` over it keeps the first of equals, as the authors' ``np.argmax`` does."""
+    if rule == "authors":
+        return -round(100.0 * (1.0 - net.density()), 3)
+    return net.density()
+
+
 def authors_choice(nets: Sequence[SculptedNetwork]) -> SculptedNetwork:
     """The authors' pick: the network with the highest pruned percentage rounded to three decimals
     (the reference's ``round(100 (1 - density), 3)``), the first on ties (``np.argmax``).
@@ -43,7 +52,7 @@ def authors_choice(nets: Sequence[SculptedNetwork]) -> SculptedNetwork:
     Networks that did not meet the threshold are passed over, unless none did.
     """
     ok = [n for n in nets if n.status == "ok"] or list(nets)
-    return min(ok, key=lambda n: -round(100.0 * (1.0 - n.density()), 3))
+    return min(ok, key=lambda n: sparsity_key(n, "authors"))
 
 
 def module_signature(detection: Any, last_layer: int) -> frozenset:
