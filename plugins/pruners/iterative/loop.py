@@ -314,12 +314,19 @@ def _sculpt(jobs: Sequence[PruneJob], variants: Sequence[tuple[dict[str, Any], l
         in_phase = sorted(phase_followers)
         if phase_index > 0:
             # One more retraining between phases; kept only if it still meets the threshold
-            # (always, with the reference's keep_retrain).
-            res = train_rows(in_phase, params[in_phase], masks[in_phase])
-            for i, r in enumerate(in_phase):
-                if "keep_retrain" in loop or float(res.accuracy[i]) >= members[r].threshold - 1e-9:
-                    params[r] = res.params[i]
-                    members[r].accuracy = float(res.accuracy[i])
+            # (always, with the reference's keep_retrain). Members that differ only in this
+            # phase (the authors' 5 edge steps) start it from the same state: it runs once.
+            same_start = _followers(members, in_phase, phase_index - 1)
+            starters = sorted(same_start)
+            res = train_rows(starters, params[starters], masks[starters])
+            for i, r in enumerate(starters):
+                for row in (r, *same_start[r]):
+                    if row != r:
+                        gens[row].set_state(gens[r].get_state())
+                        members[row].trainings += 1
+                    if "keep_retrain" in loop or float(res.accuracy[i]) >= members[row].threshold - 1e-9:
+                        params[row] = res.params[i]
+                        members[row].accuracy = float(res.accuracy[i])
         for r in in_phase:
             ph = members[r].phases[phase_index]
             total = layout.n_hidden if ph.kind == "unit" else layout.n_weights
