@@ -41,7 +41,9 @@ def measure(task_name: str, hidden: tuple[int, ...], seeds: int, loop: str, trai
     from sculptbench.core import PruneJob, TrainingConfig
     from sculptbench.planning import detector_params
     from sculptbench.plugin_manager import load_registry
-    from sculptbench.plugins.pruners.iterative.selection import MODULARITY_TIE, authors_choice, module_signature, partition_modularity
+    from sculptbench.plugins.pruners.iterative.selection import (
+        MODULARITY_TIE, authors_choice, module_signature, partition_modularity, sparsity_key,
+    )
     from sculptbench.plugins.pruners.iterative.loop import LOOP_POINTS, sculpt
 
     torch.set_num_threads(1)
@@ -83,20 +85,15 @@ def measure(task_name: str, hidden: tuple[int, ...], seeds: int, loop: str, trai
             wins["consensus"] += success[index[id(authors_choice(pool))]]
             top = max(mods.values())
             wins["modularity"] += success[index[id(authors_choice([nets[i] for i in mods if mods[i] >= top - MODULARITY_TIE]))]]
-            sparsest = max(_pruned(nets[i]) for i in mods)
-            ties = [i for i in mods if _pruned(nets[i]) == sparsest]
+            least = min(sparsity_key(nets[i], "authors") for i in mods)
+            ties = [i for i in mods if sparsity_key(nets[i], "authors") == least]
             wins["sparsest_modularity"] += success[max(ties, key=lambda i: (mods[i], -i))]
             wins["oracle"] += any(success.values())
             wins["variants"] += sum(success.values()) / len(success)
             detail.append({"seed": job.seed, "variants": [
-                {"index": i, "pruned": _pruned(nets[i]), "modularity": round(mods[i], 6), "success": success[i],
+                {"index": i, "pruned": -sparsity_key(nets[i], "authors"), "modularity": round(mods[i], 6), "success": success[i],
                  "signature": hash(sigs[i]) % 10**8} for i in sorted(mods)]})
     return {"loop": loop, "seeds": seeds, "untrainable": untrainable, "seconds": time.perf_counter() - t0, **wins, "detail": detail}
-
-
-def _pruned(net) -> float:
-    """The reference's sparsity measure: percent of weights pruned, rounded to three decimals."""
-    return round(100.0 * (1.0 - net.density()), 3)
 
 
 def main() -> None:

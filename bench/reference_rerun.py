@@ -90,7 +90,7 @@ def prune_argv(root: str, cmd: ReferenceCommand, out: Path, phase: str) -> list[
     argv = shlex.split(line)[1:]  # drop the interpreter; keep main.py and every flag
     rewritten = []
     skip = False
-    for i, arg in enumerate(argv):
+    for arg in argv:
         if skip:
             skip = False
             continue

@@ -320,13 +320,10 @@ def _sculpt(jobs: Sequence[PruneJob], variants: Sequence[tuple[dict[str, Any], l
             starters = sorted(same_start)
             res = train_rows(starters, params[starters], masks[starters])
             for i, r in enumerate(starters):
-                for row in (r, *same_start[r]):
-                    if row != r:
-                        gens[row].set_state(gens[r].get_state())
-                        members[row].trainings += 1
-                    if "keep_retrain" in loop or float(res.accuracy[i]) >= members[row].threshold - 1e-9:
-                        params[row] = res.params[i]
-                        members[row].accuracy = float(res.accuracy[i])
+                if "keep_retrain" in loop or float(res.accuracy[i]) >= members[r].threshold - 1e-9:
+                    params[r] = res.params[i]
+                    members[r].accuracy = float(res.accuracy[i])
+            _copy_to_followers(same_start, members, params, masks, gens)
         for r in in_phase:
             ph = members[r].phases[phase_index]
             total = layout.n_hidden if ph.kind == "unit" else layout.n_weights
