@@ -3,12 +3,14 @@
 
 The engine knows nothing about pruning decisions. It trains, evaluates and scores a batch of
 *members*; each member has its own parameters, masks, learning rate, random generator (for
-minibatch order and input noise), Adam state and best-epoch checkpoint. Because every member
-draws only from its own generator and every operation is either elementwise or a batched
-matrix product, a member trained in a batch of K gets the same result as when trained alone.
-That holds on one CPU thread: with several, a batched product of K = 1 goes to a multi-threaded
-matrix kernel whose sums run in another order than the per-member kernels of K > 1, so callers
-run the engine inside :func:`single_threaded` (as :func:`sculptbench.plugins.pruners.iterative.loop.sculpt` does).
+minibatch order and input noise), Adam state and best-epoch checkpoint. Every member draws only
+from its own generator, so a member trained in a batch of K gets the same bits as when trained
+alone, provided no kernel's result depends on the batch around it. Three that did are avoided:
+a batched product of K = 1 can go to another matrix kernel than K > 1 (multi-threaded, or with
+one output column even on one thread, measured on AVX-512 CPUs), so a lone member is computed as
+a batch of two (``pad_single``); ``torch.sigmoid`` gives other last bits in the tail of a
+tensor than in its body, so :func:`sigmoid` is built from ``torch.exp``; and callers run the
+engine inside :func:`single_threaded` (as :func:`sculptbench.plugins.pruners.iterative.loop.sculpt` does).
 Wide layouts (:data:`COMPACT_MIN_INPUTS` inputs, MNIST) train one member at a time on its own
 surviving inputs and units (:func:`train_compacted`), which keeps that property.
 
@@ -158,6 +160,16 @@ def backward(layout: Layout, flat: torch.Tensor, acts: list[torch.Tensor], dlogi
     return _join(layout, grads), hidden_grads
 
 
+def sigmoid(z: torch.Tensor) -> torch.Tensor:
+    """``1 / (1 + exp(-z))``, the same bits wherever an entry sits in its tensor.
+
+    ``torch.sigmoid`` on CPU computes the vectorised body of a tensor and its tail in two ways that
+    differ in the last bit (measured on AVX2 and AVX-512), so a member's gradient would depend on
+    how many members share its batch. ``torch.exp`` gives the same bits on both paths.
+    """
+    return 1 / (1 + torch.exp(-z))
+
+
 def bce_with_logits(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean binary cross-entropy per member over the last two dims."""
     loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets.expand_as(logits), reduction="none")
@@ -219,7 +231,16 @@ def _join(layout: Layout, parts: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat(cols, dim=1)
 
 
-def _forward_parts(parts: list[torch.Tensor], n_layers: int, x: torch.Tensor) -> list[torch.Tensor]:
+def _forward_parts(parts: list[torch.Tensor], n_layers: int, x: torch.Tensor, pad_single: bool = True) -> list[torch.Tensor]:
+    """Every layer's activations (:func:`forward`). ``pad_single``: a lone member (K = 1) is
+    computed as a batch of two copies. On some CPUs (measured: an AVX-512 AMD EPYC with MKL) torch
+    sends a batched product of one matrix to another kernel than a batch of several, whose sums
+    run in another order: a network with one output then gets other last bits alone than batched,
+    even on one thread. Members trained one at a time on their compacted networks
+    (:func:`train_compacted`) are never batched and skip it."""
+    if pad_single and parts[0].shape[0] == 1:
+        twice = _forward_parts([torch.cat([p, p]) for p in parts], n_layers, x if x.dim() == 2 else torch.cat([x, x]), False)
+        return [a[:1] for a in twice]
     if x.dim() == 2:
         x = x.unsqueeze(0).expand(parts[0].shape[0], -1, -1)
     acts = [x]
@@ -232,13 +253,24 @@ def _forward_parts(parts: list[torch.Tensor], n_layers: int, x: torch.Tensor) ->
 
 
 def _backward_parts(
-    parts: list[torch.Tensor], n_layers: int, acts: list[torch.Tensor], dz: torch.Tensor, hidden_grads: list[torch.Tensor] | None = None
+    parts: list[torch.Tensor], n_layers: int, acts: list[torch.Tensor], dz: torch.Tensor, hidden_grads: list[torch.Tensor] | None = None,
+    pad_single: bool = True,
 ) -> list[torch.Tensor]:
     """Gradients of every weight ``(K, in, out)`` and bias ``(K, 1, out)`` for output gradient ``dz``.
 
     When ``hidden_grads`` is a list, the gradients w.r.t. each hidden activation (after ReLU) are
-    appended to it, first hidden layer first.
+    appended to it, first hidden layer first. ``pad_single``: a lone member is computed as a batch
+    of two (:func:`_forward_parts`).
     """
+    if pad_single and parts[0].shape[0] == 1:
+        def twice(ts: list[torch.Tensor]) -> list[torch.Tensor]:
+            return [torch.cat([t, t]) if t.dim() == 3 else t for t in ts]
+
+        inner: list[torch.Tensor] | None = [] if hidden_grads is not None else None
+        grads = _backward_parts(twice(parts), n_layers, twice(acts), torch.cat([dz, dz]), inner, False)
+        if hidden_grads is not None:
+            hidden_grads.extend(g[:1] for g in inner)
+        return [g[:1] for g in grads]
     grads: list[torch.Tensor] = [None] * (2 * n_layers)  # type: ignore[list-item]
     for layer in range(n_layers - 1, -1, -1):
         h_in = acts[layer]
@@ -308,7 +340,7 @@ def train_compacted(layout: Layout, params: torch.Tensor, masks: torch.Tensor, d
             inputs = keep[0]
             sub_data = TaskData(data.train_x[:, inputs], data.train_y, data.val_x[:, inputs], data.val_y, data.test_x, data.test_y)
         res = train_stacked(sub, params[r:r + 1, cols], masks[r:r + 1, cols], sub_data, config, generators[r:r + 1],
-                            None if lrs is None else lrs[r:r + 1], draw_inputs=(n_all, keep[0]), **options)
+                            None if lrs is None else lrs[r:r + 1], draw_inputs=(n_all, keep[0]), pad_single=False, **options)
         out[r, cols] = res.params[0]
         accs.append(res.accuracy)
         losses.append(res.loss)
@@ -326,6 +358,7 @@ def train_stacked(
     accuracy: AccuracyFn = per_bit_accuracy,
     prefer_later: bool = False,
     draw_inputs: tuple[int, torch.Tensor] | None = None,
+    pad_single: bool = True,
 ) -> TrainResult:
     """Train K members as one stacked model.
 
@@ -338,6 +371,7 @@ def train_stacked(
     decay, as ``torch.optim.Adam``) runs as multi-tensor ``_foreach`` operations over
     contiguous per-layer tensors. ``draw_inputs`` = (n, columns): the random draws are made
     for ``n`` inputs and the noise of ``columns`` used, so a compacted member draws as the full one.
+    ``pad_single``: see :func:`_forward_parts`.
     """
     k = params.shape[0]
     device = params.device
@@ -373,9 +407,9 @@ def train_stacked(
         for start in range(0, n_rows, bs):
             xb = xb_all[:, start:start + bs]
             yb = yb_all[:, start:start + bs]
-            acts = _forward_parts(theta, n, xb)
-            dlogits = (torch.sigmoid(acts[-1]) - yb) / (xb.shape[1] * n_out)
-            grads = _backward_parts(theta, n, acts, dlogits)
+            acts = _forward_parts(theta, n, xb, pad_single)
+            dlogits = (sigmoid(acts[-1]) - yb) / (xb.shape[1] * n_out)
+            grads = _backward_parts(theta, n, acts, dlogits, None, pad_single)
             step += 1
             if wd:
                 torch._foreach_add_(grads, theta, alpha=wd)
@@ -396,7 +430,7 @@ def train_stacked(
                 torch._foreach_mul_(update, lr_cols)
                 torch._foreach_sub_(theta, update, alpha=1 / bias1)
             torch._foreach_mul_(theta, mask_parts)
-        logits = _forward_parts(theta, n, data.val_x)[-1]
+        logits = _forward_parts(theta, n, data.val_x, pad_single)[-1]
         acc = accuracy(logits, data.val_y).to(dtype)
         loss = bce_with_logits(logits, data.val_y)
         better = better_epoch(acc, loss, best_acc, best_loss, prefer_later)
@@ -425,7 +459,7 @@ def unit_activations_and_grads(layout: Layout, flat: torch.Tensor, x: torch.Tens
     """
     parts = _split(layout, flat)
     acts = _forward_parts(parts, layout.n_layers, x)
-    dlogits = (torch.sigmoid(acts[-1]) - y) / y.shape[1]
+    dlogits = (sigmoid(acts[-1]) - y) / y.shape[1]
     hidden_grads: list[torch.Tensor] = []
     _backward_parts(parts, layout.n_layers, acts, dlogits, hidden_grads)
     return acts[1:-1], hidden_grads

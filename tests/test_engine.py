@@ -231,6 +231,35 @@ def test_forward_matches_torch_linear_layers():
     torch.testing.assert_close(logits, h)
 
 
+def test_sigmoid_gives_the_same_bits_wherever_an_entry_sits():
+    """``torch.sigmoid`` differs in the last bit between a tensor's vectorised body and its tail on
+    AVX2 and AVX-512 CPUs; the engine's must not (a member's bits would depend on its batch)."""
+    z = torch.randn(100_003, generator=torch.Generator().manual_seed(0)) * 6
+    whole = engine.sigmoid(z)
+    torch.testing.assert_close(whole, torch.sigmoid(z))
+    for start, length in [(0, 1), (3, 17), (16, 48), (5, 144), (1, 333), (7, 40_000)]:
+        assert torch.equal(engine.sigmoid(z[start:start + length]), whole[start:start + length])
+    assert torch.equal(engine.sigmoid(z[::2]), whole[::2])
+
+
+def test_a_lone_member_gets_the_bits_it_gets_in_a_batch():
+    """A batched product of one matrix can take another kernel than a batch of several (seen with
+    one output column); forward and backward of a lone member equal its row of a batch."""
+    layout = engine.Layout((6, 24, 24, 1))
+    gen = torch.Generator().manual_seed(3)
+    flat = torch.randn(3, layout.n_params, generator=gen)
+    x = torch.rand(64, 6, generator=gen)
+    acts = engine.forward(layout, flat, x)
+    dlogits = torch.randn(3, 64, 1, generator=gen)
+    grads, hidden = engine.backward(layout, flat, acts, dlogits)
+    for k in range(3):
+        alone = engine.forward(layout, flat[k:k + 1], x)
+        assert all(torch.equal(a[0], b[k]) for a, b in zip(alone, acts))
+        alone_grads, alone_hidden = engine.backward(layout, flat[k:k + 1], alone, dlogits[k:k + 1])
+        assert torch.equal(alone_grads[0], grads[k])
+        assert all(torch.equal(a[0], b[k]) for a, b in zip(alone_hidden, hidden))
+
+
 def test_training_keeps_masked_parameters_at_zero(small_task):
     layout = engine.Layout((4, 8, 4))
     gens = [torch.Generator().manual_seed(s) for s in (0, 1)]
