@@ -226,7 +226,7 @@ def test_run_prints_a_leaderboard(done_run):
     _, first, _ = done_run
     lines = table_lines(first.stdout)
     assert re.split(r"\s*\|\s*", lines[0].strip("| ")) == ["pruner", "detector", "input-separable"]
-    assert [re.split(r"\s*\|\s*", line.strip("| "))[:2] for line in lines[2:]] == [["dense", "louvain"], ["magnitude", "louvain"]]
+    assert [re.split(r"\s*\|\s*", line.strip("| "))[:2] for line in lines[2:]] == [["dense", "louvain"], ["magnitude[sparsest_modularity]", "louvain"]]
     assert "cells: ok 4" in first.stdout
     assert "4 cells written to" in first.stderr
     assert "already in" not in first.stdout
@@ -251,7 +251,7 @@ def test_report_json(done_run):
     assert board["columns"] == ["input-separable"]
     assert board["statuses"] == {"ok": 4}
     assert board["data_sources"] == ["truth table"]
-    assert [(r["key"]["pruner"], r["key"]["detector"]) for r in board["rows"]] == [("dense", "louvain"), ("magnitude", "louvain")]
+    assert [(r["key"]["pruner"], r["key"]["detector"]) for r in board["rows"]] == [("dense", "louvain"), ("magnitude[sparsest_modularity]", "louvain")]
     for row in board["rows"]:
         cell = row["cells"]["input-separable"]
         assert cell["n"] == 2 and cell["errors"] == 0
@@ -264,7 +264,7 @@ def test_report_csv(done_run):
     rep = invoke("report", "--results", db, "--format", "csv")
     assert rep.exit_code == 0, rep.output
     rows = list(csv.DictReader(io.StringIO(rep.stdout)))
-    assert [(r["pruner"], r["detector"], r["column"]) for r in rows] == [("dense", "louvain", "input-separable"), ("magnitude", "louvain", "input-separable")]
+    assert [(r["pruner"], r["detector"], r["column"]) for r in rows] == [("dense", "louvain", "input-separable"), ("magnitude[sparsest_modularity]", "louvain", "input-separable")]
     assert all(r["metric"] == "structure.success" and r["n"] == "2" for r in rows)
     assert all(0 <= float(r["mean"]) <= 1 for r in rows)
 
@@ -286,7 +286,7 @@ def test_report_other_metrics(done_run):
         assert rep.exit_code == 0, (metric, rep.output)
     dens = json.loads(invoke("report", "--results", db, "--metric", "density", "--format", "json").stdout)
     by_pruner = {r["key"]["pruner"]: r["cells"]["input-separable"]["mean"] for r in dens["rows"]}
-    assert by_pruner["dense"] == 1.0 and by_pruner["magnitude"] < 1.0
+    assert by_pruner["dense"] == 1.0 and by_pruner["magnitude[sparsest_modularity]"] < 1.0
 
 
 @pytest.mark.parametrize(

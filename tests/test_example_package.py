@@ -54,7 +54,7 @@ def test_run_with_synflow_and_spectral(example_env, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     rows = {(r[0], r[1]) for r in table_rows(proc.stdout)}
-    assert rows == {(p, d) for p in ("synflow", "magnitude") for d in ("sculpting", "spectral")}, proc.stdout
+    assert rows == {(p, d) for p in ("synflow", "magnitude[sparsest_modularity]") for d in ("sculpting", "spectral")}, proc.stdout
     from sculptbench.store import ResultsStore
 
     store = ResultsStore(db, create=False)

@@ -651,7 +651,7 @@ def test_dask_scheduler_and_two_workers_run_a_grid(dask_cluster, tmp_path):
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     got = rows(db)
-    assert sorted((r["pruner"], r["seed"]) for r in got) == [("dense", 0), ("dense", 1), ("magnitude", 0), ("magnitude", 1)]
+    assert sorted((r["pruner"], r["seed"]) for r in got) == [("dense", 0), ("dense", 1), ("magnitude[sparsest_modularity]", 0), ("magnitude[sparsest_modularity]", 1)]
     assert all(r["status"] in ("ok", "untrainable") for r in got)
     # The work ran in the dask workers; the CLI (the coordinator) only wrote the database.
     pids = {line["pid"] for line in stage_lines(Path(env["SCULPTBENCH_STAGE_LOG"]))}

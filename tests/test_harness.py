@@ -84,7 +84,7 @@ def test_error_cells_are_not_finished_and_count_in_the_leaderboard(flaky_run):
     finished = store.finished_keys()
     assert keys[("flaky", 1)] not in finished and keys[("flaky", 0)] in finished
     board = report.build(store.cells(run_id))
-    entry = board.values[("magnitude", "flaky")]["input-separable"]
+    entry = board.values[("magnitude[sparsest_modularity]", "flaky")]["input-separable"]
     assert entry["n"] == 2 and entry["errors"] == 1
     assert board.statuses == {"error": 1, "ok": 5}
 
@@ -93,12 +93,12 @@ def test_cell_records_versions_seed_status_and_timings(flaky_run, flaky_registry
     store, run_id, _ = flaky_run
     cell = next(c for c in store.cells(run_id) if c.detector == "flaky" and c.seed == 2)
     assert cell.run_id == run_id and cell.seed == 2 and cell.status == "ok" and cell.error is None
-    assert (cell.task, cell.family, cell.arch, cell.depth, cell.pruner) == ("bool/input-separable", "exemplars", "24", 1, "magnitude")
+    assert (cell.task, cell.family, cell.arch, cell.depth, cell.pruner) == ("bool/input-separable", "exemplars", "24", 1, "magnitude[sparsest_modularity]")
     assert 0 < cell.density < 1
     assert cell.accuracy == 1.0 and cell.dense_accuracy == 1.0 and cell.test_accuracy == 1.0
     assert cell.versions["sculptbench"] == sculptbench.__version__
     assert cell.versions["torch"] == torch.__version__
-    assert cell.versions["pruner"] == {"package": "sculptbench", "package_version": sculptbench.__version__, "version": "1.1"}
+    assert cell.versions["pruner"] == {"package": "sculptbench", "package_version": sculptbench.__version__, "version": "1.2"}
     assert cell.versions["detectors"]["flaky"] == {"package": "flaky_pkg", "package_version": "test", "version": "2.5"}
     assert cell.versions["scorers"]["structure"]["package"] == "sculptbench"
     assert cell.versions["task"]["package"] == "sculptbench"
@@ -136,7 +136,7 @@ def test_untrainable_cell(registry, tmp_path):
         # ... and count as failures in the leaderboard.
         mixed = store.cells(run_id)
         board = report.build(mixed, metric="density")
-        assert board.values[("iterative", "louvain")]["reused"]["n"] == 2
+        assert board.values[("iterative[sparsest_modularity]", "louvain")]["reused"]["n"] == 2
         assert report.metric_value(mixed[0], "structure.success") == 0.0
         assert report.metric_value(mixed[0], "structure.input_ari") is None
     finally:

@@ -470,8 +470,13 @@ def test_sparsest_modularity_breaks_ties_among_the_sparsest_only(small_task, mon
     # the denser network is more modular, but only the sparsest compete
     assert best is clean and best.info["selection"] == "sparsest_modularity" and best.info["modularity"] == 0.5
     # plain sparsest keeps the first of the two equally sparse networks
-    plain = PruneJob(small_task, (6,), 0, pruner.validate_params({"hparams": "auto", "auto_restarts": 3}), small_task.training)
-    assert pruner._choose([mixed, clean_denser, clean], plain) is mixed
+    plain = PruneJob(small_task, (6,), 0, pruner.validate_params({"hparams": "auto", "auto_restarts": 3, "select": "sparsest"}),
+                     small_task.training)
+    assert pruner._choose([mixed, clean_denser, clean], plain) is mixed and pruner.label(plain.params) == "iterative"
+    # the auto grid's default rule is sparsest_modularity, written into the parameters and the label
+    default = pruner.validate_params({"hparams": "auto", "auto_restarts": 3})
+    assert default["select"] == "sparsest_modularity" and pruner.label(default) == "iterative[sparsest_modularity]"
+    assert pruner._choose([mixed, clean_denser, clean], PruneJob(small_task, (6,), 0, default, small_task.training)) is clean
     # under the authors' rule sparsity is their rounded percentage; the tie-break is the same
     authors = PruneJob(small_task, (6,), 0, pruner.validate_params({"hparams": "authors", "select": "sparsest_modularity"}),
                        small_task.training)
@@ -484,7 +489,7 @@ def test_a_task_sets_the_options_the_user_leaves_and_the_fallbacks_fill_the_rest
     user = pruner.validate_params({})
     assert "select" not in user and user["edge_score"] is None and user["auto_restarts"] is None
     plain = pruner.validate_params(with_task_defaults(small_task, (6,), 0, user, pruner.fallbacks))
-    assert plain["edge_score"] == "magnitude" and plain["auto_restarts"] == 9 and "select" not in plain
+    assert plain["edge_score"] == "magnitude" and plain["auto_restarts"] == 9 and plain["select"] == "sparsest_modularity"
     assert plain == pruner.validate_params(plain)
     monkeypatch.setattr(small_task, "pruning_defaults", {**small_task.pruning_defaults, "edge_score": "lamp", "select": "modularity",
                                                          "auto_restarts": 3})

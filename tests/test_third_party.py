@@ -106,7 +106,7 @@ def test_run_with_third_party_detector_and_scorer(plugin_env, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     rows = table_rows(proc.stdout)
-    assert {(r[0], r[1]) for r in rows} == {("magnitude", "sculpting"), ("magnitude", "demo-layers")}
+    assert {(r[0], r[1]) for r in rows} == {("magnitude[sparsest_modularity]", "sculpting"), ("magnitude[sparsest_modularity]", "demo-layers")}
     # The broken plugins are reported as warnings and skipped; the run is not affected.
     for name in BROKEN:
         assert f"warning: plugin '{name}'" in proc.stderr

@@ -9,14 +9,16 @@ from sculptbench import hookimpl
 from sculptbench.plugins.pruners.iterative.pruner import COMMON_DEFAULTS, SchedulePruner
 
 # Versions: 1.1 changed the automatic rule (hparams=auto) to nine initialisations with P_u 50 and
-# P_e 1.5 (docs/paper-differences.md); ``dense`` has no phases and is unchanged.
+# P_e 1.5 (docs/paper-differences.md); 1.2 made the most modular of the sparsest of them its
+# default choice (select=sparsest_modularity) and came with the engine's batch-independent sigmoid.
+# ``dense`` has no phases and is unchanged.
 
 
 class IterativePruner(SchedulePruner):
     """The paper's method: iterative unit pruning (|activation x gradient|), then edge pruning (|w|)."""
 
     name = "iterative"
-    version = "1.1"
+    version = "1.2"
     phase_kinds = ("unit", "edge")
 
 
@@ -24,7 +26,7 @@ class EdgePruner(SchedulePruner):
     """The paper's ablation: only the edge phase (global |w|, linear step P_e)."""
 
     name = "edge"
-    version = "1.1"
+    version = "1.2"
     phase_kinds = ("edge",)
 
 
@@ -32,7 +34,7 @@ class MagnitudePruner(SchedulePruner):
     """Global iterative magnitude pruning with retraining: 20% of what remains per round (lth schedule)."""
 
     name = "magnitude"
-    version = "1.1"
+    version = "1.2"
     phase_kinds = ("edge",)
     defaults: dict[str, Any] = {**COMMON_DEFAULTS, "edge_schedule": "lth", "edge_step": 20.0, "edge_score": "magnitude"}
 
@@ -41,7 +43,7 @@ class RandomPruner(SchedulePruner):
     """The same loop as ``magnitude`` but pruning weights chosen at random: the baseline."""
 
     name = "random"
-    version = "1.1"
+    version = "1.2"
     phase_kinds = ("edge",)
     defaults: dict[str, Any] = {**COMMON_DEFAULTS, "edge_schedule": "lth", "edge_step": 20.0, "edge_score": "random"}
 

@@ -31,7 +31,7 @@ COMMON_DEFAULTS: dict[str, Any] = {
     # Large networks (MNIST) need a coarser floor or the edge phase retrains hundreds of times.
     "unit_min_step": None,
     "edge_min_step": None,
-    # "task": the task family's steps; "auto": the grid below, sparsest network kept;
+    # "task": the task family's steps; "auto": the grid below, AUTO_SELECT's network kept;
     # "paper": the paper's published settings per network (sculptbench.paper); "authors": the
     # authors' 70-variant grid (AUTHORS_UNIT_STEPS x AUTHORS_EDGE_STEPS), sparsest kept, each
     # network trained and detected with its published lr, batch, epochs and detector steps where
@@ -55,7 +55,8 @@ OPTIONAL_DEFAULTS: dict[str, Any] = {
     # Newman modularity on the graph of its surviving edges, the sparsest on ties);
     # "sparsest_modularity" (label-free: among the sparsest variants, the most modular);
     # "oracle" (one the scorer calls a success, if any: uses the ground truth, an upper bound).
-    # Rows of the last three are labelled, e.g. iterative[oracle]. None: the task's, else "sparsest".
+    # Rows of every rule but "sparsest" are labelled, e.g. iterative[oracle]. None: the task's,
+    # else AUTO_SELECT under hparams=auto, else "sparsest" (the authors' rule).
     "select": None,
     "select_detector": "sculpting",
     "oracle_scorer": "structure",
@@ -66,6 +67,10 @@ OPTIONAL_DEFAULTS: dict[str, Any] = {
 }
 HPARAM_RULES = {"task": "task-defaults", "auto": "auto-grid", "paper": "paper-published", "authors": "authors-grid"}
 SELECT_RULES = ("sparsest", "consensus", "modularity", "sparsest_modularity", "oracle")
+#: The rule that keeps a variant of the ``auto`` grid when neither the user nor the task names one:
+#: the best label-free rule measured (docs/paper-differences.md, "Which rule is the default").
+#: It is written into the resolved parameters, so the cells it chose have keys of their own.
+AUTO_SELECT = "sparsest_modularity"
 #: The authors' selection grid, in their notebook's loop order (P_e outer, P_u inner):
 #: visualizations/Notebooks/reused_structure.ipynb of the reference code.
 AUTHORS_EDGE_STEPS = (2.5, 2.0, 1.5, 1.0, 0.5)
@@ -78,10 +83,13 @@ FALLBACKS: dict[str, Any] = {"edge_score": "magnitude", "auto_unit_steps": (50.0
                              "auto_restarts": 9, "select": "sparsest"}
 
 
-def resolved(job: PruneJob) -> PruneJob:
-    """``job`` with the task's defaults in its parameters (:func:`sculptbench.core.with_task_defaults`):
+def resolved(job: PruneJob, auto_select: bool = False) -> PruneJob:
+    """``job`` with the task's defaults in its parameters (:func:`sculptbench.core.with_task_defaults`),
+    and with ``auto_select`` the default rule of a pruner that has phases (:data:`AUTO_SELECT`):
     already so for a planned job; a job built by hand gets them here."""
     params = with_task_defaults(job.task, job.hidden, job.seed, job.params, FALLBACKS)
+    if auto_select:
+        params = _with_auto_select(params)
     return job if params == job.params else dataclasses.replace(job, params=params)
 
 
@@ -147,6 +155,8 @@ class SchedulePruner(Pruner):
             _check_choice("hparams", resolved["hparams"], tuple(HPARAM_RULES))
         if resolved["select"] is not None:
             _check_choice("select", resolved["select"], SELECT_RULES)
+        if self.phase_kinds:
+            resolved = _with_auto_select(resolved)
         if "loop" not in params and resolved["hparams"] == "authors":
             resolved["loop"] = "reference"
         resolved["loop"] = _check_loop(resolved["loop"])
@@ -181,7 +191,8 @@ class SchedulePruner(Pruner):
         return resolved
 
     def label(self, params: dict[str, Any]) -> str:
-        """The pruner's name, with ``[oracle]`` (it uses the ground truth) or ``[consensus]`` when that rule picks the variant."""
+        """The pruner's name, with the rule that picks the variant unless it is ``sparsest`` (e.g.
+        ``iterative[oracle]``: it uses the ground truth)."""
         select = _select(params)
         return self.name if select == "sparsest" else f"{self.name}[{select}]"
 
@@ -288,7 +299,7 @@ class SchedulePruner(Pruner):
 
     def prune(self, job: PruneJob) -> SculptedNetwork:
         """Sculpt one network, one variant at a time (the unbatched path, ``--no-batch``)."""
-        job = resolved(job)
+        job = resolved(job, auto_select=bool(self.phase_kinds))
         stats = SculptStats()
         nets = []
         for variant in self.variants(job):
@@ -302,7 +313,7 @@ class SchedulePruner(Pruner):
         """Sculpt jobs of one task, shape and config together; keep the sparsest variant of each."""
         if not jobs:
             return []
-        jobs = [resolved(job) for job in jobs]
+        jobs = [resolved(job, auto_select=bool(self.phase_kinds)) for job in jobs]
         # A task's per-network defaults (e.g. the MNIST reference table) may give each seed its steps.
         key = (jobs[0].task.name, jobs[0].hidden, jobs[0].training, jobs[0].device, _freeze(_without_steps(jobs[0].params)))
         for job in jobs:
@@ -456,6 +467,13 @@ def _oracle_success(net: SculptedNetwork, job: PruneJob) -> bool:
     detection = _select_detection(net, job)
     value = scorer.score(detection, net, job.task).metrics.get(job.params.get("oracle_metric") or OPTIONAL_DEFAULTS["oracle_metric"])
     return bool(value) and value == value  # NaN is no success
+
+
+def _with_auto_select(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with :data:`AUTO_SELECT` as the rule under ``hparams=auto`` where none is named."""
+    if params.get("hparams") == "auto" and not params.get("select"):
+        return {**params, "select": AUTO_SELECT}
+    return params
 
 
 def _select(params: Mapping[str, Any]) -> str:
