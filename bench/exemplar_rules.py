@@ -93,6 +93,11 @@ def main() -> None:
                   f"{authors['seconds'] / 60:.1f}, {default['seconds'] / 60:.1f} min |", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
+    keys = [f"{rule}.{k}" for rule in ("authors", "default") for k in ("authors", "consensus", "modularity", "sparsest_modularity", "oracle")]
+    regrown = " | ".join(str(round(sum(r[key] * r["seeds"] for r in rows))) for key in keys)
+    paper_total = sum(r["paper"] * r["seeds"] for r in rows if r["paper"] is not None)
+    print(f"| **networks regrown, of {sum(r['seeds'] for r in rows)}** | | ({paper_total:.0f}: rate x seeds) | {regrown} | | |",
+          flush=True)
     with_paper = [r for r in rows if r["paper"] is not None]
     within = [r for r in with_paper if abs(r["authors.oracle"] - r["paper"]) <= 0.1 + 1e-9]
     print(f"\noracle (authors' rule) within 0.1 of the paper: {len(within)}/{len(with_paper)} bars with a paper value; "
