@@ -74,7 +74,29 @@ def _run(db: str, *args: str) -> str:
     return f"sculptbench run {' '.join(args)} --results {db} --quiet"
 
 
+#: The automatic rule before 2026-11: nine (P_u, P_e) pairs from one initialisation, sparsest kept.
+EARLIER_RULE = ('--param iterative.select=sparsest --param iterative.auto_restarts=1 --param "iterative.auto_unit_steps=[30,50,70]" '
+                '--param "iterative.auto_edge_steps=[0.5,1.5,2.5]" --jobs 2')
+PAPER4 = "--tasks bool/both,bool/reused --arch 24x24,24x24x24 --seeds 4 --param iterative.hparams=paper --detectors sculpting"
+
+#: How the page names the reference checkout; ``--reference-root`` replaces it when commands run.
+REFERENCE = "../Neural-Sculpting"
+
 SECTIONS = {s.id: s for s in [
+    Section("paper-networks", (
+        f"python bench/paper_networks.py --reference-root {REFERENCE} --jobs 2 --json paper-networks.json",
+    ), shown=(0,)),
+    Section("published", (
+        _run("published.db", f"--tasks exemplars --arch 24,24x24,24x24x24 --pruners published --detectors sculpting,louvain "
+                             f"--seeds 4 --param published.root={REFERENCE}"),
+        "sculptbench report --results published.db --columns task-depth --no-secondary",
+    ), shown=(1,)),
+    Section("published-levels", (
+        _run("levels.db", "--tasks 'bool/levels-m4,bool/levels-m8,bool/levels-m12,bool/levels-m16' "
+                          "--arch 36x36,48x48,60x60,36x36x36,48x48x48,60x60x60,36x36x36x36,48x48x48x48,60x60x60x60 "
+                          f"--pruners published --detectors sculpting --seeds 4 --param published.root={REFERENCE}"),
+        "sculptbench report --results levels.db --metric success_at_depth --group-by depth:m --no-secondary",
+    ), shown=(1,)),
     Section("exemplars-8", (
         _run("repro-exemplars.db", "--tasks exemplars --pruners iterative --detectors sculpting,louvain --seeds 8 --jobs 2"),
         "sculptbench report --results repro-exemplars.db --group-by pruner,detector,task:depth --no-secondary",
@@ -92,6 +114,17 @@ SECTIONS = {s.id: s for s in [
         _run("many-seeds.db", "--tasks exemplars --seeds 72 --jobs 2"),
         f"{AVX2} " + _run("many-seeds-avx2.db", "--tasks exemplars --seeds 72 --jobs 2"),
     ), compare=("many-seeds.db", "AVX-512", "many-seeds-avx2.db", "AVX2", "iterative[sparsest_modularity]")),
+    Section("earlier-rule", (
+        _run("earlier-rule.db", "--tasks bool/reused,bool/input-separable,bool/none --arch 24x24,24x24x24 --seeds 72 " + EARLIER_RULE),
+        _run("earlier-rule.db", "--tasks bool/both --arch 24x24,24x24x24 --seeds 72 --epochs 60 " + EARLIER_RULE),
+        "sculptbench report --results earlier-rule.db --group-by task:depth --no-secondary",
+    ), shown=(2,)),
+    Section("paper4", (
+        _run("paper4.db", f"{PAPER4} --no-cache"),
+        _run("paper4ref.db", f"{PAPER4} --param iterative.loop=reference --no-cache"),
+        "sculptbench report --results paper4.db --group-by task:arch --no-secondary",
+        "sculptbench report --results paper4ref.db --group-by task:arch --no-secondary",
+    ), shown=(2, 3), titles={2: "`loop=ours`:", 3: "`loop=reference`:"}),
     Section("exemplar-rules", (
         "python bench/exemplar_rules.py --seeds 24 --json exemplar-rules.json",
     ), shown=(0,)),
@@ -145,9 +178,11 @@ def machine() -> str:
             f"torch {torch.__version__.split('+')[0]}")
 
 
-def run_command(command: str, workdir: Path) -> tuple[str, float, int]:
+def run_command(command: str, workdir: Path, reference: Path | None = None) -> tuple[str, float, int]:
     """Run ``command`` in ``workdir``: its stdout, wall seconds and peak RSS in MB (its process tree's
     largest). A failing command stops the script with its stderr."""
+    if reference is not None:
+        command = command.replace(REFERENCE, shlex.quote(str(reference)))
     argv = shlex.split(command)
     env = dict(os.environ)
     while "=" in argv[0]:  # VAR=value prefixes, as a shell takes them
@@ -248,13 +283,13 @@ def kernel_table(workdir: Path, db_a: str, label_a: str, db_b: str, label_b: str
     return "\n".join(lines) + "\n\n" + summary
 
 
-def regenerate(section: Section, workdir: Path) -> str:
+def regenerate(section: Section, workdir: Path, reference: Path | None = None) -> str:
     """Run a section's commands and return the markdown that goes between its markers."""
     parts = ["```bash", *section.commands, "```", ""]
     total, peak, timed = 0.0, 0, []
     for i, command in enumerate(section.commands):
         print(f"[{section.id}] {command}", flush=True)
-        out, seconds, rss = run_command(command, workdir)
+        out, seconds, rss = run_command(command, workdir, reference)
         total += seconds
         peak = max(peak, rss)
         timed.append(f"{seconds:.1f} s")
@@ -295,6 +330,7 @@ def main() -> None:
     parser.add_argument("--workdir", default="reproduction-runs", help="where the databases go (created)")
     parser.add_argument("--list", action="store_true", help="list the sections and their commands")
     parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    parser.add_argument("--reference-root", help=f"a checkout of the reference repository (the page's {REFERENCE})")
     parser.add_argument("--check", action="store_true", help="every block on the page is a section here, and back")
     args = parser.parse_args()
     page = PAGE.read_text()
@@ -316,6 +352,13 @@ def main() -> None:
     missing = [s for s in chosen if s in NEEDS and NEEDS[s] not in chosen and not (workdir / "repro-all.db").exists()]
     if missing:
         fail(f"{', '.join(missing)} read the database of '{NEEDS[missing[0]]}'; add it to --only")
+    reference = Path(args.reference_root).resolve() if args.reference_root else None
+    needing = [s for s in chosen if any(REFERENCE in c for c in SECTIONS[s].commands)]
+    if needing and reference is None:
+        fail(f"{', '.join(needing)} read the reference's networks: pass --reference-root DIR, a checkout of "
+             "https://github.com/ShreyasMalakarjunPatil/Neural-Sculpting (commit dae13ab)")
+    if needing and not (reference / "results").is_dir():
+        fail(f"--reference-root {args.reference_root} has no results/ folder: point it at a checkout of the reference repository")
     if args.dry_run:
         for sid in chosen:
             print("\n".join(SECTIONS[sid].commands))
@@ -323,7 +366,7 @@ def main() -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"machine: {machine()}; workdir {workdir}", flush=True)
     for sid in chosen:
-        body = regenerate(SECTIONS[sid], workdir)
+        body = regenerate(SECTIONS[sid], workdir, reference)
         page = replace_block(PAGE.read_text(), sid, body)
         PAGE.write_text(page)
         print(body.splitlines()[-1], flush=True)
