@@ -60,3 +60,29 @@ def test_dry_run_prints_the_commands_and_runs_nothing(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == list(load().SECTIONS["exemplars-8"].commands)
     assert not (tmp_path / "w").exists()
+
+
+def test_a_section_on_the_reference_networks_needs_a_checkout(tmp_path):
+    done = script("--only", "published", "--workdir", str(tmp_path))
+    assert done.returncode == 2 and "pass --reference-root DIR" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    done = script("--only", "published", "--workdir", str(tmp_path), "--reference-root", str(tmp_path))
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"error: --reference-root {tmp_path} has no results/ folder: point it at a checkout of the reference repository"
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_reference_root_replaces_the_pages_checkout_path(tmp_path, monkeypatch):
+    reproduction = load()
+    seen = []
+
+    class Done:
+        pid = 0
+
+    def fake_popen(argv, **kwargs):
+        seen.append(argv)
+        return Done()
+
+    monkeypatch.setattr(reproduction.subprocess, "Popen", fake_popen)
+    monkeypatch.setattr(reproduction.os, "wait4", lambda pid, options: (pid, 0, type("R", (), {"ru_maxrss": 2048})()))
+    out, _, rss = reproduction.run_command("sculptbench run --param published.root=../Neural-Sculpting", tmp_path, tmp_path / "ref dir")
+    assert seen == [["sculptbench", "run", "--param", f"published.root={tmp_path / 'ref dir'}"]] and rss == 2
