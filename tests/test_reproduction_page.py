@@ -86,3 +86,8 @@ def test_the_reference_root_replaces_the_pages_checkout_path(tmp_path, monkeypat
     monkeypatch.setattr(reproduction.os, "wait4", lambda pid, options: (pid, 0, type("R", (), {"ru_maxrss": 2048})()))
     out, _, rss = reproduction.run_command("sculptbench run --param published.root=../Neural-Sculpting", tmp_path, tmp_path / "ref dir")
     assert seen == [["sculptbench", "run", "--param", f"published.root={tmp_path / 'ref dir'}"]] and rss == 2
+
+
+def test_a_benchs_headings_go_two_levels_down():
+    reproduction = load()
+    assert reproduction.demote_headings("# Title\ntext # not\n## Sub") == "### Title\ntext # not\n#### Sub"
