@@ -115,14 +115,14 @@ def main() -> None:
     overrides = {k: v for k, v in (("lr", args.lr), ("batch_size", args.batch_size), ("epochs", args.epochs)) if v is not None}
     grid = "authors' 70-variant grid" if args.hparams == "authors" else "default rule's 9 initialisations (P_u 50, P_e 1.5)"
     print(f"{args.task} {args.arch}, {args.seeds} seeds from {args.seed_start}, {grid}, training {overrides or 'task recipe'}")
-    print("| loop | sparsest (authors' rule) | consensus (label-free) | modularity (label-free) | oracle | mean success of a variant "
-          "| untrainable | time |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| loop | sparsest (authors' rule) | consensus (label-free) | modularity (label-free) | sparsest, then modularity "
+          "(label-free) | oracle | mean success of a variant | untrainable | time |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for loop in args.loops.split(","):
         r = measure(args.task, hidden, args.seeds, loop, overrides, args.seed_start, args.hparams)
         n = r["seeds"]
         print(f"| {loop} | {r.get('authors', 0) / n:.2f} | {r.get('consensus', 0) / n:.2f} | {r.get('modularity', 0) / n:.2f} | "
-              f"{r.get('oracle', 0) / n:.2f} | "
+              f"{r.get('sparsest_modularity', 0) / n:.2f} | {r.get('oracle', 0) / n:.2f} | "
               f"{r.get('variants', 0) / n:.2f} | {r['untrainable']} | {r['seconds'] / 60:.1f} min |", flush=True)
 
 

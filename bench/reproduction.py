@@ -125,6 +125,13 @@ SECTIONS = {s.id: s for s in [
         "sculptbench report --results paper4.db --group-by task:arch --no-secondary",
         "sculptbench report --results paper4ref.db --group-by task:arch --no-secondary",
     ), shown=(2, 3), titles={2: "`loop=ours`:", 3: "`loop=reference`:"}),
+    Section("paper-loop", (
+        "python bench/paper_loop.py --task bool/both --arch 24x24x24 --seeds 48 --lr 0.05 --batch-size 32 --epochs 15 --loops ours,reference",
+        "python bench/paper_loop.py --task bool/both --arch 24x24x24 --seeds 48 --hparams auto --loops ours,reference",
+        "python bench/paper_loop.py --task bool/reused --arch 24x24 --seeds 48 --lr 0.1 --batch-size 8 --epochs 40 --loops ours,reference",
+        "python bench/paper_loop.py --task bool/reused --arch 24x24 --seeds 48 --hparams auto --loops ours,reference",
+        "python bench/paper_loop.py --task bool/reused --arch 24x24 --seeds 48 --hparams auto --lr 0.1 --batch-size 8 --epochs 40 --loops ours,reference",
+    ), shown=(0, 1, 2, 3, 4)),
     Section("exemplar-rules", (
         "python bench/exemplar_rules.py --seeds 24 --json exemplar-rules.json",
     ), shown=(0,)),
