@@ -132,6 +132,11 @@ SECTIONS = {s.id: s for s in [
         "python bench/paper_loop.py --task bool/reused --arch 24x24 --seeds 48 --hparams auto --loops ours,reference",
         "python bench/paper_loop.py --task bool/reused --arch 24x24 --seeds 48 --hparams auto --lr 0.1 --batch-size 8 --epochs 40 --loops ours,reference",
     ), shown=(0, 1, 2, 3, 4)),
+    Section("authors-grid", (
+        _run("authors-grid.db", "--tasks exemplars,reuse,overlap,levels --arch paper --seeds 4 --param iterative.hparams=authors "
+                                "--jobs 2 --no-cache"),
+        f"python bench/paper_networks.py --reference-root {REFERENCE} --jobs 2 --ours authors=authors-grid.db",
+    ), shown=(0, 1)),
     Section("exemplar-rules", (
         "python bench/exemplar_rules.py --seeds 24 --json exemplar-rules.json",
     ), shown=(0,)),
