@@ -10,8 +10,11 @@ results databases stay there, so a second call resumes finished cells and only r
     python bench/reproduction.py --list
     python bench/reproduction.py --only exemplars-8,exemplars-72 [--workdir DIR] [--dry-run]
     python bench/reproduction.py --check        # every section of the page is known here, and back
+    python bench/reproduction.py --only paper-networks --reference-root ../Neural-Sculpting
 
-Without ``--only`` every section runs: several hours on 2 cores.
+Sections that read the reference's published networks need ``--reference-root`` (a checkout of
+github.com/ShreyasMalakarjunPatil/Neural-Sculpting). Without ``--only`` every section runs: on
+the 2-core Xeon of 2026-12-04 about half an hour, plus the authors' whole grid (its block says).
 """
 
 from __future__ import annotations
