@@ -143,6 +143,9 @@ SECTIONS = {s.id: s for s in [
     Section("exemplar-rules", (
         "python bench/exemplar_rules.py --seeds 24 --json exemplar-rules.json",
     ), shown=(0,)),
+    Section("exemplar-rules-reference-loop", (
+        "python bench/exemplar_rules.py --seeds 24 --default-loop reference",
+    ), shown=(0,)),
     Section("every-task", (
         _run("repro-all.db", "--tasks all --pruners iterative --detectors sculpting --seeds 4 --jobs 2"),
     ), shown=(0,)),
