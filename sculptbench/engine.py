@@ -371,8 +371,16 @@ def train_stacked(
     decay, as ``torch.optim.Adam``) runs as multi-tensor ``_foreach`` operations over
     contiguous per-layer tensors. ``draw_inputs`` = (n, columns): the random draws are made
     for ``n`` inputs and the noise of ``columns`` used, so a compacted member draws as the full one.
-    ``pad_single``: see :func:`_forward_parts`.
+    ``pad_single``: a lone member trains as a batch of two copies (see :func:`_forward_parts`);
+    the copy draws from a clone of the member's generator, which advances as it would alone.
     """
+    if pad_single and params.shape[0] == 1:
+        gen = generators[0]
+        twin = torch.Generator(device=gen.device)
+        twin.set_state(gen.get_state())
+        pair = train_stacked(layout, params.repeat(2, 1), masks.repeat(2, 1), data, config, [gen, twin],
+                             None if lrs is None else lrs.repeat(2), accuracy, prefer_later, draw_inputs, pad_single=False)
+        return TrainResult(params=pair.params[:1], accuracy=pair.accuracy[:1], loss=pair.loss[:1])
     k = params.shape[0]
     device = params.device
     dtype = params.dtype
