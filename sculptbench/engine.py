@@ -45,6 +45,9 @@ _NOISE_CHUNK_FLOATS = 1 << 20
 #: once pruning has removed most pixels and units. A member's numbers then depend only on its own
 #: mask, so they are still the same alone or batched.
 COMPACT_MIN_INPUTS = 512
+#: Adam updates only the unmasked entries when fewer than this share of them are unmasked
+#: (:func:`train_stacked`); gathering and scattering them costs more than it saves above it.
+SPARSE_ADAM_BELOW = 0.5
 
 
 @contextmanager
@@ -221,6 +224,25 @@ def _split(layout: Layout, flat: torch.Tensor) -> list[torch.Tensor]:
     return ws + bs
 
 
+def _stacked(layout: Layout, flat: torch.Tensor | None, k: int, like: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """One 1-D buffer holding :func:`_split`'s parts one after another, and those parts as views.
+
+    Each part is contiguous, so the matrix products read it in place, while an element-wise update
+    (Adam's) is one kernel over the whole buffer instead of one per part; element-wise kernels give
+    the same bits wherever an entry sits. ``flat`` (``(K, P)``) fills it; ``None`` leaves it empty.
+    """
+    shapes = [(k, a, b) for a, b in zip(layout.sizes[:-1], layout.sizes[1:])] + [(k, 1, b) for b in layout.sizes[1:]]
+    buffer = torch.empty(k * layout.n_params, dtype=like.dtype, device=like.device)
+    parts, pos = [], 0
+    for shape in shapes:
+        size = math.prod(shape)
+        parts.append(buffer[pos:pos + size].view(shape))
+        pos += size
+    if flat is not None:
+        torch._foreach_copy_(parts, _split(layout, flat))
+    return buffer, parts
+
+
 def _join(layout: Layout, parts: list[torch.Tensor]) -> torch.Tensor:
     """Inverse of :func:`_split`."""
     n = layout.n_layers
@@ -247,20 +269,21 @@ def _forward_parts(parts: list[torch.Tensor], n_layers: int, x: torch.Tensor, pa
     h = x
     for layer in range(n_layers):
         z = torch.baddbmm(parts[n_layers + layer], h, parts[layer])
-        h = torch.relu(z) if layer < n_layers - 1 else z
+        h = z.relu_() if layer < n_layers - 1 else z
         acts.append(h)
     return acts
 
 
 def _backward_parts(
     parts: list[torch.Tensor], n_layers: int, acts: list[torch.Tensor], dz: torch.Tensor, hidden_grads: list[torch.Tensor] | None = None,
-    pad_single: bool = True,
+    pad_single: bool = True, out: list[torch.Tensor] | None = None,
 ) -> list[torch.Tensor]:
     """Gradients of every weight ``(K, in, out)`` and bias ``(K, 1, out)`` for output gradient ``dz``.
 
     When ``hidden_grads`` is a list, the gradients w.r.t. each hidden activation (after ReLU) are
     appended to it, first hidden layer first. ``pad_single``: a lone member is computed as a batch
-    of two (:func:`_forward_parts`).
+    of two (:func:`_forward_parts`). ``out``: contiguous tensors of the gradients' shapes to
+    write them into (never padded).
     """
     if pad_single and parts[0].shape[0] == 1:
         def twice(ts: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -274,13 +297,18 @@ def _backward_parts(
     grads: list[torch.Tensor] = [None] * (2 * n_layers)  # type: ignore[list-item]
     for layer in range(n_layers - 1, -1, -1):
         h_in = acts[layer]
-        grads[layer] = torch.bmm(h_in.transpose(1, 2), dz)
-        grads[n_layers + layer] = dz.sum(dim=1, keepdim=True)
+        if out is None:
+            grads[layer] = torch.bmm(h_in.transpose(1, 2), dz)
+            grads[n_layers + layer] = dz.sum(dim=1, keepdim=True)
+        else:
+            grads[layer] = torch.bmm(h_in.transpose(1, 2), dz, out=out[layer])
+            grads[n_layers + layer] = torch.sum(dz, dim=1, keepdim=True, out=out[n_layers + layer])
         if layer > 0:
             dh = torch.bmm(dz, parts[layer].transpose(1, 2))
             if hidden_grads is not None:
                 hidden_grads.insert(0, dh)
-            dz = dh * (h_in > 0)
+            # ReLU's backward in one kernel (the values of ``dh * (h_in > 0)``, a third of its time).
+            dz = torch.ops.aten.threshold_backward(dh, h_in, 0.0)
     return grads
 
 
@@ -368,8 +396,8 @@ def train_stacked(
     validation split; the epoch with the highest accuracy (ties: lower loss, then earlier)
     is kept (``prefer_later``: on a tie in both, the later epoch, as the reference code). ``lrs`` (``(K,)``) overrides ``config.lr`` per member; ``accuracy`` is the task's
     accuracy rule. Adam (with coupled weight
-    decay, as ``torch.optim.Adam``) runs as multi-tensor ``_foreach`` operations over
-    contiguous per-layer tensors. ``draw_inputs`` = (n, columns): the random draws are made
+    decay, as ``torch.optim.Adam``) runs as single element-wise operations over one buffer
+    per state (:func:`_stacked`). ``draw_inputs`` = (n, columns): the random draws are made
     for ``n`` inputs and the noise of ``columns`` used, so a compacted member draws as the full one.
     ``pad_single``: a lone member trains as a batch of two copies (see :func:`_forward_parts`);
     the copy draws from a clone of the member's generator, which advances as it would alone.
@@ -386,16 +414,29 @@ def train_stacked(
     dtype = params.dtype
     n = layout.n_layers
     masks = masks.to(dtype)
-    mask_parts = _split(layout, masks)
-    theta = _split(layout, params * masks)
+    # Parameters, masks, gradients and Adam's moments live in one buffer each (:func:`_stacked`).
+    mask_buffer, _ = _stacked(layout, masks, k, params)
+    theta_buffer, theta = _stacked(layout, params * masks, k, params)
+    grad_buffer, grad_parts = _stacked(layout, None, k, params)
     uniform_lr = lrs is None or bool((lrs == lrs[0]).all())
     lr = float(lrs[0]) if lrs is not None else config.lr
-    lr_cols = None if uniform_lr else [lrs.to(device=device, dtype=dtype).view(k, 1, 1)] * (2 * n)
-    exp_avg = [torch.zeros_like(t) for t in theta]
-    # A masked entry's second moment starts at 1 instead of 0: its gradient and first moment are
-    # zero, so its update stays exactly zero, and torch's CPU square root is several times slower
-    # on zeros (bench/where_time_goes.py). Unmasked entries are untouched.
-    exp_avg_sq = [1.0 - m for m in mask_parts]
+    lr_buffer = None if uniform_lr else _stacked(layout, lrs.to(device=device, dtype=dtype).view(k, 1).expand(k, layout.n_params), k, params)[0]
+    # Adam updates only the unmasked entries, gathered into short tensors, once most are masked
+    # (:data:`SPARSE_ADAM_BELOW`): the same element-wise operations on the same values, while a
+    # masked entry stays at zero either way.
+    alive = torch.nonzero(mask_buffer).flatten()
+    sparse_adam = alive.numel() < SPARSE_ADAM_BELOW * mask_buffer.numel()
+    if sparse_adam:
+        theta_alive = theta_buffer.index_select(0, alive)
+        lr_alive = None if lr_buffer is None else lr_buffer.index_select(0, alive)
+        exp_avg = torch.zeros_like(theta_alive)
+        exp_avg_sq = torch.zeros_like(theta_alive)
+    else:
+        exp_avg = torch.zeros_like(theta_buffer)
+        # A masked entry's second moment starts at 1 instead of 0: its gradient and first moment
+        # are zero, so its update stays exactly zero (and the entry at zero), and torch's CPU square
+        # root is several times slower on zeros (bench/where_time_goes.py).
+        exp_avg_sq = 1.0 - mask_buffer
     beta1, beta2 = ADAM_BETAS
     wd = config.weight_decay
     x_train, y_train = data.train_x, data.train_y
@@ -417,27 +458,29 @@ def train_stacked(
             yb = yb_all[:, start:start + bs]
             acts = _forward_parts(theta, n, xb, pad_single)
             dlogits = (sigmoid(acts[-1]) - yb) / (xb.shape[1] * n_out)
-            grads = _backward_parts(theta, n, acts, dlogits, None, pad_single)
+            _backward_parts(theta, n, acts, dlogits, None, pad_single, out=grad_parts)
             step += 1
+            # Adam with coupled weight decay, as torch.optim.Adam, on the whole buffers (or on
+            # their unmasked entries).
+            if sparse_adam:
+                grad, param, member_lr = grad_buffer.index_select(0, alive), theta_alive, lr_alive
+            else:
+                grad, param, member_lr = grad_buffer, theta_buffer, lr_buffer
             if wd:
-                torch._foreach_add_(grads, theta, alpha=wd)
-            torch._foreach_mul_(grads, mask_parts)
-            torch._foreach_mul_(exp_avg, beta1)
-            torch._foreach_add_(exp_avg, grads, alpha=1 - beta1)
-            torch._foreach_mul_(exp_avg_sq, beta2)
-            torch._foreach_addcmul_(exp_avg_sq, grads, grads, value=1 - beta2)
+                grad.add_(param, alpha=wd)
+            if not sparse_adam:
+                grad.mul_(mask_buffer)
+            exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
+            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
             bias1 = 1 - beta1**step
             bias2_sqrt = math.sqrt(1 - beta2**step)
-            denom = torch._foreach_sqrt(exp_avg_sq)
-            torch._foreach_div_(denom, bias2_sqrt)
-            torch._foreach_add_(denom, ADAM_EPS)
-            if lr_cols is None:
-                torch._foreach_addcdiv_(theta, exp_avg, denom, value=-lr / bias1)
+            denom = exp_avg_sq.sqrt().div_(bias2_sqrt).add_(ADAM_EPS)
+            if member_lr is None:
+                param.addcdiv_(exp_avg, denom, value=-lr / bias1)
             else:
-                update = torch._foreach_div(exp_avg, denom)
-                torch._foreach_mul_(update, lr_cols)
-                torch._foreach_sub_(theta, update, alpha=1 / bias1)
-            torch._foreach_mul_(theta, mask_parts)
+                param.sub_(exp_avg.div(denom).mul_(member_lr), alpha=1 / bias1)
+            if sparse_adam:
+                theta_buffer.index_copy_(0, alive, theta_alive)
         logits = _forward_parts(theta, n, data.val_x, pad_single)[-1]
         acc = accuracy(logits, data.val_y).to(dtype)
         loss = bce_with_logits(logits, data.val_y)

@@ -270,6 +270,42 @@ def test_training_keeps_masked_parameters_at_zero(small_task):
     assert result.accuracy.shape == (2,) and torch.all((result.accuracy >= 0) & (result.accuracy <= 1))
 
 
+@pytest.mark.parametrize("per_member_lr", [False, True])
+def test_adam_on_the_unmasked_entries_only_gives_the_same_numbers(small_task, monkeypatch, per_member_lr):
+    """Below :data:`engine.SPARSE_ADAM_BELOW` unmasked entries, Adam updates a gathered copy of them:
+    the same values as the update of the whole buffers, masked entries still at zero."""
+    layout = engine.Layout((small_task.n_inputs, 12, 10, small_task.n_outputs))
+    gens = lambda: [torch.Generator().manual_seed(s) for s in (0, 1, 2)]  # noqa: E731
+    params = engine.init_params(layout, gens())
+    masks = (torch.rand(3, layout.n_params, generator=torch.Generator().manual_seed(7)) > 0.75).float()
+    lrs = torch.tensor([0.01, 0.05, 0.02]) if per_member_lr else None
+    config = TrainingConfig(lr=0.02, batch_size=8, epochs=4, weight_decay=1e-3, noise_std=0.1)
+    runs = {}
+    for share in (0.0, 1.0):  # never sparse, always sparse
+        monkeypatch.setattr(engine, "SPARSE_ADAM_BELOW", share)
+        runs[share] = engine.train(layout, params, masks, small_task.data(), config, gens(), lrs)
+    dense, sparse = runs[0.0], runs[1.0]
+    assert torch.equal(dense.params, sparse.params) and torch.equal(dense.accuracy, sparse.accuracy)
+    assert torch.all(sparse.params[masks == 0] == 0)
+    assert not torch.equal(sparse.params, params * masks), "nothing was trained: the test proves little"
+
+
+def test_relu_backward_keeps_the_gradient_where_the_unit_is_active():
+    """The backward pass through a ReLU (one fused kernel) equals ``dh * (h > 0)``, member by member."""
+    layout = engine.Layout((5, 7, 6, 2))
+    gen = torch.Generator().manual_seed(4)
+    flat = torch.randn(3, layout.n_params, generator=gen)
+    x = torch.rand(16, 5, generator=gen)
+    acts = engine.forward(layout, flat, x)
+    dlogits = torch.randn(3, 16, 2, generator=gen)
+    _, hidden = engine.backward(layout, flat, acts, dlogits)
+    w2 = layout.weights(flat, 2)
+    dz2 = dlogits @ w2.transpose(1, 2)
+    assert torch.equal(hidden[1], dz2)
+    dz1 = (dz2 * (acts[2] > 0)) @ layout.weights(flat, 1).transpose(1, 2)
+    torch.testing.assert_close(hidden[0], dz1)
+
+
 @pytest.mark.parametrize("noise", [0.0, 0.1])
 def test_wide_layouts_train_each_member_compacted(noise):
     """Layouts with many inputs (MNIST) train each member on its surviving inputs and units only:
