@@ -7,8 +7,9 @@ width 24, every seed is pruned twice, and every variant that meets the threshold
 - the authors' 70-variant grid with the reference's loop (``hparams=authors``, which takes
   ``loop=reference``), trained with the reference's published recipe for the cell (lr, batch
   size and epochs of its first published seed, ``sculptbench.paper``);
-- the default rule (``hparams=auto``: 9 initialisations at P_u 50 / P_e 1.5, our loop) with the
-  task's own recipe, which is what ``sculptbench run`` does by default.
+- the default rule (``hparams=auto``: 9 initialisations at P_u 50 / P_e 1.5, the reference's
+  loop, ``--default-loop ours`` for ours) with the task's own recipe, which is what
+  ``sculptbench run`` does by default.
 
 Columns per rule: ``sparsest`` (what the rule keeps), ``consensus`` (label-free: the most
 frequent detected structure, its sparsest variant), ``modularity`` (label-free: the variant whose
@@ -63,8 +64,9 @@ def main() -> None:
     ap.add_argument("--depths", default="1,2,3")
     ap.add_argument("--width", type=int, default=24)
     ap.add_argument("--json", help="also write every measurement to this file")
-    ap.add_argument("--default-loop", default="ours", choices=["ours", "reference"],
-                    help="the loop of the default rule's 9 initialisations (the authors' grid always takes the reference's)")
+    ap.add_argument("--default-loop", default="reference", choices=["ours", "reference"],
+                    help="the loop of the default rule's 9 initialisations (default: the pruner's, reference; "
+                         "the authors' grid always takes the reference's)")
     args = ap.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, one thread; "
           f"{args.seeds} seeds per bar; default rule with loop={args.default_loop}", flush=True)

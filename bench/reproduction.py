@@ -78,8 +78,8 @@ def _run(db: str, *args: str) -> str:
 
 
 #: The automatic rule before 2026-11: nine (P_u, P_e) pairs from one initialisation, sparsest kept.
-EARLIER_RULE = ('--param iterative.select=sparsest --param iterative.auto_restarts=1 --param "iterative.auto_unit_steps=[30,50,70]" '
-                '--param "iterative.auto_edge_steps=[0.5,1.5,2.5]" --jobs 2')
+EARLIER_RULE = ('--param iterative.select=sparsest --param iterative.loop=ours --param iterative.auto_restarts=1 '
+                '--param "iterative.auto_unit_steps=[30,50,70]" --param "iterative.auto_edge_steps=[0.5,1.5,2.5]" --jobs 2')
 PAPER4 = "--tasks bool/both,bool/reused --arch 24x24,24x24x24 --seeds 4 --param iterative.hparams=paper --detectors sculpting"
 
 #: How the page names the reference checkout; ``--reference-root`` replaces it when commands run.
@@ -143,8 +143,8 @@ SECTIONS = {s.id: s for s in [
     Section("exemplar-rules", (
         "python bench/exemplar_rules.py --seeds 24 --json exemplar-rules.json",
     ), shown=(0,)),
-    Section("exemplar-rules-reference-loop", (
-        "python bench/exemplar_rules.py --seeds 24 --default-loop reference",
+    Section("exemplar-rules-our-loop", (
+        "python bench/exemplar_rules.py --seeds 24 --default-loop ours",
     ), shown=(0,)),
     Section("every-task", (
         _run("repro-all.db", "--tasks all --pruners iterative --detectors sculpting --seeds 4 --jobs 2"),

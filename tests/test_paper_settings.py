@@ -97,7 +97,8 @@ def test_plan_resolves_the_paper_settings_into_the_recorded_params(registry):
 def test_new_options_at_their_defaults_leave_params_and_keys_unchanged():
     resolved = IterativePruner().validate_params({})
     assert not {"select", "loop", "select_detector", "oracle_scorer", "oracle_metric"} & set(resolved)
-    assert IterativePruner().validate_params({"loop": "ours"}) == resolved
+    # loop given is recorded even at "ours", so that hparams=auto's default loop cannot override it
+    assert IterativePruner().validate_params({"loop": "ours"}) == {**resolved, "loop": "ours"}
     # select given is recorded even at the fallback, so that a task's default cannot override it
     assert IterativePruner().validate_params({"select": "sparsest"}) == {**resolved, "select": "sparsest"}
     assert IterativePruner().validate_params({"loop": list(LOOP_POINTS)})["loop"] == "reference"
@@ -109,7 +110,28 @@ def test_the_authors_rule_takes_the_reference_loop_unless_told_otherwise():
     assert explicit["loop"] == "ours" and IterativePruner().validate_params(explicit) == explicit
     again = IterativePruner().validate_params({"hparams": "authors"})
     assert IterativePruner().validate_params(again) == again
-    assert "loop" not in IterativePruner().validate_params({"hparams": "auto"})
+
+
+
+def test_the_automatic_rule_takes_the_reference_loop_for_iterative_only_unless_told_otherwise(registry):
+    """``hparams=auto``: iterative prunes by the reference loop (it measured better); ``loop=ours``
+    given, or a task that sets ``hparams=auto`` by default, behave the same way through the planner."""
+    from sculptbench.plugins.pruners.iterative import MagnitudePruner
+
+    auto = IterativePruner().validate_params({"hparams": "auto"})
+    assert auto["loop"] == "reference" and IterativePruner().validate_params(auto) == auto
+    assert IterativePruner().validate_params({"hparams": "auto", "loop": "ours"})["loop"] == "ours"
+    assert "loop" not in MagnitudePruner().validate_params({"hparams": "auto"})
+    assert "loop" not in IterativePruner().validate_params({"hparams": "task"})
+    task = registry.tasks["bool/both"]
+    assert task.pruning_defaults_for((24,), 0).get("hparams") == "auto"
+
+    def planned(params):
+        spec = planning.RunSpec(tasks=[task], pruners=["iterative"], detectors=["sculpting"], scorers=["structure"], seeds=[0],
+                                archs=[(24,)], params={"iterative": params})
+        return planning.plan(registry, spec)[0].pruner_params
+
+    assert planned({})["loop"] == "reference" and planned({"loop": "ours"})["loop"] == "ours"
 
 
 def test_paper_cells_batched_match_one_at_a_time(registry):
@@ -333,7 +355,9 @@ def test_each_loop_point_alone_is_accepted_and_changes_only_its_cells(registry):
     assert len(set(keys.values())) == len(keys)
     plain = planning.plan(registry, planning.RunSpec(tasks=[task], pruners=["iterative"], detectors=["sculpting"], scorers=["structure"],
                                                    seeds=[0], archs=[(8,)]))[0]
-    assert plain.keys[(0, "sculpting")] == keys["ours"] and plain.pruner_params == base
+    # the default (hparams=auto, from the task) is the reference loop
+    assert plain.keys[(0, "sculpting")] == keys["reference"] and plain.pruner_params == base
+    assert base["loop"] == "reference"
 
 
 # --------------------------------------------------------------------------- the oracle

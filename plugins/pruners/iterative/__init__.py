@@ -10,16 +10,18 @@ from sculptbench.plugins.pruners.iterative.pruner import COMMON_DEFAULTS, Schedu
 
 # Versions: 1.1 changed the automatic rule (hparams=auto) to nine initialisations with P_u 50 and
 # P_e 1.5 (docs/paper-differences.md); 1.2 made the most modular of the sparsest of them its
-# default choice (select=sparsest_modularity) and came with the engine's batch-independent sigmoid.
-# ``dense`` has no phases and is unchanged.
+# default choice (select=sparsest_modularity) and came with the engine's batch-independent sigmoid;
+# iterative 1.3 prunes by the reference code's loop under hparams=auto (loop=reference unless
+# given; docs/paper-differences.md). ``dense`` has no phases and is unchanged.
 
 
 class IterativePruner(SchedulePruner):
     """The paper's method: iterative unit pruning (|activation x gradient|), then edge pruning (|w|)."""
 
     name = "iterative"
-    version = "1.2"
+    version = "1.3"
     phase_kinds = ("unit", "edge")
+    auto_loop = "reference"
 
 
 class EdgePruner(SchedulePruner):

@@ -62,7 +62,8 @@ OPTIONAL_DEFAULTS: dict[str, Any] = {
     "oracle_scorer": "structure",
     "oracle_metric": "success",
     # "ours", "reference" (every point of pruning.LOOP_POINTS) or a list of those points.
-    # Not given: "reference" under hparams=authors (where it measured better), else "ours".
+    # Not given: "reference" under hparams=authors, and under hparams=auto for a pruner whose
+    # auto_loop says so (iterative: it measured better, docs/paper-differences.md), else "ours".
     "loop": "ours",
 }
 HPARAM_RULES = {"task": "task-defaults", "auto": "auto-grid", "paper": "paper-published", "authors": "authors-grid"}
@@ -83,13 +84,13 @@ FALLBACKS: dict[str, Any] = {"edge_score": "magnitude", "auto_unit_steps": (50.0
                              "auto_restarts": 9, "select": "sparsest"}
 
 
-def resolved(job: PruneJob, auto_select: bool = False) -> PruneJob:
+def resolved(job: PruneJob, auto_select: bool = False, auto_loop: str = "ours") -> PruneJob:
     """``job`` with the task's defaults in its parameters (:func:`sculptbench.core.with_task_defaults`),
-    and with ``auto_select`` the default rule of a pruner that has phases (:data:`AUTO_SELECT`):
-    already so for a planned job; a job built by hand gets them here."""
+    and with ``auto_select`` the default rule and loop of a pruner that has phases (:data:`AUTO_SELECT`,
+    ``auto_loop``): already so for a planned job; a job built by hand gets them here."""
     params = with_task_defaults(job.task, job.hidden, job.seed, job.params, FALLBACKS)
     if auto_select:
-        params = _with_auto_select(params)
+        params = _with_auto_select(params, auto_loop)
     return job if params == job.params else dataclasses.replace(job, params=params)
 
 
@@ -129,6 +130,8 @@ class SchedulePruner(Pruner):
     #: Options accepted besides :attr:`defaults`, left out of the resolved parameters at their default.
     optional_defaults: Mapping[str, Any] = OPTIONAL_DEFAULTS
     fallbacks: Mapping[str, Any] = FALLBACKS
+    #: The loop under ``hparams=auto`` when ``loop`` is not given (``"ours"`` or ``"reference"``).
+    auto_loop: str = "ours"
     #: Time split of the last :meth:`prune_many` call, for benchmarks.
     last_stats: SculptStats | None = None
     #: ``validate_params({})``, resolved on first use by :meth:`refuse_unused`.
@@ -157,6 +160,8 @@ class SchedulePruner(Pruner):
             _check_choice("select", resolved["select"], SELECT_RULES)
         if self.phase_kinds:
             resolved = _with_auto_select(resolved)
+            if "loop" not in params and resolved["hparams"] == "auto":
+                resolved["loop"] = self.auto_loop
         if "loop" not in params and resolved["hparams"] == "authors":
             resolved["loop"] = "reference"
         resolved["loop"] = _check_loop(resolved["loop"])
@@ -184,9 +189,9 @@ class SchedulePruner(Pruner):
                 continue
             if key in used or (key != "loop" and resolved[key] == OPTIONAL_DEFAULTS[key]):
                 del resolved[key]
-        # The loop is recorded unless it is the rule's default (so that validating the recorded
-        # parameters again gives them back).
-        if resolved["loop"] == "ours" and resolved["hparams"] != "authors":
+        # The loop is recorded unless it is "ours" and not asked for (validating the recorded
+        # parameters again gives them back; an explicit loop=ours outlives hparams=auto's).
+        if resolved["loop"] == "ours" and resolved["hparams"] != "authors" and "loop" not in params:
             del resolved["loop"]
         return resolved
 
@@ -299,7 +304,7 @@ class SchedulePruner(Pruner):
 
     def prune(self, job: PruneJob) -> SculptedNetwork:
         """Sculpt one network, one variant at a time (the unbatched path, ``--no-batch``)."""
-        job = resolved(job, auto_select=bool(self.phase_kinds))
+        job = resolved(job, auto_select=bool(self.phase_kinds), auto_loop=self.auto_loop)
         stats = SculptStats()
         nets = []
         for variant in self.variants(job):
@@ -313,7 +318,7 @@ class SchedulePruner(Pruner):
         """Sculpt jobs of one task, shape and config together; keep the sparsest variant of each."""
         if not jobs:
             return []
-        jobs = [resolved(job, auto_select=bool(self.phase_kinds)) for job in jobs]
+        jobs = [resolved(job, auto_select=bool(self.phase_kinds), auto_loop=self.auto_loop) for job in jobs]
         # A task's per-network defaults (e.g. the MNIST reference table) may give each seed its steps.
         key = (jobs[0].task.name, jobs[0].hidden, jobs[0].training, jobs[0].device, _freeze(_without_steps(jobs[0].params)))
         for job in jobs:
@@ -469,10 +474,15 @@ def _oracle_success(net: SculptedNetwork, job: PruneJob) -> bool:
     return bool(value) and value == value  # NaN is no success
 
 
-def _with_auto_select(params: dict[str, Any]) -> dict[str, Any]:
-    """``params`` with :data:`AUTO_SELECT` as the rule under ``hparams=auto`` where none is named."""
-    if params.get("hparams") == "auto" and not params.get("select"):
-        return {**params, "select": AUTO_SELECT}
+def _with_auto_select(params: dict[str, Any], auto_loop: str = "ours") -> dict[str, Any]:
+    """``params`` with :data:`AUTO_SELECT` as the rule under ``hparams=auto`` where none is named,
+    and ``auto_loop`` as the loop where none is given (the pruner's :attr:`SchedulePruner.auto_loop`)."""
+    if params.get("hparams") != "auto":
+        return params
+    if not params.get("select"):
+        params = {**params, "select": AUTO_SELECT}
+    if "loop" not in params and auto_loop != "ours":
+        params = {**params, "loop": auto_loop}
     return params
 
 
