@@ -132,6 +132,16 @@ def test_the_automatic_rule_takes_the_reference_loop_for_iterative_only_unless_t
         return planning.plan(registry, spec)[0].pruner_params
 
     assert planned({})["loop"] == "reference" and planned({"loop": "ours"})["loop"] == "ours"
+    # a task may name its loop (the MNIST two-digits profile was tuned with ours); the user's wins
+    two_digits = registry.tasks["mnist/two-digits"]
+
+    def planned_mnist(params):
+        spec = planning.RunSpec(tasks=[two_digits], pruners=["iterative"], detectors=["sculpting"], scorers=["structure"], seeds=[0],
+                                archs=[(64, 64)], params={"iterative": params})
+        return planning.plan(registry, spec)[0].pruner_params
+
+    assert planned_mnist({})["hparams"] == "auto" and planned_mnist({})["loop"] == "ours"
+    assert planned_mnist({"loop": "reference"})["loop"] == "reference"
 
 
 def test_paper_cells_batched_match_one_at_a_time(registry):

@@ -62,8 +62,8 @@ OPTIONAL_DEFAULTS: dict[str, Any] = {
     "oracle_scorer": "structure",
     "oracle_metric": "success",
     # "ours", "reference" (every point of pruning.LOOP_POINTS) or a list of those points.
-    # Not given: "reference" under hparams=authors, and under hparams=auto for a pruner whose
-    # auto_loop says so (iterative: it measured better, docs/paper-differences.md), else "ours".
+    # Not given (by user or task): "reference" under hparams=authors, and under hparams=auto for a
+    # pruner whose auto_loop says so (iterative: measured better, docs/paper-differences.md).
     "loop": "ours",
 }
 HPARAM_RULES = {"task": "task-defaults", "auto": "auto-grid", "paper": "paper-published", "authors": "authors-grid"}
@@ -81,7 +81,7 @@ FALLBACK_STEPS = {"unit_step": 50.0, "edge_step": 1.5}
 #: Options a task may set (``pruning_defaults``), with the values used when neither the user nor
 #: the task gives one: the paper's global magnitude score, the ``auto`` grid, the sparsest variant.
 FALLBACKS: dict[str, Any] = {"edge_score": "magnitude", "auto_unit_steps": (50.0,), "auto_edge_steps": (1.5,),
-                             "auto_restarts": 9, "select": "sparsest"}
+                             "auto_restarts": 9, "select": "sparsest", "loop": "ours"}
 
 
 def resolved(job: PruneJob, auto_select: bool = False, auto_loop: str = "ours") -> PruneJob:
