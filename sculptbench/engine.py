@@ -297,12 +297,8 @@ def _backward_parts(
     grads: list[torch.Tensor] = [None] * (2 * n_layers)  # type: ignore[list-item]
     for layer in range(n_layers - 1, -1, -1):
         h_in = acts[layer]
-        if out is None:
-            grads[layer] = torch.bmm(h_in.transpose(1, 2), dz)
-            grads[n_layers + layer] = dz.sum(dim=1, keepdim=True)
-        else:
-            grads[layer] = torch.bmm(h_in.transpose(1, 2), dz, out=out[layer])
-            grads[n_layers + layer] = torch.sum(dz, dim=1, keepdim=True, out=out[n_layers + layer])
+        grads[layer] = torch.bmm(h_in.transpose(1, 2), dz, out=None if out is None else out[layer])
+        grads[n_layers + layer] = torch.sum(dz, dim=1, keepdim=True, out=None if out is None else out[n_layers + layer])
         if layer > 0:
             dh = torch.bmm(dz, parts[layer].transpose(1, 2))
             if hidden_grads is not None:

@@ -246,16 +246,24 @@ def test_sigmoid_gives_the_same_bits_wherever_an_entry_sits():
     assert torch.equal(engine.sigmoid(z[::2]), whole[::2])
 
 
+def forward_backward(sizes, members, rows, seed):
+    """Random parameters of ``members`` networks of ``sizes``, random inputs and output gradients of
+    ``rows`` rows, and the engine's forward and backward passes: (layout, flat, x, acts, dlogits,
+    grads, hidden_grads)."""
+    layout = engine.Layout(sizes)
+    gen = torch.Generator().manual_seed(seed)
+    flat = torch.randn(members, layout.n_params, generator=gen)
+    x = torch.rand(rows, sizes[0], generator=gen)
+    acts = engine.forward(layout, flat, x)
+    dlogits = torch.randn(members, rows, sizes[-1], generator=gen)
+    grads, hidden = engine.backward(layout, flat, acts, dlogits)
+    return layout, flat, x, acts, dlogits, grads, hidden
+
+
 def test_a_lone_member_gets_the_bits_it_gets_in_a_batch():
     """A batched product of one matrix can take another kernel than a batch of several (seen with
     one output column); forward and backward of a lone member equal its row of a batch."""
-    layout = engine.Layout((6, 24, 24, 1))
-    gen = torch.Generator().manual_seed(3)
-    flat = torch.randn(3, layout.n_params, generator=gen)
-    x = torch.rand(64, 6, generator=gen)
-    acts = engine.forward(layout, flat, x)
-    dlogits = torch.randn(3, 64, 1, generator=gen)
-    grads, hidden = engine.backward(layout, flat, acts, dlogits)
+    layout, flat, x, acts, dlogits, grads, hidden = forward_backward((6, 24, 24, 1), 3, 64, seed=3)
     for k in range(3):
         alone = engine.forward(layout, flat[k:k + 1], x)
         assert all(torch.equal(a[0], b[k]) for a, b in zip(alone, acts))
@@ -294,15 +302,40 @@ def test_adam_on_the_unmasked_entries_only_gives_the_same_numbers(small_task, mo
     assert not torch.equal(sparse.params, params * masks), "nothing was trained: the test proves little"
 
 
+def test_adams_element_wise_operations_give_the_same_bits_wherever_an_entry_sits():
+    """Adam runs over one buffer per state, or over a gathered copy of the unmasked entries, so an
+    entry's position changes with the batch and the mask; each operation it uses must not depend
+    on it (a vectorised body and a scalar tail may differ, as ``torch.sigmoid``'s do)."""
+    gen = torch.Generator().manual_seed(2)
+
+    def data(n):  # moderate values, some of every magnitude, and zeros
+        x = torch.randn(n, generator=gen) * 6
+        x[::3] *= torch.exp(torch.randn(len(x[::3]), generator=gen) * 5)
+        x[torch.rand(n, generator=gen) < 0.2] = 0
+        return x
+
+    operations = {
+        "add alpha": lambda a, b, c: a.clone().add_(b, alpha=1e-4),
+        "mul tensor": lambda a, b, c: a.clone().mul_(b),
+        "mul scalar": lambda a, b, c: a.clone().mul_(0.9),
+        "addcmul": lambda a, b, c: a.abs().addcmul_(b, b, value=0.001),
+        "sqrt, div, add": lambda a, b, c: a.abs().sqrt().div_(0.0316).add_(1e-8),
+        "addcdiv": lambda a, b, c: a.clone().addcdiv_(b, c.abs() + 1e-3, value=-0.01),
+        "div, mul, sub": lambda a, b, c: a.clone().sub_(b.div(c.abs() + 1e-3).mul_(c), alpha=1.1),
+    }
+    for name, operation in operations.items():
+        a, b, c = data(4096), data(4096), data(4096)
+        whole = operation(a, b, c)
+        # many short slices (a vectorised loop's tail) and a few long ones
+        for start, length in [*((s, 1 + s % 47) for s in range(0, 4000, 37)), (5, 144), (1, 333), (7, 4000)]:
+            part = operation(*(t[start:start + length] for t in (a, b, c)))
+            expected = whole[start:start + length]
+            assert torch.equal(part, expected) and torch.equal(part.signbit(), expected.signbit()), (name, start, length)
+
+
 def test_relu_backward_keeps_the_gradient_where_the_unit_is_active():
     """The backward pass through a ReLU (one fused kernel) equals ``dh * (h > 0)``, member by member."""
-    layout = engine.Layout((5, 7, 6, 2))
-    gen = torch.Generator().manual_seed(4)
-    flat = torch.randn(3, layout.n_params, generator=gen)
-    x = torch.rand(16, 5, generator=gen)
-    acts = engine.forward(layout, flat, x)
-    dlogits = torch.randn(3, 16, 2, generator=gen)
-    _, hidden = engine.backward(layout, flat, acts, dlogits)
+    layout, flat, _, acts, dlogits, _, hidden = forward_backward((5, 7, 6, 2), 3, 16, seed=4)
     w2 = layout.weights(flat, 2)
     dz2 = dlogits @ w2.transpose(1, 2)
     assert torch.equal(hidden[1], dz2)

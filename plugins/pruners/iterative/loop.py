@@ -297,14 +297,17 @@ def _sculpt(jobs: Sequence[PruneJob], variants: Sequence[tuple[dict[str, Any], l
     for i, r in enumerate(leaders):
         members[r].dense_accuracy = members[r].accuracy = float(dense.accuracy[i])
     _copy_to_followers(dense_followers, members, params, masks, gens)
-    # keep_pruning: a network that misses the threshold dense and never has a step accepted ends
-    # as it was trained dense (the retraining between phases, kept by keep_retrain, is undone).
-    dense_params = params.clone() if "keep_pruning" in loop else None
+    # keep_pruning: a network that misses the threshold dense prunes on; if no step is accepted it
+    # ends as it was trained dense (the retraining between phases, kept by keep_retrain, undone).
+    missed_dense: dict[int, torch.Tensor] = {}
     for r, m in enumerate(members):
         m.threshold = task.acceptance_threshold(m.dense_accuracy)
-        if m.accuracy < m.threshold - 1e-9 and "keep_pruning" not in loop:
+        missed = m.accuracy < m.threshold - 1e-9
+        if missed and "keep_pruning" in loop:
+            missed_dense[r] = params[r].clone()
+        elif missed:
             m.status = "untrainable"
-        m.history.append({"phase": "dense", "target": 0.0, "density": 1.0, "accuracy": m.accuracy, "accepted": m.accuracy >= m.threshold - 1e-9})
+        m.history.append({"phase": "dense", "target": 0.0, "density": 1.0, "accuracy": m.accuracy, "accepted": not missed})
 
     n_phases = max(len(m.phases) for m in members)
     for phase_index in range(n_phases):
@@ -367,13 +370,11 @@ def _sculpt(jobs: Sequence[PruneJob], variants: Sequence[tuple[dict[str, Any], l
                 members[r].loop.report(accepted[i])
         _copy_to_followers(phase_followers, members, params, masks, gens)
 
-    for r, m in enumerate(members):
-        # keep_pruning: a network that missed the threshold dense and never had a step accepted
-        # is untrainable (the reference crashes on it and writes nothing).
-        if m.dense_accuracy < m.threshold - 1e-9 and not m.any_accepted:
-            m.status = "untrainable"
-            if dense_params is not None:
-                params[r], m.accuracy = dense_params[r], m.dense_accuracy
+    for r, dense_row in missed_dense.items():
+        # Never a step accepted: untrainable (the reference crashes on it and writes nothing).
+        if not members[r].any_accepted:
+            members[r].status = "untrainable"
+            params[r], members[r].accuracy = dense_row, members[r].dense_accuracy
     test_acc, _ = engine.evaluate(layout, params * masks, data.test_x, data.test_y, task.accuracy)
     results: list[list[SculptedNetwork]] = [[] for _ in jobs]
     for r, m in enumerate(members):

@@ -79,7 +79,7 @@ AUTHORS_UNIT_STEPS = tuple(float(u) for u in range(70, 0, -5))
 #: Step sizes used when neither the user nor the task gives one (percent).
 FALLBACK_STEPS = {"unit_step": 50.0, "edge_step": 1.5}
 #: Options a task may set (``pruning_defaults``), with the values used when neither the user nor
-#: the task gives one: the paper's global magnitude score, the ``auto`` grid, the sparsest variant.
+#: the task gives one: the global magnitude score, the ``auto`` grid, the sparsest variant, our loop.
 FALLBACKS: dict[str, Any] = {"edge_score": "magnitude", "auto_unit_steps": (50.0,), "auto_edge_steps": (1.5,),
                              "auto_restarts": 9, "select": "sparsest", "loop": "ours"}
 
