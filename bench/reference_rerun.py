@@ -98,8 +98,22 @@ def prune_argv(root: str, cmd: ReferenceCommand, out: Path, phase: str) -> list[
             skip = True
             continue
         rewritten.append(arg)
+    if "--dataset_path" not in rewritten:
+        rewritten += ["--dataset_path", dataset_path(cmd)]
     return [*rewritten, "--experiment", "prune", "--prune_units", "1" if phase == "units" else "0", "--result_path", str(out / cmd.result_path) + "/",
             "--visualization_path", str(out / "visualizations") + "/"]
+
+
+#: The reference's dataset folder of a results folder, where the two names differ.
+DATASET_FOLDERS = {"non_separable_increasing_use": "increasing_reuse_non_separable"}
+
+
+def dataset_path(cmd: ReferenceCommand) -> str:
+    """The dataset folder of a command's family (``./datasets/<family>/``). The published lines
+    set none, and the reference's default is the exemplars' folder: the authors must have given
+    it when they pruned the other families' networks."""
+    family = Path(cmd.result_path).parts[-2] if Path(cmd.result_path).name == "unit_edge" else Path(cmd.result_path).name
+    return f"./datasets/{DATASET_FOLDERS.get(family, family)}/"
 
 
 def rerun(root: str, cmd: ReferenceCommand, out: Path, python: str, timeout: float) -> dict[str, Any]:

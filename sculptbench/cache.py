@@ -7,7 +7,9 @@ stored under a key that hashes everything it depends on:
 
 - prune: the task (name, definition hash, data source, parameters), the architecture, the
   pruner's name, package, package version and version, its resolved parameters, the training
-  config, the seed and the device;
+  config, the seed, the device and the kernels it runs (torch's version and the CPU's
+  instruction set or the GPU's model: :func:`sculptbench.torch_import.kernel_fingerprint`,
+  since another of them gives other bits for the same seed);
 - detect: the prune key, the content hash of the pruned network it reads (so a detection always
   belongs to the network it was computed from), the detector's name and versions and its
   resolved parameters;
@@ -55,6 +57,7 @@ import torch
 from sculptbench import checks
 from sculptbench.core import Detection, OverlappingDetection, Scorer, SculptedNetwork
 from sculptbench.hashing import digest, json_default
+from sculptbench.torch_import import kernel_fingerprint
 
 STAGES: tuple[str, ...] = ("prune", "detect", "score")
 STAGE_LOG_ENV = "SCULPTBENCH_STAGE_LOG"
@@ -120,6 +123,7 @@ class StageCache:
             "task_parameters": dict(task.task_parameters), "hidden": list(group.hidden), "pruner": group.pruner,
             "pruner_version": group.versions["pruner"], "pruner_params": group.params_for(seed),
             "training": group.training.__dict__, "seed": seed, "device": group.device,
+            "kernels": kernel_fingerprint(group.device),
         })
 
     @staticmethod

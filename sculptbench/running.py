@@ -21,6 +21,7 @@ from sculptbench.core import Detection, PruneJob, SculptbenchError, SculptedNetw
 from sculptbench.planning import Group, WorkUnit
 from sculptbench.plugin_manager import Registry
 from sculptbench.store import Cell
+from sculptbench.torch_import import kernel_fingerprint
 
 @dataclass
 class ScoredNetwork:
@@ -270,7 +271,7 @@ def _base_cell(group: Group, seed: int, dname: str, dparams: dict, key: str) -> 
             "device": group.device, "data_source": group.task.data_source, "task_hash": group.task.definition_hash(),
             "task_parameters": dict(group.task.task_parameters),
         },
-        versions=group.versions | {"sculptbench": _own_version(), "torch": torch.__version__},
+        versions=group.versions | {"sculptbench": _own_version(), "torch": torch.__version__, "kernels": kernel_fingerprint(group.device)},
     )
 
 

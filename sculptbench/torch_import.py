@@ -16,6 +16,7 @@ import importlib.util
 import sys
 import types
 from pathlib import Path
+from typing import Any
 
 #: Attributes the import system reads from a module already in ``sys.modules`` on every
 #: ``import torch``; answering them must not run torch's import.
@@ -88,6 +89,29 @@ def torch_version() -> str:
             if isinstance(node, (ast.Assign, ast.AnnAssign)) and "__version__" in ast.unparse(node).split("=")[0]:
                 return ast.literal_eval(node.value)
     return importlib.metadata.version("torch")
+
+
+def kernel_fingerprint(device: str) -> dict[str, Any]:
+    """What decides the last bits of a result on ``device``: torch's version and, on the CPU, the
+    instruction set its kernels dispatch to (``AVX512``, ``AVX2``, ...; ``ATEN_CPU_CAPABILITY``
+    changes it) and MKL's settings; on a GPU, the device's name and compute capability.
+
+    The same seed gives other networks under another fingerprint, so cached networks are keyed
+    by it (a cache shared between machines serves each only its own results)."""
+    import os
+
+    import torch
+
+    found: dict[str, Any] = {"torch": torch.__version__}
+    if device.startswith("cuda"):
+        index = torch.device(device).index or 0
+        found["cuda"] = torch.version.cuda
+        found["gpu"] = torch.cuda.get_device_name(index)
+        found["capability"] = list(torch.cuda.get_device_capability(index))
+    else:
+        found["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+        found["mkl"] = {name: os.environ[name] for name in ("MKL_ENABLE_INSTRUCTIONS", "MKL_CBWR") if name in os.environ}
+    return found
 
 
 def load_torch() -> types.ModuleType:

@@ -209,6 +209,32 @@ def test_cache_reuses_pruned_networks_detections_and_scores(extra_registry, tmp_
     assert sorted(p.relative_to(cache) for p in cache.rglob("*")) == before
 
 
+def test_a_cache_serves_networks_only_to_the_kernels_that_computed_them(extra_registry, tmp_path, monkeypatch):
+    # Another CPU instruction set (or torch release) gives other bits for the same seed, so a
+    # cache shared between machines must not serve one machine's networks to another.
+    log = tmp_path / "stages.log"
+    monkeypatch.setenv("SCULPTBENCH_STAGE_LOG", str(log))
+    cache = tmp_path / "cache"
+    first = execute(extra_registry, spec_for(extra_registry, ["louvain"], ["structure"], cache), tmp_path / "a.db")
+    here = torch.backends.cpu.get_cpu_capability()
+    assert {c.versions["kernels"]["cpu_capability"] for c in first} == {here}
+    other = "AVX2" if here != "AVX2" else "DEFAULT"
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: other)
+    log.unlink()
+    second = execute(extra_registry, spec_for(extra_registry, ["louvain"], ["structure"], cache), tmp_path / "b.db")
+    assert stage_counts(log)["prune"] == 2
+    assert {c.versions["kernels"]["cpu_capability"] for c in second} == {other}
+    monkeypatch.setenv("MKL_ENABLE_INSTRUCTIONS", "AVX2")
+    log.unlink()
+    execute(extra_registry, spec_for(extra_registry, ["louvain"], ["structure"], cache), tmp_path / "c.db")
+    assert stage_counts(log)["prune"] == 2
+    monkeypatch.undo()
+    monkeypatch.setenv("SCULPTBENCH_STAGE_LOG", str(log))
+    log.unlink()
+    execute(extra_registry, spec_for(extra_registry, ["louvain"], ["structure"], cache), tmp_path / "d.db")
+    assert "prune" not in stage_counts(log)
+
+
 def test_cached_network_is_tensors_only_and_exact(tmp_path):
     net = SculptedNetwork.from_masks([torch.rand(5, 4) > 0.5, torch.rand(2, 5) > 0.3])
     net.weights = [torch.randn_like(w) * m for w, m in zip(net.weights, net.weight_masks)]

@@ -112,3 +112,24 @@ def test_bad_input_is_one_line(tmp_path, checkout):
         proc = rerun(*args, "--out", tmp_path / "out")
         assert proc.returncode == 2 and proc.stdout == "" and proc.stderr.startswith("error: ") and fragment in proc.stderr, (args, proc.stderr)
         assert len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("result_path, folder", [
+    ("./results/exemplar/unit_edge/", "./datasets/exemplar/"),
+    ("./results/increasing_hierarchical_levels/unit_edge/", "./datasets/increasing_hierarchical_levels/"),
+    ("./results/input_overlap_exp/unit_edge/", "./datasets/input_overlap_exp/"),
+    ("./results/non_separable_increasing_use/unit_edge/", "./datasets/increasing_reuse_non_separable/"),
+])
+def test_each_family_reruns_on_its_own_dataset(tmp_path, result_path, folder):
+    # The published lines give no --dataset_path, and the reference's default is the exemplars'
+    # folder, which holds no other family's truth tables.
+    shell = tmp_path / "shell" / "x.sh"
+    shell.parent.mkdir()
+    shell.write_text(f"python3 main.py --experiment module_detection --result_path {result_path} --seed 0\n")
+    cmd = RERUN.ReferenceCommand(script="shell/x.sh", line=1, modularity=(8, 2, 1, 2, 12), arch=(8, 36, 12), seed=0,
+                                 result_path=result_path, setting=None)
+    argv = RERUN.prune_argv(str(tmp_path), cmd, tmp_path / "out", "units")
+    assert argv[argv.index("--dataset_path") + 1] == folder
+    shell.write_text(f"python3 main.py --dataset_path ./mine/ --result_path {result_path} --seed 0\n")
+    argv = RERUN.prune_argv(str(tmp_path), cmd, tmp_path / "out", "units")
+    assert argv.count("--dataset_path") == 1 and argv[argv.index("--dataset_path") + 1] == "./mine/"
