@@ -159,9 +159,7 @@ class SchedulePruner(Pruner):
         if resolved["select"] is not None:
             _check_choice("select", resolved["select"], SELECT_RULES)
         if self.phase_kinds:
-            resolved = _with_auto_select(resolved)
-            if "loop" not in params and resolved["hparams"] == "auto":
-                resolved["loop"] = self.auto_loop
+            resolved = _with_auto_select(resolved, self.auto_loop, loop_given="loop" in params)
         if "loop" not in params and resolved["hparams"] == "authors":
             resolved["loop"] = "reference"
         resolved["loop"] = _check_loop(resolved["loop"])
@@ -474,14 +472,15 @@ def _oracle_success(net: SculptedNetwork, job: PruneJob) -> bool:
     return bool(value) and value == value  # NaN is no success
 
 
-def _with_auto_select(params: dict[str, Any], auto_loop: str = "ours") -> dict[str, Any]:
+def _with_auto_select(params: dict[str, Any], auto_loop: str = "ours", loop_given: bool | None = None) -> dict[str, Any]:
     """``params`` with :data:`AUTO_SELECT` as the rule under ``hparams=auto`` where none is named,
-    and ``auto_loop`` as the loop where none is given (the pruner's :attr:`SchedulePruner.auto_loop`)."""
+    and ``auto_loop`` as the loop where none is given (the pruner's :attr:`SchedulePruner.auto_loop`;
+    ``loop_given``: whether the user or task gave one, by default whether ``params`` holds one)."""
     if params.get("hparams") != "auto":
         return params
     if not params.get("select"):
         params = {**params, "select": AUTO_SELECT}
-    if "loop" not in params and auto_loop != "ours":
+    if not ("loop" in params if loop_given is None else loop_given) and auto_loop != "ours":
         params = {**params, "loop": auto_loop}
     return params
 
