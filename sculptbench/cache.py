@@ -8,7 +8,7 @@ stored under a key that hashes everything it depends on:
 - prune: the task (name, definition hash, data source, parameters), the architecture, the
   pruner's name, package, package version and version, its resolved parameters, the training
   config, the seed, the device and the kernels it runs (torch's version and the CPU's
-  instruction set or the GPU's model: :func:`sculptbench.torch_import.kernel_fingerprint`,
+  model and instruction set or the GPU's model: :func:`sculptbench.torch_import.kernel_fingerprint`,
   since another of them gives other bits for the same seed);
 - detect: the prune key, the content hash of the pruned network it reads (so a detection always
   belongs to the network it was computed from), the detector's name and versions and its

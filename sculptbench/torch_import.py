@@ -93,8 +93,9 @@ def torch_version() -> str:
 
 def kernel_fingerprint(device: str) -> dict[str, Any]:
     """What decides the last bits of a result on ``device``: torch's version and, on the CPU, the
-    instruction set its kernels dispatch to (``AVX512``, ``AVX2``, ...; ``ATEN_CPU_CAPABILITY``
-    changes it) and MKL's settings; on a GPU, the device's name and compute capability.
+    CPU's model (MKL picks its kernels by it, and does not say which), the instruction set torch's
+    own kernels dispatch to (``AVX512``, ``AVX2``, ...; ``ATEN_CPU_CAPABILITY`` changes it) and
+    MKL's settings; on a GPU, the device's name and compute capability.
 
     The same seed gives other networks under another fingerprint, so cached networks are keyed
     by it (a cache shared between machines serves each only its own results)."""
@@ -109,9 +110,23 @@ def kernel_fingerprint(device: str) -> dict[str, Any]:
         found["gpu"] = torch.cuda.get_device_name(index)
         found["capability"] = list(torch.cuda.get_device_capability(index))
     else:
+        found["cpu"] = cpu_model()
         found["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
         found["mkl"] = {name: os.environ[name] for name in ("MKL_ENABLE_INSTRUCTIONS", "MKL_CBWR") if name in os.environ}
     return found
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else :func:`platform.processor`)."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def load_torch() -> types.ModuleType:
