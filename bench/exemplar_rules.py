@@ -20,8 +20,8 @@ ground truth, an upper bound, never a default).
 
 ``--json`` also keeps every variant's sparsity, modularity, success and structure (hashed), so
 other rules can be tried on the same networks without pruning again.
-``--tasks`` takes exemplar names (``both``) or any Boolean task (``bool/reuse-m8``); the paper
-column is filled for the exemplars.
+``--tasks`` takes exemplar names (``both`` or ``bool/both``) or any Boolean task
+(``bool/reuse-m8``); the paper column is filled for the exemplars.
 
     python bench/exemplar_rules.py --seeds 24 [--tasks both,reused] [--depths 1,2,3] [--json out.json]
     python bench/exemplar_rules.py --seeds 12 --tasks bool/reuse-m2,bool/reuse-m16 --depths 2,3
@@ -86,11 +86,12 @@ def main() -> None:
             n = args.seeds
             rate = {f"{rule}.{k}": r.get(k, 0) / n for rule, r in (("authors", authors), ("default", default))
                     for k in ("authors", "consensus", "modularity", "sparsest_modularity", "oracle")}
-            rows.append({"task": name, "depth": depth, "paper": PAPER.get((name, depth)), "seeds": n, **rate,
+            paper = PAPER.get((task.removeprefix("bool/"), depth))  # "both" and "bool/both" alike
+            rows.append({"task": name, "depth": depth, "paper": paper, "seeds": n, **rate,
                          "untrainable": [authors["untrainable"], default["untrainable"]],
                          "seconds": [authors["seconds"], default["seconds"]],
                          "variants": {"authors": authors["detail"], "default": default["detail"]}})
-            paper_text = "-" if PAPER.get((name, depth)) is None else f"{PAPER[(name, depth)]:.2f}"
+            paper_text = "-" if paper is None else f"{paper:.2f}"
             cols = " | ".join(f"{rate[f'{rule}.{k}']:.2f}" for rule in ("authors", "default")
                               for k in ("authors", "consensus", "modularity", "sparsest_modularity", "oracle"))
             print(f"| {name} | {depth} | {paper_text} | {cols} | {authors['untrainable']}, {default['untrainable']} | "
