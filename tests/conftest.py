@@ -78,3 +78,32 @@ def assert_user_error(result, *fragments):
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
     return lines[0]
+
+
+def load_source(name: str, path):
+    """A module loaded from a file that is not on the import path (a bench script, another test file)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_main(main, args):
+    """Call a bench's ``main(argv)`` in this process: its exit status, stdout and stderr."""
+    import contextlib
+    import io
+    import subprocess
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in args])
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
+def assert_bench_error(proc, fragment):
+    """A bench's refusal (from :func:`run_main`): exit status 2, nothing on stdout, one ``error:`` line naming ``fragment``."""
+    assert proc.returncode == 2 and proc.stdout == "", (proc.returncode, proc.stdout)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], proc.stderr

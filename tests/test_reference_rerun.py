@@ -7,27 +7,15 @@ are tested without the reference code (which has no licence and is never shipped
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
-import io
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import assert_bench_error, load_source, run_main
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-PUBLISHED_TESTS = _load("published_tests", ROOT / "tests" / "test_published.py")
-RERUN = _load("reference_rerun_bench", ROOT / "bench" / "reference_rerun.py")
+PUBLISHED_TESTS = load_source("published_tests", ROOT / "tests" / "test_published.py")
+RERUN = load_source("reference_rerun_bench", ROOT / "bench" / "reference_rerun.py")
 
 #: A stand-in for the reference's main.py: records its argv; in the edge phase writes the network
 #: (wired like the input-separable task when WIRING=good, else all inputs into one unit).
@@ -69,10 +57,7 @@ def checkout(tmp_path, monkeypatch):
 
 def rerun(*args):
     """Run the bench's ``main`` in this process; (exit status, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = RERUN.main([str(a) for a in args] + ["--python", sys.executable])
-    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+    return run_main(RERUN.main, [*args, "--python", sys.executable])
 
 
 def test_a_rerun_that_regrows_the_structure_counts(tmp_path, checkout, monkeypatch):
@@ -109,9 +94,7 @@ def test_bad_input_is_one_line(tmp_path, checkout):
         (("--reference-root", checkout, "--arch", "wide"), "is not a comma-separated list"),
         (("--reference-root", checkout, "--tasks", "mnist/xor"), "is not one of the paper's Boolean tasks"),
     ]:
-        proc = rerun(*args, "--out", tmp_path / "out")
-        assert proc.returncode == 2 and proc.stdout == "" and proc.stderr.startswith("error: ") and fragment in proc.stderr, (args, proc.stderr)
-        assert len(proc.stderr.strip().splitlines()) == 1
+        assert_bench_error(rerun(*args, "--out", tmp_path / "out"), fragment)
 
 
 @pytest.mark.parametrize("result_path, folder", [

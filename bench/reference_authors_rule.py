@@ -1,0 +1,213 @@
+"""Run the reference code's own 70-variant grid per seed, pick by the authors' rule, and score.
+
+``bench/reference_rerun.py`` asks how often one run of the reference code, with a network's
+published settings, regrows that network. This bench asks what the authors' *selection* gives
+when the reference code itself produces the variants: for each seed it runs, from a user's
+checkout (the reference has no licence and is never shipped), the reference's pruning
+
+1. ``main.py --experiment prune --prune_units 1 --unit_pruning_gradient P_u`` for each of the 14
+   unit steps P_u = 70, 65, ..., 5 (train, prune units), and
+2. ``main.py --experiment prune --prune_units 0`` after each (retrain, then prune edges with the
+   five edge steps P_e = 2.5, 2, 1.5, 1, 0.5 of ``main.py``'s default, one after another),
+
+with the recipe (lr, batch size, epochs) and detector steps the reference published for the
+cell's seed-0 network; then it reads every variant's pruned percentage (the last entry of its
+``_Results`` file) in the loop order of ``visualizations/Notebooks/reused_structure.ipynb``
+(P_e outer, P_u inner) and keeps the first maximum, as that notebook's ``np.argmax`` does. The
+kept network is scored with our ``sculpting`` detector and ``structure`` scorer; every other
+variant is scored too, for the oracle (is any of the 70 a success?).
+
+``--workers reference`` keeps the reference's data loaders as they are (two worker processes
+each; a variant then takes minutes, mostly starting workers). The default, ``--workers 0``,
+loads the 16-256 rows in the main process: the same training, except that the input noise is
+drawn from the main process's generator instead of the workers', so a run is another draw of
+the same random procedure, not the same bits. It is about ten times faster.
+
+    python bench/reference_authors_rule.py --reference-root DIR --out DIR --task bool/reused \\
+        --arch 24x24 --seeds 24 [--jobs 2] [--workers 0|reference] [--python python3]
+
+The last line is ``reference code, authors' rule: N/M seeds regrown (oracle: K/M)``. Exit status
+2, with one error line, for a missing checkout, an unknown task or an unpublished architecture.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import pickle
+import platform
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Sequence
+
+from tabulate import tabulate
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from paper_networks import score_network  # noqa: E402
+from reference_rerun import prune_argv, selected_commands  # noqa: E402
+
+from sculptbench.core import SculptbenchError  # noqa: E402
+from sculptbench.plugins.pruners.iterative.pruner import AUTHORS_EDGE_STEPS, AUTHORS_UNIT_STEPS  # noqa: E402
+from sculptbench.plugins.pruners.published import ReferenceCommand  # noqa: E402
+
+#: Runs the reference's main.py with every DataLoader in the main process (``--workers 0``); the
+#: patch is applied when ``torch.utils.data`` is first imported, so the launcher imports nothing.
+LAUNCHER = '''import importlib.abc, importlib.util, os, runpy, sys
+class InProcessLoaders(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "torch.utils.data":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        run = spec.loader.exec_module
+        def exec_module(module):
+            run(module)
+            init = module.DataLoader.__init__
+            def in_process(self, *args, **kwargs):
+                kwargs["num_workers"] = 0
+                init(self, *args, **kwargs)
+            module.DataLoader.__init__ = in_process
+        spec.loader.exec_module = exec_module
+        return spec
+sys.meta_path.insert(0, InProcessLoaders())
+sys.argv = sys.argv[1:]
+sys.path.insert(0, os.getcwd())
+runpy.run_path(sys.argv[0], run_name="__main__")
+'''
+
+
+def with_flags(argv: Sequence[str], replace: dict[str, str], drop: Sequence[str] = ()) -> list[str]:
+    """``argv`` with each flag of ``replace`` set to its value (added if absent) and the flags of
+    ``drop`` removed, each with all the values that follow it."""
+    out: list[str] = []
+    skipping = False
+    for arg in argv:
+        if arg.startswith("--"):
+            skipping = arg in drop or arg in replace
+        if not skipping:
+            out.append(arg)
+    for flag, value in replace.items():
+        out += [flag, value]
+    return out
+
+
+def variant(cmd: ReferenceCommand, seed: int, unit_step: float, edge_step: float) -> ReferenceCommand:
+    """``cmd`` for another seed and steps (its recipe and detector steps unchanged)."""
+    setting = dataclasses.replace(cmd.setting, unit_step=unit_step, edge_step=edge_step)
+    return dataclasses.replace(cmd, seed=seed, setting=setting)
+
+
+def run_seed(root: str, cmd: ReferenceCommand, seed: int, out: Path, python: list[str], timeout: float) -> dict[str, Any]:
+    """Run every unit step's two phases for one seed; its wall time and, on failure, why."""
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    t0 = time.perf_counter()
+    for unit_step in AUTHORS_UNIT_STEPS:
+        for phase in ("units", "edges"):
+            argv = with_flags(prune_argv(root, cmd, out, phase), {"--seed": str(seed), "--unit_pruning_gradient": str(unit_step)},
+                              drop=("--pruning_gradient",))
+            log = out / "logs" / f"seed{seed}-pu{unit_step:g}-{phase}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                with open(log, "w") as handle:
+                    proc = subprocess.run([*python, *argv], cwd=root, stdout=handle, stderr=subprocess.STDOUT, env=env, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                return {"seconds": time.perf_counter() - t0, "error": f"P_u {unit_step:g} {phase}: no result within {timeout:.0f} s"}
+            if proc.returncode != 0:
+                lines = [x for x in log.read_text(errors="replace").splitlines() if x.strip()]
+                return {"seconds": time.perf_counter() - t0,
+                        "error": f"P_u {unit_step:g} {phase}: {lines[-1] if lines else f'exit status {proc.returncode}'}"}
+    return {"seconds": time.perf_counter() - t0, "error": None}
+
+
+def pruned_percentage(cmd: ReferenceCommand, root: Path) -> float | None:
+    """The last entry of a variant's ``_Results`` file (what the notebook ranks), if it exists."""
+    files = cmd.files(root)
+    path = files["model"].parent.parent.parent / "Results" / files["model"].parent.name / f"{cmd.stem()}_Results{cmd.seed}.pkl"
+    if not path.exists():
+        return None
+    with open(path, "rb") as handle:
+        return float(pickle.load(handle)[-1])
+
+
+def authors_pick(cmd: ReferenceCommand, seed: int, root: Path) -> tuple[ReferenceCommand | None, list[ReferenceCommand]]:
+    """The notebook's pick among a seed's variants (first maximum, P_e outer, P_u inner), and all variants found."""
+    found = []
+    best, best_value = None, None
+    for edge_step in AUTHORS_EDGE_STEPS:
+        for unit_step in AUTHORS_UNIT_STEPS:
+            v = variant(cmd, seed, unit_step, edge_step)
+            value = pruned_percentage(v, root)
+            if value is None:
+                continue
+            found.append(v)
+            if best_value is None or value > best_value:
+                best, best_value = v, value
+    return best, found
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run, pick, score, and print one row per seed and the totals."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--reference-root", required=True, help="a checkout of GitHub ShreyasMalakarjunPatil/Neural-Sculpting")
+    ap.add_argument("--out", required=True, help="where the runs write their networks and logs")
+    ap.add_argument("--task", default="bool/reused")
+    ap.add_argument("--arch", default="24x24", help="one hidden shape (24x24)")
+    ap.add_argument("--seeds", type=int, default=24, help="seeds 0 .. N-1 (the reference's own seeds)")
+    ap.add_argument("--jobs", type=int, default=1, help="seeds run at once")
+    ap.add_argument("--workers", choices=("0", "reference"), default="0",
+                    help="the data loaders' worker processes: 0 (in process, default) or the reference's own")
+    ap.add_argument("--python", default="python3", help="an interpreter with the reference's requirements")
+    ap.add_argument("--timeout", type=float, default=3600.0, help="seconds per phase")
+    args = ap.parse_args(argv)
+    try:
+        hidden = tuple(int(w) for w in args.arch.split("x"))
+        if args.seeds < 1:
+            raise ValueError
+    except ValueError:
+        print(f"error: --arch {args.arch!r} must be one hidden shape like 24x24 and --seeds a count >= 1", file=sys.stderr)
+        return 2
+    try:
+        template = selected_commands(args.reference_root, [args.task], [hidden], [0])[0][1]
+    except SculptbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    python = [args.python]
+    if args.workers == "0":
+        (out / "launch.py").write_text(LAUNCHER)
+        python.append(str(out / "launch.py"))
+    st = template.setting
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; {args.task} {args.arch}, "
+          f"seeds 0-{args.seeds - 1}, {args.jobs} at a time, one thread each; recipe lr {st.lr:g}, batch {st.batch_size}, "
+          f"epochs {st.epochs}; data loader workers: {args.workers}", flush=True)
+    t0 = time.perf_counter()
+    seeds = list(range(args.seeds))
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        runs = list(pool.map(lambda s: run_seed(args.reference_root, template, s, out, python, args.timeout), seeds))
+    rows, regrown, oracle = [], 0, 0
+    for seed, run in zip(seeds, runs):
+        pick, found = authors_pick(template, seed, out)
+        if run["error"] is not None or pick is None:
+            rows.append([seed, "-", "-", f"failed: {run['error'] or 'no variant written'}", "-", f"{run['seconds']:.0f}"])
+            continue
+        scores = {(v.setting.unit_step, v.setting.edge_step): score_network(v, str(out)) for v in found}
+        wins = [k for k, rec in scores.items() if rec.get("metrics", {}).get("success")]
+        ok = (pick.setting.unit_step, pick.setting.edge_step) in wins
+        regrown += ok
+        oracle += bool(wins)
+        rows.append([seed, f"{pick.setting.unit_step:g}/{pick.setting.edge_step:g}", f"{pruned_percentage(pick, out):.3f}",
+                     "yes" if ok else "no", f"{len(wins)}/{len(found)}", f"{run['seconds']:.0f}"])
+    print(tabulate(rows, headers=["seed", "kept P_u/P_e", "pruned %", "kept: success", "variants: success", "s"], tablefmt="github"))
+    print(f"wall time {time.perf_counter() - t0:.0f} s")
+    print(f"reference code, authors' rule: {regrown}/{len(seeds)} seeds regrown (oracle: {oracle}/{len(seeds)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
