@@ -11,6 +11,7 @@ after. Library users, who import sculptbench themselves, are unaffected.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.metadata
 import importlib.util
 import sys
@@ -116,6 +117,7 @@ def kernel_fingerprint(device: str) -> dict[str, Any]:
     return found
 
 
+@functools.lru_cache(maxsize=1)
 def cpu_model() -> str:
     """The CPU's model name (``/proc/cpuinfo`` on Linux, else :func:`platform.processor`)."""
     import platform
