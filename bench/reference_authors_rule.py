@@ -37,7 +37,6 @@ import dataclasses
 import os
 import pickle
 import platform
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -49,7 +48,7 @@ from tabulate import tabulate
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from paper_networks import score_network  # noqa: E402
-from reference_rerun import prune_argv, selected_commands  # noqa: E402
+from reference_rerun import prune_argv, run_logged, selected_commands, with_flags  # noqa: E402
 
 from sculptbench.core import SculptbenchError  # noqa: E402
 from sculptbench.plugins.pruners.iterative.pruner import AUTHORS_EDGE_STEPS, AUTHORS_UNIT_STEPS  # noqa: E402
@@ -81,21 +80,6 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 '''
 
 
-def with_flags(argv: Sequence[str], replace: dict[str, str], drop: Sequence[str] = ()) -> list[str]:
-    """``argv`` with each flag of ``replace`` set to its value (added if absent) and the flags of
-    ``drop`` removed, each with all the values that follow it."""
-    out: list[str] = []
-    skipping = False
-    for arg in argv:
-        if arg.startswith("--"):
-            skipping = arg in drop or arg in replace
-        if not skipping:
-            out.append(arg)
-    for flag, value in replace.items():
-        out += [flag, value]
-    return out
-
-
 def variant(cmd: ReferenceCommand, seed: int, unit_step: float, edge_step: float) -> ReferenceCommand:
     """``cmd`` for another seed and steps (its recipe and detector steps unchanged)."""
     setting = dataclasses.replace(cmd.setting, unit_step=unit_step, edge_step=edge_step)
@@ -104,30 +88,20 @@ def variant(cmd: ReferenceCommand, seed: int, unit_step: float, edge_step: float
 
 def run_seed(root: str, cmd: ReferenceCommand, seed: int, out: Path, python: list[str], timeout: float) -> dict[str, Any]:
     """Run every unit step's two phases for one seed; its wall time and, on failure, why."""
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     t0 = time.perf_counter()
     for unit_step in AUTHORS_UNIT_STEPS:
         for phase in ("units", "edges"):
             argv = with_flags(prune_argv(root, cmd, out, phase), {"--seed": str(seed), "--unit_pruning_gradient": str(unit_step)},
                               drop=("--pruning_gradient",))
-            log = out / "logs" / f"seed{seed}-pu{unit_step:g}-{phase}.log"
-            log.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                with open(log, "w") as handle:
-                    proc = subprocess.run([*python, *argv], cwd=root, stdout=handle, stderr=subprocess.STDOUT, env=env, timeout=timeout)
-            except subprocess.TimeoutExpired:
-                return {"seconds": time.perf_counter() - t0, "error": f"P_u {unit_step:g} {phase}: no result within {timeout:.0f} s"}
-            if proc.returncode != 0:
-                lines = [x for x in log.read_text(errors="replace").splitlines() if x.strip()]
-                return {"seconds": time.perf_counter() - t0,
-                        "error": f"P_u {unit_step:g} {phase}: {lines[-1] if lines else f'exit status {proc.returncode}'}"}
+            failed = run_logged([*python, *argv], root, out / "logs" / f"seed{seed}-pu{unit_step:g}-{phase}.log", timeout)
+            if failed:
+                return {"seconds": time.perf_counter() - t0, "error": f"P_u {unit_step:g} {phase}: {failed}"}
     return {"seconds": time.perf_counter() - t0, "error": None}
 
 
 def pruned_percentage(cmd: ReferenceCommand, root: Path) -> float | None:
     """The last entry of a variant's ``_Results`` file (what the notebook ranks), if it exists."""
-    files = cmd.files(root)
-    path = files["model"].parent.parent.parent / "Results" / files["model"].parent.name / f"{cmd.stem()}_Results{cmd.seed}.pkl"
+    path = cmd.results_file(root)
     if not path.exists():
         return None
     with open(path, "rb") as handle:

@@ -88,16 +88,7 @@ def prune_argv(root: str, cmd: ReferenceCommand, out: Path, phase: str) -> list[
     then prune its edges: ``--prune_units 0``)."""
     line = (Path(root) / cmd.script).read_text(errors="replace").splitlines()[cmd.line - 1]
     argv = shlex.split(line)[1:]  # drop the interpreter; keep main.py and every flag
-    rewritten = []
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-            continue
-        if arg in ("--experiment", "--result_path", "--visualization_path"):
-            skip = True
-            continue
-        rewritten.append(arg)
+    rewritten = with_flags(argv, {}, drop=("--experiment", "--result_path", "--visualization_path"))
     if "--dataset_path" not in rewritten:
         rewritten += ["--dataset_path", dataset_path(cmd)]
     return [*rewritten, "--experiment", "prune", "--prune_units", "1" if phase == "units" else "0", "--result_path", str(out / cmd.result_path) + "/",
@@ -112,29 +103,53 @@ def dataset_path(cmd: ReferenceCommand) -> str:
     """The dataset folder of a command's family (``./datasets/<family>/``). The published lines
     set none, and the reference's default is the exemplars' folder: the authors must have given
     it when they pruned the other families' networks."""
-    family = Path(cmd.result_path).parts[-2] if Path(cmd.result_path).name == "unit_edge" else Path(cmd.result_path).name
+    family = Path(cmd.result_path).parent.name  # ./results/<family>/unit_edge/
     return f"./datasets/{DATASET_FOLDERS.get(family, family)}/"
+
+
+def with_flags(argv: Sequence[str], replace: dict[str, str], drop: Sequence[str] = ()) -> list[str]:
+    """``argv`` with each flag of ``replace`` set to its value (moved to the end) and the flags of
+    ``drop`` removed, each with all the values that follow it."""
+    out: list[str] = []
+    skipping = False
+    for arg in argv:
+        if arg.startswith("--"):
+            skipping = arg in drop or arg in replace
+        if not skipping:
+            out.append(arg)
+    for flag, value in replace.items():
+        out += [flag, value]
+    return out
+
+
+#: The reference's processes run on the CPU, one thread each.
+REFERENCE_ENV = {"CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def run_logged(command: Sequence[str], cwd: str, log: Path, timeout: float) -> str | None:
+    """Run one reference process with its output in ``log``: ``None``, or why it failed (the log's
+    last line, its exit status, a timeout, or that it could not start)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(log, "w") as handle:
+            proc = subprocess.run(list(command), cwd=cwd, stdout=handle, stderr=subprocess.STDOUT,
+                                  env={**os.environ, **REFERENCE_ENV}, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return f"no result within {timeout:.0f} s"
+    except OSError as exc:
+        return f"could not start {command[0]!r}: {exc.strerror}"
+    return None if proc.returncode == 0 else (_last_line(log) or f"exit status {proc.returncode}")
 
 
 def rerun(root: str, cmd: ReferenceCommand, out: Path, python: str, timeout: float) -> dict[str, Any]:
     """Run the reference's pruning for one command; its wall time and, on failure, why."""
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     t0 = time.perf_counter()
     error = None
     for phase in ("units", "edges"):
         log = out / "logs" / f"{Path(cmd.script).stem}-line{cmd.line}-{phase}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with open(log, "w") as handle:
-                proc = subprocess.run([python, *prune_argv(root, cmd, out, phase)], cwd=root, stdout=handle,
-                                      stderr=subprocess.STDOUT, env=env, timeout=timeout)
-            if proc.returncode != 0:
-                error = f"{phase}: {_last_line(log) or f'exit status {proc.returncode}'}"
-        except subprocess.TimeoutExpired:
-            error = f"{phase}: no result within {timeout:.0f} s"
-        except OSError as exc:
-            error = f"could not start {python!r}: {exc.strerror}"
-        if error:
+        failed = run_logged([python, *prune_argv(root, cmd, out, phase)], root, log, timeout)
+        if failed:
+            error = f"{phase}: {failed}"
             break
     return {"seconds": time.perf_counter() - t0, "error": error}
 

@@ -101,6 +101,11 @@ class ReferenceCommand:
             "mask": base / "Masks" / arch / f"{self.stem()}_Mask{self.seed}.pkl",
         }
 
+    def results_file(self, root: str | os.PathLike[str]) -> Path:
+        """The path of the run's ``_Results`` pickle under ``root`` (its last entry is the pruned
+        percentage the authors' notebook ranks); the published pruner does not read it."""
+        return Path(root) / self.result_path / self.paper_name / "Results" / str(list(self.arch)) / f"{self.stem()}_Results{self.seed}.pkl"
+
     def detector_params(self) -> dict[str, Any]:
         """The ``sculpting`` detector's parameters this command sets."""
         return self.setting.detector_hints()
