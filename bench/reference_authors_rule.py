@@ -24,7 +24,14 @@ drawn from the main process's generator instead of the workers', so a run is ano
 the same random procedure, not the same bits. It is about ten times faster.
 
     python bench/reference_authors_rule.py --reference-root DIR --out DIR --task bool/reused \\
-        --arch 24x24 --seeds 24 [--jobs 2] [--workers 0|reference] [--python python3]
+        --arch 24x24 --seeds 24 [--first-seed 0] [--metric figure] [--jobs 2] [--workers 0|reference] \\
+        [--python python3]
+
+A seed counts as regrown when the kept network passes ``--metric``, the ``structure`` metric of
+the paper's figure for the cell (``success``, or ``success_at_depth`` for the levels family) unless
+named. ``--first-seed`` starts the seeds elsewhere, so that a second run adds seeds to a first. A
+seed whose 70 variants are already in ``--out`` is scored without running again, so a stopped run
+resumes where it stopped.
 
 The last line is ``reference code, authors' rule: N/M seeds regrown (oracle: K/M)``. Exit status
 2, with one error line, for a missing checkout, an unknown task or an unpublished architecture.
@@ -47,10 +54,11 @@ from tabulate import tabulate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from paper_networks import score_network  # noqa: E402
+from paper_networks import FIGURES, figure_cells, score_network, task_for  # noqa: E402
 from reference_rerun import prune_argv, run_logged, selected_commands, with_flags  # noqa: E402
 
 from sculptbench.core import SculptbenchError  # noqa: E402
+from sculptbench.api import load_registry  # noqa: E402
 from sculptbench.plugins.pruners.iterative.pruner import AUTHORS_EDGE_STEPS, AUTHORS_UNIT_STEPS  # noqa: E402
 from sculptbench.plugins.pruners.published import ReferenceCommand  # noqa: E402
 
@@ -87,8 +95,12 @@ def variant(cmd: ReferenceCommand, seed: int, unit_step: float, edge_step: float
 
 
 def run_seed(root: str, cmd: ReferenceCommand, seed: int, out: Path, python: list[str], timeout: float) -> dict[str, Any]:
-    """Run every unit step's two phases for one seed; its wall time and, on failure, why."""
+    """Run every unit step's two phases for one seed; its wall time and, on failure, why.
+
+    A seed whose 70 variants are all in ``out`` already is not run again, so a stopped run resumes."""
     t0 = time.perf_counter()
+    if len(authors_pick(cmd, seed, out)[1]) == len(AUTHORS_UNIT_STEPS) * len(AUTHORS_EDGE_STEPS):
+        return {"seconds": 0.0, "error": None}
     for unit_step in AUTHORS_UNIT_STEPS:
         for phase in ("units", "edges"):
             argv = with_flags(prune_argv(root, cmd, out, phase), {"--seed": str(seed), "--unit_pruning_gradient": str(unit_step)},
@@ -124,6 +136,13 @@ def authors_pick(cmd: ReferenceCommand, seed: int, root: Path) -> tuple[Referenc
     return best, found
 
 
+def figure_metric(cmd: ReferenceCommand) -> str:
+    """The structure metric the paper's figure reads for ``cmd``'s cell (``success`` outside the figures)."""
+    task = task_for(cmd, load_registry(entry_points=False).tasks)
+    cells = figure_cells(cmd.family, cmd.hidden, task)
+    return FIGURES[cells[0][0]][3] if cells else "success"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run, pick, score, and print one row per seed and the totals."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -131,7 +150,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", required=True, help="where the runs write their networks and logs")
     ap.add_argument("--task", default="bool/reused")
     ap.add_argument("--arch", default="24x24", help="one hidden shape (24x24)")
-    ap.add_argument("--seeds", type=int, default=24, help="seeds 0 .. N-1 (the reference's own seeds)")
+    ap.add_argument("--seeds", type=int, default=24, help="how many seeds (the reference's own seeds)")
+    ap.add_argument("--first-seed", type=int, default=0, help="the first seed; seeds run first .. first+N-1")
+    ap.add_argument("--metric", default="figure",
+                    help="the structure metric a kept network must pass (default: the paper figure's, e.g. success_at_depth for levels)")
     ap.add_argument("--jobs", type=int, default=1, help="seeds run at once")
     ap.add_argument("--workers", choices=("0", "reference"), default="0",
                     help="the data loaders' worker processes: 0 (in process, default) or the reference's own")
@@ -140,15 +162,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         hidden = tuple(int(w) for w in args.arch.split("x"))
-        if args.seeds < 1:
+        if args.seeds < 1 or args.first_seed < 0:
             raise ValueError
     except ValueError:
-        print(f"error: --arch {args.arch!r} must be one hidden shape like 24x24 and --seeds a count >= 1", file=sys.stderr)
+        print(f"error: --arch {args.arch!r} must be one hidden shape like 24x24, --seeds a count >= 1 and --first-seed >= 0",
+              file=sys.stderr)
         return 2
     try:
         template = selected_commands(args.reference_root, [args.task], [hidden], [0])[0][1]
     except SculptbenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    metric = figure_metric(template) if args.metric == "figure" else args.metric
+    known = {spec[3] for spec in FIGURES.values()} | {"success", "input_separability"}
+    if metric not in known:
+        print(f"error: unknown --metric {metric!r}; use figure or one of {', '.join(sorted(known))}", file=sys.stderr)
         return 2
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -158,10 +186,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         python.append(str(out / "launch.py"))
     st = template.setting
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; {args.task} {args.arch}, "
-          f"seeds 0-{args.seeds - 1}, {args.jobs} at a time, one thread each; recipe lr {st.lr:g}, batch {st.batch_size}, "
-          f"epochs {st.epochs}; data loader workers: {args.workers}", flush=True)
+          f"seeds {args.first_seed}-{args.first_seed + args.seeds - 1}, {args.jobs} at a time, one thread each; recipe lr {st.lr:g}, batch {st.batch_size}, "
+          f"epochs {st.epochs}; data loader workers: {args.workers}; regrown = structure.{metric}", flush=True)
     t0 = time.perf_counter()
-    seeds = list(range(args.seeds))
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         runs = list(pool.map(lambda s: run_seed(args.reference_root, template, s, out, python, args.timeout), seeds))
     rows, regrown, oracle = [], 0, 0
@@ -171,13 +199,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows.append([seed, "-", "-", f"failed: {run['error'] or 'no variant written'}", "-", f"{run['seconds']:.0f}"])
             continue
         scores = {(v.setting.unit_step, v.setting.edge_step): score_network(v, str(out)) for v in found}
-        wins = [k for k, rec in scores.items() if rec.get("metrics", {}).get("success")]
+        wins = [k for k, rec in scores.items() if rec.get("metrics", {}).get(metric)]
         ok = (pick.setting.unit_step, pick.setting.edge_step) in wins
         regrown += ok
         oracle += bool(wins)
         rows.append([seed, f"{pick.setting.unit_step:g}/{pick.setting.edge_step:g}", f"{pruned_percentage(pick, out):.3f}",
                      "yes" if ok else "no", f"{len(wins)}/{len(found)}", f"{run['seconds']:.0f}"])
-    print(tabulate(rows, headers=["seed", "kept P_u/P_e", "pruned %", "kept: success", "variants: success", "s"], tablefmt="github"))
+    print(tabulate(rows, headers=["seed", "kept P_u/P_e", "pruned %", f"kept: {metric}", f"variants: {metric}", "s"], tablefmt="github"))
     print(f"wall time {time.perf_counter() - t0:.0f} s")
     print(f"reference code, authors' rule: {regrown}/{len(seeds)} seeds regrown (oracle: {oracle}/{len(seeds)})")
     return 0

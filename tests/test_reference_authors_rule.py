@@ -40,7 +40,8 @@ if a.prune_units == 1: sys.exit(0)
 percent, good = json.loads(os.environ.get("PERCENT", "{}")), json.loads(os.environ.get("GOOD", "[]"))
 for pe in a.pruning_gradient:
     key = f"{a.unit_pruning_gradient:g}/{pe:g}"
-    wiring = os.path.join(os.environ["WIRINGS"], "good" if key in good else "merged")
+    half = json.loads(os.environ.get("HALF", "[]"))
+    wiring = os.path.join(os.environ["WIRINGS"], "good" if key in good else "half" if key in half else "merged")
     stem = "pruneactivation_gradient_productboolean" + "".join(map(str, (a.lr, a.batch_size, a.epochs, a.unit_pruning_gradient, pe))) + "None1.0"
     base = os.path.join(a.result_path, str(a.modularity), "{}", str(a.arch))
     for kind in ("Models", "Masks", "Results"): os.makedirs(base.format(kind), exist_ok=True)
@@ -57,19 +58,24 @@ def checkout(tmp_path, monkeypatch):
     monkeypatch.setenv("ARGV_LOG", str(tmp_path / "argv.log"))
     wirings = tmp_path / "wirings"
     wirings.mkdir()
-    for name, (w1, w2) in {"good": _wiring(True), "merged": _wiring(False)}.items():
+    for name in ("good", "half", "merged"):
+        w1, w2 = _wiring(name)
         torch.save({"lin1.weight": w1, "lin1.bias": torch.zeros(24), "lin2.weight": w2, "lin2.bias": torch.zeros(4)}, wirings / f"{name}.pth")
         (wirings / f"{name}.pkl").write_bytes(pickle.dumps([(w1 != 0).float(), (w2 != 0).float()]))
     monkeypatch.setenv("WIRINGS", str(wirings))
     return root
 
 
-def _wiring(separable: bool):
-    """Weights of a 4-24-4 network wired like the input-separable task, or with every input in one unit."""
+def _wiring(name: str):
+    """Weights of a 4-24-4 network wired like the input-separable task ("good"), with its two hidden
+    units feeding every output ("half"), or with every input in one unit ("merged")."""
     w1, w2 = torch.zeros(24, 4), torch.zeros(4, 24)
-    if separable:
+    if name == "good":
         w1[0, :2] = w1[1, 2:] = 1.0
         w2[:2, 0] = w2[2:, 1] = 1.0
+    elif name == "half":
+        w1[0, :2] = w1[1, 2:] = 1.0
+        w2[:, :2] = 1.0
     else:
         w1[0, :] = 1.0
         w2[:, 0] = 1.0
@@ -99,6 +105,38 @@ def test_the_sparsest_variant_is_kept_and_scored(tmp_path, checkout, monkeypatch
     assert (tmp_path / "out" / "launch.py").exists()
 
 
+def test_first_seed_adds_seeds_and_the_metric_is_the_figures(tmp_path, checkout, monkeypatch):
+    monkeypatch.setenv("GOOD", json.dumps(["70/2.5"]))
+    proc = bench("--reference-root", checkout, "--out", tmp_path / "out", "--task", "bool/input-separable", "--arch", "24",
+                 "--seeds", 2, "--first-seed", 5)
+    assert proc.returncode == 0, proc.stderr
+    assert "seeds 5-6," in proc.stdout and "regrown = structure.success" in proc.stdout
+    assert [line.split("|")[1].strip() for line in proc.stdout.splitlines() if line.startswith("|") and "70/2.5" in line] == ["5", "6"]
+    calls = [json.loads(line) for line in (tmp_path / "argv.log").read_text().splitlines()]
+    assert {c[c.index("--seed") + 1] for c in calls} == {"5", "6"}
+    assert proc.stdout.strip().endswith("reference code, authors' rule: 2/2 seeds regrown (oracle: 2/2)")
+    # a second run over seeds 5-7 runs only seed 7: seeds 5 and 6 have their 70 variants on disk
+    proc = bench("--reference-root", checkout, "--out", tmp_path / "out", "--task", "bool/input-separable", "--arch", "24",
+                 "--seeds", 3, "--first-seed", 5)
+    assert proc.returncode == 0, proc.stderr
+    calls = [json.loads(line) for line in (tmp_path / "argv.log").read_text().splitlines()]
+    assert len(calls) == 3 * 14 * 2 and {c[c.index("--seed") + 1] for c in calls[2 * 14 * 2:]} == {"7"}
+    assert proc.stdout.strip().endswith("reference code, authors' rule: 3/3 seeds regrown (oracle: 3/3)")
+
+
+def test_a_kept_network_is_judged_by_the_metric_asked_for(tmp_path, checkout, monkeypatch):
+    # Hidden units split by input group but both feeding every output: inputs separable, not a success.
+    monkeypatch.setenv("HALF", json.dumps(["70/2.5"]))
+    out = tmp_path / "out"
+    proc = bench("--reference-root", checkout, "--out", out, "--task", "bool/input-separable", "--arch", "24", "--seeds", 1)
+    assert proc.stdout.strip().endswith("0/1 seeds regrown (oracle: 0/1)")
+    proc = bench("--reference-root", checkout, "--out", out, "--task", "bool/input-separable", "--arch", "24", "--seeds", 1,
+                 "--metric", "input_separability")
+    assert proc.returncode == 0, proc.stderr
+    assert "regrown = structure.input_separability" in proc.stdout and "kept: input_separability" in proc.stdout
+    assert proc.stdout.strip().endswith("1/1 seeds regrown (oracle: 1/1)")
+
+
 def test_ties_go_to_the_notebooks_first_variant_and_the_oracle_looks_at_all(tmp_path, checkout, monkeypatch):
     # Every variant equally sparse: np.argmax keeps the first, P_e 2.5 and P_u 70; a success elsewhere is the oracle's.
     monkeypatch.setenv("GOOD", json.dumps(["5/0.5"]))
@@ -124,7 +162,10 @@ def test_bad_input_is_one_line(tmp_path, checkout):
         (("--reference-root", checkout, "--task", "bool/nope"), "unknown task 'bool/nope'"),
         (("--reference-root", checkout, "--task", "bool/input-separable", "--arch", "36"), "published for these tasks: --arch 24"),
         (("--reference-root", checkout, "--arch", "wide"), "must be one hidden shape"),
-        (("--reference-root", checkout, "--seeds", "0"), "must be one hidden shape like 24x24 and --seeds a count >= 1"),
+        (("--reference-root", checkout, "--seeds", "0"), "--seeds a count >= 1 and --first-seed >= 0"),
+        (("--reference-root", checkout, "--first-seed", "-1"), "--seeds a count >= 1 and --first-seed >= 0"),
+        (("--reference-root", checkout, "--task", "bool/input-separable", "--arch", "24", "--metric", "nope"),
+         "unknown --metric 'nope'; use figure or one of"),
     ]:
         assert_bench_error(bench(*args, "--out", tmp_path / "out"), fragment)
 
