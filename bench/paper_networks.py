@@ -29,7 +29,9 @@ them) or a corrupt ``.pth`` or mask.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
 import os
 import platform
 import statistics
@@ -245,35 +247,81 @@ def median_size(networks: Sequence[tuple[list[int], int]]) -> str:
     return "-".join(f"{u:g}" for u in units) + f" / {statistics.median(n[1] for n in networks):g}"
 
 
-def compare_ours(paper_nets: dict, ours: dict[str, dict], fig: str) -> tuple[list[list[str]], list[str], dict[str, tuple[int, int]]]:
-    """Per cell: paper / our scorer on the paper's networks / each of ours; and per label, the cells
-    within :data:`OURS_TOLERANCE` of the paper's networks (of the cells both have)."""
-    cols = list(next(iter(PAPER[fig].values())))
-    rows, counts = [], {label: [0, 0] for label in ours}
+def chance_within(n_theirs: int, n_ours: int, rate: float, tolerance: float = OURS_TOLERANCE) -> float:
+    """The chance that two cells of ``n_theirs`` and ``n_ours`` networks, each network a success
+    with probability ``rate``, give rates within ``tolerance`` of each other (exact binomials)."""
+    def pmf(n: int) -> list[float]:
+        return [math.comb(n, k) * rate**k * (1 - rate) ** (n - k) for k in range(n + 1)]
 
-    def rate(cells: dict, row: Any, col: Any) -> float | None:
-        verdicts = cells.get(fig, {}).get(row, {}).get(col, [])
-        return sum(verdicts) / len(verdicts) if verdicts else None
+    theirs, ours = pmf(n_theirs), pmf(n_ours)
+    return sum(a * b for i, a in enumerate(theirs) for j, b in enumerate(ours)
+               if abs(i / n_theirs - j / n_ours) <= tolerance + 1e-9)
+
+
+@dataclasses.dataclass
+class Agreement:
+    """How one of ours compares with the paper's networks over figure cells."""
+
+    within: int = 0  #: cells within OURS_TOLERANCE
+    cells: int = 0  #: cells both have
+    expected: float = 0.0  #: cells expected within, were ours drawn at the paper's networks' rates
+    below: int = 0  #: cells outside the tolerance with ours below
+    above: int = 0  #: cells outside the tolerance with ours above
+
+    def add(self, other: "Agreement") -> None:
+        """Add another figure's counts to these."""
+        for field in dataclasses.fields(self):
+            setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
+
+
+def resampled_agreement(cells: dict[str, dict[Any, dict[Any, list[bool]]]]) -> tuple[float, int]:
+    """(expected cells, cells) over the family figures (reuse, overlap, levels): how many cells a
+    second draw of as many networks, each a success at its cell's rate here, would put within
+    :data:`OURS_TOLERANCE` of these rates. The ceiling chance leaves a faithful rerun."""
+    expected, count = 0.0, 0
+    for fig, rows in cells.items():
+        if fig == "exemplars":
+            continue
+        for verdicts in (v for cols in rows.values() for v in cols.values() if v):
+            expected += chance_within(len(verdicts), len(verdicts), sum(verdicts) / len(verdicts))
+            count += 1
+    return expected, count
+
+
+def compare_ours(paper_nets: dict, ours: dict[str, dict], fig: str) -> tuple[list[list[str]], list[str], dict[str, Agreement]]:
+    """Per cell: paper / our scorer on the paper's networks / each of ours; and per label, how
+    its cells agree with the paper's networks (of the cells both have)."""
+    cols = list(next(iter(PAPER[fig].values())))
+    rows, counts = [], {label: Agreement() for label in ours}
+
+    def verdicts(cells: dict, row: Any, col: Any) -> list[bool]:
+        return cells.get(fig, {}).get(row, {}).get(col, [])
 
     for row, paper_row in PAPER[fig].items():
         line = [str(row)]
         for col in cols:
-            theirs = rate(paper_nets, row, col)
+            their_verdicts = verdicts(paper_nets, row, col)
+            theirs = sum(their_verdicts) / len(their_verdicts) if their_verdicts else None
             parts = [f"{paper_row[col]:.2f}", "-" if theirs is None else f"{theirs:.2f}"]
             for label, cells in ours.items():
-                mine = rate(cells, row, col)
-                n = len(cells.get(fig, {}).get(row, {}).get(col, []))
-                if mine is None:
+                mine_verdicts = verdicts(cells, row, col)
+                n = len(mine_verdicts)
+                if not n:
                     parts.append("-")
                     continue
+                mine = sum(mine_verdicts) / n
                 off = theirs is not None and abs(mine - theirs) > OURS_TOLERANCE + 1e-9
                 if theirs is not None:
-                    counts[label][0] += not off
-                    counts[label][1] += 1
-                parts.append(f"{mine:.2f}" + (f" (n={n})" if n else "") + (" *" if off else ""))
+                    agreement = counts[label]
+                    agreement.within += not off
+                    agreement.cells += 1
+                    agreement.expected += chance_within(len(their_verdicts), n, theirs)
+                    agreement.below += off and mine < theirs
+                    agreement.above += off and mine > theirs
+                parts.append(f"{mine:.2f} (n={n})" + (" *" if off else ""))
             line.append(" / ".join(parts))
         rows.append(line)
-    return rows, [FIGURES[fig][1]] + [str(c) for c in cols], {k: (v[0], v[1]) for k, v in counts.items()}
+    return rows, [FIGURES[fig][1]] + [str(c) for c in cols], counts
 
 
 def print_ours(records, commands, tasks, cells, ours_dbs: dict[str, str], metric_of: dict[str, str]) -> None:
@@ -285,22 +333,29 @@ def print_ours(records, commands, tasks, cells, ours_dbs: dict[str, str], metric
     labels = " / ".join(ours)
     print(f"\n# Ours beside the paper's networks ({', '.join(f'{k}: {v}' for k, v in ours_dbs.items())})")
     print(f"paper / our scorer on the paper's networks / {labels}; * = more than {OURS_TOLERANCE} from the paper's networks")
-    totals = {label: [0, 0] for label in ours}
+    totals = {label: Agreement() for label in ours}
+    families = {label: Agreement() for label in ours}
     for fig, (title, _, cols_label, metric, widths) in FIGURES.items():
         rows, headers, counts = compare_ours(cells, ours, fig)
         print(f"\n## {title} (`structure.{metric}`; columns: {cols_label})\n")
         print(tabulate(rows, headers=headers, tablefmt="github"))
-        for label, (good, total) in counts.items():
-            totals[label][0] += good
-            totals[label][1] += total
+        for label, agreement in counts.items():
+            totals[label].add(agreement)
+            if fig != "exemplars":
+                families[label].add(agreement)
     print("\n## Median surviving units per hidden layer / weights kept, per (task, arch)\n")
     keys = sorted({key for label in ours for key in sizes[label]})
     print(tabulate([[task, arch, *(median_size(sizes[label].get((task, arch), [])) for label in sizes)] for task, arch in keys],
                    headers=["task", "arch", *sizes], tablefmt="github", disable_numparse=True))
     print()
-    for label, (good, total) in totals.items():
-        share = f" ({good / total:.0%})" if total else ""
-        print(f"{label}: figure cells within {OURS_TOLERANCE} of our scorer on the paper's networks: {good}/{total}{share}")
+    for label, total in totals.items():
+        family = families[label]
+        if family.cells:
+            print(f"{label}: family cells (reuse, overlap, levels) within {OURS_TOLERANCE}: {family.within}/{family.cells} "
+                  f"({family.within / family.cells:.0%}); expected {family.expected:.1f} ({family.expected / family.cells:.0%}) "
+                  f"were ours drawn at the paper's networks' rates; outside: {family.below} below, {family.above} above")
+        share = f" ({total.within / total.cells:.0%})" if total.cells else ""
+        print(f"{label}: figure cells within {OURS_TOLERANCE} of our scorer on the paper's networks: {total.within}/{total.cells}{share}")
 
 
 def compare(cells: dict[str, dict[Any, dict[Any, list[bool]]]], fig: str) -> tuple[list[list[str]], list[str], int, int]:
@@ -408,6 +463,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\n## {title} (`structure.{metric}`; not counted)\n")
         print(tabulate(rows, headers=headers, tablefmt="github"))
         print(f"\n{fig} with {metric}: {g}/{t} cells within {TOLERANCE}")
+    expected, family_cells = resampled_agreement(cells)
+    if family_cells:
+        print(f"\nfamily cells (reuse, overlap, levels) that a second draw of as many networks at these rates would put within "
+              f"{OURS_TOLERANCE} of them: {expected:.1f}/{family_cells} expected ({expected / family_cells:.0%})")
     if ours_dbs:
         print_ours(records, commands, tasks, cells, ours_dbs, metric_of)
     elapsed = time.perf_counter() - t0

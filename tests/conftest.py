@@ -83,9 +83,11 @@ def assert_user_error(result, *fragments):
 def load_source(name: str, path):
     """A module loaded from a file that is not on the import path (a bench script, another test file)."""
     import importlib.util
+    import sys
 
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 

@@ -8,7 +8,6 @@ by the tests themselves: no file of the reference repository is used.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import os
 import pickle
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import assert_user_error
+from conftest import assert_user_error, load_source
 
 from sculptbench.cli import main
 from sculptbench.core import SculptbenchError
@@ -172,14 +171,7 @@ def test_bad_root_is_one_line(tmp_path, monkeypatch, param, fragment):
 
 
 # --------------------------------------------------------------------------- the bench
-def _bench_module():
-    spec = importlib.util.spec_from_file_location("paper_networks_bench", ROOT / "bench" / "paper_networks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-PAPER_NETWORKS = _bench_module()
+PAPER_NETWORKS = load_source("paper_networks_bench", ROOT / "bench" / "paper_networks.py")
 
 
 def bench(*args):
@@ -269,3 +261,32 @@ class TestPublishedPrunerContract(PrunerContract):
         """Without ``root`` the pruner needs the environment variable; with it, the defaults are valid."""
         monkeypatch.setenv(P.ROOT_ENV, self.params["root"])
         super().test_default_params_are_valid()
+
+
+def test_chance_within_is_the_exact_binomial_agreement():
+    within = PAPER_NETWORKS.chance_within
+    assert within(12, 12, 1.0) == pytest.approx(1.0) and within(12, 12, 0.0) == pytest.approx(1.0)
+    assert within(1, 1, 0.5) == pytest.approx(0.5)  # both succeed or both fail
+    # two cells of 4 at rate 1/2 agree within 0.15 only when their counts are equal: sum of C(4,k)^2 / 4^4
+    assert within(4, 4, 0.5) == pytest.approx(70 / 256)
+    assert within(12, 36, 0.3) == pytest.approx(within(12, 36, 0.7))
+
+
+def test_agreement_counts_cells_within_and_which_side_the_rest_fall():
+    yes, no = True, False
+    # reuse cells at 2 hidden layers: m=2 equal, m=4 ours below, m=8 ours above (tolerance 0.15)
+    paper_nets = {"reuse": {2: {2: [yes, no], 4: [yes] * 4, 8: [no] * 4}}}
+    ours = {"a": {"reuse": {2: {2: [no, yes], 4: [yes, no, no, no], 8: [yes, yes, no, no]}}}}
+    _, _, counts = PAPER_NETWORKS.compare_ours(paper_nets, ours, "reuse")
+    agreement = counts["a"]
+    assert (agreement.within, agreement.cells, agreement.below, agreement.above) == (1, 3, 1, 1)
+    # m=4 and m=8 sit at rates 1 and 0, where two draws always agree; m=2, two networks a side at
+    # rate 1/2, agrees when the counts are equal: 1/16 + 1/4 + 1/16
+    assert agreement.expected == pytest.approx(2 + 0.375)
+
+
+def test_a_second_draw_is_expected_to_agree_by_the_binomial_chance():
+    cells = {"exemplars": {2: {"bool/reused": [True, False]}},  # not a family cell
+             "reuse": {2: {2: [True, False], 4: [True] * 3}}, "levels": {3: {12: [False] * 12}}}
+    expected, count = PAPER_NETWORKS.resampled_agreement(cells)
+    assert count == 3 and expected == pytest.approx(0.375 + 1 + 1)
