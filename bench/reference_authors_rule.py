@@ -33,7 +33,10 @@ named. ``--first-seed`` starts the seeds elsewhere, so that a second run adds se
 seed whose 70 variants are already in ``--out`` is scored without running again, so a stopped run
 resumes where it stopped.
 
-The last line is ``reference code, authors' rule: N/M seeds regrown (oracle: K/M)``. Exit status
+Each seed's row gives the kept variant's position in the notebook's order (0-69) and how many of
+its variants are as sparse; a line after the table gives the same for the networks the reference
+published for the cell, read from its ``_Results`` files. The last line is ``reference code,
+authors' rule: N/M seeds regrown (oracle: K/M)``. Exit status
 2, with one error line, for a missing checkout, an unknown task or an unpublished architecture.
 """
 
@@ -120,6 +123,27 @@ def pruned_percentage(cmd: ReferenceCommand, root: Path) -> float | None:
         return float(pickle.load(handle)[-1])
 
 
+def notebook_position(cmd: ReferenceCommand) -> int:
+    """Where ``cmd``'s steps come in the notebook's loop (0-69: P_e outer, P_u inner)."""
+    return (AUTHORS_EDGE_STEPS.index(cmd.setting.edge_step) * len(AUTHORS_UNIT_STEPS)
+            + AUTHORS_UNIT_STEPS.index(cmd.setting.unit_step))
+
+
+def published_picks(root: str, task: str, hidden: tuple[int, ...]) -> list[str]:
+    """The cell's published networks as ``seed S: P_u/P_e at position N, pruned X%`` (the reference's
+    own ``_Results``): where the authors' published choice sits in the notebook's order."""
+    picks = []
+    for _, cmd in selected_commands(root, [task], [hidden]):
+        percent = pruned_percentage(cmd, Path(root))
+        try:
+            position = str(notebook_position(cmd))
+        except ValueError:  # steps outside the notebook's grid
+            position = "-"
+        picks.append(f"seed {cmd.seed}: {cmd.setting.unit_step:g}/{cmd.setting.edge_step:g} at position {position}, pruned "
+                     + ("-" if percent is None else f"{percent:.3f}%"))
+    return picks
+
+
 def authors_pick(cmd: ReferenceCommand, seed: int, root: Path) -> tuple[ReferenceCommand | None, list[ReferenceCommand]]:
     """The notebook's pick among a seed's variants (first maximum, P_e outer, P_u inner), and all variants found."""
     found = []
@@ -196,16 +220,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     for seed, run in zip(seeds, runs):
         pick, found = authors_pick(template, seed, out)
         if run["error"] is not None or pick is None:
-            rows.append([seed, "-", "-", f"failed: {run['error'] or 'no variant written'}", "-", f"{run['seconds']:.0f}"])
+            rows.append([seed, "-", "-", "-", "-", f"failed: {run['error'] or 'no variant written'}", "-", f"{run['seconds']:.0f}"])
             continue
         scores = {(v.setting.unit_step, v.setting.edge_step): score_network(v, str(out)) for v in found}
         wins = [k for k, rec in scores.items() if rec.get("metrics", {}).get(metric)]
         ok = (pick.setting.unit_step, pick.setting.edge_step) in wins
         regrown += ok
         oracle += bool(wins)
-        rows.append([seed, f"{pick.setting.unit_step:g}/{pick.setting.edge_step:g}", f"{pruned_percentage(pick, out):.3f}",
+        best = pruned_percentage(pick, out)
+        ties = sum(pruned_percentage(v, out) == best for v in found)
+        rows.append([seed, f"{pick.setting.unit_step:g}/{pick.setting.edge_step:g}", notebook_position(pick), f"{best:.3f}", ties,
                      "yes" if ok else "no", f"{len(wins)}/{len(found)}", f"{run['seconds']:.0f}"])
-    print(tabulate(rows, headers=["seed", "kept P_u/P_e", "pruned %", f"kept: {metric}", f"variants: {metric}", "s"], tablefmt="github"))
+    print(tabulate(rows, headers=["seed", "kept P_u/P_e", "position", "pruned %", "variants this sparse", f"kept: {metric}",
+                                  f"variants: {metric}", "s"], tablefmt="github", disable_numparse=True))
+    print("published networks of this cell (steps, position in the notebook's order, pruned %): "
+          + "; ".join(published_picks(args.reference_root, args.task, hidden)))
     print(f"wall time {time.perf_counter() - t0:.0f} s")
     print(f"reference code, authors' rule: {regrown}/{len(seeds)} seeds regrown (oracle: {oracle}/{len(seeds)})")
     return 0

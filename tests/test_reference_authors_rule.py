@@ -82,6 +82,12 @@ def _wiring(name: str):
     return w1, w2
 
 
+def table_rows(stdout: str) -> list[list[str]]:
+    """The cells of the per-seed table's rows (not its header or rule)."""
+    lines = [line for line in stdout.splitlines() if line.startswith("|")][2:]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+
+
 def bench(*args):
     """Run the bench's ``main`` in this process; (exit status, stdout, stderr)."""
     return run_main(BENCH.main, [*args, "--python", sys.executable])
@@ -93,6 +99,11 @@ def test_the_sparsest_variant_is_kept_and_scored(tmp_path, checkout, monkeypatch
     proc = bench("--reference-root", checkout, "--out", tmp_path / "out", "--task", "bool/input-separable", "--arch", "24", "--seeds", 2)
     assert proc.returncode == 0, proc.stderr
     assert "| 35/1 " in proc.stdout and "| 1/70 " in proc.stdout
+    # P_u 35 is the 8th unit step and P_e 1 the 4th edge step: position 3 x 14 + 7; one variant that sparse
+    assert [row[1:5] for row in table_rows(proc.stdout)] == [["35/1", "49", "95.000", "1"]] * 2
+    # the checkout's two published networks (P_u 50, P_e 1.5) have no _Results file
+    assert ("published networks of this cell (steps, position in the notebook's order, pruned %): "
+            "seed 0: 50/1.5 at position 32, pruned -; seed 1: 50/1.5 at position 32, pruned -") in proc.stdout
     assert proc.stdout.strip().endswith("reference code, authors' rule: 2/2 seeds regrown (oracle: 2/2)")
     # 14 unit steps x 2 phases per seed; each the published command with the seed and P_u set and
     # no --pruning_gradient (the reference's five edge steps), its data loaders in process
@@ -143,6 +154,7 @@ def test_ties_go_to_the_notebooks_first_variant_and_the_oracle_looks_at_all(tmp_
     proc = bench("--reference-root", checkout, "--out", tmp_path / "out", "--task", "bool/input-separable", "--arch", "24", "--seeds", 1)
     assert proc.returncode == 0, proc.stderr
     assert "| 70/2.5 " in proc.stdout and "| no " in proc.stdout
+    assert [row[1:5] for row in table_rows(proc.stdout)] == [["70/2.5", "0", "90.000", "70"]]
     assert proc.stdout.strip().endswith("reference code, authors' rule: 0/1 seeds regrown (oracle: 1/1)")
 
 
