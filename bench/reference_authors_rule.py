@@ -49,6 +49,7 @@ import pickle
 import platform
 import sys
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
@@ -119,7 +120,8 @@ def pruned_percentage(cmd: ReferenceCommand, root: Path) -> float | None:
     path = cmd.results_file(root)
     if not path.exists():
         return None
-    with open(path, "rb") as handle:
+    with open(path, "rb") as handle, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the published pickles name numpy.core
         return float(pickle.load(handle)[-1])
 
 
