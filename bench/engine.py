@@ -28,8 +28,9 @@ def run_mode(mode: str, tasks: list[str], archs: list[tuple[int, ...]], seeds: i
     """Run the workload in this process, the way ``sculptbench run`` does, and return its figures."""
     import torch
 
-    from sculptbench import planning, running
-    from sculptbench.plugin_manager import load_registry
+    from sculptbench.run import planning
+    from sculptbench.run import running
+    from sculptbench.plugin.registry import load_registry
 
     torch.set_num_threads(threads)
     registry = load_registry(entry_points=False)

@@ -74,7 +74,7 @@ def main() -> None:
           "| default rule: sparsest | consensus | modularity | sparsest, then modularity | oracle | untrainable (authors, default) "
           "| time (authors, default) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
-    from sculptbench.plugin_manager import load_registry
+    from sculptbench.plugin.registry import load_registry
 
     tasks = load_registry(entry_points=False).tasks  # once, not once per bar
     rows = []

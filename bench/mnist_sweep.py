@@ -33,12 +33,12 @@ import time
 import torch
 from tabulate import tabulate
 
-from sculptbench import engine
+from sculptbench.engine import training as engine
 from sculptbench.plugins.tasks import mnist
-from sculptbench.core import PruneJob
-from sculptbench.planning import detector_params
+from sculptbench.contracts.types import PruneJob
+from sculptbench.run.planning import detector_params
 from sculptbench.plugins.pruners.iterative.selection import partition_modularity
-from sculptbench.plugin_manager import load_registry
+from sculptbench.plugin.registry import load_registry
 
 
 def _floats(text: str) -> list[float | None]:

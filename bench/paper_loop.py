@@ -38,9 +38,9 @@ def measure(task_name: str, hidden: tuple[int, ...], seeds: int, loop: str, trai
     """Prune every seed under the ``hparams`` rule's variants with ``loop`` and return per-rule successes."""
     import torch
 
-    from sculptbench.core import PruneJob, TrainingConfig
-    from sculptbench.planning import detector_params
-    from sculptbench.plugin_manager import load_registry
+    from sculptbench.contracts.types import PruneJob, TrainingConfig
+    from sculptbench.run.planning import detector_params
+    from sculptbench.plugin.registry import load_registry
     from sculptbench.plugins.pruners.iterative.selection import (
         MODULARITY_TIE, authors_choice, module_signature, partition_modularity, sparsity_key,
     )

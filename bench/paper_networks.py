@@ -44,8 +44,8 @@ from typing import Any, Sequence
 import torch
 from tabulate import tabulate
 
-from sculptbench.core import SculptbenchError
-from sculptbench.plugin_manager import load_registry
+from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.plugin.registry import load_registry
 from sculptbench.plugins.pruners.published import (
     ReferenceCommand, first_commands, load_network, read_commands, truth_table_accuracy,
 )
@@ -208,7 +208,7 @@ def our_cells(db: str, tasks: dict[str, Any], metric_of: dict[str, str]) -> tupl
     weights kept)]). Untrainable cells count as failures, as every published network counts in
     the paper; error and timeout cells are left out.
     """
-    from sculptbench.store import ResultsStore
+    from sculptbench.results.store import ResultsStore
 
     cells: dict[str, dict[Any, dict[Any, list[bool]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     sizes: dict[tuple[str, str], list[tuple[list[int], int]]] = defaultdict(list)
@@ -381,7 +381,7 @@ def compare(cells: dict[str, dict[Any, dict[Any, list[bool]]]], fig: str) -> tup
 
 def parse_ours(items: Sequence[str]) -> dict[str, str]:
     """``LABEL=DB`` options as {label: path}; each DB must be a sculptbench results database."""
-    from sculptbench.store import ResultsStore
+    from sculptbench.results.store import ResultsStore
 
     out: dict[str, str] = {}
     for item in items:

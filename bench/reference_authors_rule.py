@@ -61,7 +61,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from paper_networks import FIGURES, figure_cells, score_network, task_for  # noqa: E402
 from reference_rerun import prune_argv, run_logged, selected_commands, with_flags  # noqa: E402
 
-from sculptbench.core import SculptbenchError  # noqa: E402
+from sculptbench.contracts.errors import SculptbenchError  # noqa: E402
 from sculptbench.api import load_registry  # noqa: E402
 from sculptbench.plugins.pruners.iterative.pruner import AUTHORS_EDGE_STEPS, AUTHORS_UNIT_STEPS  # noqa: E402
 from sculptbench.plugins.pruners.published import ReferenceCommand  # noqa: E402

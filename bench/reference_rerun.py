@@ -45,8 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from paper_networks import score_network  # noqa: E402
 
-from sculptbench.core import SculptbenchError  # noqa: E402
-from sculptbench.plugin_manager import load_registry  # noqa: E402
+from sculptbench.contracts.errors import SculptbenchError  # noqa: E402
+from sculptbench.plugin.registry import load_registry  # noqa: E402
 from sculptbench.plugins.pruners.published import ReferenceCommand, first_commands, read_commands  # noqa: E402
 
 DEFAULT_TASKS = "bool/both,bool/reused"

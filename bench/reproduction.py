@@ -264,7 +264,7 @@ def reuse_table(workdir: Path, db: str, family: str) -> str:
 
 def success_by_bar(path: Path, pruner: str) -> dict[tuple[str, int, int], float]:
     """Success (0 for an untrainable cell) of every (task, depth, seed) of ``pruner`` in a database."""
-    from sculptbench.store import ResultsStore
+    from sculptbench.results.store import ResultsStore
 
     store = ResultsStore(path, create=False)
     try:

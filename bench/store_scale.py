@@ -41,8 +41,9 @@ def rerun_args(cells: int) -> list[str]:
 
 def planned_keys(args: list[str]) -> list[tuple[str, int, tuple[int, ...]]]:
     """The (cell key, seed, hidden shape) of every cell that `run` with ``args`` plans."""
-    from sculptbench import parsing, planning
-    from sculptbench.plugin_manager import load_registry
+    from sculptbench.run import parsing
+    from sculptbench.run import planning
+    from sculptbench.plugin.registry import load_registry
 
     opts = dict(zip(args[::2], args[1::2]))
     registry = load_registry()
@@ -56,7 +57,7 @@ def planned_keys(args: list[str]) -> list[tuple[str, int, tuple[int, ...]]]:
 
 def synthetic_cell(key: str, seed: int, hidden: tuple[int, ...], rng: random.Random, history_steps: int):
     """A cell with a real row's shape (metrics, config, versions, pruning history)."""
-    from sculptbench.store import Cell
+    from sculptbench.contracts.work import Cell
 
     success = rng.random() < 0.8
     density = 1.0
@@ -90,7 +91,7 @@ def synthetic_cell(key: str, seed: int, hidden: tuple[int, ...], rng: random.Ran
 
 def build(db: Path, cells: int, rerun_cells: int, history_steps: int) -> float:
     """Write the synthetic store; return the seconds it took."""
-    from sculptbench.store import ResultsStore
+    from sculptbench.results.store import ResultsStore
 
     t0 = time.perf_counter()
     rng = random.Random(0)

@@ -1,6 +1,6 @@
 """sculptbench: does a pruned network reveal the modular structure of its task?"""
 
-from sculptbench.hookspecs import hookimpl
+from sculptbench.plugin.hookspecs import hookimpl
 
 __version__ = "0.1.0"
 

@@ -19,7 +19,7 @@ plugin should not import it. docs/plugins.md documents each name.
 - :func:`load_registry`: the registry of built-ins and installed plugins.
 - The contract kit for a plugin's tests: :class:`TaskContract`, :class:`PrunerContract`,
   :class:`DetectorContract`, :class:`ScorerContract` and :func:`builtin_registry`. They live in
-  :mod:`sculptbench.testing` and need pytest (``pip install "sculptbench[testing]"``), so they
+  :mod:`sculptbench.plugin.testing` and need pytest (``pip install "sculptbench[testing]"``), so they
   are imported only when first used: importing this module does not import pytest.
 """
 
@@ -27,30 +27,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from sculptbench.circuits import BooleanTask, load_circuit, parse_circuit
-from sculptbench.core import (
+from sculptbench.contracts.components import Detector, Executor, Pruner, Scorer, Task
+from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.contracts.types import (
     CellSettings,
     Detection,
-    Detector,
-    Executor,
     GroundTruth,
     GroundTruthModule,
     OverlappingDetection,
     PruneJob,
-    Pruner,
-    Scorer,
     ScoreRecord,
     SculptedNetwork,
-    Task,
     TaskData,
     TrainingConfig,
 )
-from sculptbench.engine import initial_network, train_masked
-from sculptbench.errors import SculptbenchError
-from sculptbench.hookspecs import hookimpl
-from sculptbench.plugin_manager import load_registry
+from sculptbench.engine.training import initial_network, train_masked
+from sculptbench.plugin.hookspecs import hookimpl
+from sculptbench.plugin.registry import load_registry
+from sculptbench.plugins.tasks.boolean.circuits import (
+    BooleanTask,
+    load_circuit,
+    parse_circuit,
+)
 
-#: Names served by :mod:`sculptbench.testing`, imported on first use (it needs pytest).
+#: Names served by :mod:`sculptbench.plugin.testing`, imported on first use (it needs pytest).
 _CONTRACT_KIT = ("TaskContract", "PrunerContract", "DetectorContract", "ScorerContract", "builtin_registry")
 
 __all__ = [
@@ -82,9 +82,9 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """Serve the contract kit's names from :mod:`sculptbench.testing` when first asked for."""
+    """Serve the contract kit's names from :mod:`sculptbench.plugin.testing` when first asked for."""
     if name in _CONTRACT_KIT:
-        from sculptbench import testing
+        from sculptbench.plugin import testing
 
         return getattr(testing, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sculptbench.core import SculptbenchError, Task
+from sculptbench.contracts.components import Task
+from sculptbench.contracts.errors import SculptbenchError
 
 #: The reference seed of each of our seeds 0..3 (the scripts never use seed 3 or 4).
 REFERENCE_SEEDS = (0, 1, 2, 5)

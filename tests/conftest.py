@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sculptbench.plugin_manager import load_registry
+from sculptbench.plugin.registry import load_registry
 
 # The networks are tiny: extra intra-op threads only add overhead (and stall on a busy machine).
 # `sculptbench run` does the same for its single-process executor.

@@ -92,7 +92,7 @@ def test_an_option_that_applies_is_accepted(tmp_path):
 
 
 def test_unknown_pruner_message_is_exact(tmp_path):
-    from sculptbench.plugin_manager import load_registry
+    from sculptbench.plugin.registry import load_registry
 
     line = assert_user_error(invoke(*run_args(tmp_path / "r.db", "--pruners", "x")))
     # Exactly the registered names, sorted: the built-ins plus any installed third-party pruner.

@@ -1,4 +1,4 @@
-"""Every built-in component passes the plugin contract kit (``sculptbench.testing``).
+"""Every built-in component passes the plugin contract kit (``sculptbench.plugin.testing``).
 
 The fixtures are imported rather than enabled with ``pytest_plugins`` (which a test module
 imported after the kit could not assertion-rewrite); plugin authors enable the kit in their
@@ -12,12 +12,14 @@ import types
 import pytest
 
 from sculptbench import hookimpl
-from sculptbench.core import Detection, Detector, SculptbenchError
+from sculptbench.contracts.types import Detection
+from sculptbench.contracts.components import Detector
+from sculptbench.contracts.errors import SculptbenchError
 from sculptbench.plugins.detectors import louvain, sculpting
 from sculptbench.plugins.pruners import iterative
 from sculptbench.plugins.scorers import structure
 from sculptbench.plugins.tasks import boolean
-from sculptbench.testing import (  # noqa: F401 - fixtures used by name
+from sculptbench.plugin.testing import (  # noqa: F401 - fixtures used by name
     DetectorContract,
     PrunerContract,
     ScorerContract,

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from sculptbench.core import SculptbenchError, SculptedNetwork
+from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.contracts.types import SculptedNetwork
 from sculptbench.plugins.detectors import louvain as louvain_mod
 from sculptbench.plugins.detectors import sculpting as sc
 from sculptbench.plugins.detectors.louvain import LouvainDetector

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sculptbench import engine
-from sculptbench.core import PruneJob, TrainingConfig
+from sculptbench.engine import training as engine
+from sculptbench.contracts.types import PruneJob, TrainingConfig
 from sculptbench.plugins.pruners.iterative import IterativePruner
 
 SEEDS = range(4)
@@ -124,7 +124,7 @@ modules:
 
 @pytest.fixture(scope="module")
 def xor3(tmp_path_factory):
-    from sculptbench.circuits import load_circuit
+    from sculptbench.plugins.tasks.boolean.circuits import load_circuit
 
     path = tmp_path_factory.mktemp("xor3") / "xor3.yaml"
     path.write_text(XOR3)
@@ -348,7 +348,7 @@ def test_wide_layouts_train_each_member_compacted(noise):
     """Layouts with many inputs (MNIST) train each member on its surviving inputs and units only:
     the same numbers as the stacked model up to the order of sums, masked parameters stay zero,
     and a member's result does not depend on its batch."""
-    from sculptbench.core import TaskData
+    from sculptbench.contracts.types import TaskData
 
     gen = torch.Generator().manual_seed(0)
     n_in = engine.COMPACT_MIN_INPUTS + 88

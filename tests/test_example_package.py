@@ -2,7 +2,7 @@
 
 The package is pip-installed from a copy into a temporary directory put on ``PYTHONPATH`` of
 subprocesses, so it is found only through its ``sculptbench`` entry point, exactly as a user's
-plugin would be. Its own contract tests (``sculptbench.testing``) run in a subprocess too.
+plugin would be. Its own contract tests (``sculptbench.plugin.testing``) run in a subprocess too.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def test_run_with_synflow_and_spectral(example_env, tmp_path):
     assert "Traceback" not in proc.stdout + proc.stderr
     rows = {(r[0], r[1]) for r in table_rows(proc.stdout)}
     assert rows == {(p, d) for p in ("synflow", "magnitude[sparsest_modularity]") for d in ("sculpting", "spectral")}, proc.stdout
-    from sculptbench.store import ResultsStore
+    from sculptbench.results.store import ResultsStore
 
     store = ResultsStore(db, create=False)
     try:

@@ -24,13 +24,19 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from sculptbench import execution, hookimpl, planning, running, torch_import
-from sculptbench.cache import StageCache
+from sculptbench import hookimpl
+from sculptbench.run import execution
+from sculptbench.run import planning
+from sculptbench.run import running
+from sculptbench.engine import torch_import
+from sculptbench.run.cache import StageCache
 from sculptbench.cli import main
-from sculptbench.core import Executor, SculptbenchError, SculptedNetwork
-from sculptbench.execution import UnitTracker, threads_per_worker
-from sculptbench.plugin_manager import load_registry
-from sculptbench.store import SCHEMA_VERSION, ResultsStore
+from sculptbench.contracts.components import Executor
+from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.contracts.types import SculptedNetwork
+from sculptbench.run.execution import UnitTracker, threads_per_worker
+from sculptbench.plugin.registry import load_registry
+from sculptbench.results.store import SCHEMA_VERSION, ResultsStore
 
 HERE = Path(__file__).resolve().parent
 TASK = "bool/input-separable"
@@ -543,7 +549,7 @@ def test_sigkill_mid_grid_then_resume_keeps_and_never_recomputes(tmp_path):
 
 
 def _alive(pid: int) -> bool:
-    from sculptbench.store import process_alive
+    from sculptbench.results.store import process_alive
 
     return process_alive(pid)
 

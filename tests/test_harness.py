@@ -9,10 +9,15 @@ import pytest
 import torch
 
 import sculptbench
-from sculptbench import execution, hookimpl, manifest, planning, report
-from sculptbench.core import Detection, Detector
-from sculptbench.plugin_manager import load_registry
-from sculptbench.store import ResultsStore
+from sculptbench import hookimpl
+from sculptbench.run import execution
+from sculptbench.run import manifest
+from sculptbench.run import planning
+from sculptbench.results import report
+from sculptbench.contracts.types import Detection
+from sculptbench.contracts.components import Detector
+from sculptbench.plugin.registry import load_registry
+from sculptbench.results.store import ResultsStore
 
 
 class FlakyDetector(Detector):
@@ -186,7 +191,7 @@ def test_no_batch_gives_the_same_metrics_as_batch(registry, small_task, tmp_path
 
 def test_task_detector_defaults_reach_only_the_detectors_that_take_them(registry, tmp_path):
     """A circuit's `detector:` defaults (here a sculpting option) must not break `--detectors louvain`."""
-    from sculptbench.circuits import load_circuit
+    from sculptbench.plugins.tasks.boolean.circuits import load_circuit
 
     text = (Path(__file__).resolve().parent.parent / "tasks" / "bool" / "exemplars" / "input-separable.yaml").read_text()
     text = text.replace("name: bool/input-separable", "name: my/separable") + "detector: {merge_threshold: 0.8}\n"

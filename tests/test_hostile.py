@@ -14,9 +14,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from sculptbench import planning, report, store as store_mod
+from sculptbench.run import planning
+from sculptbench.results import report
+from sculptbench.results import store as store_mod
 from sculptbench.cli import main
-from sculptbench.store import Cell, ResultsStore
+from sculptbench.results.store import ResultsStore
+from sculptbench.contracts.work import Cell
 from conftest import assert_user_error
 
 TASK = "bool/input-separable"

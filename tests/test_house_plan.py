@@ -418,11 +418,11 @@ def test_records_and_data_repeat_only_when_written_the_same():
 def test_an_example_importing_internals_is_caught(tmp_path):
     root = _write(tmp_path, {
         f"{EXAMPLE}/sculptbench_example/plugin.py": "from sculptbench.api import hookimpl\nfrom sculptbench_example import x\n",
-        f"{EXAMPLE}/sculptbench_example/pruner.py": "def f():\n    from sculptbench import engine\n    import sculptbench.core\n",
+        f"{EXAMPLE}/sculptbench_example/pruner.py": "def f():\n    from sculptbench import engine\n    import sculptbench.contracts\n",
     })
     assert non_api_imports(root) == [
         f"{EXAMPLE.as_posix()}/sculptbench_example/pruner.py:2: from sculptbench import engine",
-        f"{EXAMPLE.as_posix()}/sculptbench_example/pruner.py:3: import sculptbench.core",
+        f"{EXAMPLE.as_posix()}/sculptbench_example/pruner.py:3: import sculptbench.contracts",
     ]
 
 

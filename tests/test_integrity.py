@@ -14,12 +14,16 @@ import torch
 from click.testing import CliRunner
 from conftest import assert_user_error
 
-from sculptbench import checks, hookimpl, planning, running
-from sculptbench.cache import StageCache
+from sculptbench import hookimpl
+from sculptbench.contracts import checks
+from sculptbench.run import planning
+from sculptbench.run import running
+from sculptbench.run.cache import StageCache
 from sculptbench.cli import main
-from sculptbench.core import Detection, Detector, OverlappingDetection, Pruner, ScoreRecord, Scorer, SculptedNetwork
-from sculptbench.plugin_manager import load_registry
-from sculptbench.testing import check_detection as contract_check_detection
+from sculptbench.contracts.types import Detection, OverlappingDetection, ScoreRecord, SculptedNetwork
+from sculptbench.contracts.components import Detector, Pruner, Scorer
+from sculptbench.plugin.registry import load_registry
+from sculptbench.plugin.testing import check_detection as contract_check_detection
 
 TASK = "bool/input-separable"  # 4 inputs, 4 outputs
 
@@ -223,7 +227,7 @@ def test_an_unreadable_entry_is_a_logged_miss_and_is_overwritten(reg, tmp_path, 
     (first,) = run(reg, tmp_path)
     assert first.status == "ok"
     apply(_only(tmp_path, stage, suffix))
-    with caplog.at_level(logging.WARNING, logger="sculptbench.cache"):
+    with caplog.at_level(logging.WARNING, logger="sculptbench.run.cache"):
         (second,) = run(reg, tmp_path)
     assert second.status == "ok", second.error
     assert second.metrics == first.metrics and second.config["modules"] == first.config["modules"]
@@ -240,7 +244,7 @@ def test_a_network_of_other_sizes_under_a_key_is_rejected(reg, tmp_path, caplog)
     deeper = SculptedNetwork.from_masks([torch.ones(24, 4, dtype=torch.bool), torch.ones(24, 24, dtype=torch.bool), torch.ones(4, 24, dtype=torch.bool)])
     deeper.accuracy = deeper.test_accuracy = deeper.dense_accuracy = 1.0
     StageCache(str(tmp_path)).save_network(key, deeper, 0.5)  # well-formed, with its own valid hash
-    with caplog.at_level(logging.WARNING, logger="sculptbench.cache"):
+    with caplog.at_level(logging.WARNING, logger="sculptbench.run.cache"):
         (second,) = run(reg, tmp_path)
     assert second.config["cache"]["prune"] == "miss"
     assert "a network of sizes [4, 24, 24, 4] under a key for sizes [4, 24, 4]" in caplog.text
@@ -251,12 +255,12 @@ def test_an_edited_score_is_rejected_by_its_hash_or_its_declared_metrics(reg, tm
     (first,) = run(reg, tmp_path)
     score = _only(tmp_path, "score", ".json")
     _edit_json(score, lambda d: d["metrics"].update(n=99))
-    with caplog.at_level(logging.WARNING, logger="sculptbench.cache"):
+    with caplog.at_level(logging.WARNING, logger="sculptbench.run.cache"):
         (second,) = run(reg, tmp_path)
     assert second.metrics == first.metrics and second.config["cache"]["score"]["count"] == "miss"
     assert "does not match its stored hash" in caplog.text
     # Even with a matching hash, a metric the scorer does not declare is not trusted.
-    from sculptbench.cache import stage_key
+    from sculptbench.run.cache import stage_key
 
     _edit_json(score, lambda d: d.update(metrics={"n": 1, "bogus": 5}, digest=stage_key({"n": 1, "bogus": 5})))
     (third,) = run(reg, tmp_path)
@@ -270,7 +274,7 @@ def test_a_cached_score_always_belongs_to_the_cached_detection(reg, tmp_path):
     detect = _only(tmp_path, "detect", ".json")
     # An edited detection, re-stamped with a matching hash: the row shows it, and its score is
     # recomputed for it rather than taken from the original detection's cache entry.
-    from sculptbench.cache import stage_key
+    from sculptbench.run.cache import stage_key
 
     def merge(d):
         d["modules"] = [d["modules"][0] + d["modules"][1], d["modules"][2]]

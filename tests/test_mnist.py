@@ -13,8 +13,9 @@ from click.testing import CliRunner
 
 from sculptbench.plugins.tasks import mnist
 from sculptbench.cli import main
-from sculptbench.core import Detection, PruneJob, SculptbenchError, TrainingConfig
-from sculptbench.planning import detector_params, select_tasks
+from sculptbench.contracts.types import Detection, PruneJob, TrainingConfig
+from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.run.planning import detector_params, select_tasks
 from sculptbench.plugins.tasks.mnist import ENV_PROFILE, ENV_ROOT, MnistTask, Profile
 
 TINY = Profile.uniform(
@@ -354,7 +355,7 @@ def test_planned_params_are_the_resolved_ones_per_seed(registry):
     (the paper profile gives seeds 0 and 3 their own P_u and P_e)."""
     import dataclasses
 
-    from sculptbench import planning
+    from sculptbench.run import planning
 
     tiny = dataclasses.replace(mnist.PROFILES["paper"], name="paper-tiny", sizes=tuple((k, (2, 1, 1)) for k in mnist.KINDS))
     spec = planning.RunSpec(tasks=[MnistTask("xor", profile=tiny)], pruners=["iterative"], detectors=["sculpting"],

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sculptbench.core import SculptedNetwork
+from sculptbench.contracts.types import SculptedNetwork
 
 # (task, layer sizes, reference seed, per weight layer {source unit: [target units]}, detected modules)
 CASES = [

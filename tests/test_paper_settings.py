@@ -16,9 +16,13 @@ import torch
 from click.testing import CliRunner
 
 from conftest import assert_user_error
-from sculptbench import engine, paper, parsing, planning
+from sculptbench import paper
+from sculptbench.engine import training as engine
+from sculptbench.run import parsing
+from sculptbench.run import planning
 from sculptbench.cli import main
-from sculptbench.core import PruneJob, SculptbenchError, SculptedNetwork, TrainingConfig, with_task_defaults
+from sculptbench.contracts.types import PruneJob, SculptedNetwork, TrainingConfig, with_task_defaults
+from sculptbench.contracts.errors import SculptbenchError
 from sculptbench.plugins.pruners.iterative import EdgePruner, IterativePruner
 from sculptbench.plugins.pruners.iterative.pruner import AUTHORS_EDGE_STEPS, AUTHORS_UNIT_STEPS
 from sculptbench.plugins.pruners.iterative.selection import authors_choice
@@ -406,7 +410,7 @@ def test_oracle_keeps_a_successful_variant_when_the_sparsest_fails(small_task, m
 
 def test_consensus_keeps_the_sparsest_of_the_most_frequent_structure(small_task, monkeypatch):
     from sculptbench.plugins.pruners.iterative import pruner as pruners
-    from sculptbench.core import Detection
+    from sculptbench.contracts.types import Detection
 
     pruner = IterativePruner()
     params = pruner.validate_params({"select": "consensus", "hparams": "auto", "auto_restarts": 4})
@@ -450,7 +454,7 @@ def _two_chains(cross: bool) -> SculptedNetwork:
 
 
 def test_partition_modularity_on_hand_built_networks():
-    from sculptbench.core import Detection
+    from sculptbench.contracts.types import Detection
     from sculptbench.plugins.pruners.iterative.selection import partition_modularity
 
     halves = Detection([frozenset({(0, 0), (1, 0), (2, 0)}), frozenset({(0, 1), (1, 1), (2, 1)})])

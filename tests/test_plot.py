@@ -6,7 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from sculptbench.cli import main
-from sculptbench.store import Cell, ResultsStore
+from sculptbench.results.store import ResultsStore
+from sculptbench.contracts.work import Cell
 from conftest import assert_user_error
 
 HISTORY = [

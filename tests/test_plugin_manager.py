@@ -10,21 +10,12 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from sculptbench import hookimpl, hookspecs
-from sculptbench.core import (
-    Detection,
-    Detector,
-    GroundTruth,
-    GroundTruthModule,
-    Pruner,
-    ScoreRecord,
-    Scorer,
-    SculptbenchError,
-    SculptedNetwork,
-    Task,
-    TaskData,
-)
-from sculptbench.plugin_manager import STRICT_ENV, load_registry, valid_hooks
+from sculptbench import hookimpl
+from sculptbench.plugin import hookspecs
+from sculptbench.contracts.types import Detection, GroundTruth, GroundTruthModule, ScoreRecord, SculptedNetwork, TaskData
+from sculptbench.contracts.components import Detector, Pruner, Scorer, Task
+from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.plugin.registry import STRICT_ENV, load_registry, valid_hooks
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -380,7 +371,7 @@ def test_cli_reports_a_clash_and_never_runs_either_claimant(monkeypatch, tmp_pat
     """The entry point that sorts first used to win the name; now neither runs and both are named."""
     from click.testing import CliRunner
 
-    from sculptbench import plugin_manager
+    from sculptbench.plugin import registry as plugin_manager
     from sculptbench.cli import main
 
     class Owner(TinyPruner):
@@ -416,7 +407,7 @@ def test_warm_up_imports_what_plugins_list_and_skips_what_fails(monkeypatch):
     import sys
     import types
 
-    from sculptbench.plugin_manager import warm_up, worker_imports
+    from sculptbench.plugin.registry import warm_up, worker_imports
 
     plugin = types.ModuleType("warm_plugin")
     plugin.WORKER_IMPORTS = ("colorsys", "no_such_module_for_sculptbench", "colorsys")
@@ -430,7 +421,7 @@ def test_warm_up_imports_what_plugins_list_and_skips_what_fails(monkeypatch):
 def test_builtins_name_the_libraries_they_import_on_first_use():
     import importlib
 
-    from sculptbench.plugin_manager import BUILTIN_PLUGINS, worker_imports
+    from sculptbench.plugin.registry import BUILTIN_PLUGINS, worker_imports
 
     names = worker_imports(importlib.import_module(m) for m in BUILTIN_PLUGINS)
     assert {"sklearn.metrics", "scipy.optimize", "scipy.cluster.hierarchy"} <= set(names)

@@ -8,8 +8,9 @@ import re
 import pytest
 import torch
 
-from sculptbench import engine
-from sculptbench.core import PruneJob, SculptbenchError, TaskData
+from sculptbench.engine import training as engine
+from sculptbench.contracts.types import PruneJob, TaskData
+from sculptbench.contracts.errors import SculptbenchError
 from sculptbench.plugins.pruners.iterative import DensePruner, IterativePruner, MagnitudePruner
 from sculptbench.plugins.pruners.iterative.loop import (
     PruneLoop,

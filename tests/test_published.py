@@ -21,10 +21,10 @@ from click.testing import CliRunner
 from conftest import assert_user_error, load_source
 
 from sculptbench.cli import main
-from sculptbench.core import SculptbenchError
+from sculptbench.contracts.errors import SculptbenchError
 from sculptbench.plugins.pruners import published as P
-from sculptbench.store import ResultsStore
-from sculptbench.testing import PrunerContract
+from sculptbench.results.store import ResultsStore
+from sculptbench.plugin.testing import PrunerContract
 
 ROOT = Path(__file__).resolve().parents[1]
 SEPARABLE_ID = "4 2 4"  # the input-separable exemplar's --modularity

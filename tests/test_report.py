@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from sculptbench import report
+from sculptbench.results import report
 from sculptbench.cli import main
-from sculptbench.core import SculptbenchError
-from sculptbench.store import Cell, ResultsStore
+from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.results.store import ResultsStore
+from sculptbench.contracts.work import Cell
 from conftest import assert_user_error
 
 WEIRD_TASK = "my/we_ird&%$#{}~^\\task"

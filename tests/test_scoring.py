@@ -8,7 +8,8 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from sculptbench.core import Detection, GroundTruth, GroundTruthModule, SculptedNetwork, Task
+from sculptbench.contracts.types import Detection, GroundTruth, GroundTruthModule, SculptedNetwork
+from sculptbench.contracts.components import Task
 from sculptbench.plugins.scorers import structure as S
 
 X = ("x1", "x2", "x3", "x4")

@@ -112,7 +112,7 @@ def test_run_with_third_party_detector_and_scorer(plugin_env, tmp_path):
         assert f"warning: plugin '{name}'" in proc.stderr
     assert "warning: plugin 'duplicate' (package sculptbench-broken-plugin 0.0.7) lost names to a clash" in proc.stderr
     # The demo scorer's metric is recorded, and the cell names the plugin package and version.
-    from sculptbench.store import ResultsStore
+    from sculptbench.results.store import ResultsStore
 
     store = ResultsStore(db, create=False)
     try:

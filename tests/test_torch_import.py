@@ -20,10 +20,11 @@ def _python(code: str) -> str:
 
 def test_deferred_import_runs_at_first_use_with_the_thread_count():
     out = _python("""
-        from sculptbench.torch_import import defer_torch, torch_loaded, torch_threads, torch_version
+        from sculptbench.engine.torch_import import defer_torch, torch_loaded, torch_threads, torch_version
         defer_torch(2)
         import torch                        # binds the placeholder: nothing runs yet
-        from sculptbench import core, engine  # modules that import torch at their top
+        from sculptbench.contracts import types  # modules that import torch at their top
+        from sculptbench.engine import training as engine  # modules that import torch at their top
         before = (torch_loaded(), torch_threads(), torch_version())
         x = torch.zeros(3)                  # the first use runs the import
         print(before, torch_loaded(), torch.get_num_threads(), torch.__version__, float(x.sum()))
@@ -39,7 +40,7 @@ def _cli_in_fresh_process(args: list[str]) -> str:
     """Run ``sculptbench ARGS`` in a fresh interpreter; its stdout ends with whether torch was imported."""
     return _python(f"""
         from sculptbench.cli import main
-        from sculptbench.torch_import import torch_loaded
+        from sculptbench.engine.torch_import import torch_loaded
         main({args!r}, standalone_mode=False)
         print("TORCH-LOADED", torch_loaded())
     """)

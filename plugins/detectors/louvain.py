@@ -12,11 +12,12 @@ from typing import Any
 
 import networkx as nx
 import numpy as np
+from sculptbench.plugins.detectors.sculpting import condense
 
 from sculptbench import hookimpl
-from sculptbench.core import Detection, Detector, SculptbenchError, SculptedNetwork, Task
-
-from sculptbench.plugins.detectors.sculpting import condense
+from sculptbench.contracts.components import Detector, Task
+from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.contracts.types import Detection, SculptedNetwork
 
 
 def weighted_unit_graph(network: SculptedNetwork) -> tuple[nx.Graph, list]:

@@ -34,9 +34,11 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 
 from sculptbench import hookimpl
-from sculptbench.core import Detection, Detector, SculptbenchError, SculptedNetwork, Task, Unit
+from sculptbench.contracts.components import Detector, Task
+from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.contracts.types import Detection, SculptedNetwork, Unit
 
-#: Imported by worker processes before they take work (sculptbench.plugin_manager.WORKER_IMPORTS).
+#: Imported by worker processes before they take work (sculptbench.plugin.registry.WORKER_IMPORTS).
 WORKER_IMPORTS = ("scipy.cluster.hierarchy", "scipy.spatial.distance")
 
 LINKAGES = ("average", "complete", "single")
@@ -148,7 +150,9 @@ def layer_linkage(D: np.ndarray, method: str = "average") -> np.ndarray:
     """The scipy linkage matrix of a square distance matrix (computed once per layer)."""
     if method not in LINKAGES:
         raise SculptbenchError(f"invalid linkage {method!r}; valid: {', '.join(LINKAGES)}")
-    from scipy.cluster.hierarchy import linkage as scipy_linkage  # imported on use: loading the plugin stays cheap
+    from scipy.cluster.hierarchy import (
+        linkage as scipy_linkage,  # imported on use: loading the plugin stays cheap
+    )
     from scipy.spatial.distance import squareform
 
     return scipy_linkage(squareform(D, checks=False), method=method)

@@ -16,11 +16,11 @@ from collections import deque
 from typing import Any, Callable, Sequence
 
 from sculptbench import hookimpl
-from sculptbench.core import Executor, SculptbenchError
-from sculptbench.execution import ExecutionOptions, UnitTracker, death_message
-from sculptbench.planning import WorkUnit
-from sculptbench.running import describe_exception, run_unit
-from sculptbench.store import Cell
+from sculptbench.contracts.components import Executor
+from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.contracts.work import Cell, ExecutionOptions, WorkUnit
+from sculptbench.run.execution import UnitTracker, death_message
+from sculptbench.run.running import describe_exception, run_unit
 
 #: Seconds a new worker process may take to import torch and load the plugins.
 WORKER_START_TIMEOUT = 300.0
@@ -60,7 +60,7 @@ def run_forked(units: Sequence[WorkUnit], options: ExecutionOptions, deliver: Ca
     """
     import multiprocessing
 
-    from sculptbench.plugin_manager import load_registry
+    from sculptbench.plugin.registry import load_registry
 
     ctx = multiprocessing.get_context("fork")
     registry = options.registry if options.registry is not None else load_registry()
@@ -167,7 +167,7 @@ class WorkerPool:
     def __init__(self, options: ExecutionOptions):
         import multiprocessing
 
-        from sculptbench.plugin_manager import BUILTIN_PLUGINS, worker_imports
+        from sculptbench.plugin.registry import BUILTIN_PLUGINS, worker_imports
 
         self.options = options
         if "forkserver" in multiprocessing.get_all_start_methods():
@@ -175,7 +175,7 @@ class WorkerPool:
             # (and each replacement of a dead one) is forked from it in well under a second.
             self.ctx = multiprocessing.get_context("forkserver")
             builtins = [sys.modules[name] for name in BUILTIN_PLUGINS if name in sys.modules]
-            self.ctx.set_forkserver_preload(["sculptbench.running", *BUILTIN_PLUGINS, *worker_imports(builtins)])
+            self.ctx.set_forkserver_preload(["sculptbench.run.running", *BUILTIN_PLUGINS, *worker_imports(builtins)])
         else:
             self.ctx = multiprocessing.get_context("spawn")
         self.workers: list[_Worker] = []
@@ -317,7 +317,7 @@ def _worker_main(conn: Any, lifeline: Any, threads: int, environ: dict[str, str]
     os.environ.update(environ)
     import torch
 
-    from sculptbench.plugin_manager import load_registry, warm_up
+    from sculptbench.plugin.registry import load_registry, warm_up
 
     torch.set_num_threads(threads)
     registry = load_registry()

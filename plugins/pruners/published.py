@@ -33,7 +33,9 @@ from typing import Any, Sequence
 import torch
 
 from sculptbench import hookimpl
-from sculptbench.core import PruneJob, Pruner, SculptbenchError, SculptedNetwork, Task
+from sculptbench.contracts.components import Pruner, Task
+from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.contracts.types import PruneJob, SculptedNetwork
 from sculptbench.paper import PaperSetting
 
 #: The reference seeds, in the order sculptbench's seed indices 0, 1, 2, 3 take them.

@@ -28,9 +28,10 @@ import networkx as nx
 import numpy as np
 
 from sculptbench import hookimpl
-from sculptbench.core import Detection, Scorer, ScoreRecord, SculptedNetwork, Task
+from sculptbench.contracts.components import Scorer, Task
+from sculptbench.contracts.types import Detection, ScoreRecord, SculptedNetwork
 
-#: Imported by worker processes before they take work (sculptbench.plugin_manager.WORKER_IMPORTS).
+#: Imported by worker processes before they take work (sculptbench.plugin.registry.WORKER_IMPORTS).
 WORKER_IMPORTS = ("sklearn.metrics", "scipy.optimize")
 
 #: The exact GED enumerates maps when both graphs have at most this many module nodes.
@@ -294,7 +295,9 @@ def _grouping(items: Sequence[str], detected: Sequence[int], truth: Sequence[int
     if not items:
         return False, None
     same = partition(items, detected) == partition(items, truth)
-    from sklearn.metrics import adjusted_rand_score  # imported when scoring: loading the plugin stays cheap
+    from sklearn.metrics import (
+        adjusted_rand_score,  # imported when scoring: loading the plugin stays cheap
+    )
 
     return same, float(adjusted_rand_score(list(truth), list(detected)))
 

@@ -28,8 +28,15 @@ import numpy as np
 import torch
 
 from sculptbench import hookimpl, paper
-from sculptbench.core import GroundTruth, GroundTruthModule, SculptbenchError, Task, TaskData, TrainingConfig
-from sculptbench.hashing import digest
+from sculptbench.contracts.components import Task
+from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.contracts.hashing import digest
+from sculptbench.contracts.types import (
+    GroundTruth,
+    GroundTruthModule,
+    TaskData,
+    TrainingConfig,
+)
 from sculptbench.paper import PaperSetting
 
 ENV_ROOT = "SCULPTBENCH_MNIST_ROOT"

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sculptbench import hookimpl
 from sculptbench.plugins.pruners.iterative.pruner import COMMON_DEFAULTS, SchedulePruner
+
+from sculptbench import hookimpl
 
 # Versions: 1.1 changed the automatic rule (hparams=auto) to nine initialisations with P_u 50 and
 # P_e 1.5 (docs/paper-differences.md); 1.2 made the most modular of the sparsest of them its

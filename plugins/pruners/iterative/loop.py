@@ -1,6 +1,6 @@
 """Pruning decisions: schedules, the accept/halve-step loop, scores and masks.
 
-These pieces decide *what* to prune; :mod:`sculptbench.engine` trains. :func:`sculpt` drives
+These pieces decide *what* to prune; :mod:`sculptbench.engine.training` trains. :func:`sculpt` drives
 both for a batch of members (seeds and hyperparameter variants of one task and shape), as the
 built-in pruners do. Every decision is taken per member, so a member's result does not depend
 on which other members share its batch.
@@ -11,13 +11,14 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import torch
-
-from sculptbench import engine
-from sculptbench.core import PruneJob, SculptbenchError, SculptedNetwork
 from sculptbench.plugins.pruners.iterative.scores import edge_scores, unit_scores
+
+from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.contracts.types import PruneJob, SculptedNetwork
+from sculptbench.engine import training as engine
 
 SCHEDULES = ("linear", "exponential", "cosine", "cubic", "lth")
 #: The reference code's loop semantics where ours differ (``loop`` option, docs/paper-differences.md):
@@ -250,7 +251,7 @@ def sculpt(jobs: Sequence[PruneJob], variants: Sequence[tuple[dict[str, Any], li
     to every job; ``job_variants`` (instead) gives each job its own. ``loop`` names the
     reference-loop points (:data:`LOOP_POINTS`) to follow. Returns, per job, the networks of
     its variants in order, and the time split. Runs on one CPU thread, so that a member's result
-    is the same in any batch (:func:`sculptbench.engine.single_threaded`).
+    is the same in any batch (:func:`sculptbench.engine.training.single_threaded`).
     """
     with engine.single_threaded():
         return _sculpt(jobs, variants, loop, job_variants)

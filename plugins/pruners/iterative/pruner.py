@@ -1,3 +1,4 @@
+# Over 500 lines because its option checks are rewritten as declared options next (issue 27).
 """A base class for pruners built on the batched engine and the accept/halve-step loop.
 
 Subclass :class:`SchedulePruner` and define :meth:`SchedulePruner.phases` to get batching,
@@ -12,10 +13,30 @@ import dataclasses
 import itertools
 from typing import Any, Mapping, Sequence
 
-from sculptbench.core import CellSettings, PruneJob, Pruner, SculptbenchError, SculptedNetwork, Task, with_task_defaults
-from sculptbench.plugins.pruners.iterative.loop import LOOP_POINTS, SCHEDULES, Phase, SculptStats, check_loop, sculpt
+from sculptbench.plugins.pruners.iterative.loop import (
+    LOOP_POINTS,
+    SCHEDULES,
+    Phase,
+    SculptStats,
+    check_loop,
+    sculpt,
+)
 from sculptbench.plugins.pruners.iterative.scores import EDGE_SCORES, UNIT_SCORES
-from sculptbench.plugins.pruners.iterative.selection import MODULARITY_TIE, module_signature, partition_modularity, sparsity_key
+from sculptbench.plugins.pruners.iterative.selection import (
+    MODULARITY_TIE,
+    module_signature,
+    partition_modularity,
+    sparsity_key,
+)
+
+from sculptbench.contracts.components import Pruner, Task
+from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.contracts.types import (
+    CellSettings,
+    PruneJob,
+    SculptedNetwork,
+    with_task_defaults,
+)
 
 COMMON_DEFAULTS: dict[str, Any] = {
     "unit_step": None,
@@ -434,7 +455,7 @@ def _registry() -> Any:
     """The process's registry of installed components, loaded once (the oracle's detector and scorer)."""
     global _REGISTRY
     if _REGISTRY is None:
-        from sculptbench.plugin_manager import load_registry
+        from sculptbench.plugin.registry import load_registry
 
         _REGISTRY = load_registry()
     return _REGISTRY
@@ -456,7 +477,7 @@ def _check_oracle(params: Mapping[str, Any]) -> None:
 
 def _select_detection(net: SculptedNetwork, job: PruneJob) -> Any:
     """``net``'s modules by the selection's detector (the registry's public component)."""
-    from sculptbench.planning import detector_params
+    from sculptbench.run.planning import detector_params
 
     detector = _registry().get("detector", job.params.get("select_detector") or OPTIONAL_DEFAULTS["select_detector"])
     row = _published(job.task, job.hidden, job.seed, job.params)

@@ -12,8 +12,9 @@ from typing import Sequence
 
 import torch
 
-from sculptbench import engine
-from sculptbench.core import SculptbenchError, TaskData
+from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.contracts.types import TaskData
+from sculptbench.engine import training as engine
 
 UNIT_SCORES = ("act_grad", "act_weight", "act_variance", "random")
 EDGE_SCORES = ("magnitude", "lamp", "random")

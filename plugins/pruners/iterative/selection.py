@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from sculptbench.core import SculptedNetwork
-
+from sculptbench.contracts.types import SculptedNetwork
 
 #: Modularities closer than this count as equal (the sparsest of them is kept).
 MODULARITY_TIE = 1e-9

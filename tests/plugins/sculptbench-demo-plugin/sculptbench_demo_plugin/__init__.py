@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from sculptbench import hookimpl
-from sculptbench.core import Detection, Detector, Scorer, ScoreRecord
+from sculptbench.contracts.types import Detection, ScoreRecord
+from sculptbench.contracts.components import Detector, Scorer
 
 
 class LayerDetector(Detector):

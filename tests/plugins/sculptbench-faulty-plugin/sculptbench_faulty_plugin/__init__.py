@@ -14,7 +14,8 @@ import os
 import time
 
 from sculptbench import hookimpl
-from sculptbench.core import Detection, Detector
+from sculptbench.contracts.types import Detection
+from sculptbench.contracts.components import Detector
 
 
 class _Faulty(Detector):

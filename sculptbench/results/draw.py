@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from sculptbench.core import Detection, SculptbenchError, SculptedNetwork, Unit
+from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.contracts.types import Detection, SculptedNetwork, Unit
 
 FORMATS = (".png", ".pdf", ".svg")
 

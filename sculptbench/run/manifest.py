@@ -6,9 +6,10 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from sculptbench.planning import RunSpec
-from sculptbench.plugin_manager import Registry
-from sculptbench.torch_import import torch_version
+from sculptbench.engine.torch_import import torch_version
+from sculptbench.plugin.registry import Registry
+from sculptbench.run.planning import RunSpec
+
 
 def manifest(spec: RunSpec, registry: Registry) -> dict[str, Any]:
     """What exactly was run: versions of everything, the device, seeds and resolved config."""

@@ -15,13 +15,22 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from sculptbench import checks
-from sculptbench.cache import StageCache, detection_from_json, detection_digest, detection_to_json, log_stage, network_digest, normalise_metrics
-from sculptbench.core import Detection, PruneJob, SculptbenchError, SculptedNetwork
-from sculptbench.planning import Group, WorkUnit
-from sculptbench.plugin_manager import Registry
-from sculptbench.store import Cell
-from sculptbench.torch_import import kernel_fingerprint
+from sculptbench.contracts import checks
+from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.contracts.types import Detection, PruneJob, SculptedNetwork
+from sculptbench.contracts.work import Cell, Group, WorkUnit
+from sculptbench.engine.torch_import import kernel_fingerprint
+from sculptbench.plugin.registry import Registry
+from sculptbench.run.cache import (
+    StageCache,
+    detection_digest,
+    detection_from_json,
+    detection_to_json,
+    log_stage,
+    network_digest,
+    normalise_metrics,
+)
+
 
 @dataclass
 class ScoredNetwork:
@@ -77,7 +86,7 @@ def run_unit(unit: WorkUnit, registry: Registry, emit: Callable[[tuple], None]) 
     ``emit`` receives ``("begin", cell_key or None, what)`` before each stage (``None`` for the
     group's prune stage) and ``("cell", Cell)`` for each finished cell, in order.
     """
-    group, cache = unit.group, unit.cache
+    group, cache = unit.group, StageCache.at(unit.cache)
     todo = set(unit.keys)
     seeds = [s for s in group.seeds if any(group.keys[(s, d)] in todo for d, _ in group.detectors)]
     if not seeds:
@@ -152,7 +161,7 @@ def run_unit(unit: WorkUnit, registry: Registry, emit: Callable[[tuple], None]) 
 
 def _detect_and_score(cell: Cell, unit: WorkUnit, registry: Registry, net: SculptedNetwork, pkey: str, dname: str, dparams: dict,
                       seed: int, emit: Callable[[tuple], None]) -> None:
-    group, cache = unit.group, unit.cache
+    group, cache = unit.group, StageCache.at(unit.cache)
     # The detection's key covers the network's content, and each score's key the detection's:
     # a cached detection and score always belong to this very network.
     dkey = cache.detect_key(pkey, dname, group.versions["detectors"][dname], dparams, network_digest(net))

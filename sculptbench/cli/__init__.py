@@ -13,8 +13,8 @@ from typing import Any, Callable
 
 import click
 
-from sculptbench.errors import SculptbenchError
-from sculptbench.store import DEFAULT_PATH
+from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.results.store import DEFAULT_PATH
 
 DEFAULT_SEEDS = 4
 #: Limits that `run` enforces unless --large-grid is given.
@@ -64,7 +64,7 @@ def mnist_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _registry():
-    from sculptbench.plugin_manager import load_registry
+    from sculptbench.plugin.registry import load_registry
 
     registry = load_registry()
     for record in registry.failed():
@@ -85,7 +85,7 @@ def main(ctx: click.Context, threads: int) -> None:
     """sculptbench: can pruning and network analysis recover the modular structure of a task?"""
     if ctx.invoked_subcommand in _NO_TORCH_COMMANDS:
         return  # reading a results database needs no torch (importing it costs seconds and 0.5 GB)
-    from sculptbench.torch_import import defer_torch
+    from sculptbench.engine.torch_import import defer_torch
 
     defer_torch(threads)  # torch is imported at its first use: planning a grid needs none
 
@@ -138,8 +138,9 @@ def run(results, retry_failed, force, resume_id, no_resume, trust_recorded_execu
     # below, where ``--resume RUN_ID`` overlays the recorded ones that were not given again.
     from pathlib import Path
 
-    from sculptbench import execution, manifest, parsing, planning, report
-    from sculptbench.store import ResultsStore
+    from sculptbench.results import report
+    from sculptbench.results.store import ResultsStore
+    from sculptbench.run import execution, manifest, parsing, planning
 
     ctx = click.get_current_context()
     recorded_cli = {k: list(v) if isinstance(v, tuple) else v for k, v in ctx.params.items() if k not in _RUN_NOT_RECORDED}
@@ -215,14 +216,21 @@ def run(results, retry_failed, force, resume_id, no_resume, trust_recorded_execu
     cells = []
     status = "failed"
     if to_run:
-        from sculptbench.torch_import import load_torch
+        from sculptbench.engine.torch_import import load_torch
 
         load_torch()  # once, here, so that forked workers share it
     try:
         if quiet:
             cells = execution.execute(registry, spec, groups, store, run_id, skip=skip, only=only, on_wait=lambda m: click.echo(m, err=True))
         else:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
             with Progress(
                 TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -265,7 +273,7 @@ def run(results, retry_failed, force, resume_id, no_resume, trust_recorded_execu
 
 def _recorded_options(ctx: click.Context, results: str, resume_id: str, trust_recorded_executor: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     """``--resume RUN_ID``: the recorded run, and its recorded options that were not given again."""
-    from sculptbench.store import ResultsStore
+    from sculptbench.results.store import ResultsStore
 
     resumed = ResultsStore(results, create=False).get_run(resume_id)
     recorded = resumed["config"].get("cli")
@@ -297,7 +305,7 @@ def _check_grid_size(groups: list, spec: Any) -> None:
     (the largest groups that run at once) exceeds :data:`MEMORY_SHARE` of this machine's memory."""
     import os
 
-    from sculptbench import planning
+    from sculptbench.run import planning
 
     cells = sum(g.cell_count() for g in groups)
     if cells > MAX_CELLS:
@@ -339,8 +347,8 @@ def _stderr_console():
 @user_errors
 def report(results, fmt, metric, group_by, columns, show_secondary, run_id, task_filter, show_manifest, untrainable):
     """Re-render the leaderboard from a results database (see docs/reporting.md)."""
-    from sculptbench import report as report_mod
-    from sculptbench.store import ResultsStore
+    from sculptbench.results import report as report_mod
+    from sculptbench.results.store import ResultsStore
 
     if fmt not in report_mod.FORMATS:
         raise SculptbenchError(f"invalid --format {fmt!r}; valid: {', '.join(report_mod.FORMATS)}")
@@ -368,7 +376,7 @@ def runs(results, as_json):
     """List the runs recorded in a results database."""
     from tabulate import tabulate
 
-    from sculptbench.store import ResultsStore
+    from sculptbench.results.store import ResultsStore
 
     store = ResultsStore(results, create=False)
     items = store.runs()
@@ -401,7 +409,7 @@ def plugins(as_json):
     """Show every plugin: name, package, version, what it registers and its status."""
     from tabulate import tabulate
 
-    from sculptbench.plugin_manager import load_registry
+    from sculptbench.plugin.registry import load_registry
 
     registry = load_registry()
     if as_json:
@@ -481,8 +489,8 @@ def draw(task_name, arch, pruner, detector, scorers, seed, device, params, epoch
     """Draw the network a run scores for one cell (from the stage cache, or computed as a run would)."""
     from pathlib import Path
 
-    from sculptbench import parsing, planning
-    from sculptbench.draw import FORMATS
+    from sculptbench.results.draw import FORMATS
+    from sculptbench.run import parsing, planning
 
     if not output.lower().endswith(FORMATS):
         raise SculptbenchError(f"cannot draw to {output}: use a .png, .pdf or .svg file name")
@@ -509,9 +517,9 @@ def draw(task_name, arch, pruner, detector, scorers, seed, device, params, epoch
 
 def _draw_scored(registry: Any, group: Any, seed: int, detector: str, cache_dir: str | None, output: str) -> tuple[str, Any]:
     """Draw the scored network of one cell and print its density and verdict; return the path and
-    the :class:`sculptbench.running.ScoredNetwork`."""
-    from sculptbench import running
-    from sculptbench.draw import draw_network
+    the :class:`sculptbench.run.running.ScoredNetwork`."""
+    from sculptbench.results.draw import draw_network
+    from sculptbench.run import running
 
     scored = running.scored_network(registry, group, seed, detector, cache_dir)
     cell, net = scored.cell, scored.network
@@ -552,12 +560,12 @@ def plot(kind, output, results, run_id, metric, sweep_param, lines, task_sel, ar
     """Plot results: success bars, a parameter sweep, a pruning curve or a sculpted network (see docs/reporting.md)."""
     from pathlib import Path
 
-    from sculptbench import plot as plot_mod
-    from sculptbench.store import ResultsStore
+    from sculptbench.results import plot as plot_mod
+    from sculptbench.results.store import ResultsStore
 
     task_file, registry = None, None
     if task_sel and task_sel.endswith((".yaml", ".yml")):
-        from sculptbench import planning
+        from sculptbench.run import planning
 
         registry = _registry()
         (task_file,) = planning.select_tasks(registry, [task_sel])

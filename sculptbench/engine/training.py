@@ -31,7 +31,13 @@ from typing import Callable, Iterator, Sequence
 
 import torch
 
-from sculptbench.core import SculptedNetwork, Task, TaskData, TrainingConfig, per_bit_accuracy
+from sculptbench.contracts.components import Task
+from sculptbench.contracts.types import (
+    SculptedNetwork,
+    TaskData,
+    TrainingConfig,
+    per_bit_accuracy,
+)
 
 AccuracyFn = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]
 

@@ -26,8 +26,15 @@ import numpy as np
 import torch
 import yaml
 
-from sculptbench.core import GroundTruth, GroundTruthModule, SculptbenchError, Task, TaskData, TrainingConfig
-from sculptbench.parsing import parse_shape, width_problem
+from sculptbench.contracts.components import Task
+from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.contracts.types import (
+    GroundTruth,
+    GroundTruthModule,
+    TaskData,
+    TrainingConfig,
+)
+from sculptbench.run.parsing import parse_shape, width_problem
 
 __all__ = [
     "CircuitSpecError",

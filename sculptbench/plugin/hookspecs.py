@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Callable
 import pluggy
 
 if TYPE_CHECKING:  # annotations only: importing sculptbench must not import torch (`report` and `runs` do without it)
-    from sculptbench.core import Detector, Executor, Pruner, Scorer, Task
+    from sculptbench.contracts.components import (
+        Detector,
+        Executor,
+        Pruner,
+        Scorer,
+        Task,
+    )
 
 PROJECT_NAME = "sculptbench"
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from sculptbench.plugins.tasks.boolean.circuits import load_builtin_tasks
+
 from sculptbench import hookimpl
-from sculptbench.circuits import load_builtin_tasks
 
 
 @hookimpl

@@ -3,12 +3,12 @@
 
 Enable it in your plugin's ``conftest.py`` (install ``sculptbench[testing]``)::
 
-    pytest_plugins = ["sculptbench.testing"]
+    pytest_plugins = ["sculptbench.plugin.testing"]
 
 then subclass a contract once per component; pytest collects every ``Test*`` subclass and runs
 the inherited tests::
 
-    from sculptbench.testing import DetectorContract, PrunerContract
+    from sculptbench.plugin.testing import DetectorContract, PrunerContract
     from my_package import plugin
     from my_package.plugin import MyDetector, MyPruner
 
@@ -49,22 +49,24 @@ import networkx as nx
 import pytest
 import torch
 
-from sculptbench import checks
-from sculptbench.core import (
+from sculptbench.contracts import checks
+from sculptbench.contracts.components import Scorer, Task
+from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.contracts.types import (
     Detection,
-    Detector,
     GroundTruth,
     PruneJob,
-    Pruner,
-    Scorer,
-    SculptbenchError,
     SculptedNetwork,
-    Task,
     TaskData,
     TrainingConfig,
 )
-from sculptbench.hookspecs import hookimpl
-from sculptbench.plugin_manager import BUILTIN_PLUGINS, COMPONENT_KINDS, Registry, load_registry
+from sculptbench.plugin.hookspecs import hookimpl
+from sculptbench.plugin.registry import (
+    BUILTIN_PLUGINS,
+    COMPONENT_KINDS,
+    Registry,
+    load_registry,
+)
 
 __all__ = [
     "DEFAULT_TASK",
@@ -240,7 +242,7 @@ def example_detections(network: SculptedNetwork) -> dict[str, Detection]:
 
 # --------------------------------------------------------------------------- checks
 def _as_assertion(check: Callable[..., None], *args: Any) -> None:
-    """Run one of :mod:`sculptbench.checks`' checks; its :class:`InvalidOutput` fails the test."""
+    """Run one of :mod:`sculptbench.contracts.checks`' checks; its :class:`InvalidOutput` fails the test."""
     try:
         check(*args)
     except checks.InvalidOutput as exc:
@@ -249,7 +251,7 @@ def _as_assertion(check: Callable[..., None], *args: Any) -> None:
 
 def check_network(net: Any, sizes: Sequence[int], who: str = "the pruner") -> None:
     """Assert that ``net`` is a well-formed :class:`SculptedNetwork` of layer sizes ``sizes``
-    (the rules of :func:`sculptbench.checks.check_network`, which the run applies too)."""
+    (the rules of :func:`sculptbench.contracts.checks.check_network`, which the run applies too)."""
     _as_assertion(checks.check_network, net, sizes, who)
 
 
@@ -289,14 +291,14 @@ def _assert_unchanged(net: SculptedNetwork, snapshot: dict[str, Any], who: str) 
 def check_detection(detection: Any, network: SculptedNetwork, who: str = "the detector") -> None:
     """Assert that ``detection`` is a :class:`Detection` whose modules are non-empty frozensets of
     valid ``(layer, index)`` units of ``network``, disjoint unless its type declares overlaps (the
-    rules of :func:`sculptbench.checks.check_detection`, which the run applies too)."""
+    rules of :func:`sculptbench.contracts.checks.check_detection`, which the run applies too)."""
     _as_assertion(checks.check_detection, detection, network, who)
 
 
 def check_score_record(record: Any, scorer: Scorer, who: str = "the scorer") -> None:
     """Assert that ``record`` is a :class:`ScoreRecord` of ``scorer`` whose metrics are all declared in
     ``scorer.metrics`` and whose values are JSON-serialisable ``None``/``bool``/``int``/``float``
-    (the rules of :func:`sculptbench.checks.check_score_record`, which the run applies too)."""
+    (the rules of :func:`sculptbench.contracts.checks.check_score_record`, which the run applies too)."""
     _as_assertion(checks.check_score_record, record, scorer, who)
 
 
@@ -602,7 +604,7 @@ class DetectorContract(_OptionsMixin, _Contract):
 
     def resolved_params(self, task: Task) -> dict[str, Any]:
         """The options passed to ``detect``, resolved like the harness does."""
-        from sculptbench.planning import detector_params
+        from sculptbench.run.planning import detector_params
 
         return detector_params(self.make_component(), task, dict(self.params))
 

@@ -14,9 +14,10 @@ import math
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from sculptbench import report
-from sculptbench.core import SculptbenchError
-from sculptbench.store import Cell, ResultsStore
+from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.contracts.work import Cell
+from sculptbench.results import report
+from sculptbench.results.store import ResultsStore
 
 KINDS = ("bars", "sweep", "curve", "network")
 FORMATS = (".png", ".pdf", ".svg")
@@ -334,14 +335,14 @@ def plot_curve(cell: Cell, output: str | Path, ident: int | None = None) -> Path
 # --------------------------------------------------------------------------- network
 def network_group(cell: Cell, registry: Any, task: Any = None, device: str | None = None,
                   warn: Callable[[str], None] = lambda message: None) -> Any:
-    """The one-seed :class:`sculptbench.planning.Group` that recomputes ``cell`` as its run did.
+    """The one-seed :class:`sculptbench.run.planning.Group` that recomputes ``cell`` as its run did.
 
     Its task, architecture, pruner, detector and scorers with their stored parameters, training,
     device and seed; ``task`` is the cell's task when it came from a YAML file (``--task PATH.yaml``).
     Its prune key is the run's, so the stage cache serves the network the run scored.
     """
-    from sculptbench import planning
-    from sculptbench.core import TrainingConfig
+    from sculptbench.contracts.types import TrainingConfig
+    from sculptbench.run import planning
 
     if task is None:
         if cell.task not in registry.tasks:

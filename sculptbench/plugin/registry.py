@@ -25,8 +25,9 @@ from typing import Any, Callable, Generic, Iterable, TypeVar
 
 import pluggy
 
-from sculptbench import hookspecs
-from sculptbench.core import Detector, Executor, Pruner, Scorer, SculptbenchError, Task
+from sculptbench.contracts.components import Detector, Executor, Pruner, Scorer, Task
+from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.plugin import hookspecs
 
 C = TypeVar("C")
 ENTRY_POINT_GROUP = "sculptbench"

@@ -22,8 +22,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from tabulate import tabulate
 
-from sculptbench.errors import SculptbenchError
-from sculptbench.store import Cell
+from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.contracts.work import Cell
 
 JSON_SCHEMA = "sculptbench.leaderboard/3"
 MANIFEST_SCHEMA = "sculptbench.manifests/1"
@@ -63,7 +63,9 @@ def _declared_metrics(scorer_names: Sequence[str]) -> list[str]:
 
     ``structure`` comes first, so that a short name resolves to its metric.
     """
-    from sculptbench.plugin_manager import load_registry  # only needed when no cell was scored
+    from sculptbench.plugin.registry import (
+        load_registry,  # only needed when no cell was scored
+    )
 
     scorers = load_registry().scorers
     ordered = sorted(scorer_names, key=lambda n: (n != "structure", n))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable, Sequence
 
-from sculptbench.core import ARCH_LIMIT, SculptbenchError
+from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.contracts.types import ARCH_LIMIT
 
 #: ``--arch paper``: the architectures the paper ran for each task (``sculptbench.paper``).
 PAPER_ARCHS = "paper"

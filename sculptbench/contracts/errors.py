@@ -1,5 +1,5 @@
 """The user-facing error type, in a module of its own so that light commands (``report``,
-``runs``) can use it without importing torch; :mod:`sculptbench.core` re-exports it."""
+``runs``) can use it without importing torch; :mod:`sculptbench.contracts` re-exports it."""
 
 
 class SculptbenchError(Exception):

@@ -1,8 +1,8 @@
 """Execution: the options executors get, the glue that hands a run's work units to its executor
 and writes each cell as it arrives, and helpers for writing executors.
 
-An executor (:class:`sculptbench.core.Executor`) runs :class:`sculptbench.planning.WorkUnit`
-objects with :func:`sculptbench.running.run_unit`, which reports *events*: ``("begin",
+An executor (:class:`sculptbench.core.Executor`) runs :class:`sculptbench.run.planning.WorkUnit`
+objects with :func:`sculptbench.run.running.run_unit`, which reports *events*: ``("begin",
 cell_key or None, what)`` before each stage (``what`` is e.g. ``"pruner 'magnitude'"`` or
 ``"detector 'louvain'"``; the key is ``None`` for the group's prune stage) and ``("cell", Cell)``
 when a cell is finished. A :class:`UnitTracker` follows these events, so when a unit times out or
@@ -18,27 +18,15 @@ import os
 import signal
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Callable
 
-from sculptbench.planning import Group, RunSpec, WorkUnit, make_units
-from sculptbench.plugin_manager import Registry
-from sculptbench.running import failure_cell
-from sculptbench.store import Cell, ResultsStore
-from sculptbench.torch_import import torch_threads
-
-@dataclass
-class ExecutionOptions:
-    """How to run: worker count, per-cell timeout, dask scheduler, torch threads per worker.
-
-    ``registry`` is the coordinating process's registry, used when a unit runs in-process.
-    """
-
-    jobs: int = 1
-    timeout: float | None = None
-    scheduler: str | None = None
-    threads: int = 1
-    registry: Registry | None = None
+from sculptbench.contracts.work import Cell, ExecutionOptions, Group, WorkUnit
+from sculptbench.engine.torch_import import torch_threads
+from sculptbench.plugin.registry import Registry
+from sculptbench.results.store import ResultsStore
+from sculptbench.run.planning import RunSpec, make_units
+from sculptbench.run.running import failure_cell
 
 
 def threads_per_worker(requested: int, jobs: int, cores: int | None = None) -> int:

@@ -18,11 +18,15 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from sculptbench.cache import STAGES, StageCache
-from sculptbench.core import Pruner, SculptbenchError, Task, TrainingConfig, with_task_defaults
-from sculptbench.hashing import digest
-from sculptbench.parsing import PAPER_ARCHS
-from sculptbench.plugin_manager import Registry
+from sculptbench.contracts.components import Pruner, Task
+from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.contracts.hashing import digest
+from sculptbench.contracts.types import TrainingConfig, with_task_defaults
+from sculptbench.contracts.work import CacheLocation, Group, WorkUnit
+from sculptbench.plugin.registry import Registry
+from sculptbench.run.cache import STAGES
+from sculptbench.run.parsing import PAPER_ARCHS
+
 
 @dataclass
 class RunSpec:
@@ -50,36 +54,6 @@ class RunSpec:
     cache_dir: str | None = None
     #: Recompute this stage (``prune``, ``detect`` or ``score``) and the later ones.
     force: str | None = None
-
-
-@dataclass
-class Group:
-    """Cells sharing a task, architecture, pruner, training recipe and detector settings: pruned together."""
-
-    task: Task
-    hidden: tuple[int, ...]
-    pruner: str
-    pruner_params: dict[str, Any]
-    training: TrainingConfig
-    seeds: list[int]
-    detectors: list[tuple[str, dict[str, Any]]]
-    scorers: list[str]
-    device: str
-    versions: dict[str, Any]
-    #: (seed, detector) -> cell key
-    keys: dict[tuple[int, str], str] = field(default_factory=dict)
-    #: How the pruner is shown in results (e.g. ``iterative[oracle]``); empty: its name.
-    pruner_label: str = ""
-    #: Seeds whose parameters differ from :attr:`pruner_params` (a task's per-network defaults).
-    seed_params: dict[int, dict[str, Any]] = field(default_factory=dict)
-
-    def params_for(self, seed: int) -> dict[str, Any]:
-        """The pruner's resolved parameters for ``seed`` (what its job gets and its cells record)."""
-        return self.seed_params.get(seed, self.pruner_params)
-
-    def cell_count(self) -> int:
-        """Number of cells in the group."""
-        return len(self.seeds) * len(self.detectors)
 
 
 def resolve_device(device: str) -> str:
@@ -227,7 +201,9 @@ def select_tasks(registry: Registry, selectors: Sequence[str], load_file: Callab
     for sel in selectors:
         if sel.endswith((".yaml", ".yml")) or os.path.sep in sel and Path(sel).exists():
             if load_file is None:
-                from sculptbench.circuits import load_circuit as load_file  # noqa: N811
+                from sculptbench.plugins.tasks.boolean.circuits import (
+                    load_circuit as load_file,  # noqa: N811
+                )
             if not Path(sel).is_file():
                 raise SculptbenchError(f"task file {sel} does not exist; pass a path to a circuit YAML file")
             task = load_file(sel)
@@ -264,29 +240,10 @@ def select_tasks(registry: Registry, selectors: Sequence[str], load_file: Callab
     return list(chosen.values())
 
 
-@dataclass
-class WorkUnit:
-    """Some cells of one group, run together: what an executor schedules.
-
-    The group's seeds that have a cell in ``keys`` are pruned together (batched, unless
-    ``batch`` is off; seeds whose pruned network is in ``cache`` are loaded instead), then each
-    cell is detected and scored. Picklable: it travels to worker processes.
-    """
-
-    group: Group
-    keys: list[str]
-    batch: bool = True
-    cache: StageCache = field(default_factory=StageCache)
-
-    def cell_count(self) -> int:
-        """Number of cells in the unit."""
-        return len(self.keys)
-
-
 def make_units(spec: RunSpec, groups: Sequence[Group], skip: set[str] | None = None, only: set[str] | None = None) -> list[WorkUnit]:
     """One unit per group with the cells not in ``skip`` (and, if given, in ``only``)."""
     skip = skip or set()
-    cache = StageCache(str(spec.cache_dir) if spec.cache_dir is not None else None, spec.force)
+    cache = CacheLocation(str(spec.cache_dir) if spec.cache_dir is not None else None, spec.force)
     units = []
     for group in groups:
         keys = [group.keys[(seed, d)] for seed in group.seeds for d, _ in group.detectors]

@@ -25,12 +25,12 @@ import socket
 import sqlite3
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from sculptbench.errors import SculptbenchError
-from sculptbench.hashing import canonical_json
+from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.contracts.hashing import canonical_json
+from sculptbench.contracts.work import Cell
 
 #: How long a store waits for another process's lock before giving up.
 LOCK_TIMEOUT_S = 60.0
@@ -94,32 +94,6 @@ CELL_COLUMNS = (
     "density", "accuracy", "test_accuracy", "dense_accuracy", "metrics", "timings", "config", "versions", "created",
 )
 JSON_COLUMNS = ("metrics", "timings", "config", "versions")
-
-
-@dataclass(slots=True)  # slots: a report holds 100,000s of cells
-class Cell:
-    """One result row. ``metrics`` maps ``"scorer.metric"`` to a value."""
-
-    cell_key: str
-    task: str
-    family: str
-    arch: str
-    depth: int
-    pruner: str
-    detector: str
-    seed: int
-    status: str
-    error: str | None = None
-    density: float | None = None
-    accuracy: float | None = None
-    test_accuracy: float | None = None
-    dense_accuracy: float | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
-    config: dict[str, Any] = field(default_factory=dict)
-    versions: dict[str, Any] = field(default_factory=dict)
-    run_id: str = ""
-    created: float = 0.0
 
 
 def _translated(doing: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -2,7 +2,7 @@
 
 The harness checks every pruned network, detection and score record a plugin returns (and every
 entry read back from the stage cache) with these functions; an output that breaks a rule
-becomes an ``error`` row naming the plugin and the rule. ``sculptbench.testing`` runs the same
+becomes an ``error`` row naming the plugin and the rule. ``sculptbench.plugin.testing`` runs the same
 checks in its contracts, turning :class:`InvalidOutput` into a test failure.
 """
 
@@ -13,7 +13,9 @@ from typing import Any, Sequence
 
 import torch
 
-from sculptbench.core import Detection, Scorer, ScoreRecord, SculptbenchError, SculptedNetwork
+from sculptbench.contracts.components import Scorer
+from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.contracts.types import Detection, ScoreRecord, SculptedNetwork
 
 
 class InvalidOutput(SculptbenchError):

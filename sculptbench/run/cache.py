@@ -8,7 +8,7 @@ stored under a key that hashes everything it depends on:
 - prune: the task (name, definition hash, data source, parameters), the architecture, the
   pruner's name, package, package version and version, its resolved parameters, the training
   config, the seed, the device and the kernels it runs (torch's version and the CPU's
-  model and instruction set or the GPU's model: :func:`sculptbench.torch_import.kernel_fingerprint`,
+  model and instruction set or the GPU's model: :func:`sculptbench.engine.torch_import.kernel_fingerprint`,
   since another of them gives other bits for the same seed);
 - detect: the prune key, the content hash of the pruned network it reads (so a detection always
   belongs to the network it was computed from), the detector's name and versions and its
@@ -32,8 +32,8 @@ its ``.pt`` and marks the record complete. Nothing is ever unpickled: networks a
 A read verifies before it trusts. Every record stores a content hash (``digest``) of what it
 holds; an entry that cannot be read (a damaged file, a wrong type, a missing field), whose hash
 does not match its content, or whose content does not fit its key (the network's layer sizes,
-the output contract of :mod:`sculptbench.checks`, the scorer's declared metrics) is a miss: it
-is logged (logger ``sculptbench.cache``, a warning naming the entry and the reason), recomputed
+the output contract of :mod:`sculptbench.contracts.checks`, the scorer's declared metrics) is a miss: it
+is logged (logger ``sculptbench.run.cache``, a warning naming the entry and the reason), recomputed
 and overwritten.
 
 ``SCULPTBENCH_STAGE_LOG=/path`` appends one JSON line per *executed* stage (not per cache hit):
@@ -54,16 +54,18 @@ from typing import Any, Sequence
 
 import torch
 
-from sculptbench import checks
-from sculptbench.core import Detection, OverlappingDetection, Scorer, SculptedNetwork
-from sculptbench.hashing import digest, json_default
-from sculptbench.torch_import import kernel_fingerprint
+from sculptbench.contracts import checks
+from sculptbench.contracts.components import Scorer
+from sculptbench.contracts.hashing import digest, json_default
+from sculptbench.contracts.types import Detection, OverlappingDetection, SculptedNetwork
+from sculptbench.contracts.work import CacheLocation
+from sculptbench.engine.torch_import import kernel_fingerprint
 
 STAGES: tuple[str, ...] = ("prune", "detect", "score")
 STAGE_LOG_ENV = "SCULPTBENCH_STAGE_LOG"
 DEFAULT_DIRNAME = ".sculptbench-cache"
 
-logger = logging.getLogger("sculptbench.cache")
+logger = logging.getLogger("sculptbench.run.cache")
 
 
 class _Rejected(Exception):
@@ -89,7 +91,7 @@ def log_stage(stage: str, key: str) -> None:
 
 
 @dataclass
-class StageCache:
+class StageCache(CacheLocation):
     """Where stage results live and which stages may be read (picklable: paths and flags only).
 
     ``root=None`` disables the cache (``--no-cache``): nothing is read or written. ``force``
@@ -97,8 +99,10 @@ class StageCache:
     stage; results are still written.
     """
 
-    root: str | None = None
-    force: str | None = None
+    @classmethod
+    def at(cls, location: CacheLocation) -> "StageCache":
+        """The cache at ``location`` (a unit's :class:`CacheLocation`)."""
+        return location if isinstance(location, cls) else cls(location.root, location.force)
 
     @property
     def enabled(self) -> bool:
@@ -116,7 +120,7 @@ class StageCache:
     # ------------------------------------------------------------------ keys
     @staticmethod
     def prune_key(group: Any, seed: int) -> str:
-        """Key of one seed's pruned network in ``group`` (a :class:`sculptbench.planning.Group`)."""
+        """Key of one seed's pruned network in ``group`` (a :class:`sculptbench.run.planning.Group`)."""
         task = group.task
         return stage_key({
             "stage": "prune", "task": task.name, "task_hash": task.definition_hash(), "data_source": task.data_source,
@@ -161,7 +165,7 @@ class StageCache:
         """A cached pruned network and the seconds it took, or ``None``.
 
         ``sizes`` (the layer sizes the key stands for) is checked, with the network contract of
-        :func:`sculptbench.checks.check_network` and the stored content hash.
+        :func:`sculptbench.contracts.checks.check_network` and the stored content hash.
         """
 
         def read() -> tuple[SculptedNetwork, float]:
@@ -214,7 +218,7 @@ class StageCache:
         """A cached detection and the seconds it took, or ``None``.
 
         The stored content hash is checked, and, given the ``network`` it belongs to, the
-        detection contract of :func:`sculptbench.checks.check_detection`.
+        detection contract of :func:`sculptbench.contracts.checks.check_detection`.
         """
 
         def read() -> tuple[Detection, float]:
@@ -236,7 +240,7 @@ class StageCache:
         """Cached metrics of one scorer and the seconds they took, or ``None``.
 
         The stored content hash is checked, and, given the ``scorer``, that every metric is one
-        it declares, of a valid type (:func:`sculptbench.checks.check_metrics`).
+        it declares, of a valid type (:func:`sculptbench.contracts.checks.check_metrics`).
         """
 
         def read() -> tuple[dict[str, Any], float]:
@@ -267,7 +271,7 @@ def _check_digest(data: dict[str, Any], digest: str) -> None:
 
 
 def _verify(check: Any, *args: Any) -> None:
-    """Run a :mod:`sculptbench.checks` check; a broken rule rejects the entry."""
+    """Run a :mod:`sculptbench.contracts.checks` check; a broken rule rejects the entry."""
     try:
         check(*args)
     except checks.InvalidOutput as exc:

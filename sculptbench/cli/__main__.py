@@ -1,0 +1,5 @@
+"""``python -m sculptbench.cli``: the command line."""
+
+from sculptbench.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Results: the SQLite store, the leaderboards and reports, plots and network drawings."""
