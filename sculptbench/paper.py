@@ -144,3 +144,18 @@ def lookup(task: Task, hidden: tuple[int, ...], seed: int) -> PaperSetting:
             f"hparams=paper: no published network for {task.name} {'x'.join(map(str, hidden))} seed {seed} "
             f"(reference seed {REFERENCE_SEEDS[seed]}); the paper's grid for this task: {grid}"
         ) from None
+
+
+def find_cell(task: Task, hidden: tuple[int, ...]) -> PaperSetting | None:
+    """A published setting of (``task``, ``hidden``) for any seed, or ``None`` outside the grid. The
+    paper trained and detected every seed of a (task, architecture) with one recipe and one set of
+    detector settings (true of every cell of the table), so this is that cell's."""
+    tid = task_id(task)
+    if tid is None:
+        return None
+    widths = (task.n_inputs, *hidden, task.n_outputs)
+    for reference_seed in REFERENCE_SEEDS:
+        found = table().get((tid, widths, reference_seed))
+        if found is not None:
+            return found
+    return None

@@ -139,13 +139,13 @@ def test_wrong_base_class_is_refused():
     reg = load(("bad", plugin(register_detectors=lambda register: register(NotADetector()))))
     rec = record(reg, "bad")
     assert rec.status == "failed"
-    assert rec.error == "SculptbenchError: register_detectors got 'NotADetector'; expected an instance of sculptbench.core.Detector"
+    assert rec.error == "SculptbenchError: register_detectors got 'NotADetector'; expected an instance of sculptbench.api.Detector"
     assert "impostor" not in reg.detectors
 
 
 def test_a_detector_registered_as_a_scorer_is_refused():
     reg = load(("bad", plugin(register_scorers=lambda register: register(TinyDetector("x")))))
-    assert "expected an instance of sculptbench.core.Scorer" in record(reg, "bad").error
+    assert "expected an instance of sculptbench.api.Scorer" in record(reg, "bad").error
     assert "x" not in reg.detectors and "x" not in reg.scorers
 
 
@@ -311,7 +311,7 @@ def test_strict_mode_turns_a_failure_into_an_error(monkeypatch):
     with pytest.raises(SculptbenchError) as info:
         load(("bad", bad))
     message = str(info.value)
-    assert "plugin 'bad'" in message and "expected an instance of sculptbench.core.Detector" in message
+    assert "plugin 'bad'" in message and "expected an instance of sculptbench.api.Detector" in message
     assert STRICT_ENV in message and "\n" not in message
 
 

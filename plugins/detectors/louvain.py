@@ -7,17 +7,11 @@ with the cell's seed. Units without any surviving edge (dead or isolated) are ex
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 import networkx as nx
 import numpy as np
-from sculptbench.plugins.detectors.sculpting import condense
 
-from sculptbench import hookimpl
-from sculptbench.contracts.components import Detector, Task
-from sculptbench.contracts.errors import SculptbenchError
-from sculptbench.contracts.types import Detection, SculptedNetwork
+from sculptbench.api import Detection, Detector, Option, Options, SculptedNetwork, Task, hookimpl
+from sculptbench.plugins.detectors.sculpting import condense
 
 
 def weighted_unit_graph(network: SculptedNetwork) -> tuple[nx.Graph, list]:
@@ -44,23 +38,16 @@ class LouvainDetector(Detector):
 
     name = "louvain"
     version = "1.0"
-    defaults = {"resolution": 1.0}
+    citation = "Blondel et al., J. Stat. Mech. 2008 (networkx louvain_communities)"
+    options = (Option("resolution", float, 1.0, low=0, low_open=True, help="Modularity resolution: above 1 favours smaller communities."),)
 
-    def validate_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Check and fill parameters; ``resolution`` must be a finite number > 0."""
-        p = super().validate_params(params)
-        r = p["resolution"]
-        if isinstance(r, bool) or not isinstance(r, (int, float)) or not math.isfinite(r) or r <= 0:
-            raise SculptbenchError(f"invalid resolution {r!r}; it must be a finite number > 0")
-        return p
-
-    def detect(self, network: SculptedNetwork, task: Task, params: dict[str, Any], seed: int) -> Detection:
+    def detect(self, network: SculptedNetwork, task: Task, options: Options, seed: int) -> Detection:
         """Return the Louvain communities (sorted by smallest unit) of the condensed graph."""
-        p = self.validate_params(dict(params))
+        p = options
         g, removed = weighted_unit_graph(network)
         notes = []
         if g.number_of_edges() == 0:
-            return Detection(modules=[], info={"params": p, "condensed": [list(u) for u in removed],
+            return Detection(modules=[], info={"params": p.as_dict(), "condensed": [list(u) for u in removed],
                                                "excluded": [], "notes": ["no surviving edges"]})
         weight = "weight"
         if g.size(weight="weight") <= 0:
@@ -73,7 +60,7 @@ class LouvainDetector(Detector):
         excluded = [[l, i] for l, n in enumerate(network.sizes) for i in range(n)
                     if (l, i) not in kept]  # condensed or isolated (e.g. edgeless outputs)
         info = {
-            "params": p,
+            "params": p.as_dict(),
             "seed": seed,
             "n_communities": len(modules),
             "modularity": float(nx.community.modularity(g, modules, weight=weight, resolution=p["resolution"])),

@@ -33,10 +33,9 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from sculptbench import hookimpl
-from sculptbench.contracts.components import Detector, Task
-from sculptbench.contracts.errors import SculptbenchError
-from sculptbench.contracts.types import Detection, SculptedNetwork, Unit
+from sculptbench.api import Detection, Detector, Option, Options, SculptbenchError, SculptedNetwork, Task, hookimpl
+
+Unit = tuple[int, int]
 
 #: Imported by worker processes before they take work (sculptbench.plugin.registry.WORKER_IMPORTS).
 WORKER_IMPORTS = ("scipy.cluster.hierarchy", "scipy.spatial.distance")
@@ -376,51 +375,28 @@ def merge_layers(masks: Sequence[np.ndarray], labels: Sequence[np.ndarray],
 
 
 # --------------------------------------------------------------------------- detector
-def _check_step(name: str, value: Any) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise SculptbenchError(f"invalid {name} {value!r}; it must be an integer >= 1 or None")
-
-
-def _check_real(name: str, value: Any, lo: float, hi: float, lo_open: bool) -> None:
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    ok = ok and math.isfinite(value) and (value > lo if lo_open else value >= lo) and value <= hi
-    if not ok:
-        rng = f"{'(' if lo_open else '['}{lo:g}, {hi:g}]"
-        raise SculptbenchError(f"invalid {name} {value!r}; it must be in {rng}")
-
-
 class SculptingDetector(Detector):
     """The paper's module detector (section 5 of the reference description)."""
 
     name = "sculpting"
     version = "1.0"
-    defaults = {
-        "feature_step": None,
-        "clusterability_step": None,
-        "mm_threshold": 0.2,
-        "merge_threshold": 0.9,
-        "linkage": "average",
-        "metric": "cosine",
-    }
+    citation = "Patil, Michael & Dovrolis, Neural Sculpting, NeurIPS 2023, section 5"
+    options = (
+        Option("feature_step", int, None, low=1, nullable=True, task=True,
+               help="Layers of reachability a unit's feature vector spans (null: every later layer)."),
+        Option("clusterability_step", int, None, low=1, nullable=True, task=True,
+               help="Layers the clusterability tests read (null: feature_step)."),
+        Option("mm_threshold", float, 0.2, low=0.0, high=1.0, task=True,
+               help="The modularity metric a layer's best cut must reach to be split."),
+        Option("merge_threshold", float, 0.9, low=0.0, high=1.0, low_open=True, task=True,
+               help="Share of a cluster's edges into the next layer's cluster above which the two merge."),
+        Option("linkage", str, "average", choices=LINKAGES, help="Hierarchical clustering linkage of each layer."),
+        Option("metric", str, "cosine", choices=METRICS, help="Distance between units' feature vectors."),
+    )
 
-    def validate_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Check and fill parameters; raise :class:`SculptbenchError` naming the valid range."""
-        p = super().validate_params(params)
-        _check_step("feature_step", p["feature_step"])
-        _check_step("clusterability_step", p["clusterability_step"])
-        _check_real("mm_threshold", p["mm_threshold"], 0.0, 1.0, lo_open=False)
-        _check_real("merge_threshold", p["merge_threshold"], 0.0, 1.0, lo_open=True)
-        if p["linkage"] not in LINKAGES:
-            raise SculptbenchError(f"invalid linkage {p['linkage']!r}; valid: {', '.join(LINKAGES)}")
-        if p["metric"] not in METRICS:
-            raise SculptbenchError(f"invalid metric {p['metric']!r}; valid: {', '.join(METRICS)}")
-        return p
-
-    def detect(self, network: SculptedNetwork, task: Task, params: dict[str, Any], seed: int) -> Detection:
+    def detect(self, network: SculptedNetwork, task: Task, options: Options, seed: int) -> Detection:
         """Partition the surviving units of ``network`` into modules (deterministic; seed unused)."""
-        p = self.validate_params(dict(params))
+        p = options
         cond = condense(network.weight_masks)  # copies: inputs never mutated (defects 7, 8)
         L = len(cond.masks)
         s = p["feature_step"] or L
@@ -472,7 +448,7 @@ class SculptingDetector(Detector):
                             "units": out.tolist()})
         modules, merges = merge_layers(cond.masks, labels, p["merge_threshold"])
         info = {
-            "params": {**p, "feature_step": s, "clusterability_step": c},
+            "params": {**p.as_dict(), "feature_step": s, "clusterability_step": c},
             "layers": layers_info,
             "merges": merges,
             "condensed": [list(u) for u in cond.removed],

@@ -9,12 +9,7 @@ import time
 from dataclasses import replace
 from typing import Any, Callable, Sequence
 
-from sculptbench import hookimpl
-from sculptbench.contracts.components import Executor
-from sculptbench.contracts.errors import SculptbenchError
-from sculptbench.contracts.work import Cell, ExecutionOptions, WorkUnit
-from sculptbench.run.execution import UnitTracker
-from sculptbench.run.running import describe_exception, run_unit
+from sculptbench.api import Cell, ExecutionOptions, Executor, SculptbenchError, UnitTracker, WorkUnit, describe_exception, hookimpl, run_unit
 
 #: Seconds to wait for a dask scheduler to answer.
 DASK_CONNECT_TIMEOUT = 5
@@ -29,7 +24,7 @@ def _dask_registry(threads: int) -> Any:
     if _DASK_REGISTRY is None:
         import torch
 
-        from sculptbench.plugin.registry import load_registry
+        from sculptbench.api import load_registry
 
         torch.set_num_threads(threads)
         _DASK_REGISTRY = load_registry()

@@ -15,12 +15,18 @@ import time
 from collections import deque
 from typing import Any, Callable, Sequence
 
-from sculptbench import hookimpl
-from sculptbench.contracts.components import Executor
-from sculptbench.contracts.errors import SculptbenchError
-from sculptbench.contracts.work import Cell, ExecutionOptions, WorkUnit
-from sculptbench.run.execution import UnitTracker, death_message
-from sculptbench.run.running import describe_exception, run_unit
+from sculptbench.api import (
+    Cell,
+    ExecutionOptions,
+    Executor,
+    SculptbenchError,
+    UnitTracker,
+    WorkUnit,
+    death_message,
+    describe_exception,
+    hookimpl,
+    run_unit,
+)
 
 #: Seconds a new worker process may take to import torch and load the plugins.
 WORKER_START_TIMEOUT = 300.0
@@ -60,7 +66,7 @@ def run_forked(units: Sequence[WorkUnit], options: ExecutionOptions, deliver: Ca
     """
     import multiprocessing
 
-    from sculptbench.plugin.registry import load_registry
+    from sculptbench.api import load_registry
 
     ctx = multiprocessing.get_context("fork")
     registry = options.registry if options.registry is not None else load_registry()
@@ -317,7 +323,7 @@ def _worker_main(conn: Any, lifeline: Any, threads: int, environ: dict[str, str]
     os.environ.update(environ)
     import torch
 
-    from sculptbench.plugin.registry import load_registry, warm_up
+    from sculptbench.api import load_registry, warm_up
 
     torch.set_num_threads(threads)
     registry = load_registry()

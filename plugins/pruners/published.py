@@ -28,15 +28,11 @@ import pickle
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 
-from sculptbench import hookimpl
-from sculptbench.contracts.components import Pruner, Task
-from sculptbench.contracts.errors import SculptbenchError
-from sculptbench.contracts.types import PruneJob, SculptedNetwork
-from sculptbench.paper import PaperSetting
+from sculptbench.api import Option, Options, PaperSetting, PruneJob, Pruner, SculptbenchError, SculptedNetwork, Task, hookimpl
 
 #: The reference seeds, in the order sculptbench's seed indices 0, 1, 2, 3 take them.
 REFERENCE_SEEDS = (0, 1, 2, 5)
@@ -303,16 +299,19 @@ class PublishedPruner(Pruner):
 
     name = "published"
     version = "1.0"
-    defaults = {"root": None}
+    citation = "Patil, Michael & Dovrolis, NeurIPS 2023: the published networks of github.com/ShreyasMalakarjunPatil/Neural-Sculpting"
+    #: The paper's networks are fixed: there is nothing to restart or choose from.
+    protocol = False
+    options = (Option("root", str, None, nullable=True,
+                      help=f"The folder of a checkout of the reference repository (default: ${ROOT_ENV})."),)
 
-    def validate_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Resolve ``root`` (the option, else ``$SCULPTBENCH_REFERENCE_ROOT``) and check it is a checkout."""
-        p = super().validate_params(params)
-        root = p["root"] if p["root"] is not None else os.environ.get(ROOT_ENV)
-        if root is not None and not isinstance(root, str):
-            raise SculptbenchError(f"invalid published.root {root!r}; it must be a folder path")
-        p["root"] = str(check_root(root).resolve())
-        return p
+    def resolve(self, user: Mapping[str, Any] | None = None, task: Mapping[str, Any] | None = None) -> Options:
+        """``root`` (the option, else ``$SCULPTBENCH_REFERENCE_ROOT``), checked to be a checkout and made absolute."""
+        user = dict(user or {})
+        if user.get("root") is None and os.environ.get(ROOT_ENV):
+            user["root"] = os.environ[ROOT_ENV]
+        options = super().resolve(user, task)
+        return Options({"root": str(check_root(options["root"]).resolve())}, given=options.given)
 
     def lookup(self, job: PruneJob) -> ReferenceCommand:
         """The command of ``job``'s network; raise :class:`SculptbenchError` naming the grid when there is none."""
@@ -324,15 +323,15 @@ class PublishedPruner(Pruner):
         if not any(name == paper_name for name, _, _ in grid):
             raise SculptbenchError(f"published: the reference checkout has no network of {task.name!r} ({paper_name})")
         arch = "x".join(map(str, job.hidden))
-        if not 0 <= job.seed < len(REFERENCE_SEEDS):
+        if not 0 <= job.cell_seed < len(REFERENCE_SEEDS):
             raise SculptbenchError(
-                f"published: seed index {job.seed} is outside the published grid: seeds 0-{len(REFERENCE_SEEDS) - 1} "
+                f"published: seed index {job.cell_seed} is outside the published grid: seeds 0-{len(REFERENCE_SEEDS) - 1} "
                 f"(the reference's seeds {', '.join(map(str, REFERENCE_SEEDS))}); pass --seeds {len(REFERENCE_SEEDS)} or fewer"
             )
-        cmd = grid.get((paper_name, tuple(job.sizes), REFERENCE_SEEDS[job.seed]))
+        cmd = grid.get((paper_name, tuple(job.sizes), REFERENCE_SEEDS[job.cell_seed]))
         if cmd is None:
             raise SculptbenchError(
-                f"published: no network of {task.name!r} at {arch} seed index {job.seed} is published; "
+                f"published: no network of {task.name!r} at {arch} seed index {job.cell_seed} is published; "
                 f"the published architectures of this task are {_grid_summary(grid, paper_name)}"
             )
         return cmd

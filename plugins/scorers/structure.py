@@ -27,9 +27,7 @@ from typing import Any, Hashable, Iterable, Mapping, Sequence
 import networkx as nx
 import numpy as np
 
-from sculptbench import hookimpl
-from sculptbench.contracts.components import Scorer, Task
-from sculptbench.contracts.types import Detection, ScoreRecord, SculptedNetwork
+from sculptbench.api import Detection, Options, Scorer, ScoreRecord, SculptedNetwork, Task, hookimpl
 
 #: Imported by worker processes before they take work (sculptbench.plugin.registry.WORKER_IMPORTS).
 WORKER_IMPORTS = ("sklearn.metrics", "scipy.optimize")
@@ -539,6 +537,7 @@ class StructureScorer(Scorer):
 
     name = "structure"
     version = "3.0"
+    citation = "Patil, Michael & Dovrolis, NeurIPS 2023 (its success criterion), with ARI and graph edit distance"
     metrics = {
         "success": "the normalised (contracted, output-absorbed) detected and ground-truth DAGs are isomorphic (labels preserved), and the inputs are separated",
         "success_at_depth": "success against the ground truth truncated to the levels the network's hidden layers can hold",
@@ -555,7 +554,7 @@ class StructureScorer(Scorer):
         "ged_exact": "whether ged is exact (<= 7 modules per graph) or an assignment upper bound",
     }
 
-    def score(self, detection: Detection, network: SculptedNetwork, task: Task) -> ScoreRecord:
+    def score(self, detection: Detection, network: SculptedNetwork, task: Task, options: Options | None = None, seed: int = 0) -> ScoreRecord:
         """Return the ``structure`` metrics (see :attr:`metrics`)."""
         return ScoreRecord(self.name, score_structure(detection, network, task))
 

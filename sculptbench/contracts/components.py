@@ -1,4 +1,9 @@
-"""The components a plugin implements: tasks, pruners, detectors, scorers and executors."""
+"""The components a plugin implements: tasks, pruners, detectors, scorers and executors.
+
+Every component but the executor is :class:`Configurable`: it declares its options
+(:class:`~sculptbench.contracts.options.Option`), and receives them resolved
+(:class:`~sculptbench.contracts.options.Options`) when a run is planned.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ import torch
 
 from sculptbench.contracts.errors import SculptbenchError
 from sculptbench.contracts.hashing import digest
+from sculptbench.contracts.options import Option, Options, option_names, resolve_options
+from sculptbench.contracts.protocol import PROTOCOL_OPTIONS, protocol_options
 from sculptbench.contracts.types import (
     CellSettings,
     Detection,
@@ -21,6 +28,43 @@ from sculptbench.contracts.types import (
     per_bit_accuracy,
 )
 from sculptbench.contracts.work import Cell, ExecutionOptions, WorkUnit
+
+
+class Configurable(ABC):
+    """A named, versioned component with declared options (``--param NAME.KEY=VALUE``)."""
+
+    #: What the component is, for messages (``"pruner"``, ``"detector"``).
+    kind: str = "component"
+    name: str = ""
+    version: str = "0"
+    #: One line on what it does (default: the first line of the class docstring).
+    description: str = ""
+    #: The work it implements, e.g. ``"Frankle & Carbin, ICLR 2019"`` (empty for controls).
+    citation: str = ""
+    #: The options it accepts, in the order they resolve (docs/options.md).
+    options: Sequence[Option] = ()
+
+    def summary(self) -> str:
+        """:attr:`description`, else the first line of the class docstring."""
+        if self.description:
+            return self.description
+        doc = (type(self).__doc__ or "").strip()
+        return doc.splitlines()[0] if doc else ""
+
+    def declared_options(self) -> tuple[Option, ...]:
+        """Every option this component accepts (for listings and docs)."""
+        return tuple(self.options)
+
+    def check_options(self, options: Options) -> None:
+        """Check combinations of resolved options; raise :class:`SculptbenchError` for a bad one.
+        Each value alone is already checked against its declaration."""
+
+    def resolve(self, user: Mapping[str, Any] | None = None, task: Mapping[str, Any] | None = None) -> Options:
+        """The options this component receives for ``user``'s values (``--param``) and ``task``'s
+        defaults: :func:`~sculptbench.contracts.options.resolve_options`, then :meth:`check_options`."""
+        options = resolve_options(self.declared_options(), user, task, self.name)
+        self.check_options(options)
+        return options
 
 
 class Task(ABC):
@@ -40,10 +84,11 @@ class Task(ABC):
     training: TrainingConfig = TrainingConfig()
     #: Default hidden-layer shapes, e.g. ``((24,), (24, 24))``.
     default_archs: tuple[tuple[int, ...], ...] = ((24,), (24, 24), (24, 24, 24))
-    #: Default pruner parameters for this task (e.g. ``{"unit_step": 50, "edge_step": 1.5}``):
-    #: they fill the options a pruner leaves ``None`` (:func:`with_task_defaults`).
+    #: Option values this task sets for pruners (e.g. ``{"unit_step": 50, "restarts": 9}``): each
+    #: is the default of a pruner's option of that name declared with ``task=True``, and of the
+    #: protocol's ``restarts`` and ``select`` (docs/options.md).
     pruning_defaults: Mapping[str, Any] = {}
-    #: Detector parameters that differ from a detector's defaults for this task.
+    #: Option values this task sets for detectors, the same way.
     detector_defaults: Mapping[str, Any] = {}
     #: Pruning accepts a step when the validation accuracy is >= this threshold (absolute),
     #: or >= the dense accuracy minus ``accuracy_tolerance`` when that is set.
@@ -91,8 +136,8 @@ class Task(ABC):
         return self.training
 
     def pruning_defaults_for(self, hidden: tuple[int, ...], seed: int) -> Mapping[str, Any]:
-        """Pruner defaults for one hidden shape and seed (default: :attr:`pruning_defaults`); merged
-        into the options a pruner leaves ``None`` when a run is planned (:func:`with_task_defaults`)."""
+        """The pruner option values this task sets for one hidden shape and seed (default:
+        :attr:`pruning_defaults`), read when a run is planned."""
         return self.pruning_defaults
 
     def acceptance_threshold(self, dense_accuracy: float) -> float:
@@ -102,63 +147,93 @@ class Task(ABC):
         return self.accuracy_threshold
 
 
-
-class Configurable(ABC):
-    """A named, versioned component with options (``--param NAME.KEY=VALUE``)."""
-
-    #: What the component is, for messages ("pruner", "detector").
-    kind: str = "component"
-    name: str = ""
-    version: str = "0"
-    #: Option names with their defaults; the harness validates user options against it.
-    defaults: Mapping[str, Any] = {}
-
-    def validate_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Check and normalise options; raise :class:`SculptbenchError` on a bad one.
-
-        The base check rejects unknown names; override it (and call ``super()``) to check ranges.
-        """
-        unknown = set(params) - set(self.defaults)
-        if unknown:
-            raise SculptbenchError(
-                f"unknown option {sorted(unknown)[0]!r} for {self.kind} {self.name!r}; valid: {', '.join(sorted(self.defaults)) or 'none'}"
-            )
-        return {**self.defaults, **params}
-
-
 class Pruner(Configurable):
     """A pruning strategy: trains a network for a task and returns it pruned.
 
-    Implement :meth:`prune`. Override :meth:`prune_many` to train several jobs together (the
-    built-ins use the batched engine); by default the harness calls :meth:`prune` per job.
+    Implement :meth:`prune` (one job) and, to train several jobs together, :meth:`prune_many`.
+    The framework runs the protocol around it (:mod:`sculptbench.contracts.protocol`): each cell
+    is pruned from ``restarts`` initialisations, one job per start (``job.seed`` is the start's
+    seed, ``job.cell_seed`` the cell's), and ``select`` keeps one of the candidates. A pruner
+    with several candidates per start (hyperparameter variants) overrides :meth:`candidates`.
     """
 
     kind = "pruner"
-    #: Values for options that are still ``None`` after the task's defaults
-    #: (:func:`with_task_defaults`): an option a task may set, with the pruner's own default.
-    fallbacks: Mapping[str, Any] = {}
+    #: Whether the protocol's options (``restarts``, ``select``, ...) apply to this pruner; false
+    #: for one that has nothing to draw, e.g. ``published`` (the paper's own networks).
+    protocol: bool = True
 
-    def cell_settings(self, task: Task, hidden: tuple[int, ...], seeds: Sequence[int], params: dict[str, Any]) -> CellSettings | None:
-        """Training and detector settings that ``params`` fix for ``task`` at ``hidden`` (``None``: the task's).
+    def candidates_per_start(self, options: Mapping[str, Any]) -> int:
+        """How many candidate networks one start gives under ``options`` (the pruner's own)."""
+        return 1
 
-        Called when a run is planned, once per seed of each (task, architecture) with
-        ``seeds=[seed]`` and that seed's ``params``, so that each network may have its own recipe
-        (seeds whose settings agree are still pruned together); raise :class:`SculptbenchError`
-        for a combination the options cannot serve.
-        """
+    def networks_per_start(self, options: Mapping[str, Any]) -> int:
+        """How many networks one start trains side by side (the memory guard's count)."""
+        return self.candidates_per_start(options)
+
+    def protocol_defaults(self, options: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Protocol values (``restarts``, ``select``) that ``options`` imply unless the task sets them."""
+        return {}
+
+    def protocol_fixed(self, options: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Protocol values that ``options`` fix over the task's (the user's still win), e.g. one
+        start for a rule that reproduces a published procedure."""
+        return {}
+
+    def declared_options(self) -> tuple[Option, ...]:
+        """The pruner's options, then the protocol's (their defaults as for the pruner's defaults)."""
+        if not self.protocol:
+            return tuple(self.options)
+        own = resolve_options(self.options, {}, {}, self.name)
+        return (*self.options, *protocol_options(self, own))
+
+    def resolve(self, user: Mapping[str, Any] | None = None, task: Mapping[str, Any] | None = None) -> Options:
+        """The pruner's own options resolved first, then the protocol's: the user's value, else what
+        :meth:`protocol_fixed` says, else the task's, else :meth:`protocol_defaults`, else the
+        protocol's default."""
+        user, task = dict(user or {}), dict(task or {})
+        own_names = option_names(self.options)
+        protocol = PROTOCOL_OPTIONS if self.protocol else ()
+        unknown = sorted(set(user) - set(own_names) - set(protocol))
+        if unknown:
+            valid = ", ".join([*own_names, *protocol]) or "none (it takes no options)"
+            raise SculptbenchError(f"unknown option {self.name}.{unknown[0]}; valid: {valid}")
+        own = resolve_options(self.options, {k: v for k, v in user.items() if k in own_names}, task, self.name)
+        if self.protocol:
+            chosen = {**self.protocol_defaults(own), **{k: task[k] for k in protocol if k in task}, **self.protocol_fixed(own)}
+            rules = resolve_options(protocol_options(self, own), {k: v for k, v in user.items() if k in protocol}, chosen, self.name)
+            own = Options({**own, **rules}, given=own.given | rules.given)
+        self.check_options(own)
+        return own
+
+    def sparsity(self, network: SculptedNetwork, options: Mapping[str, Any]) -> float:
+        """How the protocol ranks sparsity (lower is sparser): the density, unless a rule compares
+        it its own way (e.g. the authors' rounded percentage)."""
+        return network.density()
+
+    def cell_settings(self, task: Task, hidden: tuple[int, ...], seed: int, options: Options) -> CellSettings | None:
+        """Training and detector settings that ``options`` fix for the network of ``task`` at
+        ``hidden`` and cell seed ``seed`` (``None``: the task's), e.g. a published recipe. Called
+        when a run is planned, once per cell; raise :class:`SculptbenchError` for a combination
+        the options cannot serve."""
         return None
 
-    def label(self, params: dict[str, Any]) -> str:
-        """The name shown in results and reports for this pruner with ``params`` (default: its name)."""
-        return self.name
+    def label(self, options: Mapping[str, Any]) -> str:
+        """The name shown in results: the pruner's, with the ``select`` rule unless it is ``sparsest``
+        (e.g. ``iterative[oracle]``)."""
+        select = options.get("select", "sparsest")
+        return self.name if select == "sparsest" else f"{self.name}[{select}]"
 
     @abstractmethod
     def prune(self, job: PruneJob) -> SculptedNetwork:
         """Train and prune one network."""
 
     def prune_many(self, jobs: Sequence[PruneJob]) -> list[SculptedNetwork]:
-        """Train and prune several networks of the same task and shape."""
+        """Train and prune several networks of the same task, shape and options (default: one by one)."""
         return [self.prune(job) for job in jobs]
+
+    def candidates(self, jobs: Sequence[PruneJob]) -> list[list[SculptedNetwork]]:
+        """Each job's candidate networks, in a fixed order (default: the one :meth:`prune_many` gives)."""
+        return [[net] for net in self.prune_many(jobs)]
 
 
 class Detector(Configurable):
@@ -167,21 +242,37 @@ class Detector(Configurable):
     kind = "detector"
 
     @abstractmethod
-    def detect(self, network: SculptedNetwork, task: Task, params: dict[str, Any], seed: int) -> Detection:
-        """Return the modules of ``network``."""
+    def detect(self, network: SculptedNetwork, task: Task, options: Options, seed: int) -> Detection:
+        """Return the modules of ``network`` (``seed``: the cell's, for a stochastic method)."""
 
 
-class Scorer(ABC):
-    """Compares a detection with the task's ground truth."""
+class Scorer(Configurable):
+    """Scores a detection: against the task's ground truth, or label-free."""
 
-    name: str = ""
-    version: str = "0"
+    kind = "scorer"
     #: Metric names this scorer reports, with a one-line description each.
     metrics: Mapping[str, str] = {}
 
     @abstractmethod
-    def score(self, detection: Detection, network: SculptedNetwork, task: Task) -> ScoreRecord:
-        """Return the metrics of ``detection``."""
+    def score(self, detection: Detection, network: SculptedNetwork, task: Task, options: Options, seed: int) -> ScoreRecord:
+        """Return the metrics of ``detection`` (``seed``: the cell's, for a stochastic score)."""
+
+
+class TaskSource(ABC):
+    """Makes tasks from selectors that name no registered task: a file path, a parametrised name."""
+
+    name: str = ""
+    version: str = "0"
+    #: How a user writes a selector it takes, for messages: ``"a path to a circuit .yaml file"``.
+    description: str = ""
+
+    @abstractmethod
+    def matches(self, selector: str) -> bool:
+        """Whether ``selector`` is one this source makes a task of."""
+
+    @abstractmethod
+    def load(self, selector: str) -> Task:
+        """The task of ``selector``; a :class:`SculptbenchError` says what is wrong with it."""
 
 
 class Executor(ABC):

@@ -282,46 +282,33 @@ class ScoreRecord:
 # --------------------------------------------------------------------------- plugin component bases
 @dataclass
 class PruneJob:
-    """Everything a pruner needs to produce one network.
+    """Everything a pruner needs to produce one network: one start of one cell.
 
-    ``params`` are the pruner's resolved parameters: its defaults, overridden by the user's
-    options, then the task's pruning defaults for every option still ``None``
-    (:func:`with_task_defaults`, applied when the run is planned). They are what the cell records.
+    ``seed`` initialises the network (restart 0 of a cell: the cell's seed; a later restart: a
+    seed derived from it, :func:`sculptbench.contracts.protocol.restart_seed`); ``cell_seed`` is
+    the cell's own seed (for what a cell looks up, e.g. a published recipe) and ``restart`` the
+    start's index. ``params`` are the pruner's resolved options
+    (:class:`~sculptbench.contracts.options.Options`), the protocol's included: what the cell
+    records. ``training`` is the recipe to train with.
     """
 
     task: Task
     hidden: tuple[int, ...]
     seed: int
-    params: dict[str, Any]
+    params: Mapping[str, Any]
     training: TrainingConfig
     device: str = "cpu"
+    restart: int = 0
+    cell_seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.cell_seed is None:
+            self.cell_seed = self.seed
 
     @property
     def sizes(self) -> list[int]:
         """Layer sizes including inputs and outputs."""
         return [self.task.n_inputs, *self.hidden, self.task.n_outputs]
-
-
-def with_task_defaults(task: Task, hidden: Sequence[int], seed: int, params: Mapping[str, Any],
-                       fallbacks: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The one merge of a task's pruning defaults into a pruner's parameters.
-
-    Every option the pruner leaves ``None`` (its way of saying "the task decides") takes the task's
-    value for this network (:meth:`Task.pruning_defaults_for`); keys the pruner does not have are
-    left out. An option the pruner names in ``fallbacks`` (:attr:`Pruner.fallbacks`) is open to the
-    task when it is absent too (an optional option the user did not give); one still ``None`` then
-    takes its fallback value (an absent one stays absent: the pruner's own default). The planner applies it when a run is planned, so
-    :attr:`PruneJob.params` and the recorded parameters are the resolved ones; applying it again
-    changes nothing.
-    """
-    fallbacks = fallbacks or {}
-    defaults = task.pruning_defaults_for(tuple(hidden), seed)
-
-    def open_(merged: Mapping[str, Any], key: str) -> bool:
-        return merged.get(key) is None and (key in merged or key in fallbacks)
-
-    merged = {**params, **{k: v for k, v in defaults.items() if open_(params, k)}}
-    return {**merged, **{k: v for k, v in fallbacks.items() if k in merged and merged[k] is None}}
 
 
 @dataclass

@@ -48,28 +48,35 @@ class Cell:
 
 @dataclass
 class Group:
-    """Cells sharing a task, architecture, pruner, training recipe and detector settings: pruned together."""
+    """Cells sharing a task, architecture, pruner, resolved options, training recipe and detector
+    settings: pruned together.
+
+    ``pruner_params``, each detector's and each scorer's options are resolved
+    (:class:`~sculptbench.contracts.options.Options`); ``protocol`` holds the components the
+    pruner's ``select`` rule runs, as ``(kind, name, options)``.
+    """
 
     task: Task
     hidden: tuple[int, ...]
     pruner: str
-    pruner_params: dict[str, Any]
+    pruner_params: Any
     training: TrainingConfig
     seeds: list[int]
-    detectors: list[tuple[str, dict[str, Any]]]
-    scorers: list[str]
+    detectors: list[tuple[str, Any]]
+    scorers: list[tuple[str, Any]]
     device: str
     versions: dict[str, Any]
     #: (seed, detector) -> cell key
     keys: dict[tuple[int, str], str] = field(default_factory=dict)
-    #: How the pruner is shown in results (e.g. ``iterative[oracle]``); empty: its name.
+    #: How the pruner is shown in results (e.g. ``iterative[oracle]``).
     pruner_label: str = ""
-    #: Seeds whose parameters differ from :attr:`pruner_params` (a task's per-network defaults).
-    seed_params: dict[int, dict[str, Any]] = field(default_factory=dict)
+    protocol: tuple[tuple[str, str, Any], ...] = ()
+    #: Networks one seed trains side by side: restarts x what one start of the pruner trains.
+    networks_per_seed: int = 1
 
-    def params_for(self, seed: int) -> dict[str, Any]:
-        """The pruner's resolved parameters for ``seed`` (what its job gets and its cells record)."""
-        return self.seed_params.get(seed, self.pruner_params)
+    def params_for(self, seed: int) -> Any:
+        """The pruner's resolved options (the same for every seed of a group)."""
+        return self.pruner_params
 
     def cell_count(self) -> int:
         """Number of cells in the group."""

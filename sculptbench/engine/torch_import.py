@@ -41,11 +41,16 @@ class _DeferredTorch(types.ModuleType):
 def defer_torch(threads: int) -> None:
     """Make ``import torch`` lazy in this process, with ``threads`` torch threads once it loads.
 
-    If torch is already imported, only the thread count is set; if it cannot be found, nothing is
-    done (the first real use raises the usual ImportError).
+    If torch's import is already deferred, only the pending thread count changes; if torch is
+    already imported, only its thread count is set; if it cannot be found, nothing is done (the
+    first real use raises the usual ImportError).
     """
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(threads)
+    module = sys.modules.get("torch")
+    if type(module) is _DeferredTorch:
+        object.__getattribute__(module, "__dict__")["_sculptbench_threads"] = threads
+        return
+    if module is not None:
+        module.set_num_threads(threads)
         return
     spec = importlib.util.find_spec("torch")
     if spec is None or spec.loader is None:

@@ -25,7 +25,8 @@ from typing import Any, Callable, Generic, Iterable, TypeVar
 
 import pluggy
 
-from sculptbench.contracts.components import Detector, Executor, Pruner, Scorer, Task
+from sculptbench.contracts.cli import CliCommand, CliOption
+from sculptbench.contracts.components import Detector, Executor, Pruner, Scorer, Task, TaskSource
 from sculptbench.contracts.errors import SculptbenchError
 from sculptbench.plugin import hookspecs
 
@@ -57,6 +58,9 @@ COMPONENT_KINDS: dict[str, tuple[str, type]] = {
     "detector": ("register_detectors", Detector),
     "scorer": ("register_scorers", Scorer),
     "executor": ("register_executors", Executor),
+    "task_source": ("register_task_sources", TaskSource),
+    "cli_option": ("register_cli_options", CliOption),
+    "command": ("register_commands", CliCommand),
 }
 
 
@@ -111,6 +115,16 @@ class Registry:
     pruners = _Components[Pruner]("pruner")
     detectors = _Components[Detector]("detector")
     scorers = _Components[Scorer]("scorer")
+    task_sources = _Components[TaskSource]("task_source")
+    cli_options = _Components[CliOption]("cli_option")
+    commands = _Components[CliCommand]("command")
+
+    def task_source_for(self, selector: str) -> TaskSource | None:
+        """The first task source (by name) that takes ``selector``, or ``None``."""
+        for name in sorted(self.task_sources):
+            if self.task_sources[name].matches(selector):
+                return self.task_sources[name]
+        return None
 
     def failed(self) -> list[PluginRecord]:
         """Plugins that failed to load or lost a component to a name clash (status ``clash``)."""
@@ -216,7 +230,7 @@ class Registry:
         def register(component: Any) -> None:
             if not isinstance(component, base):
                 raise SculptbenchError(
-                    f"{COMPONENT_KINDS[kind][0]} got {type(component).__name__!r}; expected an instance of sculptbench.core.{base.__name__}"
+                    f"{COMPONENT_KINDS[kind][0]} got {type(component).__name__!r}; expected an instance of sculptbench.api.{base.__name__}"
                 )
             comp_name = getattr(component, "name", None)
             if not isinstance(comp_name, str) or not comp_name.strip():

@@ -358,9 +358,11 @@ def network_group(cell: Cell, registry: Any, task: Any = None, device: str | Non
     TrainingConfig(**training).validate()
     scorers = sorted({name.split(".")[0] for name in cell.metrics if "." in name and name.split(".")[0] in registry.scorers}) or ["structure"]
     # A pruner's label may carry its selection rule, e.g. iterative[oracle] (Pruner.label).
+    pruner = cell.pruner.split("[", 1)[0]
     spec = planning.RunSpec(
-        tasks=[task], pruners=[cell.pruner.split("[", 1)[0]], detectors=[cell.detector], scorers=scorers, seeds=[cell.seed], archs=[hidden],
-        params={cell.pruner: dict(cell.config.get("pruner_params") or {}), cell.detector: dict(cell.config.get("detector_params") or {})},
+        tasks=[task], pruners=[pruner], detectors=[cell.detector], scorers=scorers, seeds=[cell.seed], archs=[hidden],
+        params={pruner: dict(cell.config.get("pruner_params") or {}), cell.detector: dict(cell.config.get("detector_params") or {}),
+                **{name: dict(options) for name, options in (cell.config.get("scorer_params") or {}).items() if name in scorers}},
         training_overrides=dict(training), device=planning.resolve_device(device or cell.config.get("device") or "cpu"),
     )
     (group,) = planning.plan(registry, spec)

@@ -59,7 +59,6 @@ from sculptbench.contracts.components import Scorer
 from sculptbench.contracts.hashing import digest, json_default
 from sculptbench.contracts.types import Detection, OverlappingDetection, SculptedNetwork
 from sculptbench.contracts.work import CacheLocation
-from sculptbench.engine.torch_import import kernel_fingerprint
 
 STAGES: tuple[str, ...] = ("prune", "detect", "score")
 STAGE_LOG_ENV = "SCULPTBENCH_STAGE_LOG"
@@ -116,29 +115,6 @@ class StageCache(CacheLocation):
         if self.force is None:
             return True
         return STAGES.index(stage) < STAGES.index(self.force)
-
-    # ------------------------------------------------------------------ keys
-    @staticmethod
-    def prune_key(group: Any, seed: int) -> str:
-        """Key of one seed's pruned network in ``group`` (a :class:`sculptbench.run.planning.Group`)."""
-        task = group.task
-        return stage_key({
-            "stage": "prune", "task": task.name, "task_hash": task.definition_hash(), "data_source": task.data_source,
-            "task_parameters": dict(task.task_parameters), "hidden": list(group.hidden), "pruner": group.pruner,
-            "pruner_version": group.versions["pruner"], "pruner_params": group.params_for(seed),
-            "training": group.training.__dict__, "seed": seed, "device": group.device,
-            "kernels": kernel_fingerprint(group.device),
-        })
-
-    @staticmethod
-    def detect_key(prune_key: str, detector: str, version: Any, params: dict[str, Any], network: str = "") -> str:
-        """Key of one detection of a pruned network (``network``: its :func:`network_digest`)."""
-        return stage_key({"stage": "detect", "prune": prune_key, "network": network, "detector": detector, "version": version, "params": params})
-
-    @staticmethod
-    def score_key(detect_key: str, scorer: str, version: Any, detection: str = "") -> str:
-        """Key of one scorer's metrics for a detection (``detection``: its :func:`detection_digest`)."""
-        return stage_key({"stage": "score", "detect": detect_key, "detection": detection, "scorer": scorer, "version": version})
 
     # ------------------------------------------------------------------ files
     def _path(self, stage: str, key: str, suffix: str) -> Path:

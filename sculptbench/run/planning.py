@@ -11,20 +11,21 @@ cells of one group: what an executor schedules.
 from __future__ import annotations
 
 import fnmatch
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 
-from sculptbench.contracts.components import Pruner, Task
+from sculptbench.contracts.components import Task
 from sculptbench.contracts.errors import SculptbenchError
-from sculptbench.contracts.hashing import digest
-from sculptbench.contracts.types import TrainingConfig, with_task_defaults
+from sculptbench.contracts.hashing import canonical_json
+from sculptbench.contracts.options import Options
+from sculptbench.contracts.protocol import DETECTING_RULES
+from sculptbench.contracts.types import TrainingConfig
 from sculptbench.contracts.work import CacheLocation, Group, WorkUnit
 from sculptbench.plugin.registry import Registry
 from sculptbench.run.cache import STAGES
+from sculptbench.run.keys import cell_key
 from sculptbench.run.parsing import PAPER_ARCHS
 
 
@@ -68,16 +69,22 @@ def resolve_device(device: str) -> str:
 
 
 def plan(registry: Registry, spec: RunSpec) -> list[Group]:
-    """Validate every component and parameter, and build the groups of the run."""
+    """Validate every component and option, and build the groups of the run.
+
+    Each component's options are resolved here, once per distinct set of task defaults
+    (:meth:`~sculptbench.contracts.components.Configurable.resolve`); the groups carry the
+    resolved :class:`~sculptbench.contracts.options.Options`, which the components receive as
+    they are.
+    """
     for kind, names in (("pruner", spec.pruners), ("detector", spec.detectors), ("scorer", spec.scorers)):
         if not names:
             raise SculptbenchError(f"no {kind}s selected; pass --{kind}s")
         for name in names:
             registry.get(kind, name)
-    known = set(spec.pruners) | set(spec.detectors)
+    known = set(spec.pruners) | set(spec.detectors) | set(spec.scorers)
     for component in spec.params:
         if component not in known:
-            raise SculptbenchError(f"--param names {component!r}, which is not a selected pruner or detector; selected: {', '.join(sorted(known))}")
+            raise SculptbenchError(f"--param names {component!r}, which is not a selected pruner, detector or scorer; selected: {', '.join(sorted(known))}")
     if not spec.seeds:
         raise SculptbenchError("no seeds selected; pass --seeds N with N >= 1")
     if "executor" in registry.components:
@@ -86,13 +93,10 @@ def plan(registry: Registry, spec: RunSpec) -> list[Group]:
         raise SculptbenchError(f"invalid --timeout {spec.timeout}; it must be > 0 seconds")
     if spec.force is not None and spec.force not in STAGES:
         raise SculptbenchError(f"invalid --force {spec.force!r}; valid: {', '.join(STAGES)}")
-    user_params = {name: registry.pruners[name].validate_params(dict(spec.params.get(name, {}))) for name in spec.pruners}
-    detectors = []
-    for name in spec.detectors:
-        detectors.append((name, registry.detectors[name].validate_params(dict(spec.params.get(name, {})))))
+    resolver = _Resolver(registry, spec.params)
+    scorers = [(name, resolver.options("scorer", name, {})) for name in spec.scorers]
     groups = []
     for task in spec.tasks:
-        task_hash = task.definition_hash()  # once per task: hashing its definition per cell dominated big grids
         if spec.archs == PAPER_ARCHS:
             from sculptbench.paper import paper_archs
 
@@ -100,84 +104,92 @@ def plan(registry: Registry, spec: RunSpec) -> list[Group]:
         else:
             archs = spec.archs or list(task.default_archs)
         for hidden in archs:
-            base = task.training_for(tuple(hidden))
-            task_training = TrainingConfig(**{**base.__dict__, **spec.training_overrides}).validate()
+            hidden = tuple(hidden)
+            base = task.training_for(hidden)
             for pname in spec.pruners:
                 pruner = registry.pruners[pname]
-                per_seed = pruner_params(pruner, task, tuple(hidden), spec.seeds, user_params[pname])
                 versions = {
                     "pruner": registry.version_of("pruner", pname),
-                    "detectors": {n: registry.version_of("detector", n) for n, _ in detectors},
+                    "detectors": {n: registry.version_of("detector", n) for n in spec.detectors},
                     "scorers": {n: registry.version_of("scorer", n) for n in spec.scorers},
                     "task": registry.version_of("task", task.name) if task.name in registry.tasks else {"package": "file", "version": ""},
                 }
-                # Each seed's own settings (e.g. its published recipe): seeds whose training and
-                # detector settings agree are pruned together, the others in groups of their own.
-                batches: dict[Any, tuple[TrainingConfig, list, list[int]]] = {}
+                # Seeds whose options, training and detector settings agree are pruned together.
+                batches: dict[Any, Group] = {}
                 for seed in spec.seeds:
-                    settings = pruner.cell_settings(task, tuple(hidden), [seed], per_seed[seed])
-                    training, hints = task_training, {}
-                    if settings is not None:
-                        training = TrainingConfig(**{**base.__dict__, **settings.training, **spec.training_overrides}).validate()
-                        hints = settings.detector_hints
-                    task_dets = [(n, detector_params(registry.detectors[n], task, spec.params.get(n, {}), hints)) for n, _ in detectors]
-                    batches.setdefault((training, repr(task_dets)), (training, task_dets, []))[2].append(seed)
-                for training, task_dets, seeds in batches.values():
-                    pparams = per_seed[seeds[0]]
-                    group = Group(task, tuple(hidden), pname, pparams, training, seeds, task_dets, list(spec.scorers), spec.device, versions)
-                    group.seed_params = {seed: per_seed[seed] for seed in seeds if per_seed[seed] != pparams}
-                    label = pruner.label(pparams)
-                    group.pruner_label = label if label != pname else ""
-                    for seed in seeds:
-                        for dname, dparams in task_dets:
-                            group.keys[(seed, dname)] = digest({
-                                "task": task.name, "task_hash": task_hash, "hidden": list(hidden),
-                                "pruner": pname, "pruner_version": versions["pruner"], "pruner_params": group.params_for(seed),
-                                "training": training.__dict__, "detector": dname, "detector_version": versions["detectors"][dname],
-                                "detector_params": dparams, "scorers": {n: versions["scorers"][n] for n in spec.scorers},
-                                "seed": seed, "device": spec.device,
-                            }, 20)
-                    groups.append(group)
+                    options = resolver.options("pruner", pname, task.pruning_defaults_for(hidden, seed))
+                    settings = pruner.cell_settings(task, hidden, seed, options)
+                    extra = settings.training if settings is not None else {}
+                    training = TrainingConfig(**{**base.__dict__, **extra, **spec.training_overrides}).validate()
+                    hints = {**task.detector_defaults, **(settings.detector_hints if settings is not None else {})}
+                    detectors = [(n, resolver.options("detector", n, hints)) for n in spec.detectors]
+                    protocol = resolver.protocol(options, hints)
+                    group = batches.get((options, training, tuple(detectors), protocol))
+                    if group is None:
+                        group = Group(task, hidden, pname, options, training, [], detectors, scorers, spec.device, versions,
+                                      pruner_label=pruner.label(options), protocol=protocol,
+                                      networks_per_seed=options.get("restarts", 1) * pruner.networks_per_start(options))
+                        batches[(options, training, tuple(detectors), protocol)] = group
+                        groups.append(group)
+                    group.seeds.append(seed)
+                    for dname, _ in detectors:
+                        group.keys[(seed, dname)] = cell_key(group, seed, dname)
     return groups
 
 
-def pruner_params(pruner: Pruner, task: Task, hidden: tuple[int, ...], seeds: Sequence[int], user: dict[str, Any]) -> dict[int, dict[str, Any]]:
-    """Each seed's resolved pruner parameters: ``user`` (already merged with the pruner's defaults
-    by ``validate_params``), then the task's pruning defaults for the options left ``None``
-    (:func:`sculptbench.core.with_task_defaults`), validated again. Seeds whose task defaults agree
-    share one dict."""
-    out: dict[int, dict[str, Any]] = {}
-    seen: dict[Any, dict[str, Any]] = {}
-    for seed in seeds:
-        merged = with_task_defaults(task, hidden, seed, user, pruner.fallbacks)
-        frozen = repr(sorted(merged.items()))
-        if frozen not in seen:
-            seen[frozen] = pruner.validate_params(merged) if merged != user else user
-        out[seed] = seen[frozen]
-    return out
+class _Resolver:
+    """Resolves each component's options for a set of task defaults, once per distinct set."""
+
+    def __init__(self, registry: Registry, params: dict[str, dict[str, Any]]):
+        self.registry = registry
+        self.params = params
+        self.seen: dict[Any, Options] = {}
+
+    def options(self, kind: str, name: str, task_values: Mapping[str, Any]) -> Options:
+        """``name``'s options for the user's ``--param`` values and ``task_values``."""
+        key = (kind, name, canonical_json(dict(task_values)))
+        if key not in self.seen:
+            component = self.registry.get(kind, name)
+            self.seen[key] = component.resolve(self.params.get(name, {}), task_values)
+        return self.seen[key]
+
+    def protocol(self, options: Options, hints: Mapping[str, Any]) -> tuple[tuple[str, str, Options], ...]:
+        """The detector (and the oracle's scorer) that a pruner's ``select`` rule runs, resolved for
+        this cell's detector settings: ``(kind, name, options)`` each; checked to exist."""
+        out = []
+        if options.get("select") in DETECTING_RULES:
+            name = options["select_detector"]
+            out.append(("detector", name, self.resolve_unselected("detector", name, hints)))
+        if options.get("select") == "oracle":
+            name = options["oracle_scorer"]
+            scorer = self.registry.get("scorer", name)
+            if options["oracle_metric"] not in scorer.metrics:
+                raise SculptbenchError(f"invalid oracle_metric {options['oracle_metric']!r}; scorer {name!r} reports: {', '.join(scorer.metrics)}")
+            out.append(("scorer", name, self.resolve_unselected("scorer", name, {})))
+        return tuple(out)
+
+    def resolve_unselected(self, kind: str, name: str, task_values: Mapping[str, Any]) -> Options:
+        """Options of a component the protocol uses: its defaults and the task's (``--param`` names
+        only selected components)."""
+        key = (kind, name, "protocol", canonical_json(dict(task_values)))
+        if key not in self.seen:
+            self.seen[key] = self.registry.get(kind, name).resolve({}, task_values)
+        return self.seen[key]
 
 
-def detector_params(detector: Any, task: Task, user: dict[str, Any], extra_hints: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A detector's parameters: its defaults, then the task's hints it understands (and the
-    pruner's ``extra_hints``, e.g. the paper's detector steps), then the user's."""
-    hints = {k: v for k, v in {**task.detector_defaults, **(extra_hints or {})}.items() if k in detector.defaults}
-    return detector.validate_params({**hints, **user})
-
-
-#: Per batched network (a seed, or one of its hyperparameter variants): bytes of bookkeeping
-#: (history, masks' Python objects, results) measured on the exemplars, beyond its tensors.
+#: Per batched network: bytes of bookkeeping (history, masks' Python objects, results) measured on
+#: the exemplars, beyond its tensors.
 NETWORK_OVERHEAD_BYTES = 100_000
-#: Networks the built-in pruners train side by side per seed at most (the ``auto`` grid's 9 variants).
-VARIANTS_PER_SEED = 9
 
 
-def estimate_group_bytes(group: "Group", batch: bool = True) -> int:
+def estimate_group_bytes(group: Group, batch: bool = True) -> int:
     """A rough upper estimate of the memory one group needs while it runs.
 
     Each network holds its weights, gradients, optimiser moments, masks and saved copies (about
-    10 x its parameters in float32) and its activations on a batch (4 x, for the backward pass);
-    batched, every seed's networks (up to :data:`VARIANTS_PER_SEED` each) are alive together;
-    unbatched, one seed's. A Boolean task adds its truth table (six float32 copies).
+    10 x its parameters in float32) and its activations on a batch (4 x, for the backward pass).
+    A seed trains :attr:`Group.networks_per_seed` networks side by side (the protocol's restarts
+    times what its pruner says one start trains); batched, every seed's are alive together,
+    unbatched one seed's. A Boolean task adds its truth table (six float32 copies).
     """
     widths = [group.task.n_inputs, *group.hidden, group.task.n_outputs]
     params = sum(a * b + b for a, b in zip(widths, widths[1:]))
@@ -187,35 +199,31 @@ def estimate_group_bytes(group: "Group", batch: bool = True) -> int:
     table = 0
     if getattr(group.task, "data_source", "") == "truth table":
         table = 6 * 4 * (2 ** group.task.n_inputs) * (group.task.n_inputs + group.task.n_outputs)
-    return seeds * VARIANTS_PER_SEED * per_network + table
+    return seeds * group.networks_per_seed * per_network + table
 
 
-def select_tasks(registry: Registry, selectors: Sequence[str], load_file: Callable[[str], Task] | None = None) -> list[Task]:
-    """Resolve task selectors: ``all``, a family (``exemplars``), a task name (``bool/none``),
-    a prefix (``bool``), a glob (``bool/overlap-o3-*``) or a path to a circuit YAML file."""
+def select_tasks(registry: Registry, selectors: Sequence[str]) -> list[Task]:
+    """Resolve task selectors: ``all``, a family (``exemplars``), a task name (``bool/none``), a
+    prefix (``bool``), a glob (``bool/overlap-o3-*``), or whatever a registered task source makes
+    tasks of (a circuit ``.yaml`` file, a generated circuit's name)."""
     if not selectors:
         raise SculptbenchError("no tasks selected; pass --tasks (e.g. --tasks exemplars, or --tasks all)")
     tasks = registry.tasks
     chosen: dict[str, Task] = {}
-    files: dict[str, str] = {}  # task name -> the task file that defines it
+    made: dict[str, str] = {}  # task name -> the selector a source made it from
     for sel in selectors:
-        if sel.endswith((".yaml", ".yml")) or os.path.sep in sel and Path(sel).exists():
-            if load_file is None:
-                from sculptbench.plugins.tasks.boolean.circuits import (
-                    load_circuit as load_file,  # noqa: N811
-                )
-            if not Path(sel).is_file():
-                raise SculptbenchError(f"task file {sel} does not exist; pass a path to a circuit YAML file")
-            task = load_file(sel)
+        source = registry.task_source_for(sel)
+        if source is not None:
+            task = source.load(sel)
             if task.name in tasks or ("task", task.name) in registry.contested:
                 owner = registry.owner.get(("task", task.name))
                 raise SculptbenchError(
-                    f"task file {sel} names its task {task.name!r}, which is a registered task"
-                    f"{f' (package {owner.package})' if owner else ''}; registered task names are taken: give the file another `name:`"
+                    f"{sel} names its task {task.name!r}, which is a registered task"
+                    f"{f' (package {owner.package})' if owner else ''}; registered task names are taken: give it another name"
                 )
-            if task.name in files:
-                raise SculptbenchError(f"task files {files[task.name]} and {sel} both name their task {task.name!r}; give one another `name:`")
-            files[task.name] = sel
+            if task.name in made and made[task.name] != sel:
+                raise SculptbenchError(f"{made[task.name]} and {sel} both name their task {task.name!r}; give one another name")
+            made[task.name] = sel
             chosen[task.name] = task
             continue
         if sel == "all":
@@ -232,8 +240,9 @@ def select_tasks(registry: Registry, selectors: Sequence[str], load_file: Callab
             registry.get("task", sel)  # names the packages whose clash left the task without an owner
         if not matched:
             families = sorted({t.family for t in tasks.values()})
+            sources = "".join(f", {s.description}" for s in registry.task_sources.values())
             raise SculptbenchError(
-                f"unknown task {sel!r}; available: all, families {', '.join(families)}, a task name (see `sculptbench list tasks`) or a path to a .yaml circuit"
+                f"unknown task {sel!r}; available: all, families {', '.join(families)}, a task name (see `sculptbench list tasks`){sources}"
             )
         for t in sorted(matched, key=lambda t: t.name):
             chosen.setdefault(t.name, t)

@@ -17,10 +17,11 @@ import torch
 
 from sculptbench.contracts import checks
 from sculptbench.contracts.errors import SculptbenchError
-from sculptbench.contracts.types import Detection, PruneJob, SculptedNetwork
+from sculptbench.contracts.types import Detection, SculptedNetwork
 from sculptbench.contracts.work import Cell, Group, WorkUnit
 from sculptbench.engine.torch_import import kernel_fingerprint
 from sculptbench.plugin.registry import Registry
+from sculptbench.run import keys
 from sculptbench.run.cache import (
     StageCache,
     detection_digest,
@@ -30,6 +31,7 @@ from sculptbench.run.cache import (
     network_digest,
     normalise_metrics,
 )
+from sculptbench.run.selection import prune_cells
 
 
 @dataclass
@@ -69,12 +71,12 @@ def scored_networks(registry: Registry, group: Group, detector: str, cache_dir: 
                  lambda event: cells.__setitem__(event[1].cell_key, event[1]) if event[0] == "cell" else None)
         sizes = [group.task.n_inputs, *group.hidden, group.task.n_outputs]
         for seed, key in zip(seeds, keys):
-            pkey = cache.prune_key(group, seed)
+            pkey = keys.prune_key(group, seed, kernel_fingerprint(group.device))
             hit = cache.load_network(pkey, sizes)
             found = None
             if hit is not None:
                 dparams = dict(group.detectors)[detector]
-                dkey = cache.detect_key(pkey, detector, group.versions["detectors"][detector], dparams, network_digest(hit[0]))
+                dkey = keys.detect_key(pkey, detector, group.versions["detectors"][detector], dparams, network_digest(hit[0]))
                 found = cache.load_detection(dkey, hit[0])
             out.append(ScoredNetwork(cells[key], hit[0] if hit else None, found[0] if found else None))
     return out
@@ -91,7 +93,8 @@ def run_unit(unit: WorkUnit, registry: Registry, emit: Callable[[tuple], None]) 
     seeds = [s for s in group.seeds if any(group.keys[(s, d)] in todo for d, _ in group.detectors)]
     if not seeds:
         return
-    pkeys = {seed: cache.prune_key(group, seed) for seed in seeds}
+    kernels = kernel_fingerprint(group.device)
+    pkeys = {seed: keys.prune_key(group, seed, kernels) for seed in seeds}
     sizes = [group.task.n_inputs, *group.hidden, group.task.n_outputs]
     nets: dict[int, SculptedNetwork] = {}
     seconds: dict[int, float] = {}
@@ -105,33 +108,27 @@ def run_unit(unit: WorkUnit, registry: Registry, emit: Callable[[tuple], None]) 
     prune_errors: dict[int, str] = {}
     if missing:
         emit(("begin", None, f"pruner {group.pruner!r}"))
-        jobs = [PruneJob(group.task, group.hidden, seed, dict(group.params_for(seed)), group.training, group.device) for seed in missing]
         t0 = time.perf_counter()
+        who = _who(registry, "pruner", group.pruner)
         try:
-            pruner = _component(registry, "pruner", group.pruner)
-            out = pruner.prune_many(jobs) if unit.batch else [pruner.prune(job) for job in jobs]
-            if not isinstance(out, (list, tuple)) or len(out) != len(jobs):
-                raise checks.InvalidOutput(f"{_who(registry, 'pruner', group.pruner)} returned {len(out) if isinstance(out, (list, tuple)) else type(out).__name__} results for {len(jobs)} jobs")
+            out = prune_cells(_component(registry, "pruner", group.pruner), group, missing, registry, unit.batch, who)
         except Exception as exc:  # noqa: BLE001 - a failing plugin yields error rows
             failure = _failure("pruner", group.pruner, exc)
             for seed in missing:
-                seconds[seed] = (time.perf_counter() - t0) / len(jobs)
+                seconds[seed] = (time.perf_counter() - t0) / len(missing)
                 prune_errors[seed] = failure
         else:
-            each = (time.perf_counter() - t0) / len(jobs)
+            each = (time.perf_counter() - t0) / len(missing)
             for seed, net in zip(missing, out):
                 seconds[seed] = each
-                try:
-                    checks.check_network(net, sizes, _who(registry, "pruner", group.pruner))
-                except checks.InvalidOutput as exc:
-                    prune_errors[seed] = _failure("pruner", group.pruner, exc)
-                    continue
-                if net.status == "error":  # one job the pruner could not serve: an error row, never cached
+                if isinstance(net, checks.InvalidOutput):
+                    prune_errors[seed] = _failure("pruner", group.pruner, net)
+                elif net.status == "error":  # one job the pruner could not serve: an error row, never cached
                     prune_errors[seed] = f"pruner {group.pruner!r}: {net.info['error']}"
-                    continue
-                nets[seed] = net
-                status[seed] = _save(cache.save_network, pkeys[seed], net, each)
-                log_stage("prune", pkeys[seed])
+                else:
+                    nets[seed] = net
+                    status[seed] = _save(cache.save_network, pkeys[seed], net, each)
+                    log_stage("prune", pkeys[seed])
     for seed in seeds:
         net = nets.get(seed)
         for dname, dparams in group.detectors:
@@ -164,10 +161,10 @@ def _detect_and_score(cell: Cell, unit: WorkUnit, registry: Registry, net: Sculp
     group, cache = unit.group, StageCache.at(unit.cache)
     # The detection's key covers the network's content, and each score's key the detection's:
     # a cached detection and score always belong to this very network.
-    dkey = cache.detect_key(pkey, dname, group.versions["detectors"][dname], dparams, network_digest(net))
+    dkey = keys.detect_key(pkey, dname, group.versions["detectors"][dname], dparams, network_digest(net))
 
     def detect() -> Detection:
-        raw = _component(registry, "detector", dname).detect(net, group.task, dict(dparams), seed)
+        raw = _component(registry, "detector", dname).detect(net, group.task, dparams, seed)
         checks.check_detection(raw, net, _who(registry, "detector", dname))
         # What the scorers see is exactly what the cache stores and returns.
         return detection_from_json(detection_to_json(raw))
@@ -181,12 +178,12 @@ def _detect_and_score(cell: Cell, unit: WorkUnit, registry: Registry, net: Sculp
     cell.config["modules"] = [sorted(m) for m in detection.modules]
     ddigest = detection_digest(detection)
     total = 0.0
-    for sname in group.scorers:
-        skey = cache.score_key(dkey, sname, group.versions["scorers"][sname], ddigest)
+    for sname, soptions in group.scorers:
+        skey = keys.score_key(dkey, sname, group.versions["scorers"][sname], soptions, ddigest)
         scorer = registry.components["scorer"].get(sname)
 
         def score() -> dict[str, Any]:
-            record = _component(registry, "scorer", sname).score(detection, net, group.task)
+            record = _component(registry, "scorer", sname).score(detection, net, group.task, soptions, seed)
             checks.check_score_record(record, _component(registry, "scorer", sname), _who(registry, "scorer", sname))
             return normalise_metrics(dict(record.metrics))
 
@@ -276,7 +273,8 @@ def _base_cell(group: Group, seed: int, dname: str, dparams: dict, key: str) -> 
         cell_key=key, task=group.task.name, family=group.task.family, arch="x".join(map(str, group.hidden)) or "-",
         depth=len(group.hidden), pruner=group.pruner_label or group.pruner, detector=dname, seed=seed, status="error",
         config={
-            "pruner_params": group.params_for(seed), "detector_params": dparams, "training": group.training.__dict__,
+            "pruner_params": group.params_for(seed).as_dict(), "detector_params": dparams.as_dict(),
+            "scorer_params": {name: options.as_dict() for name, options in group.scorers}, "training": group.training.__dict__,
             "device": group.device, "data_source": group.task.data_source, "task_hash": group.task.definition_hash(),
             "task_parameters": dict(group.task.task_parameters),
         },

@@ -1,6 +1,6 @@
 """Pruning decisions: schedules, the accept/halve-step loop, scores and masks.
 
-These pieces decide *what* to prune; :mod:`sculptbench.engine.training` trains. :func:`sculpt` drives
+These pieces decide *what* to prune; the engine (:func:`sculptbench.api.train_batch`) trains. :func:`sculpt` drives
 both for a batch of members (seeds and hyperparameter variants of one task and shape), as the
 built-in pruners do. Every decision is taken per member, so a member's result does not depend
 on which other members share its batch.
@@ -14,11 +14,20 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import torch
-from sculptbench.plugins.pruners.iterative.scores import edge_scores, unit_scores
 
-from sculptbench.contracts.errors import SculptbenchError
-from sculptbench.contracts.types import PruneJob, SculptedNetwork
-from sculptbench.engine import training as engine
+from sculptbench.api import (
+    Layout,
+    PruneJob,
+    SculptbenchError,
+    SculptedNetwork,
+    TrainResult,
+    evaluate_batch,
+    init_params,
+    single_threaded,
+    to_network,
+    train_batch,
+)
+from sculptbench.plugins.pruners.iterative.scores import edge_scores, unit_scores
 
 SCHEDULES = ("linear", "exponential", "cosine", "cubic", "lth")
 #: The reference code's loop semantics where ours differ (``loop`` option, docs/paper-differences.md):
@@ -140,7 +149,7 @@ def select_percentile(scores: torch.Tensor, alive: torch.Tensor, target: float) 
     return alive & (values > cut)
 
 
-def mask_biases_without_inputs(layout: engine.Layout, mask: torch.Tensor) -> torch.Tensor:
+def mask_biases_without_inputs(layout: Layout, mask: torch.Tensor) -> torch.Tensor:
     """``mask`` with the bias of every unit that has no incoming weight left masked (rows of ``mask``)."""
     out = mask.clone()
     for layer in range(layout.n_layers):
@@ -149,13 +158,13 @@ def mask_biases_without_inputs(layout: engine.Layout, mask: torch.Tensor) -> tor
     return out
 
 
-def unit_alive_from_mask(layout: engine.Layout, mask: torch.Tensor) -> torch.Tensor:
+def unit_alive_from_mask(layout: Layout, mask: torch.Tensor) -> torch.Tensor:
     """Hidden units (concatenated over layers) whose bias is unmasked, for rows of ``mask``."""
     parts = [layout.biases(mask, layer)[:, 0] > 0 for layer in range(layout.n_layers - 1)]
     return torch.cat(parts, dim=1)
 
 
-def flat_mask_from_units(layout: engine.Layout, unit_alive: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+def flat_mask_from_units(layout: Layout, unit_alive: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
     """``base`` with every weight and bias of a dead hidden unit masked (rows of ``unit_alive``)."""
     k = unit_alive.shape[0]
     alive_by_layer = [torch.ones(k, layout.sizes[0], dtype=base.dtype, device=base.device)]
@@ -172,7 +181,7 @@ def flat_mask_from_units(layout: engine.Layout, unit_alive: torch.Tensor, base: 
     return torch.cat(parts, dim=1) * base
 
 
-def io_connected(layout: engine.Layout, mask: torch.Tensor, require_all_inputs: bool) -> torch.Tensor:
+def io_connected(layout: Layout, mask: torch.Tensor, require_all_inputs: bool) -> torch.Tensor:
     """Rows of ``mask`` where every output (and, if required, every input) keeps an edge."""
     ok = (layout.weights(mask, layout.n_layers - 1) > 0).any(dim=1).all(dim=1)
     if require_all_inputs:
@@ -214,17 +223,6 @@ class Member:
     any_accepted: bool = False
 
 
-def restart_seed(seed: int, restart: int) -> int:
-    """The generator seed of restart ``restart`` of a cell with seed ``seed``.
-
-    Restart 0 is the seed itself, so a single-restart run matches a run without restarts; later
-    restarts mix in a large odd constant so they do not collide with other cells' seeds.
-    """
-    if restart == 0:
-        return seed
-    return (seed + 0x9E3779B97F4A7C15 * restart) % (2**63)
-
-
 @dataclass
 class SculptStats:
     """Where the time of one :func:`sculpt` call went (seconds)."""
@@ -251,9 +249,9 @@ def sculpt(jobs: Sequence[PruneJob], variants: Sequence[tuple[dict[str, Any], li
     to every job; ``job_variants`` (instead) gives each job its own. ``loop`` names the
     reference-loop points (:data:`LOOP_POINTS`) to follow. Returns, per job, the networks of
     its variants in order, and the time split. Runs on one CPU thread, so that a member's result
-    is the same in any batch (:func:`sculptbench.engine.training.single_threaded`).
+    is the same in any batch (:func:`sculptbench.api.single_threaded`).
     """
-    with engine.single_threaded():
+    with single_threaded():
         return _sculpt(jobs, variants, loop, job_variants)
 
 
@@ -267,21 +265,21 @@ def _sculpt(jobs: Sequence[PruneJob], variants: Sequence[tuple[dict[str, Any], l
         job_variants = [variants or []] * len(jobs)
     first = jobs[0]
     task, config, device = first.task, first.training, torch.device(first.device)
-    layout = engine.Layout(tuple(first.sizes))
+    layout = Layout(tuple(first.sizes))
     data = task.data(device)
     members = [
-        Member(job_index=j, variant=dict(v), phases=phases, generator=torch.Generator().manual_seed(restart_seed(job.seed, v.get("restart", 0))))
+        Member(job_index=j, variant=dict(v), phases=phases, generator=torch.Generator().manual_seed(job.seed))
         for j, job in enumerate(jobs)
         for v, phases in job_variants[j]
     ]
     k = len(members)
     gens = [m.generator for m in members]
-    params = engine.init_params(layout, gens, device)
+    params = init_params(layout, gens, device)
     masks = torch.ones_like(params)
 
-    def train_rows(rows: list[int], cand_params: torch.Tensor, cand_masks: torch.Tensor) -> engine.TrainResult:
+    def train_rows(rows: list[int], cand_params: torch.Tensor, cand_masks: torch.Tensor) -> TrainResult:
         t0 = time.perf_counter()
-        result = engine.train(layout, cand_params, cand_masks, data, config, [gens[r] for r in rows], accuracy=task.accuracy,
+        result = train_batch(layout, cand_params, cand_masks, data, config, [gens[r] for r in rows], accuracy=task.accuracy,
                               prefer_later="later_epoch" in loop)
         stats.train += time.perf_counter() - t0
         stats.trainings += len(rows)
@@ -289,7 +287,7 @@ def _sculpt(jobs: Sequence[PruneJob], variants: Sequence[tuple[dict[str, Any], l
             members[r].trainings += 1
         return result
 
-    # Dense training, once per set of identical members (same job and restart).
+    # Dense training, once per job (its variants start from the same network).
     all_rows = list(range(k))
     dense_followers = _followers(members, all_rows, None)
     leaders = sorted(dense_followers)
@@ -376,10 +374,10 @@ def _sculpt(jobs: Sequence[PruneJob], variants: Sequence[tuple[dict[str, Any], l
         if not members[r].any_accepted:
             members[r].status = "untrainable"
             params[r], members[r].accuracy = dense_row, members[r].dense_accuracy
-    test_acc, _ = engine.evaluate(layout, params * masks, data.test_x, data.test_y, task.accuracy)
+    test_acc, _ = evaluate_batch(layout, params * masks, data.test_x, data.test_y, task.accuracy)
     results: list[list[SculptedNetwork]] = [[] for _ in jobs]
     for r, m in enumerate(members):
-        net = engine.to_network(layout, params[r], masks[r])
+        net = to_network(layout, params[r], masks[r])
         net.accuracy = m.accuracy
         net.dense_accuracy = m.dense_accuracy
         net.test_accuracy = float(test_acc[r])
@@ -393,15 +391,15 @@ def _sculpt(jobs: Sequence[PruneJob], variants: Sequence[tuple[dict[str, Any], l
 def _followers(members: Sequence[Member], rows: Sequence[int], phase_index: int | None) -> dict[int, list[int]]:
     """Group ``rows`` into members that would compute the same thing: leader row -> follower rows.
 
-    Two members are the same through dense training if they share a job and a restart (so a
-    generator seed), and through phase ``phase_index`` if their phases up to it are also equal.
+    Two members are the same through dense training if they share a job (so a generator
+    seed), and through phase ``phase_index`` if their phases up to it are also equal.
     Members run alone give the same numbers in any batch, so a follower may copy its leader.
     """
     groups: dict[tuple, list[int]] = {}
     for r in rows:
         m = members[r]
         phases = () if phase_index is None else tuple(m.phases[:phase_index + 1])
-        groups.setdefault((m.job_index, m.variant.get("restart", 0), phases), []).append(r)
+        groups.setdefault((m.job_index, phases), []).append(r)
     return {group[0]: group[1:] for group in groups.values()}
 
 
@@ -419,12 +417,12 @@ def _copy_to_followers(followers: dict[int, list[int]], members: list[Member], p
             dst.history = [dict(step) for step in src.history]
 
 
-def _density(layout: engine.Layout, mask: torch.Tensor) -> torch.Tensor:
+def _density(layout: Layout, mask: torch.Tensor) -> torch.Tensor:
     cols = layout.weight_columns().to(mask.device)
     return mask[:, cols].sum(dim=1) / layout.n_weights
 
 
-def _pruned_percent(layout: engine.Layout, mask: torch.Tensor, kind: str) -> float:
+def _pruned_percent(layout: Layout, mask: torch.Tensor, kind: str) -> float:
     if kind == "unit":
         alive = unit_alive_from_mask(layout, mask)
         return 100.0 * (1 - float(alive.float().mean())) if layout.n_hidden else 0.0

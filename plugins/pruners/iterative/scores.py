@@ -12,19 +12,17 @@ from typing import Sequence
 
 import torch
 
-from sculptbench.contracts.errors import SculptbenchError
-from sculptbench.contracts.types import TaskData
-from sculptbench.engine import training as engine
+from sculptbench.api import Layout, SculptbenchError, TaskData, hidden_activations_and_grads
 
 UNIT_SCORES = ("act_grad", "act_weight", "act_variance", "random")
 EDGE_SCORES = ("magnitude", "lamp", "random")
 
 
-def unit_scores(kind: str, layout: engine.Layout, params: torch.Tensor, mask: torch.Tensor, data: TaskData, gens: Sequence[torch.Generator]) -> torch.Tensor:
+def unit_scores(kind: str, layout: Layout, params: torch.Tensor, mask: torch.Tensor, data: TaskData, gens: Sequence[torch.Generator]) -> torch.Tensor:
     """Scores of all hidden units, ``(K, n_hidden)``, on the noise-free training rows."""
     if kind == "random":
         return torch.stack([torch.rand(layout.n_hidden, generator=g) for g in gens]).to(params.device)
-    acts, grads = engine.unit_activations_and_grads(layout, params * mask, data.train_x, data.train_y)
+    acts, grads = hidden_activations_and_grads(layout, params * mask, data.train_x, data.train_y)
     a = torch.cat(acts, dim=2)
     if kind == "act_grad":
         return (a * torch.cat(grads, dim=2)).abs().mean(dim=1)
@@ -36,7 +34,7 @@ def unit_scores(kind: str, layout: engine.Layout, params: torch.Tensor, mask: to
     raise SculptbenchError(f"unknown unit score {kind!r}; valid: {', '.join(UNIT_SCORES)}")
 
 
-def edge_scores(kind: str, layout: engine.Layout, params: torch.Tensor, gens: Sequence[torch.Generator], mask: "torch.Tensor | None" = None) -> torch.Tensor:
+def edge_scores(kind: str, layout: Layout, params: torch.Tensor, gens: Sequence[torch.Generator], mask: "torch.Tensor | None" = None) -> torch.Tensor:
     """Scores of all weights (flat weight columns only), ``(K, n_weights)``.
 
     ``magnitude``: |w|. ``lamp``: layer-adaptive magnitude (Lee et al., ICLR 2021): within its
@@ -55,7 +53,7 @@ def edge_scores(kind: str, layout: engine.Layout, params: torch.Tensor, gens: Se
     raise SculptbenchError(f"unknown edge score {kind!r}; valid: {', '.join(EDGE_SCORES)}")
 
 
-def lamp_scores(layout: engine.Layout, weights: torch.Tensor) -> torch.Tensor:
+def lamp_scores(layout: Layout, weights: torch.Tensor) -> torch.Tensor:
     """LAMP scores of flat weight columns ``(K, n_weights)`` (pruned ones given as 0, scoring 0)."""
     squared = weights.double() ** 2
     out = torch.empty_like(squared)

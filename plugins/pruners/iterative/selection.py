@@ -1,38 +1,14 @@
-"""The label-free rules that pick one of a cell's pruned variants (``select`` and the authors' rule).
+"""The authors' rule: how their notebook ranks a cell's variants by sparsity and picks one.
 
-Pure functions of the networks (and of a detection), testable on hand-built inputs; the pruner
-(:mod:`.pruner`) runs the detector and applies them.
+Pure functions of the networks, testable on hand-built inputs. The protocol's other rules are the
+framework's (``select``, docs/protocol.md); this pruner ranks sparsity by :func:`sparsity_key`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
-from sculptbench.contracts.types import SculptedNetwork
-
-#: Modularities closer than this count as equal (the sparsest of them is kept).
-MODULARITY_TIE = 1e-9
-
-
-def partition_modularity(net: SculptedNetwork, detection: Any) -> float:
-    """Newman modularity of ``detection``'s modules on the undirected, unweighted graph of
-    ``net``'s surviving edges (units outside every module count as modules of their own; a
-    network without edges scores 0). Label-free: a network whose modules share no edge scores
-    highest for its number of modules."""
-    import networkx as nx
-    from networkx.algorithms.community import modularity
-
-    graph = nx.Graph()
-    for layer in range(net.n_layers):
-        rows, cols = net.weight_masks[layer].nonzero(as_tuple=True)
-        graph.add_edges_from(((layer, int(i)), (layer + 1, int(o))) for o, i in zip(rows.tolist(), cols.tolist()))
-    if graph.number_of_edges() == 0:
-        return 0.0
-    module_of = {tuple(u): k for k, module in enumerate(detection.modules) for u in module}
-    groups: dict[Any, set] = {}
-    for node in graph.nodes:
-        groups.setdefault(module_of.get(node, ("alone", node)), set()).add(node)
-    return float(modularity(graph, list(groups.values())))
+from sculptbench.api import SculptedNetwork
 
 
 def sparsity_key(net: SculptedNetwork, rule: str) -> float:
@@ -52,11 +28,3 @@ def authors_choice(nets: Sequence[SculptedNetwork]) -> SculptedNetwork:
     """
     ok = [n for n in nets if n.status == "ok"] or list(nets)
     return min(ok, key=lambda n: sparsity_key(n, "authors"))
-
-
-def module_signature(detection: Any, last_layer: int) -> frozenset:
-    """A detection's module structure, label-free: per module its input units, output units and layer count."""
-    return frozenset(
-        (frozenset(u for u in m if u[0] == 0), frozenset(u for u in m if u[0] == last_layer), len({u[0] for u in m}))
-        for m in detection.modules
-    )

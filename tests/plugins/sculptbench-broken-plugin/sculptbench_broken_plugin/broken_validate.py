@@ -4,7 +4,7 @@ from sculptbench import hookimpl
 
 
 class NotADetector:
-    """Looks like a detector, but does not subclass sculptbench.core.Detector."""
+    """Looks like a detector, but does not subclass sculptbench.api.Detector."""
 
     name = "not-a-detector"
 

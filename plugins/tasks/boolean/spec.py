@@ -1,56 +1,23 @@
-# Over 500 lines because the circuit spec format is one unit: its YAML parser, the checks behind each error message and the task it builds share private helpers and change together.
-"""Boolean-circuit tasks: a declarative YAML format, its validating loader and the task class.
+"""The Boolean circuit format: its YAML loading, its parser and the checks behind each error message.
 
 A circuit file names its inputs, its gates (wired by name), its ordered outputs and the
 ground-truth module DAG of the task; see ``docs/circuits.md`` for the full reference. Every
 problem in a file is reported as a :class:`CircuitSpecError` whose one-line message reads
-``<file>: <key.path>: <why>``.
-
-Public API:
-
-- :func:`load_circuit` / :func:`parse_circuit` build a :class:`BooleanTask` from a file / a mapping.
-- :func:`builtin_task_files` / :func:`load_builtin_tasks` list / load the shipped task files.
-- :data:`PAPER_ARCHS` is the paper's 9-architecture grid; :data:`GATE_OPS` the gate operators.
+``<file>: <key.path>: <why>``. :data:`PAPER_ARCHS` is the paper's 9-architecture grid;
+:data:`GATE_OPS` the gate operators.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
-import numpy as np
-import torch
-import yaml
+from sculptbench.api import GroundTruthModule, SculptbenchError, TrainingConfig, parse_shape, width_problem
+from sculptbench.plugins.tasks.boolean.source import CircuitSpecError, _join
+from sculptbench.plugins.tasks.boolean.truth import evaluation_cost
 
-from sculptbench.contracts.components import Task
-from sculptbench.contracts.errors import SculptbenchError
-from sculptbench.contracts.types import (
-    GroundTruth,
-    GroundTruthModule,
-    TaskData,
-    TrainingConfig,
-)
-from sculptbench.run.parsing import parse_shape, width_problem
-
-__all__ = [
-    "CircuitSpecError",
-    "Gate",
-    "CircuitSpec",
-    "BooleanTask",
-    "GATE_OPS",
-    "PAPER_ARCHS",
-    "DEFAULT_ARCHS",
-    "FAMILY_TRAINING",
-    "MAX_INPUTS",
-    "load_circuit",
-    "parse_circuit",
-    "builtin_task_files",
-    "load_builtin_tasks",
-]
 
 #: The paper's Boolean architecture grid: 1, 2 or 3 hidden layers of width 24, 36 or 48,
 #: ordered by depth, then width.
@@ -58,8 +25,10 @@ PAPER_ARCHS: tuple[tuple[int, ...], ...] = tuple(
     (width,) * depth for depth in (1, 2, 3) for width in (24, 36, 48)
 )
 
+
 #: Hidden-layer shapes used when a spec has no ``archs`` key.
 DEFAULT_ARCHS: tuple[tuple[int, ...], ...] = ((24,), (24, 24), (24, 24, 24))
+
 
 #: Gate operators with their arity as ``(minimum, maximum)``; ``None`` means unbounded.
 GATE_OPS: Mapping[str, tuple[int, int | None]] = {
@@ -74,6 +43,7 @@ GATE_OPS: Mapping[str, tuple[int, int | None]] = {
     "table": (1, None),
 }
 
+
 #: Training recipe of each family before a spec's ``training`` key is merged over it.
 #: Families not listed use :class:`sculptbench.core.TrainingConfig`'s defaults.
 FAMILY_TRAINING: dict[str, TrainingConfig] = {
@@ -83,109 +53,43 @@ FAMILY_TRAINING: dict[str, TrainingConfig] = {
     "levels": TrainingConfig(),
 }
 
+
 #: Largest number of inputs a circuit may have (its truth table has ``2**n`` rows).
 MAX_INPUTS = 20
+
+
 #: Largest number of inputs of one ``table`` gate.
 MAX_TABLE_INPUTS = 16
+
+
 #: Bytes the truth-table evaluation may hold at once (checked from the circuit before any array
 #: is built; see :func:`evaluation_cost`).
 EVAL_MEMORY_BUDGET = 2 * 2**30
+
+
 #: Gate evaluations x truth-table rows a circuit may cost (about a minute of numpy at most).
 EVAL_WORK_BUDGET = 2**35
+
 
 _TOP_KEYS = (
     "name", "family", "description", "paper_name", "parameters", "inputs", "gates", "outputs",
     "modules", "training", "archs", "pruning", "detector",
 )
+
+
 _REQUIRED_KEYS = ("name", "family", "inputs", "gates", "outputs", "modules")
+
+
 _GATE_KEYS = ("op", "in", "ones")
+
+
 _MODULE_KEYS = ("reads", "uses", "drives", "gates")
+
+
 _TRAINING_KEYS = {"lr": float, "batch_size": int, "epochs": int, "weight_decay": float, "noise_std": float}
+
+
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
-
-
-# --------------------------------------------------------------------------- errors
-class CircuitSpecError(SculptbenchError):
-    """A circuit file is invalid. The message is one line: ``<file>: <key.path>: <why>``."""
-
-    def __init__(self, source: str, key_path: str, reason: str):
-        self.source = str(source)
-        self.key_path = key_path
-        self.reason = " ".join(str(reason).split())
-        super().__init__(f"{self.source}: {self.key_path}: {self.reason}")
-
-
-def _join(*parts: str | int) -> str:
-    """Build a key path: strings joined with dots, integers as ``[i]``."""
-    out = ""
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif out:
-            out += f".{part}"
-        else:
-            out = str(part)
-    return out
-
-
-# --------------------------------------------------------------------------- YAML loading
-_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _UniqueKeyLoader(_BaseLoader):  # type: ignore[misc, valid-type]
-    """A safe YAML loader that rejects duplicate keys in mappings, reporting their key path."""
-
-    def load_unique(self, source: str) -> Any:
-        """Compose the document, check it for duplicate keys, then construct it."""
-        node = self.get_single_node()
-        if node is None:
-            return None
-        self._check_duplicates(node, "", source, set())
-        return self.construct_document(node)
-
-    def _check_duplicates(self, node: yaml.Node, path: str, source: str, seen: set[int]) -> None:
-        if id(node) in seen:  # a node reached twice is shared through an alias (*name)
-            raise CircuitSpecError(
-                source, path or "(document)",
-                f"YAML alias (line {node.start_mark.line + 1}) refused: aliases can expand a small file without bound; write the value out",
-            )
-        seen.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            lines: dict[Any, int] = {}
-            for key_node, value_node in node.value:
-                if isinstance(key_node, yaml.ScalarNode):
-                    if key_node.tag == "tag:yaml.org,2002:merge":
-                        continue
-                    key = key_node.value
-                    line = key_node.start_mark.line + 1
-                    if key in lines:
-                        raise CircuitSpecError(
-                            source, _join(path, key) if path else key,
-                            f"duplicate key {key!r} (line {line}; first defined on line {lines[key]})",
-                        )
-                    lines[key] = line
-                    child = _join(path, key) if path else key
-                else:
-                    child = path
-                self._check_duplicates(value_node, child, source, seen)
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                self._check_duplicates(item, _join(path or "(document)", i), source, seen)
-
-
-def _load_yaml(text: str, source: str) -> Any:
-    loader = _UniqueKeyLoader(text)
-    try:
-        return loader.load_unique(source)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "(document)"
-        why = exc.problem or exc.context or "invalid YAML"
-        raise CircuitSpecError(source, where, f"YAML syntax error: {why}") from None
-    except yaml.YAMLError as exc:
-        raise CircuitSpecError(source, "(document)", f"YAML syntax error: {exc}") from None
-    finally:
-        loader.dispose()
 
 
 # --------------------------------------------------------------------------- the normalised spec
@@ -670,196 +574,3 @@ def _describe(value: Any) -> str:
     if len(text) > 40:
         text = text[:37] + "..."
     return f"{type(value).__name__} {text}"
-
-
-# --------------------------------------------------------------------------- evaluation
-_GATE_UFUNCS = {"and": np.logical_and, "nand": np.logical_and, "or": np.logical_or, "nor": np.logical_or,
-                "xor": np.logical_xor, "xnor": np.logical_xor}
-
-
-def _last_readers(gates: Sequence[Gate]) -> dict[str, int]:
-    """Wire -> index of the last gate that reads it."""
-    last: dict[str, int] = {}
-    for i, gate in enumerate(gates):
-        for wire in gate.inputs:
-            last[wire] = i
-    return last
-
-
-def evaluation_cost(inputs: Sequence[str], gates: Sequence[Gate], outputs: Mapping[str, str] | Sequence[tuple[str, str]]) -> int:
-    """Peak bytes :func:`_evaluate` and :meth:`BooleanTask.truth_table` hold for this circuit.
-
-    A gate's boolean array (one byte a row) lives until its last reader has run, or to the end
-    when it is an output; inputs live throughout. On top come the int64 row numbers (and a
-    table gate's int64 index), the stacked boolean ``X``/``Y`` and their float32 copies. So the
-    cost follows 2^inputs x the wires alive at once, not 2^inputs x the gate count.
-    """
-    wires = set(dict(outputs).values()) if isinstance(outputs, Mapping) else {w for _, w in outputs}
-    last = _last_readers(gates)
-    live = peak = len(inputs)
-    for i, gate in enumerate(gates):
-        live += 1
-        peak = max(peak, live)
-        live -= sum(1 for w in set(gate.inputs) if last.get(w) == i and w not in inputs and w not in wires)
-        if gate.name not in last and gate.name not in wires:
-            live -= 1
-    width = len(inputs) + len(wires)
-    extra = 8 + (8 if any(g.op == "table" for g in gates) else 0)
-    return 2 ** len(inputs) * (peak + extra + 5 * width)
-
-
-def _evaluate(spec: CircuitSpec) -> tuple[np.ndarray, np.ndarray]:
-    """All ``2**n`` rows (x1 most significant) and the outputs, as boolean arrays.
-
-    A gate's array is dropped as soon as its last reader has run (unless it is an output), so
-    memory follows the wires alive at once (:func:`evaluation_cost`), not the gate count.
-    """
-    n = len(spec.inputs)
-    rows = np.arange(2**n, dtype=np.int64)
-    values: dict[str, np.ndarray] = {
-        x: ((rows >> (n - 1 - j)) & 1).astype(bool) for j, x in enumerate(spec.inputs)
-    }
-    keep = set(spec.inputs) | {wire for _, wire in spec.outputs}
-    last = _last_readers(spec.gates)
-    for i, gate in enumerate(spec.gates):
-        args = [values[w] for w in gate.inputs]
-        op = gate.op
-        if op in ("and", "nand", "or", "nor", "xor", "xnor"):
-            # Pairwise, in place: ufunc.reduce over a list would first stack all the arguments.
-            ufunc = _GATE_UFUNCS[op]
-            out = ufunc(args[0], args[1])
-            for a in args[2:]:
-                ufunc(out, a, out=out)
-        elif op == "not":
-            out = np.logical_not(args[0])
-        elif op == "buf":
-            out = args[0].copy()
-        elif op == "table":
-            k = len(args)
-            index = np.zeros(rows.shape, dtype=np.int64)
-            for i, a in enumerate(args):
-                index |= a.astype(np.int64) << (k - 1 - i)
-            lut = np.zeros(2**k, dtype=bool)
-            lut[[int(p, 2) for p in gate.ones]] = True
-            out = lut[index]
-        else:  # pragma: no cover - rejected by the parser
-            raise AssertionError(op)
-        if op in ("nand", "nor", "xnor"):
-            np.logical_not(out, out=out)
-        for wire in set(gate.inputs):
-            if last[wire] == i and wire not in keep:
-                del values[wire]
-        if gate.name in last or gate.name in keep:
-            values[gate.name] = out
-        del args, out
-    x = np.stack([values[name] for name in spec.inputs], axis=1)
-    y = np.stack([values[wire] for _, wire in spec.outputs], axis=1)
-    return x, y
-
-
-# --------------------------------------------------------------------------- the task
-class BooleanTask(Task):
-    """A task defined by a Boolean circuit: data is its noise-free truth table.
-
-    Attributes beyond :class:`sculptbench.core.Task`: ``spec`` (the :class:`CircuitSpec`),
-    ``source`` (the file it came from, as given) and ``description``.
-    """
-
-    accuracy_threshold = 1.0
-    require_all_inputs = True
-    data_source = "truth table"
-
-    def __init__(self, spec: CircuitSpec, source: str | Path = "<memory>"):
-        self.spec = spec
-        self.source = str(source)
-        self.name = spec.name
-        self.family = spec.family
-        self.description = spec.description
-        self.paper_name = spec.paper_name
-        self.input_names = spec.inputs
-        self.output_names = tuple(y for y, _ in spec.outputs)
-        self.ground_truth = GroundTruth(
-            inputs=self.input_names,
-            outputs=self.output_names,
-            modules=spec.modules,
-        )
-        base = FAMILY_TRAINING.get(spec.family, TrainingConfig())
-        self.training = TrainingConfig(**{**dataclasses.asdict(base), **spec.training})
-        self.default_archs = spec.archs if spec.archs is not None else DEFAULT_ARCHS
-        self.pruning_defaults = dict(spec.pruning)
-        self.detector_defaults = dict(spec.detector)
-        self.task_parameters = dict(spec.parameters)
-        self._table: tuple[torch.Tensor, torch.Tensor] | None = None
-
-    def __repr__(self) -> str:
-        return f"BooleanTask({self.name!r}, source={self.source!r})"
-
-    def truth_table(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(X, Y)``: float32 tensors of shape ``[2^n, n]`` and ``[2^n, m]``, rows in binary order.
-
-        Row ``r`` holds the binary digits of ``r`` with x1 the most significant. The result is
-        cached; do not modify it in place.
-        """
-        if self._table is None:
-            x, y = _evaluate(self.spec)
-            self._table = (torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.float32)))
-        return self._table
-
-    def data(self, device: torch.device | str = "cpu") -> TaskData:
-        """The truth table on ``device`` as train, validation and test sets (separate copies)."""
-        x, y = self.truth_table()
-        copies = [t.to(device, copy=True) for t in (x, y, x, y, x, y)]
-        return TaskData(*copies)
-
-    def definition(self) -> dict[str, Any]:
-        """The base definition plus the normalised circuit spec, so the hash follows the circuit."""
-        return {**super().definition(), "circuit": self.spec.to_dict()}
-
-
-# --------------------------------------------------------------------------- entry points
-def parse_circuit(data: Mapping[str, Any], source: str = "<memory>") -> BooleanTask:
-    """Validate an already-loaded spec mapping and build its task.
-
-    ``source`` names the origin in error messages. Raises :class:`CircuitSpecError`.
-    """
-    spec = _Parser(str(source)).parse(data)
-    return BooleanTask(spec, source)
-
-
-def load_circuit(path: str | Path) -> BooleanTask:
-    """Load, validate and build the task of one circuit YAML file.
-
-    Raises :class:`CircuitSpecError` (one line: ``<file>: <key.path>: <why>``).
-    """
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CircuitSpecError(source, "(file)", f"cannot read: {getattr(exc, 'strerror', None) or exc}") from None
-    data = _load_yaml(text, source)
-    return parse_circuit(data, source)
-
-
-def _tasks_dir() -> Path:
-    try:
-        from importlib.resources import files
-
-        root = files("sculptbench.tasks")
-        if isinstance(root, Path) and root.is_dir():
-            return root
-    except (ImportError, TypeError, ValueError):
-        pass
-    return Path(__file__).resolve().parent.parent / "tasks"
-
-
-def builtin_task_files() -> list[Path]:
-    """The shipped task YAML files (package ``sculptbench.tasks``, or the repo's ``tasks/``), sorted."""
-    root = _tasks_dir()
-    if not root.is_dir():
-        return []
-    return sorted(p for p in root.rglob("*.yaml") if p.is_file())
-
-
-def load_builtin_tasks() -> list[BooleanTask]:
-    """Load every shipped task file, in :func:`builtin_task_files` order."""
-    return [load_circuit(p) for p in builtin_task_files()]
