@@ -37,7 +37,7 @@ from sculptbench.engine import training as engine
 from sculptbench.plugins.tasks import mnist
 from sculptbench.contracts.types import PruneJob
 from sculptbench.run.planning import detector_params
-from sculptbench.plugins.pruners.iterative.selection import partition_modularity
+from sculptbench.run.selection import partition_modularity
 from sculptbench.plugin.registry import load_registry
 
 

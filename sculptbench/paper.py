@@ -42,7 +42,7 @@ class PaperSetting:
     mm_threshold: float | None = None
 
     def training(self) -> dict[str, Any]:
-        """The :class:`sculptbench.core.TrainingConfig` fields this row sets."""
+        """The :class:`sculptbench.api.TrainingConfig` fields this row sets."""
         return {"lr": self.lr, "batch_size": self.batch_size, "epochs": self.epochs}
 
     def detector_hints(self) -> dict[str, Any]:

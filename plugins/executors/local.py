@@ -98,7 +98,7 @@ def run_forked(units: Sequence[WorkUnit], options: ExecutionOptions, deliver: Ca
             rest = tracker.fail("error", death_message(child.exitcode), deliver)
             if rest is not None and rest.keys:
                 pending.appendleft(rest)
-        tracker.fail("error", "the harness delivered no result", deliver, isolate=False)
+        tracker.fail("error", "the executor delivered no result", deliver, isolate=False)
 
 
 def _forked_unit(unit: WorkUnit, registry: Any, sender: Any) -> None:

@@ -5,7 +5,7 @@ Every definition here is documented, with worked examples, in ``docs/scoring.md`
 
 1. :func:`reduce_detection` turns a detection over a pruned network into a small DAG with one
    node per input, per output and per detected module holding hidden units, in the same form as
-   :meth:`sculptbench.core.GroundTruth.graph`.
+   :meth:`sculptbench.api.GroundTruth.graph`.
 2. :func:`contract_series` merges chains of modules (a sub-function computed over several
    consecutive layers is one sub-function); it is applied to both graphs.
 3. :func:`absorb_outputs` folds output-private modules (a module whose only successor is one

@@ -19,11 +19,6 @@ from sculptbench.contracts.errors import SculptbenchError
 from sculptbench.results.store import DEFAULT_PATH
 
 DEFAULT_SEEDS = 4
-#: Limits that `run` enforces unless --large-grid is given.
-MAX_SEEDS = 1_000
-MAX_CELLS = 100_000
-#: Share of this machine's memory the grid's estimate may take (beyond it, --large-grid is needed).
-MEMORY_SHARE = 0.8
 #: ``--results``, shared by the commands that read or write the results database.
 results_option = click.option("--results", default=DEFAULT_PATH, show_default=True, type=click.Path(), help="SQLite results database.")
 #: Commands that only read a results database: they load no plugin and do not import torch.

@@ -12,9 +12,6 @@ import click
 
 from sculptbench.cli import (
     DEFAULT_SEEDS,
-    MAX_CELLS,
-    MAX_SEEDS,
-    MEMORY_SHARE,
     TaskCommand,
     _registry,
     apply_plugin_options,
@@ -24,6 +21,7 @@ from sculptbench.cli import (
     user_errors,
 )
 from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.run.guard import MAX_CELLS, MAX_SEEDS, MEMORY_SHARE
 
 
 @main.command(cls=TaskCommand)
@@ -91,8 +89,8 @@ def run(results, retry_failed, force, resume_id, no_resume, trust_recorded_execu
         raise SculptbenchError(f"--scheduler {opt.scheduler} needs --executor dask (the {opt.executor!r} executor takes no scheduler)")
     if opt.seeds < 1:
         raise SculptbenchError(f"invalid --seeds {opt.seeds}; it must be >= 1")
-    if opt.seeds > MAX_SEEDS and not large_grid:
-        raise SculptbenchError(f"--seeds {opt.seeds:,} is more than {MAX_SEEDS:,}; pass --large-grid to run that many")
+    if opt.seeds > guard.MAX_SEEDS and not large_grid:
+        raise SculptbenchError(f"--seeds {opt.seeds:,} is more than {guard.MAX_SEEDS:,}; pass --large-grid to run that many")
     if opt.seed_start < 0:
         raise SculptbenchError(f"invalid --seed-start {opt.seed_start}; it must be >= 0")
     if fmt not in report.FORMATS:
@@ -122,7 +120,7 @@ def run(results, retry_failed, force, resume_id, no_resume, trust_recorded_execu
     for task in spec.tasks:  # tasks that read data files (MNIST) check them before anything is written
         getattr(task, "check_data", lambda: None)()
     if not large_grid:
-        guard.check_grid(groups, spec, MAX_CELLS, MEMORY_SHARE)
+        guard.check_grid(groups, spec)
     execution.prepare_execution(registry, spec)
     store = ResultsStore(results)
     for note in store.notes:

@@ -1,6 +1,6 @@
 """The output contract of plugins, checked in one place for the run and for the contract kit.
 
-The harness checks every pruned network, detection and score record a plugin returns (and every
+A run checks every pruned network, detection and score record a plugin returns (and every
 entry read back from the stage cache) with these functions; an output that breaks a rule
 becomes an ``error`` row naming the plugin and the rule. ``sculptbench.plugin.testing`` runs the same
 checks in its contracts, turning :class:`InvalidOutput` into a test failure.
@@ -65,7 +65,7 @@ def check_network(net: Any, sizes: Sequence[int], who: str = "the pruner") -> No
 def check_detection(detection: Any, network: SculptedNetwork, who: str = "the detector") -> None:
     """Raise :class:`InvalidOutput` unless ``detection`` is a :class:`Detection` whose modules are
     non-empty frozensets of valid ``(layer, index)`` units of ``network``, disjoint unless the
-    detection's type declares overlapping modules (:class:`sculptbench.core.OverlappingDetection`)."""
+    detection's type declares overlapping modules (:class:`sculptbench.api.OverlappingDetection`)."""
     _require(isinstance(detection, Detection), f"{who} returned {type(detection).__name__}, not a Detection")
     _require(isinstance(detection.modules, list), f"{who}: Detection.modules must be a list, not {type(detection.modules).__name__}")
     _require(isinstance(detection.info, dict), f"{who}: Detection.info must be a dict")

@@ -24,7 +24,7 @@ the inherited tests::
 The contracts (:class:`TaskContract`, :class:`PrunerContract`, :class:`DetectorContract`,
 :class:`ScorerContract`) check output types and shapes, determinism (same inputs and seed, same
 result), that masks are respected and inputs are never mutated, that bad options raise
-:class:`sculptbench.core.SculptbenchError`, and that the component registers through its hook in
+:class:`sculptbench.api.SculptbenchError`, and that the component registers through its hook in
 a fresh registry. Their sizes (task, hidden shape, epochs, seed, hand-built networks) are class
 attributes or methods you can override; the defaults run in a few seconds per component.
 
@@ -52,6 +52,7 @@ import torch
 from sculptbench.contracts import checks
 from sculptbench.contracts.components import Scorer, Task
 from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.contracts.options import Option, Options, option_names
 from sculptbench.contracts.types import (
     Detection,
     GroundTruth,
@@ -361,7 +362,7 @@ class _Contract(metaclass=_ContractMeta):
         """The component registers through its hook in a fresh registry, with no failure."""
         component = self.make_component()
         hook_name, base = COMPONENT_KINDS[self.kind]
-        assert isinstance(component, base), f"{type(component).__name__} is not a sculptbench.core.{base.__name__}"
+        assert isinstance(component, base), f"{type(component).__name__} is not a sculptbench.api.{base.__name__}"
         assert isinstance(component.name, str) and component.name.strip(), "set the component's `name`"
         plugin = _resolve_plugin(self.plugin) if self.plugin is not None else _single_component_plugin(hook_name, component)
         module_name = getattr(plugin, "__name__", None)
@@ -382,32 +383,35 @@ class _Contract(metaclass=_ContractMeta):
 
 
 class _OptionsMixin:
-    """Tests of ``validate_params`` shared by pruners and detectors."""
+    """Tests of the declared options shared by pruners, detectors and scorers."""
 
-    #: Options used for the test runs (validated like user ``--param`` options).
+    #: Options used for the test runs (resolved like user ``--param`` options).
     params: Mapping[str, Any] = {}
     #: Option sets that must each raise :class:`SculptbenchError` (an unknown option is always checked).
     bad_params: Sequence[Mapping[str, Any]] = ()
 
-    def test_default_params_are_valid(self) -> None:
-        """``validate_params({})`` and ``validate_params(params)`` succeed, keep every default and leave their input alone."""
+    def test_options_are_declared(self) -> None:
+        """Every option is an :class:`Option` with a description; ``resolve({})`` and
+        ``resolve(params)`` succeed, leave their input alone, and resolving the result again gives it back."""
         component = self.make_component()
-        resolved = component.validate_params({})
-        assert isinstance(resolved, dict), "validate_params must return a dict"
-        missing = set(component.defaults) - set(resolved)
-        assert not missing, f"validate_params({{}}) dropped the defaults {sorted(missing)}"
+        declared = component.declared_options()
+        for option in declared:
+            assert isinstance(option, Option), f"{option!r} is not a sculptbench.api.Option"
+            assert option.help.strip(), f"option {option.name!r} needs a one-line help"
+        option_names(declared)
+        assert isinstance(component.resolve({}), Options), "resolve() must return Options"
         given = copy.deepcopy(dict(self.params))
         before = copy.deepcopy(given)
-        resolved = component.validate_params(given)
-        assert given == before, "validate_params mutated the dict it was given"
+        resolved = component.resolve(given)
+        assert given == before, "resolve() mutated the dict it was given"
         assert set(resolved) >= set(self.params)
-        assert component.validate_params(dict(resolved)) == resolved, "validate_params is not idempotent on its own output"
+        assert component.resolve(resolved.as_dict()) == resolved, "resolving the resolved options again changes them"
 
     def test_unknown_option_is_rejected(self) -> None:
         """An unknown option raises :class:`SculptbenchError` naming it."""
         component = self.make_component()
         with pytest.raises(SculptbenchError) as info:
-            component.validate_params({UNKNOWN_OPTION: 1})
+            component.resolve({UNKNOWN_OPTION: 1})
         assert UNKNOWN_OPTION in str(info.value), "name the unknown option in the error message"
 
     def test_bad_params_are_rejected(self) -> None:
@@ -415,16 +419,16 @@ class _OptionsMixin:
         component = self.make_component()
         for bad in self.bad_params:
             try:
-                component.validate_params(dict(bad))
+                component.resolve(dict(bad))
             except SculptbenchError:
                 continue
             except Exception as exc:  # noqa: BLE001
-                pytest.fail(f"validate_params({dict(bad)!r}) raised {type(exc).__name__}: {exc}; raise SculptbenchError instead")
-            pytest.fail(f"validate_params({dict(bad)!r}) accepted a bad option; raise SculptbenchError naming the valid range")
+                pytest.fail(f"resolve({dict(bad)!r}) raised {type(exc).__name__}: {exc}; raise SculptbenchError instead")
+            pytest.fail(f"resolve({dict(bad)!r}) accepted a bad option; raise SculptbenchError naming the valid range")
 
 
 class TaskContract(_Contract):
-    """Contract of a :class:`sculptbench.core.Task`.
+    """Contract of a :class:`sculptbench.api.Task`.
 
     Set ``component = MyTask()`` (or ``task_name`` for a built-in task). Checks the names, the
     ground truth against the names and the data, the data's shapes and targets, determinism,
@@ -458,7 +462,7 @@ class TaskContract(_Contract):
         and drive existing outputs, and the hierarchy is a DAG."""
         task = self.make_component()
         gt = task.ground_truth
-        assert isinstance(gt, GroundTruth), "ground_truth must be a sculptbench.core.GroundTruth"
+        assert isinstance(gt, GroundTruth), "ground_truth must be a sculptbench.api.GroundTruth"
         unknown_in = set(gt.inputs) - set(task.input_names)
         unknown_out = set(gt.outputs) - set(task.output_names)
         assert not unknown_in, f"ground-truth inputs {sorted(unknown_in)} are not in input_names"
@@ -520,7 +524,7 @@ class TaskContract(_Contract):
 
 
 class PrunerContract(_OptionsMixin, _Contract):
-    """Contract of a :class:`sculptbench.core.Pruner`.
+    """Contract of a :class:`sculptbench.api.Pruner`.
 
     Set ``component``; tune ``task_name``, ``hidden``, ``epochs``, ``seed``, ``params``,
     ``training_overrides`` and ``bad_params``. The pruner runs on one job (cached per class), again
@@ -540,14 +544,15 @@ class PrunerContract(_OptionsMixin, _Contract):
     check_batch: bool = True
 
     def make_job(self, seed: int | None = None) -> PruneJob:
-        """The test job, with options resolved through ``validate_params`` as the harness does."""
+        """The test job, with options resolved as a run resolves them (the task's defaults included)."""
         pruner, task = self.make_component(), self.make_task()
         overrides = dict(self.training_overrides)
         if self.epochs is not None:
             overrides.setdefault("epochs", self.epochs)
         training = TrainingConfig(**{**task.training.__dict__, **overrides}).validate()
-        params = pruner.validate_params(dict(self.params))
-        return PruneJob(task, tuple(self.hidden), self.seed if seed is None else seed, params, training, "cpu")
+        seed = self.seed if seed is None else seed
+        params = pruner.resolve(dict(self.params), task.pruning_defaults_for(tuple(self.hidden), seed))
+        return PruneJob(task, tuple(self.hidden), seed, params, training, "cpu")
 
     def pruned(self) -> SculptedNetwork:
         """``prune(make_job())``, computed once per class."""
@@ -587,11 +592,11 @@ class PrunerContract(_OptionsMixin, _Contract):
 
 
 class DetectorContract(_OptionsMixin, _Contract):
-    """Contract of a :class:`sculptbench.core.Detector`.
+    """Contract of a :class:`sculptbench.api.Detector`.
 
     Set ``component``; tune ``task_name``, ``params``, ``seed``, ``bad_params``, or override
     :meth:`make_networks` to use your own networks. The detector runs on each network with the
-    options resolved as the harness resolves them (defaults, the task's hints, ``params``).
+    options resolved as a run resolves them (defaults, the task's hints, ``params``).
     """
 
     kind = "detector"
@@ -602,11 +607,9 @@ class DetectorContract(_OptionsMixin, _Contract):
         """The networks the detector runs on (default: :func:`example_networks`)."""
         return example_networks(task)
 
-    def resolved_params(self, task: Task) -> dict[str, Any]:
-        """The options passed to ``detect``, resolved like the harness does."""
-        from sculptbench.run.planning import detector_params
-
-        return detector_params(self.make_component(), task, dict(self.params))
+    def resolved_params(self, task: Task) -> Options:
+        """The options passed to ``detect``, resolved as a run resolves them (the task's defaults included)."""
+        return self.make_component().resolve(dict(self.params), task.detector_defaults)
 
     def _detect(self, network: SculptedNetwork, task: Task) -> Detection:
         return self.make_component().detect(network, task, self.resolved_params(task), self.seed)
@@ -627,7 +630,7 @@ class DetectorContract(_OptionsMixin, _Contract):
             )
 
     def test_detect_does_not_mutate_the_network(self) -> None:
-        """``detect`` leaves every tensor of the network (and the params dict) unchanged."""
+        """``detect`` leaves every tensor of the network (and its options) unchanged."""
         task = self.make_task()
         for label, net in self.make_networks(task).items():
             snapshot = _network_snapshot(net)
@@ -635,11 +638,11 @@ class DetectorContract(_OptionsMixin, _Contract):
             before = copy.deepcopy(params)
             self.make_component().detect(net, task, params, self.seed)
             _assert_unchanged(net, snapshot, f"detect() on network {label!r}")
-            assert params == before, "detect() mutated its params dict"
+            assert params == before, "detect() changed its options"
 
 
-class ScorerContract(_Contract):
-    """Contract of a :class:`sculptbench.core.Scorer`.
+class ScorerContract(_OptionsMixin, _Contract):
+    """Contract of a :class:`sculptbench.api.Scorer`.
 
     Set ``component``; tune ``task_name`` or override :meth:`make_cases`. The scorer scores
     several detections (one module, singletons, layers, components, none) of hand-built networks.
@@ -671,7 +674,7 @@ class ScorerContract(_Contract):
         """``score`` returns a :class:`ScoreRecord` whose metrics are declared and JSON-serialisable."""
         scorer, task = self.make_component(), self.make_task()
         for label, net, det in self.make_cases(task):
-            check_score_record(scorer.score(det, net, task), scorer, f"scorer {scorer.name!r} on {label!r}")
+            check_score_record(scorer.score(det, net, task, scorer.resolve(dict(self.params)), 0), scorer, f"scorer {scorer.name!r} on {label!r}")
 
     def test_score_is_deterministic_and_pure(self) -> None:
         """Scoring twice gives the same metrics; neither the detection nor the network changes."""
@@ -679,8 +682,9 @@ class ScorerContract(_Contract):
         for label, net, det in self.make_cases(task):
             snapshot = _network_snapshot(net)
             modules = list(det.modules)
-            first = scorer.score(det, net, task)
-            second = scorer.score(det, net, task)
+            options = scorer.resolve(dict(self.params))
+            first = scorer.score(det, net, task, options, 0)
+            second = scorer.score(det, net, task, options, 0)
             assert first.metrics.keys() == second.metrics.keys() and all(
                 _same_float(first.metrics[k], second.metrics[k]) for k in first.metrics
             ), f"two score() calls on {label!r} gave different metrics"

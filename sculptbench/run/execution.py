@@ -1,7 +1,7 @@
 """Execution: the options executors get, the glue that hands a run's work units to its executor
 and writes each cell as it arrives, and helpers for writing executors.
 
-An executor (:class:`sculptbench.core.Executor`) runs :class:`sculptbench.run.planning.WorkUnit`
+An executor (:class:`sculptbench.api.Executor`) runs :class:`sculptbench.run.planning.WorkUnit`
 objects with :func:`sculptbench.run.running.run_unit`, which reports *events*: ``("begin",
 cell_key or None, what)`` before each stage (``what`` is e.g. ``"pruner 'magnitude'"`` or
 ``"detector 'louvain'"``; the key is ``None`` for the group's prune stage) and ``("cell", Cell)``

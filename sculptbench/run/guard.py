@@ -9,6 +9,12 @@ from sculptbench.contracts.errors import SculptbenchError
 from sculptbench.contracts.work import Group
 from sculptbench.run.planning import estimate_group_bytes
 
+#: Limits that ``run`` enforces unless ``--large-grid`` is given.
+MAX_SEEDS = 1_000
+MAX_CELLS = 100_000
+#: Share of this machine's memory the grid's estimate may take.
+MEMORY_SHARE = 0.8
+
 
 def machine_memory() -> int | None:
     """This machine's physical memory in bytes, or ``None`` where the system does not say."""
@@ -18,10 +24,11 @@ def machine_memory() -> int | None:
         return None
 
 
-def check_grid(groups: Sequence[Group], spec: Any, max_cells: int, memory_share: float) -> None:
-    """Refuse a grid beyond ``max_cells`` cells, or whose memory estimate (the largest groups that
-    run at once, :func:`~sculptbench.run.planning.estimate_group_bytes`) exceeds ``memory_share``
-    of this machine's memory; each refusal says what to narrow, or ``--large-grid``."""
+def check_grid(groups: Sequence[Group], spec: Any) -> None:
+    """Refuse a grid beyond :data:`MAX_CELLS` cells, or whose memory estimate (the largest groups
+    that run at once, :func:`~sculptbench.run.planning.estimate_group_bytes`) exceeds
+    :data:`MEMORY_SHARE` of this machine's memory; each refusal says what to narrow, or ``--large-grid``."""
+    max_cells, memory_share = MAX_CELLS, MEMORY_SHARE
     cells = sum(g.cell_count() for g in groups)
     if cells > max_cells:
         raise SculptbenchError(f"the grid has {cells:,} cells, more than {max_cells:,}; narrow --tasks/--arch/--seeds, or pass --large-grid to run it")

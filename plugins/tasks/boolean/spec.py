@@ -45,7 +45,7 @@ GATE_OPS: Mapping[str, tuple[int, int | None]] = {
 
 
 #: Training recipe of each family before a spec's ``training`` key is merged over it.
-#: Families not listed use :class:`sculptbench.core.TrainingConfig`'s defaults.
+#: Families not listed use :class:`sculptbench.api.TrainingConfig`'s defaults.
 FAMILY_TRAINING: dict[str, TrainingConfig] = {
     "exemplars": TrainingConfig(),
     "reuse": TrainingConfig(),

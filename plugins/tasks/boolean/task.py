@@ -20,7 +20,7 @@ from sculptbench.plugins.tasks.boolean.truth import _evaluate
 class BooleanTask(Task):
     """A task defined by a Boolean circuit: data is its noise-free truth table.
 
-    Attributes beyond :class:`sculptbench.core.Task`: ``spec`` (the :class:`CircuitSpec`),
+    Attributes beyond :class:`sculptbench.api.Task`: ``spec`` (the :class:`CircuitSpec`),
     ``source`` (the file it came from, as given) and ``description``.
     """
 

@@ -1,6 +1,6 @@
 """A plugin whose registration hook raises."""
 
-from sculptbench import hookimpl
+from sculptbench.api import hookimpl
 
 
 @hookimpl

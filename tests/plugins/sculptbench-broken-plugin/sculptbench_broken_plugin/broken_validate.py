@@ -1,6 +1,6 @@
 """A plugin that registers something that is not a Detector."""
 
-from sculptbench import hookimpl
+from sculptbench.api import hookimpl
 
 
 class NotADetector:

@@ -4,7 +4,7 @@ The built-in keeps its name (``shadow`` is refused, and reported as a clash); th
 independent pruner ``shadow-dense`` is still loaded.
 """
 
-from sculptbench import hookimpl
+from sculptbench.api import hookimpl
 from sculptbench.plugins.pruners.iterative import DensePruner, MagnitudePruner
 
 

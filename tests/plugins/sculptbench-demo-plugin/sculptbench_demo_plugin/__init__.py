@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sculptbench import hookimpl
+from sculptbench.api import hookimpl
 from sculptbench.contracts.types import Detection, ScoreRecord
 from sculptbench.contracts.components import Detector, Scorer
 

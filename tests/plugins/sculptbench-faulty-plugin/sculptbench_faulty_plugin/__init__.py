@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 
-from sculptbench import hookimpl
+from sculptbench.api import hookimpl
 from sculptbench.contracts.types import Detection
 from sculptbench.contracts.components import Detector
 

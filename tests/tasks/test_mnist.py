@@ -15,7 +15,7 @@ from sculptbench.plugins.tasks import mnist
 from sculptbench.cli import main
 from sculptbench.contracts.types import Detection, PruneJob, TrainingConfig
 from sculptbench.contracts.errors import SculptbenchError
-from sculptbench.run.planning import detector_params, select_tasks
+from sculptbench.run.planning import select_tasks
 from sculptbench.plugins.tasks.mnist import ENV_PROFILE, ENV_ROOT, MnistTask, Profile
 
 TINY = Profile.uniform(
@@ -379,7 +379,7 @@ def test_smoke_dense_sculpting_structure(registry):
     pruner, detector, scorer = registry.pruners["dense"], registry.detectors["sculpting"], registry.scorers["structure"]
     net = pruner.prune(PruneJob(task, (16,), 0, pruner.validate_params({}), task.training, "cpu"))
     assert net.sizes == [1568, 16, 20] and 0 <= net.accuracy <= 1 and 0 <= net.test_accuracy <= 1
-    params = detector_params(detector, task, {})
+    params = detector.resolve({}, task.detector_defaults)
     assert params["merge_threshold"] == 0.6 and params["mm_threshold"] == 0.3
     detection = detector.detect(net, task, params, 0)
     assert isinstance(detection, Detection)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import pip_install_env, run_sculptbench
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "sculptbench-example"
 
 

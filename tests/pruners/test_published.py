@@ -26,7 +26,7 @@ from sculptbench.plugins.pruners import published as P
 from sculptbench.results.store import ResultsStore
 from sculptbench.plugin.testing import PrunerContract
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SEPARABLE_ID = "4 2 4"  # the input-separable exemplar's --modularity
 LINE = ("python3 main.py --experiment module_detection --task boolean --result_path ./results/exemplar/unit_edge/ "
         "--modularity {mod} --arch {arch} --lr 0.05 --batch_size 32 --epochs 10 --seed {seed} "

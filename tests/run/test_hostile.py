@@ -109,7 +109,7 @@ def test_resume_does_not_contact_the_scheduler_recorded_in_the_database(tmp_path
     (["--arch", "4096x4096x4096", "--seeds", 200], ["GiB at once", "--large-grid"]),
 ])
 def test_flags_are_bounded_before_any_work(tmp_path, args, fragments, monkeypatch):
-    monkeypatch.setattr("sculptbench.cli.MAX_CELLS", 99_999)
+    monkeypatch.setattr("sculptbench.run.guard.MAX_CELLS", 99_999)
     db = tmp_path / "r.db"
     res = CliRunner().invoke(main, ["run", "--tasks", TASK, "--pruners", "dense", "--detectors", "louvain", "--quiet", "--results", str(db),
                                     *map(str, args)])

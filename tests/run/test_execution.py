@@ -24,7 +24,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from sculptbench import hookimpl
+from sculptbench.api import hookimpl
 from sculptbench.run import execution
 from sculptbench.run import planning
 from sculptbench.run import running
@@ -38,7 +38,7 @@ from sculptbench.run.execution import UnitTracker, threads_per_worker
 from sculptbench.plugin.registry import load_registry
 from sculptbench.results.store import SCHEMA_VERSION, ResultsStore
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # tests/
 TASK = "bool/input-separable"
 #: Dense networks of 24 units learn the task in 30 epochs, and take no pruning time.
 FAST = ["--tasks", TASK, "--arch", "24", "--epochs", "30", "--pruners", "dense"]
@@ -97,7 +97,7 @@ def invoke(*args: object):
 # --------------------------------------------------------------------------- in-process components
 def _demo_plugin():
     """The demo test plugin's module, loaded from its source (no install needed)."""
-    source = Path(__file__).parent / "plugins" / "sculptbench-demo-plugin" / "sculptbench_demo_plugin" / "__init__.py"
+    source = Path(__file__).parents[1] / "plugins" / "sculptbench-demo-plugin" / "sculptbench_demo_plugin" / "__init__.py"
     spec = importlib.util.spec_from_file_location("sculptbench_demo_plugin_source", source)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -123,7 +123,7 @@ class SerialExecutor(Executor):
 
 
 class LazyExecutor(Executor):
-    """Delivers nothing: the harness must still write a row per cell."""
+    """Delivers nothing: the run must still write a row per cell."""
 
     name = "lazy"
 

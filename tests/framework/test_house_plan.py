@@ -42,7 +42,7 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 #: Source folder -> the package it is installed as (pyproject.toml, [tool.setuptools.package-dir]).
 PACKAGE_DIRS = {"sculptbench": "sculptbench", "plugins": "sculptbench.plugins", "tasks": "sculptbench.tasks"}
 EXAMPLE = Path("examples") / "sculptbench-example"
@@ -344,7 +344,7 @@ def test_a_cycle_through_a_function_level_import_is_found(tmp_path):
         "sculptbench/b.py": "def f():\n    from sculptbench.plugins.c import g\n",
         "plugins/__init__.py": "",
         "plugins/c.py": "from ..a import x\n\ndef g():\n    pass\n",
-        "sculptbench/d.py": "import sculptbench.a\nfrom sculptbench import hookimpl\n",
+        "sculptbench/d.py": "import sculptbench.a\nfrom sculptbench.api import hookimpl\n",
         "sculptbench/e.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from sculptbench.f import F\n",
         "sculptbench/f.py": "from sculptbench.e import E\n",
     })

@@ -14,7 +14,7 @@ import torch
 from click.testing import CliRunner
 from conftest import assert_user_error
 
-from sculptbench import hookimpl
+from sculptbench.api import hookimpl
 from sculptbench.contracts import checks
 from sculptbench.run import planning
 from sculptbench.run import running
@@ -287,7 +287,7 @@ def test_a_cached_score_always_belongs_to_the_cached_detection(reg, tmp_path):
 
 
 def test_a_task_file_cannot_take_a_registered_task_name(tmp_path):
-    text = (Path(__file__).resolve().parent.parent / "tasks" / "bool" / "exemplars" / "none.yaml").read_text()
+    text = (Path(__file__).resolve().parents[2] / "tasks" / "bool" / "exemplars" / "none.yaml").read_text()
     path = tmp_path / "impostor.yaml"
     path.write_text(text.replace("name: bool/none", "name: bool/input-separable"))
     assert "bool/input-separable" in path.read_text()

@@ -1,4 +1,4 @@
-"""The harness: error cells, untrainable cells, batch == no-batch, and what each cell records."""
+"""Running cells: error cells, untrainable cells, batch == no-batch, and what each cell records."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import sculptbench
-from sculptbench import hookimpl
+from sculptbench.api import hookimpl
 from sculptbench.run import execution
 from sculptbench.run import manifest
 from sculptbench.run import planning
@@ -75,7 +75,7 @@ def test_a_failing_cell_is_recorded_and_the_run_goes_on(flaky_run):
     bad = by[("flaky", 1)]
     assert bad.status == "error"
     assert bad.error.startswith("detector 'flaky' failed: RuntimeError: flaky detector gave up on seed 1")
-    assert "test_harness.py" in bad.error
+    assert "test_running.py" in bad.error
     assert bad.density is not None and bad.metrics == {}
     for key in [("flaky", 0), ("flaky", 2), ("louvain", 0), ("louvain", 1), ("louvain", 2)]:
         assert by[key].status == "ok", (key, by[key].error)
@@ -191,9 +191,9 @@ def test_no_batch_gives_the_same_metrics_as_batch(registry, small_task, tmp_path
 
 def test_task_detector_defaults_reach_only_the_detectors_that_take_them(registry, tmp_path):
     """A circuit's `detector:` defaults (here a sculpting option) must not break `--detectors louvain`."""
-    from sculptbench.plugins.tasks.boolean.circuits import load_circuit
+    from sculptbench.plugins.tasks.boolean import load_circuit
 
-    text = (Path(__file__).resolve().parent.parent / "tasks" / "bool" / "exemplars" / "input-separable.yaml").read_text()
+    text = (Path(__file__).resolve().parents[2] / "tasks" / "bool" / "exemplars" / "input-separable.yaml").read_text()
     text = text.replace("name: bool/input-separable", "name: my/separable") + "detector: {merge_threshold: 0.8}\n"
     path = tmp_path / "separable.yaml"
     path.write_text(text)

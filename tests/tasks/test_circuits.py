@@ -9,7 +9,7 @@ import networkx as nx
 import pytest
 import torch
 
-from sculptbench.plugins.tasks.boolean.circuits import (
+from sculptbench.plugins.tasks.boolean import (
     PAPER_ARCHS,
     BooleanTask,
     CircuitSpecError,
@@ -383,7 +383,7 @@ def test_yaml_width_is_capped_like_arch(tmp_path):
 
 
 def test_evaluation_memory_is_checked_before_any_array(tmp_path, monkeypatch):
-    import sculptbench.plugins.tasks.boolean.circuits as circuits
+    import sculptbench.plugins.tasks.boolean as circuits
 
     monkeypatch.setattr(circuits, "EVAL_MEMORY_BUDGET", 64 * 2**10)  # 64 KiB: a 12-input table needs more
     monkeypatch.setattr(circuits, "_evaluate", lambda spec: pytest.fail("evaluated although over budget"))
@@ -392,7 +392,7 @@ def test_evaluation_memory_is_checked_before_any_array(tmp_path, monkeypatch):
 
 
 def test_evaluation_work_is_bounded(tmp_path, monkeypatch):
-    import sculptbench.plugins.tasks.boolean.circuits as circuits
+    import sculptbench.plugins.tasks.boolean as circuits
 
     monkeypatch.setattr(circuits, "EVAL_WORK_BUDGET", 10 * 2**10)
     with pytest.raises(CircuitSpecError, match=r"gates: 20 gates x 2\^10 = 1,024 rows is 20,480 gate evaluations, more than the budget of 10,240"):
@@ -402,7 +402,7 @@ def test_evaluation_work_is_bounded(tmp_path, monkeypatch):
 def test_evaluation_memory_follows_live_wires_not_gates(tmp_path):
     import tracemalloc
 
-    from sculptbench.plugins.tasks.boolean.circuits import evaluation_cost
+    from sculptbench.plugins.tasks.boolean.truth import evaluation_cost
 
     short, long = (load_circuit(_write(tmp_path, _chain(12, n), f"c{n}.yaml")) for n in (3, 400))
     assert evaluation_cost(long.spec.inputs, long.spec.gates, long.spec.outputs) == evaluation_cost(short.spec.inputs, short.spec.gates, short.spec.outputs)

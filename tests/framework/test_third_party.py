@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import pip_install_env, run_sculptbench
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # tests/
 PACKAGES = ("sculptbench-demo-plugin", "sculptbench-broken-plugin")
 BUILTINS = ("builtin:boolean", "builtin:iterative", "builtin:sculpting", "builtin:louvain", "builtin:structure")
 BROKEN = {

@@ -10,14 +10,14 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from sculptbench import hookimpl
+from sculptbench.api import hookimpl
 from sculptbench.plugin import hookspecs
 from sculptbench.contracts.types import Detection, GroundTruth, GroundTruthModule, ScoreRecord, SculptedNetwork, TaskData
 from sculptbench.contracts.components import Detector, Pruner, Scorer, Task
 from sculptbench.contracts.errors import SculptbenchError
 from sculptbench.plugin.registry import STRICT_ENV, load_registry, valid_hooks
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # --------------------------------------------------------------------------- tiny components

@@ -17,7 +17,7 @@ import torch
 from sculptbench import api
 from sculptbench.api import PrunerContract, TrainingConfig, initial_network, train_masked
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SIZES = [4, 8, 4]
 CONFIG = TrainingConfig(epochs=6)
 

@@ -11,7 +11,7 @@ import types
 
 import pytest
 
-from sculptbench import hookimpl
+from sculptbench.api import hookimpl
 from sculptbench.contracts.types import Detection
 from sculptbench.contracts.components import Detector
 from sculptbench.contracts.errors import SculptbenchError

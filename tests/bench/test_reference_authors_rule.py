@@ -18,8 +18,8 @@ import pytest
 import torch
 from conftest import assert_bench_error, load_source, run_main
 
-ROOT = Path(__file__).resolve().parents[1]
-PUBLISHED_TESTS = load_source("published_tests", ROOT / "tests" / "test_published.py")
+ROOT = Path(__file__).resolve().parents[2]
+PUBLISHED_TESTS = load_source("published_tests", ROOT / "tests" / "pruners" / "test_published.py")
 BENCH = load_source("reference_authors_rule_bench", ROOT / "bench" / "reference_authors_rule.py")
 
 #: PERCENT and GOOD (JSON) map "P_u/P_e" to the variant's pruned percentage (default 90) and

@@ -12,12 +12,12 @@ from sculptbench.engine import training as engine
 from sculptbench.contracts.types import PruneJob, TaskData
 from sculptbench.contracts.errors import SculptbenchError
 from sculptbench.plugins.pruners.iterative import DensePruner, IterativePruner, MagnitudePruner
+from sculptbench.api import restart_seed
 from sculptbench.plugins.pruners.iterative.loop import (
     PruneLoop,
     count_for_target,
     flat_mask_from_units,
     io_connected,
-    restart_seed,
     schedule_target,
     select_lowest,
     unit_alive_from_mask,

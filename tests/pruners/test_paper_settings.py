@@ -21,7 +21,7 @@ from sculptbench.engine import training as engine
 from sculptbench.run import parsing
 from sculptbench.run import planning
 from sculptbench.cli import main
-from sculptbench.contracts.types import PruneJob, SculptedNetwork, TrainingConfig, with_task_defaults
+from sculptbench.contracts.types import PruneJob, SculptedNetwork, TrainingConfig
 from sculptbench.contracts.errors import SculptbenchError
 from sculptbench.plugins.pruners.iterative import EdgePruner, IterativePruner
 from sculptbench.plugins.pruners.iterative.pruner import AUTHORS_EDGE_STEPS, AUTHORS_UNIT_STEPS
@@ -455,7 +455,7 @@ def _two_chains(cross: bool) -> SculptedNetwork:
 
 def test_partition_modularity_on_hand_built_networks():
     from sculptbench.contracts.types import Detection
-    from sculptbench.plugins.pruners.iterative.selection import partition_modularity
+    from sculptbench.run.selection import partition_modularity
 
     halves = Detection([frozenset({(0, 0), (1, 0), (2, 0)}), frozenset({(0, 1), (1, 1), (2, 1)})])
     # two disjoint chains of 2 edges each: Q = 2 x (2/4 - (4/8)^2) = 0.5

@@ -124,7 +124,7 @@ modules:
 
 @pytest.fixture(scope="module")
 def xor3(tmp_path_factory):
-    from sculptbench.plugins.tasks.boolean.circuits import load_circuit
+    from sculptbench.plugins.tasks.boolean import load_circuit
 
     path = tmp_path_factory.mktemp("xor3") / "xor3.yaml"
     path.write_text(XOR3)

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import assert_bench_error, load_source, run_main
 
-ROOT = Path(__file__).resolve().parents[1]
-PUBLISHED_TESTS = load_source("published_tests", ROOT / "tests" / "test_published.py")
+ROOT = Path(__file__).resolve().parents[2]
+PUBLISHED_TESTS = load_source("published_tests", ROOT / "tests" / "pruners" / "test_published.py")
 RERUN = load_source("reference_rerun_bench", ROOT / "bench" / "reference_rerun.py")
 
 #: A stand-in for the reference's main.py: records its argv; in the edge phase writes the network
