@@ -159,7 +159,7 @@ def score_network(cmd: ReferenceCommand, root: str) -> dict[str, Any]:
         return record
     detector, scorer = registry.detectors["sculpting"], registry.scorers["structure"]
     t0 = time.perf_counter()
-    detection = detector.detect(net, task, detector.validate_params(cmd.detector_params()), cmd.seed)
+    detection = detector.detect(net, task, detector.resolve(cmd.detector_params()), cmd.seed)
     metrics = scorer.score(detection, net, task).metrics
     record.update(
         accuracy=truth_table_accuracy(net, task), density=net.density(), seconds=time.perf_counter() - t0,

@@ -28,7 +28,7 @@ documents each name.
 - Hidden shapes: :func:`parse_shape`, :func:`width_problem`; hashing: :func:`digest`.
 - For executors: :class:`WorkUnit`, :class:`Group`, :class:`Cell`, :class:`ExecutionOptions`,
   :func:`run_unit`, :class:`UnitTracker`, :func:`death_message`, :func:`describe_exception`,
-  :func:`load_registry`, :func:`warm_up`.
+  :func:`load_registry`, :func:`warm_up`, :func:`worker_preload`.
 - The contract kit for a plugin's tests: :class:`TaskContract`, :class:`PrunerContract`,
   :class:`DetectorContract`, :class:`ScorerContract` and :func:`builtin_registry`. They live in
   :mod:`sculptbench.plugin.testing` and need pytest (``pip install "sculptbench[testing]"``),
@@ -65,7 +65,7 @@ from sculptbench.engine.training import unit_activations_and_grads as hidden_act
 from sculptbench.paper import PaperSetting, find as find_paper_setting, find_cell as find_paper_cell, lookup as paper_setting, paper_archs
 from sculptbench.paper import table as paper_settings, task_id as paper_task_id
 from sculptbench.plugin.hookspecs import hookimpl
-from sculptbench.plugin.registry import load_registry, warm_up
+from sculptbench.plugin.registry import load_registry, warm_up, worker_preload
 from sculptbench.run.execution import UnitTracker, death_message
 from sculptbench.run.parsing import parse_shape, width_problem
 from sculptbench.run.running import describe_exception, run_unit
@@ -85,7 +85,7 @@ __all__ = [
     "PaperSetting", "find_paper_setting", "find_paper_cell", "paper_setting", "paper_archs", "paper_settings", "paper_task_id",
     "parse_shape", "width_problem", "digest",
     "WorkUnit", "Group", "Cell", "ExecutionOptions", "run_unit", "UnitTracker", "death_message",
-    "describe_exception", "load_registry", "warm_up",
+    "describe_exception", "load_registry", "warm_up", "worker_preload",
     *_CONTRACT_KIT,
 ]
 

@@ -173,15 +173,14 @@ class WorkerPool:
     def __init__(self, options: ExecutionOptions):
         import multiprocessing
 
-        from sculptbench.plugin.registry import BUILTIN_PLUGINS, worker_imports
+        from sculptbench.api import worker_preload
 
         self.options = options
         if "forkserver" in multiprocessing.get_all_start_methods():
             # A clean server process imports torch and the built-in plugins once; each worker
             # (and each replacement of a dead one) is forked from it in well under a second.
             self.ctx = multiprocessing.get_context("forkserver")
-            builtins = [sys.modules[name] for name in BUILTIN_PLUGINS if name in sys.modules]
-            self.ctx.set_forkserver_preload(["sculptbench.run.running", *BUILTIN_PLUGINS, *worker_imports(builtins)])
+            self.ctx.set_forkserver_preload(worker_preload())
         else:
             self.ctx = multiprocessing.get_context("spawn")
         self.workers: list[_Worker] = []

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from sculptbench.cli import TaskCommand, _registry, main, results_option, user_errors
+from sculptbench.cli.common import TaskCommand, _registry, main, results_option, user_errors
 from sculptbench.contracts.errors import SculptbenchError
 
 

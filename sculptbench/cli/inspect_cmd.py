@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from sculptbench.cli import _registry, main, results_option, user_errors
+from sculptbench.cli.common import _registry, main, results_option, user_errors
 from sculptbench.contracts.errors import SculptbenchError
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from sculptbench.cli import (
+from sculptbench.cli.common import (
     DEFAULT_SEEDS,
     TaskCommand,
     _registry,

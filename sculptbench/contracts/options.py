@@ -47,10 +47,10 @@ class Condition:
         return set()
 
     def __and__(self, other: Condition) -> Condition:
-        return _All((self, other))
+        return _Combined((self, other), "and")
 
     def __or__(self, other: Condition) -> Condition:
-        return _Any((self, other))
+        return _Combined((self, other), "or")
 
 
 @dataclass(frozen=True)
@@ -99,28 +99,18 @@ class Check(Condition):
 
 
 @dataclass(frozen=True)
-class _All(Condition):
+class _Combined(Condition):
+    """``parts`` joined by ``word``: ``"and"`` (all hold) or ``"or"`` (any holds)."""
+
     parts: tuple[Condition, ...]
+    word: str
 
     def holds(self, values: Mapping[str, Any]) -> bool:
-        return all(p.holds(values) for p in self.parts)
+        test = all if self.word == "and" else any
+        return test(p.holds(values) for p in self.parts)
 
     def describe(self) -> str:
-        return " and ".join(p.describe() for p in self.parts)
-
-    def options(self) -> set[str]:
-        return set().union(*(p.options() for p in self.parts))
-
-
-@dataclass(frozen=True)
-class _Any(Condition):
-    parts: tuple[Condition, ...]
-
-    def holds(self, values: Mapping[str, Any]) -> bool:
-        return any(p.holds(values) for p in self.parts)
-
-    def describe(self) -> str:
-        return " or ".join(p.describe() for p in self.parts)
+        return f" {self.word} ".join(p.describe() for p in self.parts)
 
     def options(self) -> set[str]:
         return set().union(*(p.options() for p in self.parts))

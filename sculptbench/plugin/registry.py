@@ -316,6 +316,15 @@ def worker_imports(plugins: Iterable[object]) -> list[str]:
     return names
 
 
+def worker_preload() -> list[str]:
+    """The modules a worker process should import before it takes work: the run's machinery, the
+    built-in plugins and the :data:`WORKER_IMPORTS` of those already loaded here (for a fork server)."""
+    import sys
+
+    builtins = [sys.modules[name] for name in BUILTIN_PLUGINS if name in sys.modules]
+    return ["sculptbench.run.running", *BUILTIN_PLUGINS, *worker_imports(builtins)]
+
+
 def warm_up(registry: Registry) -> list[str]:
     """Import the :data:`WORKER_IMPORTS` of every loaded plugin; return the names that failed.
 
