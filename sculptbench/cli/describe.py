@@ -54,7 +54,7 @@ def options_table(options: list[dict[str, Any]], fmt: str = "github") -> str:
     """A table of options: name, what it accepts, default, when it applies, description."""
     rows = [[f"{o['name']}{' (protocol)' if o.get('protocol') else ''}", o["type"], o["default_text"],
              o["applies"] + ("; a task may set it" if o["task_may_set"] else ""), o["help"]] for o in options]
-    return tabulate(rows, headers=["option", "accepts", "default", "applies when", "description"], tablefmt=fmt)
+    return tabulate(rows, headers=["option", "accepts", "default", "applies when", "description"], tablefmt=fmt, disable_numparse=True)
 
 
 def reference_page(registry: Any, kind: str) -> str:

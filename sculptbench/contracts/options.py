@@ -355,11 +355,12 @@ def resolve_options(declared: Sequence[Option], user: Mapping[str, Any] | None =
         else:
             default = option.default
             value, source = (default.pick(values) if isinstance(default, Default) else default), "default"
+        checked = option.check(value, who) if source == "user" else None
         if option.applies is not None and not option.applies.holds(values):
             if source == "user":
                 raise SculptbenchError(_refusal(option, user[option.name], values, who))
             continue
-        values[option.name] = option.check(value, who)
+        values[option.name] = checked if source == "user" else option.check(value, who)
     return Options(values, given=[n for n in names if n in user and n in values])
 
 
@@ -367,8 +368,8 @@ def _refusal(option: Option, value: Any, values: Mapping[str, Any], who: str) ->
     """One line: the option would have no effect, when it would, and what to pass instead."""
     condition = option.applies
     assert condition is not None
-    read = sorted(condition.options() & set(values)) or sorted(condition.options())
-    here = ", ".join(f"{name} is {shown(values[name])}" for name in read if name in values)
+    here = ", ".join(f"{name} is {shown(values[name])}" if name in values else f"{name} is not in effect"
+                     for name in sorted(condition.options()))
     line = f"option {who}.{option.name}={shown(value)} would have no effect: it applies only when {condition.describe()}"
     if here:
         line += f" (here {here})"

@@ -123,7 +123,7 @@ def plan(registry: Registry, spec: RunSpec) -> list[Group]:
                     training = TrainingConfig(**{**base.__dict__, **extra, **spec.training_overrides}).validate()
                     hints = {**task.detector_defaults, **(settings.detector_hints if settings is not None else {})}
                     detectors = [(n, resolver.options("detector", n, hints)) for n in spec.detectors]
-                    protocol = resolver.protocol(options, hints)
+                    protocol = resolver.protocol(pname, options, hints)
                     group = batches.get((options, training, tuple(detectors), protocol))
                     if group is None:
                         group = Group(task, hidden, pname, options, training, [], detectors, scorers, spec.device, versions,
@@ -153,7 +153,7 @@ class _Resolver:
             self.seen[key] = component.resolve(self.params.get(name, {}), task_values)
         return self.seen[key]
 
-    def protocol(self, options: Options, hints: Mapping[str, Any]) -> tuple[tuple[str, str, Options], ...]:
+    def protocol(self, pruner: str, options: Options, hints: Mapping[str, Any]) -> tuple[tuple[str, str, Options], ...]:
         """The detector (and the oracle's scorer) that a pruner's ``select`` rule runs, resolved for
         this cell's detector settings: ``(kind, name, options)`` each; checked to exist."""
         out = []
@@ -164,7 +164,7 @@ class _Resolver:
             name = options["oracle_scorer"]
             scorer = self.registry.get("scorer", name)
             if options["oracle_metric"] not in scorer.metrics:
-                raise SculptbenchError(f"invalid oracle_metric {options['oracle_metric']!r}; scorer {name!r} reports: {', '.join(scorer.metrics)}")
+                raise SculptbenchError(f"invalid {pruner}.oracle_metric {options['oracle_metric']}; scorer {name!r} reports: {', '.join(scorer.metrics)}")
             out.append(("scorer", name, self.resolve_unselected("scorer", name, {})))
         return tuple(out)
 
