@@ -7,7 +7,6 @@ from typing import Any, Sequence
 
 from sculptbench.contracts.errors import SculptbenchError
 from sculptbench.contracts.work import Group
-from sculptbench.run.planning import estimate_group_bytes
 
 #: Limits that ``run`` enforces unless ``--large-grid`` is given.
 MAX_SEEDS = 1_000
@@ -28,6 +27,8 @@ def check_grid(groups: Sequence[Group], spec: Any) -> None:
     """Refuse a grid beyond :data:`MAX_CELLS` cells, or whose memory estimate (the largest groups
     that run at once, :func:`~sculptbench.run.planning.estimate_group_bytes`) exceeds
     :data:`MEMORY_SHARE` of this machine's memory; each refusal says what to narrow, or ``--large-grid``."""
+    from sculptbench.run.planning import estimate_group_bytes  # here: the CLI imports this module for its limits, without torch
+
     max_cells, memory_share = MAX_CELLS, MEMORY_SHARE
     cells = sum(g.cell_count() for g in groups)
     if cells > max_cells:

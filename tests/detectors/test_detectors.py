@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.contracts.options import Options
 from sculptbench.contracts.types import SculptedNetwork
 from sculptbench.plugins.detectors import louvain as louvain_mod
 from sculptbench.plugins.detectors import sculpting as sc
@@ -44,7 +45,8 @@ def block(n: int, groups: list[list[int]]) -> torch.Tensor:
 
 
 def detect(masks, **params):
-    return SculptingDetector().detect(SculptedNetwork.from_masks(masks), None, params, 0)
+    detector = SculptingDetector()
+    return detector.detect(SculptedNetwork.from_masks(masks), None, detector.resolve(params), 0)
 
 
 # --------------------------------------------------------------------------- condensation
@@ -360,7 +362,7 @@ def test_modules_partition_surviving_units():
     torch.manual_seed(1)
     masks = [torch.rand(8, 6) < 0.4, torch.rand(8, 8) < 0.3, torch.rand(3, 8) < 0.5]
     net = SculptedNetwork.from_masks(masks)
-    d = SculptingDetector().detect(net, None, {}, 0)
+    d = SculptingDetector().detect(net, None, SculptingDetector().resolve({}), 0)
     units = [u for m in d.modules for u in m]
     removed = {tuple(u) for u in d.info["condensed"]}
     everything = {(l, i) for l, n in enumerate(net.sizes) for i in range(n)}
@@ -374,8 +376,8 @@ def test_detect_does_not_mutate_network():
     net = SculptedNetwork.from_masks(masks)
     net.weights = [torch.randn_like(w) * m for w, m in zip(net.weights, net.weight_masks)]
     before = [t.clone() for t in net.weights + net.weight_masks + net.biases + net.bias_masks]
-    SculptingDetector().detect(net, None, {}, 0)
-    LouvainDetector().detect(net, None, {}, 0)
+    SculptingDetector().detect(net, None, SculptingDetector().resolve({}), 0)
+    LouvainDetector().detect(net, None, LouvainDetector().resolve({}), 0)
     after = net.weights + net.weight_masks + net.biases + net.bias_masks
     assert all(torch.equal(a, b) for a, b in zip(before, after))
 
@@ -386,23 +388,33 @@ def test_detect_does_not_mutate_network():
     ({"merge_threshold": 1.5}, "(0, 1]"),
     ({"mm_threshold": -0.1}, "[0, 1]"),
     ({"mm_threshold": float("nan")}, "[0, 1]"),
-    ({"feature_step": 0}, ">= 1"),
-    ({"feature_step": 1.5}, ">= 1"),
-    ({"feature_step": True}, ">= 1"),
-    ({"clusterability_step": -2}, ">= 1"),
+    ({"feature_step": 0}, "[1, inf)"),
+    ({"feature_step": 1.5}, "[1, inf)"),
+    ({"feature_step": True}, "[1, inf)"),
+    ({"clusterability_step": -2}, "[1, inf)"),
     ({"linkage": "ward"}, "average, complete, single"),
     ({"metric": "euclidean"}, "cosine"),
     ({"bogus": 1}, "unknown option"),
 ])
-def test_sculpting_validate_params_rejects(params, fragment):
+def test_sculpting_options_reject(params, fragment):
     with pytest.raises(SculptbenchError) as err:
-        SculptingDetector().validate_params(params)
+        SculptingDetector().resolve(params)
     assert fragment in str(err.value)
+    assert f"sculpting.{next(iter(params))}" in str(err.value), "the message names the component's option"
 
 
-def test_sculpting_validate_params_accepts_and_fills():
-    p = SculptingDetector().validate_params({"merge_threshold": 1, "feature_step": 2, "linkage": "single"})
+def test_sculpting_options_accept_and_fill():
+    p = SculptingDetector().resolve({"merge_threshold": 1, "feature_step": 2, "linkage": "single"})
+    assert isinstance(p, Options) and p.given == {"merge_threshold", "feature_step", "linkage"}
     assert p["merge_threshold"] == 1 and p["mm_threshold"] == 0.2 and p["clusterability_step"] is None
+    assert p["feature_step"] == 2 and p["linkage"] == "single" and p["metric"] == "cosine"
+
+
+def test_sculpting_takes_the_tasks_values_and_the_users_win():
+    task = {"feature_step": 3, "mm_threshold": 0.3, "linkage": "single", "unit_step": 50}  # linkage: no task may set it
+    p = SculptingDetector().resolve({"mm_threshold": 0.25}, task)
+    assert (p["feature_step"], p["mm_threshold"], p["linkage"]) == (3, 0.25, "average")
+    assert "unit_step" not in p and p.given == {"mm_threshold"}
 
 
 def test_hookimpls_register_detectors():
@@ -418,7 +430,7 @@ def test_louvain_two_components_and_dead_units_excluded():
     last = m.clone()
     last[:, 3] = False  # (2,3) loses its outgoing edges -> condensed away
     net = SculptedNetwork.from_masks([m, m, last])
-    d = LouvainDetector().detect(net, None, {}, 7)
+    d = LouvainDetector().detect(net, None, LouvainDetector().resolve({}), 7)
     assert len(d.modules) == 2
     assert d.modules[0] == frozenset((l, i) for l in range(4) for i in (0, 1))
     assert (2, 3) not in set().union(*d.modules)
@@ -430,16 +442,16 @@ def test_louvain_deterministic_under_seed():
     masks = [torch.rand(10, 8) < 0.4, torch.rand(10, 10) < 0.3, torch.rand(4, 10) < 0.5]
     net = SculptedNetwork.from_masks(masks)
     net.weights = [torch.randn_like(w) * m for w, m in zip(net.weights, net.weight_masks)]
-    runs = [LouvainDetector().detect(net, None, {"resolution": 1.0}, 11).modules for _ in range(3)]
+    runs = [LouvainDetector().detect(net, None, LouvainDetector().resolve({"resolution": 1.0}), 11).modules for _ in range(3)]
     assert runs[0] == runs[1] == runs[2]
 
 
 def test_louvain_no_edges_and_validation():
-    d = LouvainDetector().detect(SculptedNetwork.from_masks([torch.zeros(2, 2)]), None, {}, 0)
+    d = LouvainDetector().detect(SculptedNetwork.from_masks([torch.zeros(2, 2)]), None, LouvainDetector().resolve({}), 0)
     assert d.modules == []
     for bad in (0, -1.0, float("nan"), "x", True):
         with pytest.raises(SculptbenchError, match="resolution"):
-            LouvainDetector().validate_params({"resolution": bad})
+            LouvainDetector().resolve({"resolution": bad})
 
 
 def test_choose_k_matches_modularity_metric_of_each_cut():

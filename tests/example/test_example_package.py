@@ -54,7 +54,9 @@ def test_run_with_synflow_and_spectral(example_env, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     rows = {(r[0], r[1]) for r in table_rows(proc.stdout)}
-    assert rows == {(p, d) for p in ("synflow", "magnitude[sparsest_modularity]") for d in ("sculpting", "spectral")}, proc.stdout
+    # The exemplars set the protocol for every pruner, a plugin's too: nine starts, the most modular of the sparsest.
+    labels = ("synflow[sparsest_modularity]", "magnitude[sparsest_modularity]")
+    assert rows == {(p, d) for p in labels for d in ("sculpting", "spectral")}, proc.stdout
     from sculptbench.results.store import ResultsStore
 
     store = ResultsStore(db, create=False)
@@ -65,8 +67,12 @@ def test_run_with_synflow_and_spectral(example_env, tmp_path):
     for key, cell in cells.items():
         assert cell.status == "ok", (key, cell.status, cell.error)
         assert "structure.success" in cell.metrics
-    synflow = cells[("synflow", "spectral")]
+    synflow = cells[("synflow[sparsest_modularity]", "spectral")]
     assert synflow.density < 0.25
+    # The cell records the options the components received, resolved from their declarations.
+    assert synflow.config["pruner_params"] == {"densities": [0.05, 0.1, 0.2], "rounds": 100, "restarts": 9,
+                                               "select": "sparsest_modularity", "select_detector": "sculpting"}
+    assert synflow.config["detector_params"] == {"n_clusters": "auto", "k_max": 8}
     assert synflow.versions["pruner"] == {"package": "sculptbench-example", "package_version": "0.1.0", "version": "0.1.0"}
     assert synflow.versions["detectors"]["spectral"]["package"] == "sculptbench-example"
 

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from sculptbench import api
-from sculptbench.api import PrunerContract, TrainingConfig, initial_network, train_masked
+from sculptbench.api import PrunerContract, SculptedNetwork, TrainingConfig, initial_network, train_masked
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZES = [4, 8, 4]
@@ -129,6 +129,14 @@ def test_unknown_name_is_an_attribute_error():
     assert set(api.__all__) <= set(dir(api))
 
 
+def test_every_public_name_resolves():
+    """Each name of ``__all__`` is served (the contract kit's lazily), once each; the options API is among them."""
+    assert len(api.__all__) == len(set(api.__all__))
+    for name in api.__all__:
+        assert getattr(api, name) is not None, name
+    assert {"Option", "Options", "When", "Check", "Default", "SELECT_RULES", "restart_seed", "TaskSource", "CliOption", "CliCommand"} <= set(api.__all__)
+
+
 # --------------------------------------------------------------------------- the docs' pruner
 def doc_block(heading):
     """The first ```python block under ``heading`` in docs/plugins.md, as a fresh module."""
@@ -157,6 +165,15 @@ class TestDocPruner(PrunerContract):
 
 
 def test_doc_detector_block_runs(small_task):
-    detector = doc_block("## In one afternoon: a detector").LayerDetector()
-    network = initial_network([small_task.n_inputs, 6, small_task.n_outputs], 0)
-    assert len(detector.detect(network, small_task, {}, 0).modules) == 3
+    detector = doc_block("## In one afternoon: a detector").ComponentsDetector()
+    options = detector.resolve({})
+    dense = initial_network([small_task.n_inputs, 6, small_task.n_outputs], 0)
+    assert len(detector.detect(dense, small_task, options, 0).modules) == 1
+    # Two blocks (inputs 0-1 -> hidden 0-2 -> outputs 0-1, and the rest) and a hidden unit without an edge.
+    first = torch.zeros(6, small_task.n_inputs, dtype=torch.bool)
+    first[:3, :2] = first[3:5, 2:] = True
+    second = torch.zeros(small_task.n_outputs, 6, dtype=torch.bool)
+    second[:2, :3] = second[2:, 3:5] = True
+    blocks = SculptedNetwork.from_masks([first, second])
+    modules = detector.detect(blocks, small_task, options, 0).modules
+    assert len(modules) == 2 and (1, 5) not in set().union(*modules)

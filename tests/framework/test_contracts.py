@@ -15,6 +15,7 @@ from sculptbench.api import hookimpl
 from sculptbench.contracts.types import Detection
 from sculptbench.contracts.components import Detector
 from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.contracts.options import Option, Options
 from sculptbench.plugins.detectors import louvain, sculpting
 from sculptbench.plugins.pruners import iterative
 from sculptbench.plugins.scorers import structure
@@ -30,7 +31,13 @@ from sculptbench.plugin.testing import (  # noqa: F401 - fixtures used by name
     sculptbench_registry,
 )
 
-SCHEDULE_BAD = [{"unit_step": 0}, {"edge_step": 100}, {"edge_schedule": "sideways"}, {"schedule_iterations": 0}, {"hparams": "some"}]
+#: Bad values, and options given where they would have no effect, refused by every pruner's protocol.
+PROTOCOL_BAD = [{"restarts": 0}, {"restarts": 2, "select": "best"}, {"select": "modularity"}]
+SCHEDULE_BAD = [{"unit_step": 0}, {"edge_step": 100}, {"edge_schedule": "sideways"}, {"edge_schedule": "cosine", "schedule_iterations": 0},
+                {"schedule_iterations": 5}, {"hparams": "some"}, {"hparams": "auto", "edge_step": 2.0}, *PROTOCOL_BAD]
+#: magnitude and random take no ``hparams`` (their own 20% schedule) and no unit phase.
+LTH_BAD = [{"edge_step": 100}, {"edge_schedule": "sideways"}, {"edge_schedule": "cosine", "schedule_iterations": 0},
+           {"schedule_iterations": 5}, {"hparams": "task"}, {"unit_step": 50}, *PROTOCOL_BAD]
 
 
 # --------------------------------------------------------------------------- pruners
@@ -50,14 +57,20 @@ class TestEdgePruner(_BuiltinPruner):
 
 class TestMagnitudePruner(_BuiltinPruner):
     component = iterative.MagnitudePruner()
+    params = {}
+    bad_params = LTH_BAD
 
 
 class TestRandomPruner(_BuiltinPruner):
     component = iterative.RandomPruner()
+    params = {}
+    bad_params = [*LTH_BAD, {"edge_score": "magnitude"}]
 
 
 class TestDensePruner(_BuiltinPruner):
     component = iterative.DensePruner()
+    params = {}
+    bad_params = [{"hparams": "task"}, {"edge_step": 1.5}, *PROTOCOL_BAD]
 
 
 # --------------------------------------------------------------------------- detectors
@@ -98,7 +111,7 @@ class _Everything(Detector):
 
     name = "contract-everything"
 
-    def detect(self, network, task, params, seed):
+    def detect(self, network, task, options, seed):
         g = network.unit_graph()
         return Detection(modules=[frozenset(u for u in g if g.degree(u))])
 
@@ -139,9 +152,9 @@ def test_contract_catches_a_mutating_detector():
     class Mutating(_Everything):
         name = "mutating"
 
-        def detect(self, network, task, params, seed):
+        def detect(self, network, task, options, seed):
             network.weights[0].abs_()
-            return super().detect(network, task, params, seed)
+            return super().detect(network, task, options, seed)
 
     class Probe(DetectorContract):
         component = Mutating()
@@ -153,10 +166,10 @@ def test_contract_catches_a_mutating_detector():
 def test_contract_catches_a_lenient_validator():
     class Lenient(_Everything):
         name = "lenient"
-        defaults = {"k": 2}
+        options = (Option("k", int, 2, help="No bounds checked."),)
 
-        def validate_params(self, params):
-            return {**self.defaults, **params}
+        def resolve(self, user=None, task=None):
+            return Options({"k": 2, **(user or {})})
 
     class Probe(DetectorContract):
         component = Lenient()

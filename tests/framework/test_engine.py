@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from sculptbench.engine import kernels
 from sculptbench.engine import training as engine
 from sculptbench.contracts.types import PruneJob, TrainingConfig
 from sculptbench.plugins.pruners.iterative import IterativePruner
@@ -26,9 +27,9 @@ def assert_same_network(a, b):
 
 def jobs_for(task, seeds, hidden=(24,), epochs=30, **params):
     pruner = IterativePruner()
-    resolved = pruner.validate_params(params)
+    resolved = pruner.resolve(params)
     training = TrainingConfig(**{**task.training.__dict__, "epochs": epochs})
-    return pruner, [PruneJob(task, hidden, seed, dict(resolved), training) for seed in seeds]
+    return pruner, [PruneJob(task, hidden, seed, resolved, training) for seed in seeds]
 
 
 @pytest.fixture(scope="module")
@@ -67,17 +68,26 @@ def test_different_seeds_differ(batched):
 
 
 def test_restarts_are_new_initialisations_and_restart_0_is_the_seed(small_task):
-    """The auto grid keeps the sparsest of its members; restart 0 of seed s is seed s itself."""
+    """The protocol's restarts (the framework's, for every pruner): restart 0 of cell seed s is seed s
+    itself, a later restart a new initialisation; the sparsest candidate is kept and says which start."""
+    from sculptbench.api import restart_seed
+    from sculptbench.contracts.work import Group
     from sculptbench.plugins.pruners.iterative.loop import sculpt
+    from sculptbench.plugins.pruners.iterative.pruner import _loop_points
+    from sculptbench.run.selection import prune_cells, start_jobs
 
-    pruner, jobs = jobs_for(small_task, [3], hparams="auto", auto_unit_steps=[50], auto_restarts=2)
-    variants = [(v, pruner.phases(jobs[0], v)) for v in pruner.variants(jobs[0])]
-    assert [v["restart"] for v, _ in variants] == [0, 1]
-    ((restart0, restart1),), _ = sculpt(jobs, variants)
-    plain, _ = sculpt(jobs, [({"unit_step": 50.0, "edge_step": 1.5}, variants[0][1])])
+    pruner, (plain_job,) = jobs_for(small_task, [3], hparams="auto", auto_unit_steps=[50], restarts=2, select="sparsest")
+    options = plain_job.params
+    group = Group(small_task, plain_job.hidden, pruner.name, options, plain_job.training, [3], [], [], "cpu", {})
+    jobs = start_jobs(group, [3])
+    assert [(j.seed, j.restart, j.cell_seed) for j in jobs] == [(3, 0, 3), (restart_seed(3, 1), 1, 3)]
+    assert restart_seed(3, 1) != 3
+    ((restart0,), (restart1,)) = pruner.candidates(jobs)
+    variant = {"unit_step": 50.0, "edge_step": 1.5}
+    plain, _ = sculpt([plain_job], [(variant, pruner.phases(options, variant))], loop=_loop_points(options))
     assert_same_network(restart0, plain[0][0])
     assert not torch.equal(restart0.weights[0], restart1.weights[0])
-    chosen = pruner.prune_many(jobs)[0]
+    [chosen] = prune_cells(pruner, group, [3], registry=None)
     ok = [n for n in (restart0, restart1) if n.status == "ok"]
     assert ok, "neither restart trained: the test proves little"
     assert chosen.density() == min(n.density() for n in ok)
@@ -155,8 +165,8 @@ def test_mixed_variants_equal_each_variant_alone(xor3, two_threads):
     """An auto grid (two unit steps) of two seeds, one untrainable, vs every member alone."""
     from sculptbench.plugins.pruners.iterative.loop import sculpt
 
-    pruner, jobs = jobs_for(xor3, [5, 0], hidden=(24, 24), epochs=15, hparams="auto", auto_unit_steps=[30, 70], auto_restarts=1)
-    variants = [(v, pruner.phases(jobs[0], v)) for v in pruner.variants(jobs[0])]
+    pruner, jobs = jobs_for(xor3, [5, 0], hidden=(24, 24), epochs=15, hparams="auto", auto_unit_steps=[30, 70], restarts=1)
+    variants = [(v, pruner.phases(jobs[0].params, v)) for v in pruner.variants(jobs[0].params, jobs[0])]
     batch, _ = sculpt(jobs, variants)
     statuses = {n.status for nets in batch for n in nets}
     assert statuses == {"ok", "untrainable"}, "no untrainable or no trained member: the test proves little"
@@ -172,8 +182,8 @@ def test_members_sharing_a_unit_phase_run_it_once_and_equal_each_alone(xor3):
     from sculptbench.plugins.pruners.iterative.loop import sculpt
 
     pruner, jobs = jobs_for(xor3, [0, 2], hidden=(24, 24), epochs=15, hparams="auto", auto_unit_steps=[30],
-                            auto_edge_steps=[1.5, 5.0], auto_restarts=1)
-    variants = [(v, pruner.phases(jobs[0], v)) for v in pruner.variants(jobs[0])]
+                            auto_edge_steps=[1.5, 5.0], restarts=1)
+    variants = [(v, pruner.phases(jobs[0].params, v)) for v in pruner.variants(jobs[0].params, jobs[0])]
     assert len(variants) == 2
     batch, stats = sculpt(jobs, variants)
     assert len({n.density() for nets in batch for n in nets}) > 2, "variants ended alike: the test proves little"
@@ -191,14 +201,14 @@ def test_members_sharing_a_unit_phase_run_it_once_and_equal_each_alone(xor3):
 
 
 def test_single_threaded_restores_the_thread_count(two_threads):
-    with engine.single_threaded():
+    with kernels.single_threaded():
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == 2
 
 
 # --------------------------------------------------------------------------- gradients
 def _problem(k=2):
-    layout = engine.Layout((3, 4, 5, 2))
+    layout = kernels.Layout((3, 4, 5, 2))
     gen = torch.Generator().manual_seed(7)
     flat = torch.randn(k, layout.n_params, generator=gen, dtype=torch.float64)
     x = torch.rand(6, 3, generator=gen, dtype=torch.float64)
@@ -208,15 +218,15 @@ def _problem(k=2):
 
 def test_manual_gradient_equals_autograd():
     layout, flat, x, y = _problem()
-    acts = engine.forward(layout, flat, x)
+    acts = kernels.forward(layout, flat, x)
     dlogits = (torch.sigmoid(acts[-1]) - y) / (x.shape[0] * y.shape[1])
-    grad, hidden_grads = engine.backward(layout, flat, acts, dlogits)
+    grad, hidden_grads = kernels.backward(layout, flat, acts, dlogits)
 
     leaf = flat.clone().requires_grad_()
-    auto_acts = engine.forward(layout, leaf, x)
+    auto_acts = kernels.forward(layout, leaf, x)
     for a in auto_acts[1:-1]:
         a.retain_grad()
-    engine.bce_with_logits(auto_acts[-1], y).sum().backward()
+    kernels.bce_with_logits(auto_acts[-1], y).sum().backward()
     torch.testing.assert_close(grad, leaf.grad)
     assert len(hidden_grads) == layout.n_layers - 1
     for mine, a in zip(hidden_grads, auto_acts[1:-1]):
@@ -225,7 +235,7 @@ def test_manual_gradient_equals_autograd():
 
 def test_forward_matches_torch_linear_layers():
     layout, flat, x, _ = _problem(k=1)
-    logits = engine.forward(layout, flat, x)[-1][0]
+    logits = kernels.forward(layout, flat, x)[-1][0]
     net = engine.to_network(layout, flat[0], torch.ones_like(flat[0]))
     h = x
     for i, (w, b) in enumerate(zip(net.weights, net.biases)):
@@ -239,24 +249,24 @@ def test_sigmoid_gives_the_same_bits_wherever_an_entry_sits():
     """``torch.sigmoid`` differs in the last bit between a tensor's vectorised body and its tail on
     AVX2 and AVX-512 CPUs; the engine's must not (a member's bits would depend on its batch)."""
     z = torch.randn(100_003, generator=torch.Generator().manual_seed(0)) * 6
-    whole = engine.sigmoid(z)
+    whole = kernels.sigmoid(z)
     torch.testing.assert_close(whole, torch.sigmoid(z))
     for start, length in [(0, 1), (3, 17), (16, 48), (5, 144), (1, 333), (7, 40_000)]:
-        assert torch.equal(engine.sigmoid(z[start:start + length]), whole[start:start + length])
-    assert torch.equal(engine.sigmoid(z[::2]), whole[::2])
+        assert torch.equal(kernels.sigmoid(z[start:start + length]), whole[start:start + length])
+    assert torch.equal(kernels.sigmoid(z[::2]), whole[::2])
 
 
 def forward_backward(sizes, members, rows, seed):
     """Random parameters of ``members`` networks of ``sizes``, random inputs and output gradients of
     ``rows`` rows, and the engine's forward and backward passes: (layout, flat, x, acts, dlogits,
     grads, hidden_grads)."""
-    layout = engine.Layout(sizes)
+    layout = kernels.Layout(sizes)
     gen = torch.Generator().manual_seed(seed)
     flat = torch.randn(members, layout.n_params, generator=gen)
     x = torch.rand(rows, sizes[0], generator=gen)
-    acts = engine.forward(layout, flat, x)
+    acts = kernels.forward(layout, flat, x)
     dlogits = torch.randn(members, rows, sizes[-1], generator=gen)
-    grads, hidden = engine.backward(layout, flat, acts, dlogits)
+    grads, hidden = kernels.backward(layout, flat, acts, dlogits)
     return layout, flat, x, acts, dlogits, grads, hidden
 
 
@@ -265,17 +275,17 @@ def test_a_lone_member_gets_the_bits_it_gets_in_a_batch():
     one output column); forward and backward of a lone member equal its row of a batch."""
     layout, flat, x, acts, dlogits, grads, hidden = forward_backward((6, 24, 24, 1), 3, 64, seed=3)
     for k in range(3):
-        alone = engine.forward(layout, flat[k:k + 1], x)
+        alone = kernels.forward(layout, flat[k:k + 1], x)
         assert all(torch.equal(a[0], b[k]) for a, b in zip(alone, acts))
-        alone_grads, alone_hidden = engine.backward(layout, flat[k:k + 1], alone, dlogits[k:k + 1])
+        alone_grads, alone_hidden = kernels.backward(layout, flat[k:k + 1], alone, dlogits[k:k + 1])
         assert torch.equal(alone_grads[0], grads[k])
         assert all(torch.equal(a[0], b[k]) for a, b in zip(alone_hidden, hidden))
 
 
 def test_training_keeps_masked_parameters_at_zero(small_task):
-    layout = engine.Layout((4, 8, 4))
+    layout = kernels.Layout((4, 8, 4))
     gens = [torch.Generator().manual_seed(s) for s in (0, 1)]
-    params = engine.init_params(layout, gens)
+    params = kernels.init_params(layout, gens)
     masks = (torch.rand(2, layout.n_params, generator=torch.Generator().manual_seed(5)) > 0.3).float()
     result = engine.train(layout, params, masks, small_task.data(), TrainingConfig(epochs=3), gens)
     assert torch.all(result.params[masks == 0] == 0)
@@ -286,9 +296,9 @@ def test_training_keeps_masked_parameters_at_zero(small_task):
 def test_adam_on_the_unmasked_entries_only_gives_the_same_numbers(small_task, monkeypatch, per_member_lr):
     """Below :data:`engine.SPARSE_ADAM_BELOW` unmasked entries, Adam updates a gathered copy of them:
     the same values as the update of the whole buffers, masked entries still at zero."""
-    layout = engine.Layout((small_task.n_inputs, 12, 10, small_task.n_outputs))
+    layout = kernels.Layout((small_task.n_inputs, 12, 10, small_task.n_outputs))
     gens = lambda: [torch.Generator().manual_seed(s) for s in (0, 1, 2)]  # noqa: E731
-    params = engine.init_params(layout, gens())
+    params = kernels.init_params(layout, gens())
     masks = (torch.rand(3, layout.n_params, generator=torch.Generator().manual_seed(7)) > 0.75).float()
     lrs = torch.tensor([0.01, 0.05, 0.02]) if per_member_lr else None
     config = TrainingConfig(lr=0.02, batch_size=8, epochs=4, weight_decay=1e-3, noise_std=0.1)
@@ -355,8 +365,8 @@ def test_wide_layouts_train_each_member_compacted(noise):
     x = torch.rand(300, n_in, generator=gen)
     y = (torch.rand(300, 4, generator=gen) > 0.5).float()
     data = TaskData(x, y, x[:100], y[:100], x[:100], y[:100])
-    layout = engine.Layout((n_in, 16, 12, 4))
-    params = engine.init_params(layout, [torch.Generator().manual_seed(s) for s in (1, 2)])
+    layout = kernels.Layout((n_in, 16, 12, 4))
+    params = kernels.init_params(layout, [torch.Generator().manual_seed(s) for s in (1, 2)])
     masks = (torch.rand(params.shape, generator=gen) > 0.7).float()
     for r in range(2):
         layout.weights(masks[r:r + 1], 0)[0][: 400 + 50 * r] = 0  # inputs with no weight left

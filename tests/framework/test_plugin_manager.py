@@ -13,7 +13,8 @@ import torch
 from sculptbench.api import hookimpl
 from sculptbench.plugin import hookspecs
 from sculptbench.contracts.types import Detection, GroundTruth, GroundTruthModule, ScoreRecord, SculptedNetwork, TaskData
-from sculptbench.contracts.components import Detector, Pruner, Scorer, Task
+from sculptbench.contracts.cli import CliCommand, CliOption
+from sculptbench.contracts.components import Detector, Pruner, Scorer, Task, TaskSource
 from sculptbench.contracts.errors import SculptbenchError
 from sculptbench.plugin.registry import STRICT_ENV, load_registry, valid_hooks
 
@@ -29,7 +30,7 @@ class TinyDetector(Detector):
     def __init__(self, name="tiny"):
         self.name = name
 
-    def detect(self, network, task, params, seed):
+    def detect(self, network, task, options, seed):
         return Detection(modules=[frozenset(network.unit_graph().nodes)])
 
 
@@ -37,7 +38,7 @@ class TinyScorer(Scorer):
     name = "tiny-scorer"
     metrics = {"n": "number of modules"}
 
-    def score(self, detection, network, task):
+    def score(self, detection, network, task, options, seed):
         return ScoreRecord(self.name, {"n": len(detection.modules)})
 
 
@@ -58,6 +59,21 @@ class TinyTask(Task):
     def data(self, device="cpu"):
         x = torch.tensor([[0.0], [1.0]], device=device)
         return TaskData(x, x.clone(), x, x.clone(), x, x.clone())
+
+
+class TinySource(TaskSource):
+    """Makes a :class:`TinyTask` named after any ``tiny:...`` selector."""
+
+    name = "tiny-source"
+    description = "tiny:ANYTHING"
+
+    def matches(self, selector):
+        return selector.startswith("tiny:")
+
+    def load(self, selector):
+        task = TinyTask()
+        task.name = selector
+        return task
 
 
 def plugin(**hooks):
@@ -117,6 +133,39 @@ def test_every_hook_registers_valid_components():
     assert "louvain" in reg.detectors  # built-ins are still there
 
 
+def extras_plugin(applied):
+    """A plugin with a task source, a CLI option (its ``apply`` calls land in ``applied``) and a command."""
+    import click
+
+    option = CliOption("--tiny-level", "How tiny.", lambda value, given: applied.append((value, dict(given))), kind="choice",
+                       choices=("low", "high"))
+    command = CliCommand("tiny-hello", lambda: click.Command("tiny-hello", callback=lambda: click.echo("hello from a plugin")))
+    return plugin(register_task_sources=lambda register: register(TinySource()),
+                  register_cli_options=lambda register: register(option),
+                  register_commands=lambda register: register(command))
+
+
+def test_task_sources_cli_options_and_commands_register_through_their_hooks():
+    reg = load(("extras", extras_plugin([])))
+    rec = record(reg, "extras")
+    assert rec.status == "ok" and rec.error is None
+    assert rec.registers == {"task_source": ["tiny-source"], "cli_option": ["tiny_level"], "command": ["tiny-hello"]}
+    assert reg.task_source_for("tiny:3") is reg.task_sources["tiny-source"]
+    assert reg.task_source_for("tiny:3").load("tiny:3").name == "tiny:3"
+    assert reg.task_source_for("no/such-task") is None
+    assert reg.cli_options["tiny_level"].flag == "--tiny-level"
+    assert reg.commands["tiny-hello"].build().name == "tiny-hello"
+    assert reg.owner[("task_source", "tiny-source")] is rec
+
+
+@pytest.mark.parametrize("hook, base", [("register_task_sources", "TaskSource"), ("register_cli_options", "CliOption"),
+                                        ("register_commands", "CliCommand")])
+def test_the_new_hooks_refuse_the_wrong_type(hook, base):
+    reg = load(("wrong", plugin(**{hook: lambda register: register(TinyTask())})))
+    rec = record(reg, "wrong")
+    assert rec.status == "failed" and f"expected an instance of sculptbench.api.{base}" in rec.error
+
+
 def test_plugin_may_be_an_instance_of_a_class_with_hookimpl_methods():
     class ClassPlugin:
         @hookimpl
@@ -133,7 +182,7 @@ def test_wrong_base_class_is_refused():
     class NotADetector:
         name = "impostor"
 
-        def detect(self, network, task, params, seed):
+        def detect(self, network, task, options, seed):
             return Detection(modules=[])
 
     reg = load(("bad", plugin(register_detectors=lambda register: register(NotADetector()))))
@@ -367,12 +416,49 @@ class FakeEntryPoint:
         return self._obj
 
 
-def test_cli_reports_a_clash_and_never_runs_either_claimant(monkeypatch, tmp_path):
+@pytest.fixture
+def fresh_cli():
+    """The CLI's group with no registry loaded yet (it loads the plugins once per process), and again afterwards."""
+    from sculptbench.cli import common, main
+
+    def reset():
+        common.plugin_registry.cache_clear()
+        main.__dict__.pop("_plugin_commands_cache", None)
+
+    reset()
+    yield main
+    reset()
+
+
+def test_the_cli_takes_a_plugins_task_source_options_and_commands(monkeypatch, tmp_path, fresh_cli):
+    """Through an entry point: the plugin's command runs, its option is offered by ``run`` and applied
+    before the tasks are selected, and ``--tasks`` takes a selector its task source makes."""
+    from click.testing import CliRunner
+
+    from sculptbench.plugin import registry as plugin_manager
+
+    applied = []
+    monkeypatch.setattr(plugin_manager, "_entry_points", lambda: [FakeEntryPoint("extras", "extras-pkg", extras_plugin(applied))])
+    monkeypatch.delenv(STRICT_ENV, raising=False)
+    hello = CliRunner().invoke(fresh_cli, ["tiny-hello"])
+    assert hello.exit_code == 0 and hello.stdout == "hello from a plugin\n", hello.output
+    assert "tiny-hello" in CliRunner().invoke(fresh_cli, ["--help"]).stdout
+    assert "--tiny-level" in CliRunner().invoke(fresh_cli, ["run", "--help"]).stdout
+    assert applied == []
+    result = CliRunner().invoke(fresh_cli, ["run", "--tasks", "tiny:one", "--pruners", "dense", "--arch", "4", "--seeds", "1", "--epochs", "1",
+                                            "--tiny-level", "high", "--quiet", "--no-cache", "--results", str(tmp_path / "r.db")])
+    assert result.exit_code == 0, result.output
+    assert applied == [("high", {"tiny_level": "high"})]
+    assert "tiny:one" in result.stdout
+
+
+def test_cli_reports_a_clash_and_never_runs_either_claimant(monkeypatch, tmp_path, fresh_cli):
     """The entry point that sorts first used to win the name; now neither runs and both are named."""
     from click.testing import CliRunner
 
     from sculptbench.plugin import registry as plugin_manager
-    from sculptbench.cli import main
+
+    main = fresh_cli
 
     class Owner(TinyPruner):
         name = "shared-pruner"

@@ -168,10 +168,11 @@ def test_ground_truth(tasks, name):
         assert g.out_degree(("in", x)) >= 1
     assert task.accuracy_threshold == 1.0 and task.require_all_inputs
     assert task.data_source == "truth table"
-    # Small tables (exemplars, reuse) default to the automatic step grid; the others to fixed steps.
+    # Small tables (exemplars, reuse) default to the automatic step grid, with the protocol's nine
+    # starts and the most modular of the sparsest (for every pruner); the others to fixed steps.
     expected = {"unit_step": 50, "edge_step": 1.5}
     if task.family in ("exemplars", "reuse"):
-        expected["hparams"] = "auto"
+        expected.update(hparams="auto", restarts=9, select="sparsest_modularity")
     assert task.pruning_defaults == expected
     assert task.paper_name.startswith("[")
     assert Path(task.source).is_file()
@@ -383,18 +384,19 @@ def test_yaml_width_is_capped_like_arch(tmp_path):
 
 
 def test_evaluation_memory_is_checked_before_any_array(tmp_path, monkeypatch):
-    import sculptbench.plugins.tasks.boolean as circuits
+    from sculptbench.plugins.tasks.boolean import spec, task, truth
 
-    monkeypatch.setattr(circuits, "EVAL_MEMORY_BUDGET", 64 * 2**10)  # 64 KiB: a 12-input table needs more
-    monkeypatch.setattr(circuits, "_evaluate", lambda spec: pytest.fail("evaluated although over budget"))
+    monkeypatch.setattr(spec, "EVAL_MEMORY_BUDGET", 64 * 2**10)  # 64 KiB: a 12-input table needs more
+    for module in (task, truth):
+        monkeypatch.setattr(module, "_evaluate", lambda spec: pytest.fail("evaluated although over budget"))
     with pytest.raises(CircuitSpecError, match=r"gates: evaluating 3 gates on 2\^12 = 4,096 rows needs about 0 MiB at once, more than the budget of 0 MiB"):
         load_circuit(_write(tmp_path, _chain(12, 3)))
 
 
 def test_evaluation_work_is_bounded(tmp_path, monkeypatch):
-    import sculptbench.plugins.tasks.boolean as circuits
+    from sculptbench.plugins.tasks.boolean import spec
 
-    monkeypatch.setattr(circuits, "EVAL_WORK_BUDGET", 10 * 2**10)
+    monkeypatch.setattr(spec, "EVAL_WORK_BUDGET", 10 * 2**10)
     with pytest.raises(CircuitSpecError, match=r"gates: 20 gates x 2\^10 = 1,024 rows is 20,480 gate evaluations, more than the budget of 10,240"):
         load_circuit(_write(tmp_path, _chain(10, 20)))
 

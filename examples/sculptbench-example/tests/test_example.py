@@ -39,7 +39,8 @@ class TestSpectralContract(DetectorContract):
     component = SpectralDetector()
     plugin = plugin
     plugin_name = "example"
-    bad_params = [{"n_clusters": 0}, {"n_clusters": "many"}, {"n_clusters": 2.5}, {"k_max": 1}]
+    bad_params = [{"n_clusters": 0}, {"n_clusters": "many"}, {"n_clusters": 2.5}, {"k_max": 1},
+                  {"n_clusters": 2, "k_max": 4}]  # k_max applies only to n_clusters=auto
 
 
 class TestSpectralFixedK(TestSpectralContract):
@@ -59,6 +60,17 @@ def test_found_through_the_entry_point():
     record = next(p for p in registry.plugins if p.name == "example")
     assert (record.status, record.package, record.version) == ("ok", "sculptbench-example", "0.1.0")
     assert record.registers == {"pruner": ["synflow"], "detector": ["spectral"]}
+
+
+# --------------------------------------------------------------------------- options
+def test_options_resolve_to_what_the_components_use():
+    synflow = SynFlowPruner().resolve({"densities": [0.2, 0.1, 0.2], "rounds": 5.0})
+    assert (synflow["densities"], synflow["rounds"]) == ((0.1, 0.2), 5)  # sorted, without repeats; 5.0 is 5
+    assert SynFlowPruner().resolve({})["densities"] == (0.05, 0.1, 0.2)
+    assert SynFlowPruner().resolve({"densities": 0.3})["densities"] == (0.3,)
+    spectral = SpectralDetector().resolve({"n_clusters": 3.0})
+    assert dict(spectral) == {"n_clusters": 3}  # k_max is left out: it applies only to n_clusters=auto
+    assert dict(SpectralDetector().resolve({})) == {"n_clusters": "auto", "k_max": 8}
 
 
 # --------------------------------------------------------------------------- synflow
@@ -99,7 +111,7 @@ def test_synflow_keeps_the_sparsest_density_that_solves_the_task():
     task = builtin_registry().tasks["bool/input-separable"]
     pruner = SynFlowPruner()
     training = TrainingConfig(**{**task.training.__dict__, "epochs": 40})
-    net = pruner.prune(PruneJob(task, (16,), 0, pruner.validate_params({"densities": [0.1, 0.2, 0.5]}), training))
+    net = pruner.prune(PruneJob(task, (16,), 0, pruner.resolve({"densities": [0.5, 0.1, 0.2]}), training))
     assert net.status == "ok"
     tried = [h for h in net.history if h["phase"] == "synflow"]
     assert [round(1 - h["target"] / 100, 6) for h in tried] == [0.1, 0.2, 0.5]
@@ -123,7 +135,7 @@ def test_spectral_finds_two_blocks():
     m1[0:2, 0:2] = True
     m1[2:4, 2:4] = True
     net = SculptedNetwork.from_masks([m1, m1.clone()])
-    det = SpectralDetector().detect(net, _task(), SpectralDetector().validate_params({}), seed=0)
+    det = SpectralDetector().detect(net, _task(), SpectralDetector().resolve({}), seed=0)
     assert det.info["k"] == 2 and det.info["k_source"] == "eigengap"
     assert det.modules == [
         frozenset({(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)}),
@@ -134,7 +146,7 @@ def test_spectral_finds_two_blocks():
 
 def test_spectral_handles_tiny_and_empty_graphs():
     detector, task = SpectralDetector(), _task()
-    p = detector.validate_params({})
+    p = detector.resolve({})
     one_edge = torch.zeros(4, 4, dtype=torch.bool)
     one_edge[0, 0] = True
     empty = torch.zeros(4, 4, dtype=torch.bool)
@@ -144,5 +156,5 @@ def test_spectral_handles_tiny_and_empty_graphs():
     assert det.modules == []
     # Isolated units are dropped; a single module when asked for one.
     det = detector.detect(SculptedNetwork.from_masks([torch.ones(3, 4), torch.ones(4, 3)]), task,
-                          detector.validate_params({"n_clusters": 1}), seed=0)
+                          detector.resolve({"n_clusters": 1}), seed=0)
     assert len(det.modules) == 1 and len(det.modules[0]) == 11
