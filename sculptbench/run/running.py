@@ -66,11 +66,11 @@ def scored_networks(registry: Registry, group: Group, detector: str, cache_dir: 
     out = []
     with tempfile.TemporaryDirectory(prefix="sculptbench-") as tmp:
         cache = StageCache(cache_dir or tmp)
-        keys = [group.keys[(seed, detector)] for seed in seeds]
-        run_unit(WorkUnit(group, keys, batch, cache), registry,
+        cell_keys = [group.keys[(seed, detector)] for seed in seeds]
+        run_unit(WorkUnit(group, cell_keys, batch, cache), registry,
                  lambda event: cells.__setitem__(event[1].cell_key, event[1]) if event[0] == "cell" else None)
         sizes = [group.task.n_inputs, *group.hidden, group.task.n_outputs]
-        for seed, key in zip(seeds, keys):
+        for seed, key in zip(seeds, cell_keys):
             pkey = keys.prune_key(group, seed, kernel_fingerprint(group.device))
             hit = cache.load_network(pkey, sizes)
             found = None

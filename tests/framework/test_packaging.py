@@ -24,5 +24,9 @@ def test_wheel_has_no_generic_top_level_packages(tmp_path):
     assert not any("paper_hparams" in name for name in names)  # one table: paper-hparams.csv holds the MNIST rows too
     assert "sculptbench/tasks/paper-hparams.csv" in names  # the paper's published settings (hparams=paper)
     assert "sculptbench/plugins/scorers/structure.py" in names
+    sources = {f"sculptbench/{path.relative_to(ROOT / 'sculptbench').as_posix()}" for path in (ROOT / "sculptbench").rglob("*.py")}
+    sources |= {f"sculptbench/plugins/{path.relative_to(ROOT / 'plugins').as_posix()}" for path in (ROOT / "plugins").rglob("*.py")}
+    missing = sorted(sources - set(names))
+    assert not missing, f"modules left out of the wheel (list their package in pyproject.toml): {missing}"
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "sculptbench = sculptbench.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -45,11 +45,15 @@ def run_args(db, *overrides):
         (["--lr", "0"], ["invalid lr 0.0"]),
         (["--param", "iterative"], ["invalid --param 'iterative'", "COMPONENT.KEY=VALUE"]),
         (["--param", "unit_step=30"], ["invalid --param 'unit_step=30'"]),
-        (["--param", "iterative.unit_step=30"], ["--param names 'iterative'", "not a selected pruner or detector", "dense, louvain"]),
-        (["--pruners", "iterative", "--param", "iterative.unit_step=150"], ["invalid unit_step 150", "(0, 100)"]),
-        (["--pruners", "iterative", "--param", "iterative.edge_schedule=zigzag"], ["invalid edge_schedule 'zigzag'", "valid: linear"]),
-        (["--pruners", "iterative", "--param", "iterative.bogus=1"], ["unknown option 'bogus' for pruner 'iterative'", "valid: "]),
-        (["--param", "louvain.bogus=1"], ["unknown option 'bogus' for detector 'louvain'"]),
+        (["--param", "iterative.unit_step=30"],
+         ["--param names 'iterative'", "not a selected pruner, detector or scorer", "selected: dense, louvain, structure"]),
+        (["--pruners", "iterative", "--param", "iterative.hparams=task", "--param", "iterative.unit_step=150"],
+         ["invalid iterative.unit_step 150; it must be a number in (0, 100)"]),
+        (["--pruners", "iterative", "--param", "iterative.edge_schedule=zigzag"],
+         ["invalid iterative.edge_schedule zigzag", "it must be one of linear, "]),
+        (["--pruners", "iterative", "--param", "iterative.bogus=1"], ["unknown option iterative.bogus; valid: hparams, unit_step"]),
+        (["--param", "louvain.bogus=1"], ["unknown option louvain.bogus; valid: resolution"]),
+        (["--param", "structure.bogus=1"], ["unknown option structure.bogus"]),
         (["--format", "nope"], ["invalid --format 'nope'", "valid: github"]),
         (["--columns", "nope"], ["invalid --columns 'nope'"]),
         (["--device", "tpu"], ["invalid --device 'tpu'"]),
@@ -64,18 +68,27 @@ def test_run_user_errors(tmp_path, overrides, fragments):
 @pytest.mark.parametrize(
     "overrides, fragments",
     [
-        # bool/both prunes under hparams=auto by default: its grid sets the steps (README's own example).
+        # bool/both prunes under hparams=auto by default (the task sets it): its grid sets the steps.
         (["--tasks", "bool/both", "--pruners", "iterative", "--param", "iterative.unit_step=30"],
-         ["option iterative.unit_step=30 would have no effect", "hparams=auto (task bool/both's default rule)",
-          "iterative.auto_unit_steps=[30]", "iterative.hparams=task"]),
+         ["option iterative.unit_step=30 would have no effect: it applies only when hparams is task (here hparams is auto)",
+          "auto_unit_steps", "add iterative.hparams=task to prune with unit_step=30"]),
         (["--tasks", "bool/both", "--pruners", "iterative", "--param", "iterative.edge_step=2.5"],
-         ["option iterative.edge_step=2.5 would have no effect", "iterative.auto_edge_steps=[2.5]"]),
+         ["option iterative.edge_step=2.5 would have no effect", "(here hparams is auto)", "add iterative.hparams=task to prune with edge_step=2.5"]),
         (["--tasks", "bool/both", "--pruners", "iterative", "--param", "iterative.hparams=authors", "--param", "iterative.unit_step=30"],
-         ["option iterative.unit_step=30 would have no effect", "under hparams=authors"]),
-        (["--tasks", "bool/overlap-o2-u1", "--pruners", "iterative", "--param", "iterative.auto_restarts=3"],
-         ["option iterative.auto_restarts=3 would have no effect", "acts only under hparams=auto"]),
-        (["--pruners", "magnitude", "--param", "magnitude.unit_schedule=cubic"], ["option magnitude.unit_schedule=cubic", "has no unit phase"]),
-        (["--param", "dense.schedule_iterations=3"], ["option dense.schedule_iterations=3", "pruner 'dense' has no phases"]),
+         ["option iterative.unit_step=30 would have no effect", "(here hparams is authors)"]),
+        # auto_restarts is gone (the protocol's restarts); the auto grid's steps act only under hparams=auto.
+        (["--tasks", "bool/overlap-o2-u1", "--pruners", "iterative", "--param", "iterative.auto_unit_steps=30"],
+         ["option iterative.auto_unit_steps=30 would have no effect: it applies only when hparams is auto (here hparams is task)",
+          "add iterative.hparams=auto"]),
+        # One start of one variant: the select rule has nothing to choose from.
+        (["--tasks", "bool/overlap-o2-u1", "--pruners", "iterative", "--param", "iterative.select=modularity"],
+         ["option iterative.select=modularity would have no effect", "(here restarts is 1)", "add iterative.restarts=N with N > 1"]),
+        (["--pruners", "iterative", "--param", "iterative.schedule_iterations=3"],
+         ["option iterative.schedule_iterations=3 would have no effect", "unit_schedule is cosine or cubic"]),
+        # magnitude has no unit phase and no hparams rules; dense has no options but the protocol's.
+        (["--pruners", "magnitude", "--param", "magnitude.unit_schedule=cubic"], ["unknown option magnitude.unit_schedule; valid: edge_step"]),
+        (["--pruners", "magnitude", "--param", "magnitude.hparams=auto"], ["unknown option magnitude.hparams"]),
+        (["--param", "dense.schedule_iterations=3"], ["unknown option dense.schedule_iterations; valid: restarts, select"]),
     ],
 )
 def test_an_option_the_rule_or_pruner_would_ignore_is_refused(tmp_path, overrides, fragments):
@@ -226,7 +239,8 @@ def test_run_prints_a_leaderboard(done_run):
     _, first, _ = done_run
     lines = table_lines(first.stdout)
     assert re.split(r"\s*\|\s*", lines[0].strip("| ")) == ["pruner", "detector", "input-separable"]
-    assert [re.split(r"\s*\|\s*", line.strip("| "))[:2] for line in lines[2:]] == [["dense", "louvain"], ["magnitude[sparsest_modularity]", "louvain"]]
+    # The exemplars set restarts 9 and select sparsest_modularity for every pruner: both rows carry the rule.
+    assert [re.split(r"\s*\|\s*", line.strip("| "))[:2] for line in lines[2:]] == [["dense[sparsest_modularity]", "louvain"], ["magnitude[sparsest_modularity]", "louvain"]]
     assert "cells: ok 4" in first.stdout
     assert "4 cells written to" in first.stderr
     assert "already in" not in first.stdout
@@ -251,7 +265,7 @@ def test_report_json(done_run):
     assert board["columns"] == ["input-separable"]
     assert board["statuses"] == {"ok": 4}
     assert board["data_sources"] == ["truth table"]
-    assert [(r["key"]["pruner"], r["key"]["detector"]) for r in board["rows"]] == [("dense", "louvain"), ("magnitude[sparsest_modularity]", "louvain")]
+    assert [(r["key"]["pruner"], r["key"]["detector"]) for r in board["rows"]] == [("dense[sparsest_modularity]", "louvain"), ("magnitude[sparsest_modularity]", "louvain")]
     for row in board["rows"]:
         cell = row["cells"]["input-separable"]
         assert cell["n"] == 2 and cell["errors"] == 0
@@ -264,7 +278,7 @@ def test_report_csv(done_run):
     rep = invoke("report", "--results", db, "--format", "csv")
     assert rep.exit_code == 0, rep.output
     rows = list(csv.DictReader(io.StringIO(rep.stdout)))
-    assert [(r["pruner"], r["detector"], r["column"]) for r in rows] == [("dense", "louvain", "input-separable"), ("magnitude[sparsest_modularity]", "louvain", "input-separable")]
+    assert [(r["pruner"], r["detector"], r["column"]) for r in rows] == [("dense[sparsest_modularity]", "louvain", "input-separable"), ("magnitude[sparsest_modularity]", "louvain", "input-separable")]
     assert all(r["metric"] == "structure.success" and r["n"] == "2" for r in rows)
     assert all(0 <= float(r["mean"]) <= 1 for r in rows)
 
@@ -286,7 +300,7 @@ def test_report_other_metrics(done_run):
         assert rep.exit_code == 0, (metric, rep.output)
     dens = json.loads(invoke("report", "--results", db, "--metric", "density", "--format", "json").stdout)
     by_pruner = {r["key"]["pruner"]: r["cells"]["input-separable"]["mean"] for r in dens["rows"]}
-    assert by_pruner["dense"] == 1.0 and by_pruner["magnitude[sparsest_modularity]"] < 1.0
+    assert by_pruner["dense[sparsest_modularity]"] == 1.0 and by_pruner["magnitude[sparsest_modularity]"] < 1.0
 
 
 @pytest.mark.parametrize(
@@ -341,7 +355,11 @@ def test_list_pruners_json_shows_options():
     builtins = {"dense", "edge", "iterative", "magnitude", "published", "random"}
     assert builtins <= set(pruners)
     assert all(p["package"] != "sculptbench" for name, p in pruners.items() if name not in builtins)
-    assert pruners["magnitude"]["options"]["edge_schedule"] == "lth"
+    options = {o["name"]: o for o in pruners["magnitude"]["options"]}
+    assert options["edge_schedule"]["default"] == "lth"
+    assert not options["edge_schedule"]["protocol"] and options["restarts"]["protocol"]
+    assert "hparams" not in options and "unit_step" not in options  # magnitude has no rules and no unit phase
+    assert [o["name"] for o in pruners["dense"]["options"]] == ["restarts", "select", "select_detector", "oracle_scorer", "oracle_metric"]
 
 
 def test_plugins_in_process():

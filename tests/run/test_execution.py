@@ -447,7 +447,7 @@ def test_raising_hanging_and_exiting_plugins_each_leave_one_row(faulty_env, tmp_
     assert cells[("faulty-sleep", 0)]["error"].startswith("timed out while running detector 'faulty-sleep' (budget ")
     ok = {k for k, r in cells.items() if r["status"] == "ok"}
     assert ok == {("louvain", 0), ("louvain", 1), ("faulty-raise", 1), ("faulty-exit", 1), ("faulty-sleep", 1)}
-    assert "timeout in bool/input-separable 24 dense/faulty-sleep seed 0" in proc.stderr
+    assert "timeout in bool/input-separable 24 dense[sparsest_modularity]/faulty-sleep seed 0" in proc.stderr
     # Each network was pruned once, although its group ran in three worker processes.
     assert stage_counts(log)["prune"] == 2
 
@@ -689,7 +689,9 @@ def test_dask_scheduler_and_two_workers_run_a_grid(dask_cluster, tmp_path):
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     got = rows(db)
-    assert sorted((r["pruner"], r["seed"]) for r in got) == [("dense", 0), ("dense", 1), ("magnitude[sparsest_modularity]", 0), ("magnitude[sparsest_modularity]", 1)]
+    # The exemplar sets restarts 9 and select sparsest_modularity for every pruner: both rows carry the rule.
+    assert sorted((r["pruner"], r["seed"]) for r in got) == [("dense[sparsest_modularity]", 0), ("dense[sparsest_modularity]", 1),
+                                                           ("magnitude[sparsest_modularity]", 0), ("magnitude[sparsest_modularity]", 1)]
     assert all(r["status"] in ("ok", "untrainable") for r in got)
     # The work ran in the dask workers; the CLI (the coordinator) only wrote the database.
     pids = {line["pid"] for line in stage_lines(Path(env["SCULPTBENCH_STAGE_LOG"]))}

@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from sculptbench.run import planning
+from sculptbench.results import cells as cells_mod
 from sculptbench.results import report
 from sculptbench.results import store as store_mod
 from sculptbench.cli import main
@@ -318,7 +319,7 @@ def test_bootstrap_in_blocks_equals_one_draw(monkeypatch, binary):
     if binary:  # success rates take the counting path
         values = [float(v < 0.7) for v in values]
     whole = report.bootstrap_ci(values)
-    monkeypatch.setattr(report, "_BOOTSTRAP_BLOCK", 3001 * 7)  # 8 rows a block (rounded up to even), 250 blocks
+    monkeypatch.setattr(cells_mod, "_BOOTSTRAP_BLOCK", 3001 * 7)  # report.bootstrap_ci lives there; 8 rows a block (rounded up to even), 250 blocks
     assert report.bootstrap_ci(values) == whole
     rng = np.random.default_rng(report.BOOTSTRAP_SEED)
     arr = np.asarray(values)

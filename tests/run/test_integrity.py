@@ -14,7 +14,7 @@ import torch
 from click.testing import CliRunner
 from conftest import assert_user_error
 
-from sculptbench.api import hookimpl
+from sculptbench.api import Option, hookimpl
 from sculptbench.contracts import checks
 from sculptbench.run import planning
 from sculptbench.run import running
@@ -33,7 +33,7 @@ class FixedPruner(Pruner):
     """A 'pruner' without training: a seeded random mask of the job's sizes (or of ``bad`` sizes)."""
 
     name = "fixed"
-    defaults = {"damage": "none"}
+    options = (Option("damage", str, "none", choices=("none", "sizes", "float-mask", "masked-weight")),)
 
     def prune(self, job):
         gen = torch.Generator().manual_seed(job.seed)
@@ -51,13 +51,14 @@ class FixedPruner(Pruner):
 
 
 class ScriptedDetector(Detector):
-    """Returns whatever ``OUTPUTS[params['output']]`` builds from the network."""
+    """Returns whatever ``OUTPUTS[options['output']]`` builds from the network."""
 
     name = "scripted"
-    defaults = {"output": "layers"}
+    options = (Option("output", str, "layers", choices=("layers", "unit-out-of-range", "layer-out-of-range", "overlap",
+                                                        "declared-overlap", "empty-module", "string-module", "not-a-detection")),)
 
-    def detect(self, network, task, params, seed):
-        return OUTPUTS[params["output"]](network)
+    def detect(self, network, task, options, seed):
+        return OUTPUTS[options["output"]](network)
 
 
 def _layers(network):
@@ -88,7 +89,7 @@ class CountScorer(Scorer):
     metrics = {"n": "number of modules"}
     damage = "none"
 
-    def score(self, detection, network, task):
+    def score(self, detection, network, task, options, seed):
         if self.damage == "undeclared":
             return ScoreRecord(self.name, {"n": len(detection.modules), "bogus": 1})
         if self.damage == "numpy":
@@ -111,8 +112,11 @@ def reg():
 
 
 def run(reg, cache_dir=None, output="layers", damage="none", seeds=(0,), detectors=("scripted",), scorers=("count",)):
-    """Run the grid in this process; return the cells."""
-    params = {"scripted": {"output": output}, "fixed": {"damage": damage}}
+    """Run the grid in this process; return the cells.
+
+    One start per cell (the task sets nine, for every pruner): the fixed pruner's one network is the cell's.
+    """
+    params = {"scripted": {"output": output}, "fixed": {"damage": damage, "restarts": 1}}
     spec = planning.RunSpec(tasks=[reg.tasks[TASK]], pruners=["fixed"], detectors=list(detectors), scorers=list(scorers),
                            seeds=list(seeds), archs=[(24,)], params={k: v for k, v in params.items() if k in (*detectors, "fixed")},
                            cache_dir=None if cache_dir is None else str(cache_dir))
@@ -294,7 +298,8 @@ def test_a_task_file_cannot_take_a_registered_task_name(tmp_path):
     db = tmp_path / "r.db"
     result = CliRunner().invoke(main, ["run", "--tasks", f"{path},bool/input-separable", "--pruners", "dense", "--detectors", "louvain",
                                        "--seeds", "1", "--arch", "4", "--epochs", "1", "--quiet", "--results", str(db)])
-    assert_user_error(result, str(path), "'bool/input-separable'", "registered task", "`name:`")
+    # Any task source's task (here the Boolean plugin's, from a .yaml path) is held to the rule.
+    assert_user_error(result, str(path), "'bool/input-separable'", "registered task", "give it another name")
     assert not db.exists()
     # Two files naming one task are refused too.
     a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"

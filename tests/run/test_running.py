@@ -26,7 +26,7 @@ class FlakyDetector(Detector):
     name = "flaky"
     version = "2.5"
 
-    def detect(self, network, task, params, seed):
+    def detect(self, network, task, options, seed):
         if seed == 1:
             raise RuntimeError("flaky detector gave up on seed 1")
         graph = network.unit_graph()
@@ -103,7 +103,7 @@ def test_cell_records_versions_seed_status_and_timings(flaky_run, flaky_registry
     assert cell.accuracy == 1.0 and cell.dense_accuracy == 1.0 and cell.test_accuracy == 1.0
     assert cell.versions["sculptbench"] == sculptbench.__version__
     assert cell.versions["torch"] == torch.__version__
-    assert cell.versions["pruner"] == {"package": "sculptbench", "package_version": sculptbench.__version__, "version": "1.2"}
+    assert cell.versions["pruner"] == {"package": "sculptbench", "package_version": sculptbench.__version__, "version": "2.0"}
     assert cell.versions["detectors"]["flaky"] == {"package": "flaky_pkg", "package_version": "test", "version": "2.5"}
     assert cell.versions["scorers"]["structure"]["package"] == "sculptbench"
     assert cell.versions["task"]["package"] == "sculptbench"
@@ -162,8 +162,11 @@ def test_untrainable_cells_are_not_successes(registry, small_task, tmp_path):
         assert {(c.task, c.status) for c in cells} == {("bool/input-separable", "ok"), ("bool/reused", "untrainable")}
         board = report.build(cells)
         assert board.metric == "structure.success"
-        assert board.values[("dense", "louvain")]["reused"] == {"mean": 0.0, "n": 2, "errors": 0, "untrainable": 2, "secondary": None}
-        assert board.values[("dense", "louvain")]["input-separable"]["n"] == 2
+        # Both tasks set restarts 9 and select sparsest_modularity for every pruner: one row, labelled with the rule.
+        row = ("dense[sparsest_modularity]", "louvain")
+        assert list(board.values) == [row]
+        assert board.values[row]["reused"] == {"mean": 0.0, "n": 2, "errors": 0, "untrainable": 2, "secondary": None}
+        assert board.values[row]["input-separable"]["n"] == 2
         assert board.statuses == {"ok": 2, "untrainable": 2}
         assert "0.00" in report.render(board)
     finally:

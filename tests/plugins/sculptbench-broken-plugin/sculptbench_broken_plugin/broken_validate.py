@@ -8,7 +8,7 @@ class NotADetector:
 
     name = "not-a-detector"
 
-    def detect(self, network, task, params, seed):
+    def detect(self, network, task, options, seed):
         raise AssertionError("never called")
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from sculptbench.api import hookimpl
-from sculptbench.contracts.types import Detection, ScoreRecord
-from sculptbench.contracts.components import Detector, Scorer
+from sculptbench.api import Detection, Detector, ScoreRecord, Scorer, hookimpl
 
 
 class LayerDetector(Detector):
@@ -12,9 +10,9 @@ class LayerDetector(Detector):
 
     name = "demo-layers"
     version = "0.3.1"
-    defaults: dict = {}
+    options = ()
 
-    def detect(self, network, task, params, seed):
+    def detect(self, network, task, options, seed):
         graph = network.unit_graph()
         layers: dict[int, set] = {}
         for unit in graph.nodes:
@@ -29,8 +27,9 @@ class ModuleCountScorer(Scorer):
     name = "demo-count"
     version = "0.3.1"
     metrics = {"modules": "number of modules in the detection"}
+    options = ()
 
-    def score(self, detection, network, task):
+    def score(self, detection, network, task, options, seed):
         return ScoreRecord(scorer=self.name, metrics={"modules": len(detection.modules)})
 
 

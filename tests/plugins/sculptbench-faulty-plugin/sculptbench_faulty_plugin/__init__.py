@@ -13,19 +13,17 @@ from __future__ import annotations
 import os
 import time
 
-from sculptbench.api import hookimpl
-from sculptbench.contracts.types import Detection
-from sculptbench.contracts.components import Detector
+from sculptbench.api import Detection, Detector, hookimpl
 
 
 class _Faulty(Detector):
     version = "0.1.0"
-    defaults: dict = {}
+    options = ()
 
     def misbehave(self) -> None:
         raise NotImplementedError
 
-    def detect(self, network, task, params, seed):
+    def detect(self, network, task, options, seed):
         if str(seed) in os.environ.get("SCULPTBENCH_FAULTY_SEEDS", "0").split(","):
             self.misbehave()
         graph = network.unit_graph()
