@@ -145,3 +145,12 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, params, fragments):
         args += ["--param", param]
     assert_user_error(CliRunner().invoke(main, args), *fragments)
     assert not db.exists(), "nothing is written for a refused option"
+
+
+def test_the_rewind_step_is_checked_against_the_final_recipe(tmp_path):
+    """Pruner.check_cell sees the recipe after --epochs: 10 epochs of 2 batches are 20 steps."""
+    db = tmp_path / "r.db"
+    args = ["run", "--tasks", "bool/input-separable", "--arch", "24", "--pruners", "lth", "--results", str(db), "--quiet",
+            "--epochs", "10", "--param", "lth.rewind=21"]
+    assert_user_error(CliRunner().invoke(main, args), "beyond the dense training's 20 steps", "10 epochs of 2 batches of 8")
+    assert not db.exists()
