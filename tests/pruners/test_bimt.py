@@ -59,6 +59,7 @@ def test_the_connection_cost_gradient_by_hand():
     assert float(grads[0][0, 0, 1]) == 0.0
     assert float(grads[1][0, 1, 0]) == pytest.approx(0.01 * 0.1, rel=1e-6)
     assert grads[2] is None and grads[3] is None
+    assert penalty(5, 8, parts)[2] is None, "step 5 < int(3 x 8/4) = 6: biases not yet penalised"
     late = penalty(6, 8, parts)
     assert float(late[2][0, 0, 1]) == pytest.approx(-1e-3 * 0.1, rel=1e-6) and float(late[3][0, 0, 0]) == pytest.approx(1e-4, rel=1e-6)
     # Without the local term (the L1 ablation) every weight's factor is 0.1.

@@ -76,8 +76,8 @@ def top_magnitude_mask(row: torch.Tensor, prunable: torch.Tensor, keep: int) -> 
     lower index first among equals) and every entry that is not prunable."""
     mask = (~prunable).to(row.dtype)
     columns = torch.nonzero(prunable).flatten()
-    order = torch.sort(-row[columns].abs().double().cpu(), stable=True).indices
-    mask[columns[order[:keep]].to(mask.device)] = 1.0
+    order = torch.sort(-row[columns].abs().double(), stable=True).indices
+    mask[columns[order[:keep]]] = 1.0
     return mask
 
 
