@@ -24,7 +24,8 @@ documents each name.
   itself, for pruners that train many networks side by side: :class:`Layout`,
   :func:`init_params`, :func:`train_batch`, :func:`evaluate_batch`, :func:`to_network`,
   :func:`network_row`, :func:`hidden_activations_and_grads`, :func:`single_threaded`,
-  :class:`TrainResult`.
+  :class:`TrainResult`; :class:`TrainingHooks` adds a regulariser's gradient, a hook every N
+  steps, the weights at a step or the last step to a training; :func:`steps_per_epoch`.
 - The paper's published settings: :class:`PaperSetting`, :func:`find_paper_setting`,
   :func:`find_paper_cell`, :func:`paper_setting`, :func:`paper_archs`, :func:`paper_settings`, :func:`paper_task_id`.
 - Hidden shapes: :func:`parse_shape`, :func:`width_problem`; hashing: :func:`digest`.
@@ -62,7 +63,8 @@ from sculptbench.contracts.types import (
 from sculptbench.contracts.work import Cell, ExecutionOptions, Group, WorkUnit
 from sculptbench.engine.kernels import Layout, init_params, single_threaded
 from sculptbench.engine.public import initial_network, mlp_logits, network_row, train_masked, training_loss
-from sculptbench.engine.training import TrainResult, evaluate as evaluate_batch, to_network, train as train_batch
+from sculptbench.engine.training import TrainingHooks, TrainResult, evaluate as evaluate_batch, steps_per_epoch, to_network
+from sculptbench.engine.training import train as train_batch
 from sculptbench.engine.training import unit_activations_and_grads as hidden_activations_and_grads
 from sculptbench.paper import PaperSetting, find as find_paper_setting, find_cell as find_paper_cell, lookup as paper_setting, paper_archs
 from sculptbench.paper import table as paper_settings, task_id as paper_task_id
@@ -84,7 +86,7 @@ __all__ = [
     "Option", "When", "Check", "Default", "Options", "SELECT_RULES", "restart_seed",
     "train_masked", "initial_network", "mlp_logits", "training_loss", "density_search",
     "Layout", "init_params", "train_batch", "evaluate_batch", "to_network", "network_row",
-    "hidden_activations_and_grads", "single_threaded", "TrainResult",
+    "hidden_activations_and_grads", "single_threaded", "TrainResult", "TrainingHooks", "steps_per_epoch",
     "PaperSetting", "find_paper_setting", "find_paper_cell", "paper_setting", "paper_archs", "paper_settings", "paper_task_id",
     "parse_shape", "width_problem", "digest",
     "WorkUnit", "Group", "Cell", "ExecutionOptions", "run_unit", "UnitTracker", "death_message",

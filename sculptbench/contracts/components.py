@@ -217,6 +217,12 @@ class Pruner(Configurable):
         the options cannot serve."""
         return None
 
+    def check_cell(self, task: Task, hidden: tuple[int, ...], training: TrainingConfig, options: Options) -> None:
+        """Raise :class:`SculptbenchError` if ``options`` cannot serve the network of ``task`` at
+        ``hidden`` under its final training recipe ``training`` (the task's, the pruner's
+        :meth:`cell_settings` and the user's ``--epochs``/``--lr``/``--batch-size``), e.g. a step
+        beyond the training's steps. Called when a run is planned, before anything is written."""
+
     def label(self, options: Mapping[str, Any]) -> str:
         """The name shown in results: the pruner's, with the ``select`` rule unless it is ``sparsest``
         (e.g. ``iterative[oracle]``)."""

@@ -11,7 +11,7 @@ import torch
 from sculptbench.contracts.components import Task
 from sculptbench.contracts.types import SculptedNetwork, TrainingConfig
 from sculptbench.engine.kernels import Layout, init_params, single_threaded
-from sculptbench.engine.training import evaluate, to_network, train
+from sculptbench.engine.training import TrainingHooks, evaluate, to_network, train
 
 WeightMasks = Sequence["torch.Tensor"]
 
@@ -58,6 +58,7 @@ def train_masked(
     *,
     bias_masks: Sequence[WeightMasks | None] | None = None,
     start: SculptedNetwork | Sequence[SculptedNetwork | None] | None = None,
+    hooks: TrainingHooks | None = None,
 ) -> list[SculptedNetwork]:
     """Train one masked network of ``task`` per entry of ``masks``, all in one batch; the public training helper.
 
@@ -69,7 +70,9 @@ def train_masked(
     initialisation (:func:`initial_network`), or from the weights and biases of ``start`` (one
     network for all, or one per entry; ``None`` entries start from the initialisation), times its
     masks. ``config`` defaults to the task's recipe for the hidden shape
-    (:meth:`Task.training_for`); a pruner passes ``job.training``.
+    (:meth:`Task.training_for`); a pruner passes ``job.training``. ``hooks`` adds a regulariser's
+    gradient, a hook every N steps or keeps the last step (:class:`TrainingHooks`; the weights at
+    a step, ``capture_step``, come back from the batched engine, :func:`train_batch`).
 
     Each network trains with a fresh Adam and its own generator seeded with its seed (which first
     draws the initialisation, then the minibatch order and input noise), on one CPU thread: its
@@ -89,6 +92,8 @@ def train_masked(
     for name, values in (("seed", seeds), ("start", starts), ("bias_masks", biases)):
         if len(values) != count:
             raise ValueError(f"{name} gives {len(values)} entries for {count} masks")
+    if hooks is not None and hooks.capture_step is not None:
+        raise ValueError("train_masked does not hand back captured weights; call train_batch for capture_step")
     if count == 0:
         return []
     config = (config or task.training_for(tuple(layout.sizes[1:-1]))).validate()
@@ -101,7 +106,7 @@ def train_masked(
             params[i] = network_row(layout, net).to(device)
     data = task.data(device)
     with single_threaded():
-        result = train(layout, params, mask_rows, data, config, generators, accuracy=task.accuracy)
+        result = train(layout, params, mask_rows, data, config, generators, accuracy=task.accuracy, hooks=hooks)
         test_accuracy, _ = evaluate(layout, result.params * mask_rows, data.test_x, data.test_y, task.accuracy)
     networks = []
     for i in range(count):

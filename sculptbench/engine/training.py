@@ -54,11 +54,62 @@ SPARSE_ADAM_BELOW = 0.5
 
 @dataclass
 class TrainResult:
-    """Best-epoch parameters and their validation accuracy and loss, one row per member."""
+    """Best-epoch parameters and their validation accuracy and loss, one row per member
+    (the last step's under :attr:`TrainingHooks.keep_last`); ``captured``: the parameters at
+    :attr:`TrainingHooks.capture_step`, when one was asked for."""
 
     params: torch.Tensor
     accuracy: torch.Tensor
     loss: torch.Tensor
+    captured: torch.Tensor | None = None
+
+
+#: ``penalty(step, total_steps, parts)``: see :class:`TrainingHooks`.
+PenaltyFn = Callable[[int, int, list["torch.Tensor"]], Sequence["torch.Tensor | None"]]
+#: ``at_step(step, parts)``: see :class:`TrainingHooks`.
+StepFn = Callable[[int, list["torch.Tensor"]], None]
+
+
+@dataclass(frozen=True)
+class TrainingHooks:
+    """What a pruner adds to the engine's training, for every member of the batch (all optional).
+
+    ``parts`` below are the members' current parameters: each layer's weights ``(K, in, out)``,
+    then each layer's biases ``(K, 1, out)`` (:class:`~sculptbench.engine.kernels.Layout`'s
+    order). A hook must compute each member's row from that row alone, so that a member's bits
+    never depend on its batch.
+
+    - ``penalty(step, total_steps, parts)``: the gradient of a regulariser, added to the loss's
+      gradient before every optimizer step (``step`` counts from 0 to ``total_steps - 1``):
+      one tensor of its part's shape, or ``None``, per part. Masked entries get none of it.
+    - ``at_step(step, parts)``: called after every ``every``-th optimizer step (``step`` counts
+      from 1); it may rewrite the unmasked parameters in place (e.g. permute hidden units) and
+      must leave masked ones at zero. The optimizer's moments stay where they are.
+    - ``capture_step``: the parameters after this many optimizer steps (0: the starting ones,
+      after ``at_step``) come back as :attr:`TrainResult.captured`.
+    - ``keep_last``: hand back the parameters after the last step, with their validation
+      accuracy and loss, instead of the best epoch's (the per-epoch validation is skipped).
+
+    Wide layouts train each member on its compacted network (:func:`train_compacted`); the hooks
+    then see that member's compacted parts (all of them when its mask is dense).
+    """
+
+    penalty: PenaltyFn | None = None
+    every: int = 0
+    at_step: StepFn | None = None
+    capture_step: int | None = None
+    keep_last: bool = False
+
+    def __post_init__(self) -> None:
+        if self.at_step is not None and self.every < 1:
+            raise ValueError(f"at_step needs every >= 1, got {self.every}")
+        if self.capture_step is not None and self.capture_step < 0:
+            raise ValueError(f"capture_step must be >= 0, got {self.capture_step}")
+
+
+def steps_per_epoch(n_rows: int, batch_size: int) -> int:
+    """Optimizer steps in one epoch over ``n_rows`` training rows in minibatches of ``batch_size``."""
+    return -(-n_rows // batch_size)
 
 
 def evaluate(layout: Layout, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor, accuracy: AccuracyFn = per_bit_accuracy) -> tuple[torch.Tensor, torch.Tensor]:
@@ -136,6 +187,8 @@ def train_compacted(layout: Layout, params: torch.Tensor, masks: torch.Tensor, d
     its minibatch order as it would in the full network.
     """
     out = torch.zeros_like(params)
+    hooks = options.get("hooks")
+    captured = torch.zeros_like(params) if hooks is not None and hooks.capture_step is not None else None
     accs, losses = [], []
     n_all = layout.sizes[0]
     for r in range(params.shape[0]):
@@ -149,9 +202,11 @@ def train_compacted(layout: Layout, params: torch.Tensor, masks: torch.Tensor, d
         res = train_stacked(sub, params[r:r + 1, cols], masks[r:r + 1, cols], sub_data, config, generators[r:r + 1],
                             None if lrs is None else lrs[r:r + 1], draw_inputs=(n_all, keep[0]), pad_single=False, **options)
         out[r, cols] = res.params[0]
+        if captured is not None:
+            captured[r, cols] = res.captured[0]
         accs.append(res.accuracy)
         losses.append(res.loss)
-    return TrainResult(params=out, accuracy=torch.cat(accs), loss=torch.cat(losses))
+    return TrainResult(params=out, accuracy=torch.cat(accs), loss=torch.cat(losses), captured=captured)
 
 
 def train_stacked(
@@ -166,6 +221,7 @@ def train_stacked(
     prefer_later: bool = False,
     draw_inputs: tuple[int, torch.Tensor] | None = None,
     pad_single: bool = True,
+    hooks: TrainingHooks | None = None,
 ) -> TrainResult:
     """Train K members as one stacked model.
 
@@ -180,14 +236,17 @@ def train_stacked(
     for ``n`` inputs and the noise of ``columns`` used, so a compacted member draws as the full one.
     ``pad_single``: a lone member trains as a batch of two copies (see :func:`_forward_parts`);
     the copy draws from a clone of the member's generator, which advances as it would alone.
+    ``hooks``: a regulariser's gradient, a hook every N steps, the parameters at a step, the
+    last step instead of the best epoch (:class:`TrainingHooks`); without them nothing changes.
     """
     if pad_single and params.shape[0] == 1:
         gen = generators[0]
         twin = torch.Generator(device=gen.device)
         twin.set_state(gen.get_state())
         pair = train_stacked(layout, params.repeat(2, 1), masks.repeat(2, 1), data, config, [gen, twin],
-                             None if lrs is None else lrs.repeat(2), accuracy, prefer_later, draw_inputs, pad_single=False)
-        return TrainResult(params=pair.params[:1], accuracy=pair.accuracy[:1], loss=pair.loss[:1])
+                             None if lrs is None else lrs.repeat(2), accuracy, prefer_later, draw_inputs, pad_single=False, hooks=hooks)
+        return TrainResult(params=pair.params[:1], accuracy=pair.accuracy[:1], loss=pair.loss[:1],
+                           captured=None if pair.captured is None else pair.captured[:1])
     k = params.shape[0]
     device = params.device
     dtype = params.dtype
@@ -226,6 +285,11 @@ def train_stacked(
     best_loss = torch.full((k,), float("inf"), dtype=dtype, device=device)
     step = 0
     bs = config.batch_size
+    total_steps = config.epochs * steps_per_epoch(n_rows, bs)
+    hooks = hooks or TrainingHooks()
+    if hooks.capture_step is not None and hooks.capture_step > total_steps:
+        raise ValueError(f"capture_step {hooks.capture_step} is beyond the training's {total_steps} steps")
+    captured = _join(layout, theta) if hooks.capture_step == 0 else None
     draw_n = n_in if draw_inputs is None else draw_inputs[0]
     for order, noise in _epoch_draws(generators, n_rows, draw_n, config.epochs, config.noise_std, device):
         xb_all = x_train[order]
@@ -238,6 +302,10 @@ def train_stacked(
             acts = _forward_parts(theta, n, xb, pad_single)
             dlogits = (sigmoid(acts[-1]) - yb) / (xb.shape[1] * n_out)
             _backward_parts(theta, n, acts, dlogits, None, pad_single, out=grad_parts)
+            if hooks.penalty is not None:
+                for part, extra in zip(grad_parts, hooks.penalty(step, total_steps, theta)):
+                    if extra is not None:
+                        part.add_(extra)
             step += 1
             # Adam with coupled weight decay, as torch.optim.Adam, on the whole buffers (or on
             # their unmasked entries).
@@ -260,6 +328,14 @@ def train_stacked(
                 param.sub_(exp_avg.div(denom).mul_(member_lr), alpha=1 / bias1)
             if sparse_adam:
                 theta_buffer.index_copy_(0, alive, theta_alive)
+            if hooks.at_step is not None and step % hooks.every == 0:
+                hooks.at_step(step, theta)
+                if sparse_adam:
+                    theta_alive.copy_(theta_buffer.index_select(0, alive))
+            if step == hooks.capture_step:
+                captured = _join(layout, theta)
+        if hooks.keep_last:
+            continue
         logits = _forward_parts(theta, n, data.val_x, pad_single)[-1]
         acc = accuracy(logits, data.val_y).to(dtype)
         loss = bce_with_logits(logits, data.val_y)
@@ -268,7 +344,10 @@ def train_stacked(
         best = [torch.where(keep, t, b) for t, b in zip(theta, best)]
         best_acc = torch.where(better, acc, best_acc)
         best_loss = torch.where(better, loss, best_loss)
-    return TrainResult(params=_join(layout, best), accuracy=best_acc, loss=best_loss)
+    if hooks.keep_last:
+        logits = _forward_parts(theta, n, data.val_x, pad_single)[-1]
+        best, best_acc, best_loss = theta, accuracy(logits, data.val_y).to(dtype), bce_with_logits(logits, data.val_y)
+    return TrainResult(params=_join(layout, best), accuracy=best_acc, loss=best_loss, captured=captured)
 
 
 def better_epoch(acc: torch.Tensor, loss: torch.Tensor, best_acc: torch.Tensor, best_loss: torch.Tensor, prefer_later: bool = False) -> torch.Tensor:

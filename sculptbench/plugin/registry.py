@@ -44,6 +44,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "sculptbench.plugins.tasks.mnist",
     "sculptbench.plugins.pruners.iterative",
     "sculptbench.plugins.pruners.published",
+    "sculptbench.plugins.pruners.sparse_training",
     "sculptbench.plugins.detectors.sculpting",
     "sculptbench.plugins.detectors.louvain",
     "sculptbench.plugins.scorers.structure",

@@ -126,6 +126,7 @@ def plan(registry: Registry, spec: RunSpec) -> list[Group]:
                     protocol = resolver.protocol(pname, options, hints)
                     group = batches.get((options, training, tuple(detectors), protocol))
                     if group is None:
+                        pruner.check_cell(task, hidden, training, options)
                         group = Group(task, hidden, pname, options, training, [], detectors, scorers, spec.device, versions,
                                       pruner_label=pruner.label(options), protocol=protocol,
                                       networks_per_seed=options.get("restarts", 1) * pruner.networks_per_start(options))

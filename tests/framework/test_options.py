@@ -169,7 +169,10 @@ def _other_value(option: Option, current: object) -> object:
     if option.many:
         return [float(default[0]) / 2 + 0.1]
     if default is None:
-        return 3 if option.type is int else 2.5
+        value = 3 if option.type is int else 2.5
+        if option.high is not None and value >= option.high:  # e.g. a density in (0, 1)
+            value = (float(option.low or 0) + option.high) / 2
+        return value
     if option.type is int:
         return int(default) + 1 if option.high is None or default + 1 <= option.high else int(default) - 1
     low = option.low if option.low is not None else 0.0
