@@ -68,8 +68,9 @@ def run_mode(mode: str, tasks: list[str], archs: list[tuple[int, ...]], seeds: i
 
 
 def _count_pruner_time(pruner: object, split: dict[str, float]) -> None:
-    """Add the train and decide seconds of every ``prune``/``prune_many`` call of ``pruner`` to ``split``."""
-    for name in ("prune", "prune_many"):
+    """Add the train and decide seconds of every ``candidates`` call of ``pruner`` (what the protocol
+    calls; ``prune`` and ``prune_many`` go through it too) to ``split``."""
+    for name in ("candidates",):
         call = getattr(pruner, name)
 
         def counted(*args, _call=call, **kwargs):

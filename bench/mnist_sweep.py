@@ -34,11 +34,12 @@ import torch
 from tabulate import tabulate
 
 from sculptbench.engine import training as engine
+from sculptbench.engine.kernels import init_params
 from sculptbench.plugins.tasks import mnist
-from sculptbench.contracts.types import PruneJob
-from sculptbench.run.planning import detector_params
-from sculptbench.run.selection import partition_modularity
+from sculptbench.plugins.tasks.mnist.data import H, W
 from sculptbench.plugin.registry import load_registry
+from sculptbench.run import planning
+from sculptbench.run.selection import partition_modularity, prune_cells
 
 
 def _floats(text: str) -> list[float | None]:
@@ -75,7 +76,7 @@ def make_task(kind: str, jitter: int | None = None, epochs: int | None = None, t
     if unit_min_step != "profile":
         pruning["unit_min_step"] = unit_min_step
     if restarts is not None:  # the auto rule over the one (P_u, P_e) point: restarts initialisations
-        pruning.update(hparams="auto", auto_unit_steps=(pruning["unit_step"],), auto_edge_steps=(pruning["edge_step"],), auto_restarts=restarts)
+        pruning.update(hparams="auto", auto_unit_steps=(pruning["unit_step"],), auto_edge_steps=(pruning["edge_step"],), restarts=restarts)
     if select is not None:
         pruning["select"] = select
     profile = dataclasses.replace(
@@ -91,8 +92,8 @@ def _fmt(value) -> str:
 
 def one_sided_units(net) -> str:
     """Surviving first-hidden-layer units reading pixels of one half only, of all surviving ones."""
-    mask = net.weight_masks[0].reshape(-1, mnist.H, 2 * mnist.W)
-    left, right = mask[:, :, :mnist.W].flatten(1).any(1), mask[:, :, mnist.W:].flatten(1).any(1)
+    mask = net.weight_masks[0].reshape(-1, H, 2 * W)
+    left, right = mask[:, :, :W].flatten(1).any(1), mask[:, :, W:].flatten(1).any(1)
     alive = left | right
     return f"{int((alive & (left ^ right)).sum())}/{int(alive.sum())}"
 
@@ -102,7 +103,7 @@ def unit_sides(net) -> list:
     its absolute incoming weight (pixels by column; hidden units by this rule, layer by layer)."""
     import numpy as np
 
-    source = np.array([0 if c < mnist.W else 1 for r in range(mnist.H) for c in range(2 * mnist.W)])
+    source = np.array([0 if c < W else 1 for r in range(H) for c in range(2 * W)])
     sides = []
     for layer in range(net.n_layers - 1):
         w = (net.weights[layer].abs() * net.weight_masks[layer]).numpy()
@@ -140,7 +141,7 @@ def dense_part(args) -> None:
         layout = engine.Layout((task.n_inputs, *arch, task.n_outputs))
         gens = [torch.Generator().manual_seed(args.seed)]
         t0 = time.perf_counter()
-        res = engine.train(layout, engine.init_params(layout, gens), torch.ones(1, layout.n_params), data, task.training, gens, accuracy=task.accuracy)
+        res = engine.train(layout, init_params(layout, gens), torch.ones(1, layout.n_params), data, task.training, gens, accuracy=task.accuracy)
         seconds = time.perf_counter() - t0
         test, _ = engine.evaluate(layout, res.params, data.test_x, data.test_y, task.accuracy)
         rows.append([args.task, "x".join(map(str, arch)), jitter, epochs, train, task.training.weight_decay,
@@ -149,10 +150,26 @@ def dense_part(args) -> None:
     print(tabulate(rows, headers=["task", "arch", "jitter", "epochs", "train composites", "weight decay", "val acc", "test acc", "train s"], tablefmt="github"))
 
 
+def sculpt_cells(registry, task: mnist.MnistTask, arch: tuple[int, ...], seeds: list[int]) -> list:
+    """The network ``iterative`` gives each seed's cell of ``task`` at ``arch``, as ``sculptbench run``
+    prunes it: its options resolved with the task's defaults, then the protocol (the task's
+    restarts and select rule) around the pruner."""
+    pruner = registry.pruners["iterative"]
+    spec = planning.RunSpec(tasks=[task], pruners=["iterative"], detectors=["sculpting"], scorers=["structure"], seeds=list(seeds),
+                            archs=[arch])
+    kept = {}
+    for group in planning.plan(registry, spec):
+        for seed, net in zip(group.seeds, prune_cells(pruner, group, group.seeds, registry)):
+            if isinstance(net, Exception):
+                raise net
+            kept[seed] = net
+    return [kept[seed] for seed in seeds]
+
+
 def sculpt_part(args) -> None:
     """Prune, detect and score every cell of the grid; one row per cell, then a summary per setting."""
     registry = load_registry(entry_points=False)
-    pruner, detector, scorer = registry.pruners["iterative"], registry.detectors["sculpting"], registry.scorers["structure"]
+    detector, scorer = registry.detectors["sculpting"], registry.scorers["structure"]
     grid = list(itertools.product(
         _floats(args.tolerance) or [None], _floats(args.weight_decay) or [None],
         _floats(args.unit_step) or [None], _floats(args.unit_min_step) or ["profile"], _ints(args.epochs) or [None],
@@ -167,35 +184,34 @@ def sculpt_part(args) -> None:
         setting = (f"{task.composites().train.x.shape[0]} x {task.training.epochs} ep, tol {task.accuracy_tolerance} wd {task.training.weight_decay} "
                    f"P_u {pd['unit_step']} min {pd.get('unit_min_step')} P_e {pd['edge_step']} min {pd.get('edge_min_step')}"
                    + (f" {pd['edge_score']}" if pd.get("edge_score", "magnitude") != "magnitude" else "")
-                   + (f", {pd.get('select', 'sparsest')} of {pd['auto_restarts']} starts" if pd.get("hparams") == "auto" else ""))
+                   + (f", {pd.get('select', 'sparsest')} of {pd['restarts']} starts" if pd.get("hparams") == "auto" and "restarts" in pd else ""))
         for arch in [tuple(_ints(a.replace("x", ","))) for a in args.arch.split(",")]:
-            params = pruner.validate_params({})
-            jobs = [PruneJob(task, arch, seed, params, task.training, "cpu") for seed in _ints(args.seeds)]
+            seeds = _ints(args.seeds)
             t0 = time.perf_counter()
-            nets = pruner.prune_many(jobs)
-            seconds = (time.perf_counter() - t0) / len(jobs)
+            nets = sculpt_cells(registry, task, arch, seeds)
+            seconds = (time.perf_counter() - t0) / len(seeds)
             hits = {"input_separability": 0, "output_grouping": 0}
-            for job, net in zip(jobs, nets):
+            for seed, net in zip(seeds, nets):
                 if args.save:
                     import pickle
                     from pathlib import Path
 
                     Path(args.save).mkdir(parents=True, exist_ok=True)
-                    name = f"{args.task}-{'x'.join(map(str, arch))}-{hashlib.sha1(setting.encode()).hexdigest()[:8]}-s{job.seed}.pkl"
+                    name = f"{args.task}-{'x'.join(map(str, arch))}-{hashlib.sha1(setting.encode()).hexdigest()[:8]}-s{seed}.pkl"
                     (Path(args.save) / name).write_bytes(pickle.dumps((setting, net)))
                 metrics, modularity = {}, None
                 if net.status == "ok":
-                    detection = detector.detect(net, task, detector_params(detector, task, {}), job.seed)
+                    detection = detector.detect(net, task, detector.resolve({}, task.detector_defaults), seed)
                     metrics = scorer.score(detection, net, task).metrics
                     modularity = partition_modularity(net, detection)
                 for key in hits:
                     hits[key] += bool(metrics.get(key))
-                cells.append([args.task, "x".join(map(str, arch)), setting, job.seed, f"{net.dense_accuracy:.3f}", f"{net.accuracy:.3f}",
+                cells.append([args.task, "x".join(map(str, arch)), setting, seed, f"{net.dense_accuracy:.3f}", f"{net.accuracy:.3f}",
                               f"{net.density():.4f}", one_sided_units(net), cross_edges(net, args.task), metrics.get("modules_found", "-"), metrics.get("input_separability", "-"),
                               _fmt(metrics.get("input_ari")), metrics.get("output_grouping", "-"), _fmt(metrics.get("output_ari")),
                               "-" if modularity is None else f"{modularity:.3f}", (net.info.get("variant") or {}).get("restart", 0), f"{seconds:.0f}"])
                 print(" | ".join(map(str, cells[-1])), file=sys.stderr, flush=True)
-            n = len(jobs)
+            n = len(seeds)
             summary.append([args.task, "x".join(map(str, arch)), setting, n, f"{hits['input_separability'] / n:.2f}", f"{hits['output_grouping'] / n:.2f}"])
     print(tabulate(cells, headers=["task", "arch", "setting", "seed", "dense acc", "pruned acc", "density", "one-sided L1 units", "cross edges", "modules", "input sep", "input ARI", "output grp", "output ARI", "modularity", "start kept", "prune s"], tablefmt="github"))
     print()
@@ -218,12 +234,11 @@ def cross_part(args) -> None:
     import numpy as np
 
     registry = load_registry(entry_points=False)
-    pruner = registry.pruners["iterative"]
     arch = tuple(_ints(args.arch.replace("x", ",")))
     floats = {k: (_floats(getattr(args, k)) or [None])[0] for k in ("tolerance", "weight_decay", "edge_min_step")}
     task = make_task("two-digits", **floats, edge_score=(_strings(args.edge_score) or [None])[0], restarts=(_ints(args.restarts) or [None])[0],
                      select=(_strings(args.select) or [None])[0])
-    net = pruner.prune_many([PruneJob(task, arch, args.seed, pruner.validate_params({}), task.training, "cpu")])[0]
+    (net,) = sculpt_cells(registry, task, arch, [args.seed])
     sides = unit_sides(net)
     outs = np.array([0] * 10 + [1] * 10)
     masks = [m.numpy().astype(bool) for m in net.weight_masks]

@@ -38,13 +38,10 @@ def measure(task_name: str, hidden: tuple[int, ...], seeds: int, loop: str, trai
     """Prune every seed under the ``hparams`` rule's variants with ``loop`` and return per-rule successes."""
     import torch
 
-    from sculptbench.contracts.types import PruneJob, TrainingConfig
-    from sculptbench.run.planning import detector_params
-    from sculptbench.plugin.registry import load_registry
-    from sculptbench.plugins.pruners.iterative.selection import (
-        MODULARITY_TIE, authors_choice, module_signature, partition_modularity, sparsity_key,
-    )
+    from sculptbench.api import PruneJob, TrainingConfig, load_registry, restart_seed
     from sculptbench.plugins.pruners.iterative.loop import LOOP_POINTS, sculpt
+    from sculptbench.plugins.pruners.iterative.selection import authors_choice, sparsity_key
+    from sculptbench.run.selection import MODULARITY_TIE, module_signature, partition_modularity
 
     torch.set_num_threads(1)
     registry = load_registry(entry_points=False)
@@ -52,19 +49,27 @@ def measure(task_name: str, hidden: tuple[int, ...], seeds: int, loop: str, trai
     pruner = registry.get("pruner", "iterative")
     detector = registry.get("detector", "sculpting")
     scorer = registry.get("scorer", "structure")
-    params = pruner.validate_params({"hparams": hparams, "loop": loop})
     points = () if loop == "ours" else LOOP_POINTS if loop == "reference" else tuple(loop.split("+"))
+    user = {"hparams": hparams, "loop": loop if loop in ("ours", "reference") else list(points)}
     training = TrainingConfig(**{**task.training.__dict__, **training_overrides}).validate()
-    dparams = detector_params(detector, task, {})
+    dparams = detector.resolve({}, task.detector_defaults)
     wins = collections.Counter()
     untrainable = 0
     detail = []
     t0 = time.perf_counter()
     all_seeds = list(range(seed_start, seed_start + seeds))
     for start in range(0, len(all_seeds), CHUNK):
-        jobs = [PruneJob(task, hidden, s, params, training) for s in all_seeds[start:start + CHUNK]]
-        variants = [(v, pruner.phases(jobs[0], v)) for v in pruner.variants(jobs[0])]
-        results, _ = sculpt(jobs, variants, loop=points)
+        cell_seeds = all_seeds[start:start + CHUNK]
+        params = pruner.resolve(user, task.pruning_defaults_for(hidden, cell_seeds[0]))
+        # One job per start of each seed (the protocol's restarts: 9 under hparams=auto, 1 under
+        # authors); a seed's variants are those of all its starts, restart-major.
+        restarts = params.get("restarts", 1)
+        starts = [PruneJob(task, hidden, restart_seed(s, r), params, training, restart=r, cell_seed=s)
+                  for s in cell_seeds for r in range(restarts)]
+        variants = [(v, pruner.phases(params, v)) for v in pruner.variants(params, starts[0])]
+        per_start, _ = sculpt(starts, variants, loop=points)
+        jobs = [starts[i * restarts] for i in range(len(cell_seeds))]
+        results = [[net for nets in per_start[i * restarts:(i + 1) * restarts] for net in nets] for i in range(len(cell_seeds))]
         for job, nets in zip(jobs, results):
             ok = [n for n in nets if n.status == "ok"]
             if not ok:
@@ -74,7 +79,7 @@ def measure(task_name: str, hidden: tuple[int, ...], seeds: int, loop: str, trai
             for i, net in enumerate(nets):
                 if net.status != "ok":
                     continue
-                det = detector.detect(net, task, dict(dparams), job.seed)
+                det = detector.detect(net, task, dparams, job.seed)
                 success[i] = bool(scorer.score(det, net, task).metrics.get("success"))
                 sigs[i] = module_signature(det, len(hidden) + 1)
                 mods[i] = partition_modularity(net, det)

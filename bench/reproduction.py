@@ -78,7 +78,7 @@ def _run(db: str, *args: str) -> str:
 
 
 #: The automatic rule before 2026-11: nine (P_u, P_e) pairs from one initialisation, sparsest kept.
-EARLIER_RULE = ('--param iterative.select=sparsest --param iterative.loop=ours --param iterative.auto_restarts=1 '
+EARLIER_RULE = ('--param iterative.select=sparsest --param iterative.loop=ours --param iterative.restarts=1 '
                 '--param "iterative.auto_unit_steps=[30,50,70]" --param "iterative.auto_edge_steps=[0.5,1.5,2.5]" --jobs 2')
 PAPER4 = "--tasks bool/both,bool/reused --arch 24x24,24x24x24 --seeds 4 --param iterative.hparams=paper --detectors sculpting"
 

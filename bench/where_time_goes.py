@@ -21,7 +21,7 @@ from pathlib import Path
 #: (area, test on a profiled function's file name and function name), first match wins.
 AREAS = [
     ("torch kernels and tensor methods", lambda f, n: f == "~" and ("torch" in n or "Tensor" in n or "_foreach" in n)),
-    ("engine (sculptbench/engine.py)", lambda f, n: f.endswith("sculptbench/engine.py")),
+    ("engine (sculptbench/engine/)", lambda f, n: "/sculptbench/engine/" in f),
     ("pruning loop (plugins/pruners/)", lambda f, n: "/pruners/" in f),
     ("detectors (plugins/detectors)", lambda f, n: "/detectors/" in f),
     ("scorers (plugins/scorers)", lambda f, n: "/scorers/" in f),

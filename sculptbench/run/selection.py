@@ -107,7 +107,7 @@ def choose(nets: Sequence[SculptedNetwork], pruner: Pruner, group: Group, seed: 
             extra["modularity"] = round(top, 6)
     best = min(candidates, key=sparsity) if candidates else nets[0]
     best.info["variants_tried"] = len(nets)
-    if ok and rule != "sparsest":
+    if rule != "sparsest":
         best.info["selection"] = rule
         best.info.update(extra)
     return best

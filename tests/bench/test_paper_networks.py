@@ -46,7 +46,7 @@ def detect_and_score(registry, case):
     task_name, sizes, _, layers, _ = case
     task, net = registry.tasks[task_name], build(sizes, layers)
     detector = registry.detectors["sculpting"]
-    detection = detector.detect(net, task, detector.validate_params({}), 0)
+    detection = detector.detect(net, task, detector.resolve({}), 0)
     return detection, registry.scorers["structure"].score(detection, net, task).metrics
 
 

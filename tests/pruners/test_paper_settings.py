@@ -20,6 +20,8 @@ from sculptbench import paper
 from sculptbench.engine import training as engine
 from sculptbench.run import parsing
 from sculptbench.run import planning
+from sculptbench.run import selection
+from sculptbench.run.selection import choose, prune_cells
 from sculptbench.cli import main
 from sculptbench.contracts.types import PruneJob, SculptedNetwork, TrainingConfig
 from sculptbench.contracts.errors import SculptbenchError
@@ -98,22 +100,33 @@ def test_plan_resolves_the_paper_settings_into_the_recorded_params(registry):
     assert dict(deep.detectors)["sculpting"]["feature_step"] == 2 and deep.training.epochs == 3
 
 
-def test_new_options_at_their_defaults_leave_params_and_keys_unchanged():
-    resolved = IterativePruner().validate_params({})
-    assert not {"select", "loop", "select_detector", "oracle_scorer", "oracle_metric"} & set(resolved)
-    # loop given is recorded even at "ours", so that hparams=auto's default loop cannot override it
-    assert IterativePruner().validate_params({"loop": "ours"}) == {**resolved, "loop": "ours"}
-    # select given is recorded even at the fallback, so that a task's default cannot override it
-    assert IterativePruner().validate_params({"select": "sparsest"}) == {**resolved, "select": "sparsest"}
-    assert IterativePruner().validate_params({"loop": list(LOOP_POINTS)})["loop"] == "reference"
+def test_options_that_do_not_apply_are_left_out_and_defaults_given_change_no_key(registry):
+    resolved = IterativePruner().resolve({})
+    # one start, one variant: nothing to choose from, so no select rule and none of its components
+    assert not {"select", "select_detector", "oracle_scorer", "oracle_metric"} & set(resolved)
+    assert resolved["loop"] == "ours" and resolved["restarts"] == 1 and not resolved.given
+    # an option given at its default resolves to the same options: the same keys
+    assert IterativePruner().resolve({"loop": "ours"}) == resolved
+    assert IterativePruner().resolve({"loop": list(LOOP_POINTS)})["loop"] == "reference"
+    task = registry.tasks["bool/reused"]
+
+    def key(params):
+        spec = planning.RunSpec(tasks=[task], pruners=["iterative"], detectors=["sculpting"], scorers=["structure"], seeds=[0],
+                                archs=[(8,)], params={"iterative": params})
+        return planning.plan(registry, spec)[0].keys[(0, "sculpting")]
+
+    assert key({"hparams": "task"}) == key({"hparams": "task", "loop": "ours"}) != key({"hparams": "task", "loop": "reference"})
+    # the select rule given by the user wins over the task's, even at the protocol's default
+    chosen = IterativePruner().resolve({"select": "sparsest"}, task.pruning_defaults_for((8,), 0))
+    assert chosen["select"] == "sparsest" and task.pruning_defaults_for((8,), 0)["select"] == "sparsest_modularity"
 
 
 def test_the_authors_rule_takes_the_reference_loop_unless_told_otherwise():
-    assert IterativePruner().validate_params({"hparams": "authors"})["loop"] == "reference"
-    explicit = IterativePruner().validate_params({"hparams": "authors", "loop": "ours"})
-    assert explicit["loop"] == "ours" and IterativePruner().validate_params(explicit) == explicit
-    again = IterativePruner().validate_params({"hparams": "authors"})
-    assert IterativePruner().validate_params(again) == again
+    assert IterativePruner().resolve({"hparams": "authors"})["loop"] == "reference"
+    explicit = IterativePruner().resolve({"hparams": "authors", "loop": "ours"})
+    assert explicit["loop"] == "ours" and IterativePruner().resolve(explicit.as_dict()) == explicit
+    again = IterativePruner().resolve({"hparams": "authors"})
+    assert IterativePruner().resolve(again.as_dict()) == again
 
 
 
@@ -122,11 +135,12 @@ def test_the_automatic_rule_takes_the_reference_loop_for_iterative_only_unless_t
     given, or a task that sets ``hparams=auto`` by default, behave the same way through the planner."""
     from sculptbench.plugins.pruners.iterative import MagnitudePruner
 
-    auto = IterativePruner().validate_params({"hparams": "auto"})
-    assert auto["loop"] == "reference" and IterativePruner().validate_params(auto) == auto
-    assert IterativePruner().validate_params({"hparams": "auto", "loop": "ours"})["loop"] == "ours"
-    assert "loop" not in MagnitudePruner().validate_params({"hparams": "auto"})
-    assert "loop" not in IterativePruner().validate_params({"hparams": "task"})
+    auto = IterativePruner().resolve({"hparams": "auto"})
+    assert auto["loop"] == "reference" and IterativePruner().resolve(auto.as_dict()) == auto
+    assert IterativePruner().resolve({"hparams": "auto", "loop": "ours"})["loop"] == "ours"
+    assert EdgePruner().resolve({"hparams": "auto"})["loop"] == "ours"  # the ablation keeps ours under auto
+    assert MagnitudePruner().resolve({})["loop"] == "ours"  # no hparams rule at all
+    assert IterativePruner().resolve({"hparams": "task"})["loop"] == "ours"
     task = registry.tasks["bool/both"]
     assert task.pruning_defaults_for((24,), 0).get("hparams") == "auto"
 
@@ -151,14 +165,14 @@ def test_the_automatic_rule_takes_the_reference_loop_for_iterative_only_unless_t
 def test_paper_cells_batched_match_one_at_a_time(registry):
     task = registry.tasks["bool/reused"]
     pruner = IterativePruner()
-    params = pruner.validate_params({"hparams": "paper"})
+    params = pruner.resolve({"hparams": "paper"})
     training = TrainingConfig(lr=0.1, batch_size=8, epochs=2)
     jobs = [PruneJob(task, (8, 8), seed, params, training) for seed in (0, 1)]
-    assert pruner.variants(jobs[0]) != pruner.variants(jobs[1])
+    assert pruner.variants(params, jobs[0]) != pruner.variants(params, jobs[1])
     together = pruner.prune_many(jobs)
     for job, net in zip(jobs, together):
         alone = pruner.prune(job)
-        assert alone.info["variant"] == net.info["variant"] == pruner.variants(job)[0]
+        assert alone.info["variant"] == net.info["variant"] == pruner.variants(params, job)[0]
         assert torch.equal(alone.weight_masks[0], net.weight_masks[0]) and alone.history == net.history
         assert net.info["hparam_rule"] == "paper-published"
 
@@ -205,8 +219,9 @@ def test_seeds_with_different_published_recipes_are_planned_apart(registry, monk
             assert recipe(group.training) == (row.lr, row.batch_size, row.epochs)
             assert dict(group.detectors)["sculpting"]["feature_step"] == row.feature_step
     assert recipe(groups[1].training) == (0.2, 4, 7) and dict(groups[1].detectors)["sculpting"]["feature_step"] == 2
-    # Only the recipe splits them: the cell is still (task, arch, pruner, detector).
-    assert {(g.task.name, g.hidden, g.pruner, g.pruner_label) for g in groups} == {("bool/reused", (8, 8), "iterative", "")}
+    # Only the recipe splits them: the cell is still (task, arch, pruner, detector), with the same options.
+    assert {(g.task.name, g.hidden, g.pruner, g.pruner_label) for g in groups} == {("bool/reused", (8, 8), "iterative", "iterative")}
+    assert groups[0].pruner_params == groups[1].pruner_params
 
 
 def test_a_seeds_cell_key_does_not_depend_on_the_other_seeds_of_the_run(registry, monkeypatch):
@@ -228,7 +243,7 @@ def test_the_command_line_recipe_still_wins_over_each_seeds(registry, monkeypatc
     assert recipe(group.training) == (0.01, 2, 3) and group.seeds == [0, 1, 2, 3]
 
 
-def test_the_authors_rule_trains_with_the_published_recipe_inside_the_grid_only(registry):
+def test_the_authors_rule_trains_every_seed_with_its_cells_published_recipe_inside_the_grid_only(registry):
     task = registry.tasks["bool/reused"]
     row = paper.lookup(task, (8, 8), 0)
     assert recipe(task.training_for((8, 8))) != (row.lr, row.batch_size, row.epochs)  # else the test shows nothing
@@ -237,23 +252,31 @@ def test_the_authors_rule_trains_with_the_published_recipe_inside_the_grid_only(
     assert dict(inside.detectors)["sculpting"]["feature_step"] == row.feature_step
     (outside,) = plan_seeds(registry, task, range(4), rule="authors", archs=[(30, 30)])  # a width the paper did not run: no error
     assert outside.training == task.training_for((30, 30))
-    assert dict(outside.detectors)["sculpting"] == planning.detector_params(registry.detectors["sculpting"], task, {})
-    # Seed 4 is outside the published seeds: the task's recipe, in a group of its own.
-    groups = plan_seeds(registry, task, range(5), rule="authors")
-    assert [(g.seeds, recipe(g.training)) for g in groups] == [([0, 1, 2, 3], (row.lr, row.batch_size, row.epochs)),
-                                                               ([4], recipe(task.training_for((8, 8))))]
-    overridden = plan_seeds(registry, task, range(5), rule="authors", overrides={"lr": 0.01, "batch_size": 2, "epochs": 3})
-    assert [recipe(g.training) for g in overridden] == [(0.01, 2, 3), (0.01, 2, 3)]  # detector steps still differ
+    assert dict(outside.detectors)["sculpting"] == registry.detectors["sculpting"].resolve({}, task.detector_defaults)
+    # Seed 4 is outside the published seeds: it still trains with its cell's published recipe, in the same group.
+    (group,) = plan_seeds(registry, task, range(5), rule="authors")
+    assert group.seeds == [0, 1, 2, 3, 4] and recipe(group.training) == (row.lr, row.batch_size, row.epochs)
+    assert dict(group.detectors)["sculpting"]["feature_step"] == row.feature_step
+    (overridden,) = plan_seeds(registry, task, range(5), rule="authors", overrides={"lr": 0.01, "batch_size": 2, "epochs": 3})
+    assert recipe(overridden.training) == (0.01, 2, 3) and overridden.seeds == [0, 1, 2, 3, 4]
 
 
-def test_cell_settings_refuses_seeds_whose_settings_differ(registry, monkeypatch):
+def test_cell_settings_are_asked_per_seed_under_each_rule(registry):
     task = registry.tasks["bool/reused"]
     pruner = IterativePruner()
-    params = pruner.validate_params({"hparams": "authors"})
-    assert pruner.cell_settings(task, (8, 8), [0, 1], params).training == paper.lookup(task, (8, 8), 0).training()
-    assert pruner.cell_settings(task, (8, 8), [4], params) is None
-    with pytest.raises(ValueError, match="once per seed"):
-        pruner.cell_settings(task, (8, 8), [3, 4], params)
+    authors = pruner.resolve({"hparams": "authors"})
+    published = paper.lookup(task, (8, 8), 0)
+    assert pruner.cell_settings(task, (8, 8), 0, authors).training == published.training()
+    # under the authors' rule a seed outside the published ones takes its cell's recipe too
+    outside = pruner.cell_settings(task, (8, 8), 4, authors)
+    assert outside.training == published.training() and outside.detector_hints == published.detector_hints()
+    assert pruner.cell_settings(task, (30, 30), 0, authors) is None  # a cell the paper did not run: the task's
+    paper_rule = pruner.resolve({"hparams": "paper"})
+    assert pruner.cell_settings(task, (8, 8), 3, paper_rule).training == paper.lookup(task, (8, 8), 3).training()
+    with pytest.raises(SculptbenchError, match="seeds 0-3"):
+        pruner.cell_settings(task, (8, 8), 4, paper_rule)
+    for rule in ("task", "auto"):
+        assert pruner.cell_settings(task, (8, 8), 0, pruner.resolve({"hparams": rule})) is None
 
 
 def test_run_under_the_authors_rule_records_the_published_recipe(tmp_path, registry):
@@ -270,13 +293,13 @@ def test_run_under_the_authors_rule_records_the_published_recipe(tmp_path, regis
     (["--arch", "30x30", "--param", "iterative.hparams=paper"], ["no published network", "24x24", "--arch paper"]),
     (["--seeds", 5, "--arch", "24x24", "--param", "iterative.hparams=paper"], ["seed 4", "seeds 0-3"]),
     (["--tasks", "mnist/xor", "--arch", "paper"], ["published no networks", "mnist/xor"]),
-    (["--param", "iterative.hparams=sometimes"], ["invalid hparams", "paper", "authors"]),
-    (["--param", "iterative.select=best"], ["invalid select", "sparsest, consensus, modularity, sparsest_modularity, oracle"]),
-    (["--param", "iterative.select=oracle", "--param", "iterative.oracle_scorer=null"], ["needs a scorer", "oracle_scorer"]),
+    (["--param", "iterative.hparams=sometimes"], ["invalid iterative.hparams sometimes", "paper", "authors"]),
+    (["--param", "iterative.select=best"], ["invalid iterative.select best", "sparsest, consensus, modularity, sparsest_modularity, oracle"]),
+    (["--param", "iterative.select=oracle", "--param", "iterative.oracle_scorer=null"], ["invalid iterative.oracle_scorer null", "a string"]),
     (["--param", "iterative.select=oracle", "--param", "iterative.oracle_scorer=judge"], ["unknown scorer 'judge'", "structure"]),
-    (["--param", "iterative.select=oracle", "--param", "iterative.oracle_metric=luck"], ["invalid oracle_metric", "success"]),
+    (["--param", "iterative.select=oracle", "--param", "iterative.oracle_metric=luck"], ["invalid iterative.oracle_metric luck", "success"]),
     (["--param", "iterative.loop=[percentile,sideways]"], ["unknown loop point 'sideways'", "mask_bias"]),
-    (["--param", "iterative.loop=5"], ["invalid loop", "reference"]),
+    (["--param", "iterative.loop=5"], ["invalid iterative.loop 5", "reference"]),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, extra, fragments):
     db = tmp_path / "r.db"
@@ -286,13 +309,17 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, extra, fragments):
 
 # --------------------------------------------------------------------------- the authors' rule
 def test_authors_grid_in_their_loop_order(small_task):
-    job = PruneJob(small_task, (8,), 0, IterativePruner().validate_params({"hparams": "authors"}), small_task.training)
-    variants = IterativePruner().variants(job)
-    assert len(variants) == 70 == len(AUTHORS_UNIT_STEPS) * len(AUTHORS_EDGE_STEPS)
+    params = IterativePruner().resolve({"hparams": "authors"})
+    job = PruneJob(small_task, (8,), 0, params, small_task.training)
+    variants = IterativePruner().variants(params, job)
+    assert len(variants) == 70 == len(AUTHORS_UNIT_STEPS) * len(AUTHORS_EDGE_STEPS) == IterativePruner().candidates_per_start(params)
     assert variants[0] == {"unit_step": 70.0, "edge_step": 2.5} and variants[1] == {"unit_step": 65.0, "edge_step": 2.5}
     assert variants[-1] == {"unit_step": 5.0, "edge_step": 0.5}
-    edge_job = PruneJob(small_task, (8,), 0, EdgePruner().validate_params({"hparams": "authors"}), small_task.training)
-    assert [v["edge_step"] for v in EdgePruner().variants(edge_job)] == list(AUTHORS_EDGE_STEPS)
+    edge_params = EdgePruner().resolve({"hparams": "authors"})
+    edge_job = PruneJob(small_task, (8,), 0, edge_params, small_task.training)
+    assert [v["edge_step"] for v in EdgePruner().variants(edge_params, edge_job)] == list(AUTHORS_EDGE_STEPS)
+    # the paper's procedure: one start, the sparsest kept
+    assert (params["restarts"], params["select"]) == (1, "sparsest")
 
 
 def test_authors_choice_keeps_the_sparsest_and_the_first_on_ties():
@@ -307,14 +334,22 @@ def test_authors_choice_keeps_the_sparsest_and_the_first_on_ties():
     assert authors_choice(nets) is nets[1]
 
 
-def test_authors_rule_runs_its_variants_batched(small_task):
+def test_authors_rule_runs_its_variants_batched(registry, small_task):
     pruner = IterativePruner()
-    params = pruner.validate_params({"hparams": "authors"})
-    jobs = [PruneJob(small_task, (6,), seed, params, TrainingConfig(lr=0.05, batch_size=8, epochs=2)) for seed in (0, 1)]
-    nets = pruner.prune_many(jobs)
+    (group,) = planning.plan(registry, planning.RunSpec(
+        tasks=[small_task], pruners=["iterative"], detectors=["sculpting"], scorers=["structure"], seeds=[0, 1], archs=[(6,)],
+        params={"iterative": {"hparams": "authors"}}, training_overrides={"lr": 0.05, "batch_size": 8, "epochs": 2}))
+    nets = prune_cells(pruner, group, [0, 1], registry)
     assert [n.info["variants_tried"] for n in nets] == [70, 70]
     assert pruner.last_stats.trainings >= 140
     assert all(n.info["hparam_rule"] == "authors-grid" for n in nets)
+    # every variant of a job comes back from one batched call, in the authors' order
+    jobs = [PruneJob(small_task, (6,), seed, group.pruner_params, group.training) for seed in (0, 1)]
+    candidates = pruner.candidates(jobs)
+    assert [len(c) for c in candidates] == [70, 70]
+    assert [n.info["variant"] for n in candidates[0]] == pruner.variants(group.pruner_params, jobs[0])
+    for net, nets_of_job in zip(nets, candidates):
+        assert net.density() == authors_choice(nets_of_job).density()
 
 
 # --------------------------------------------------------------------------- the reference's loop points
@@ -347,8 +382,9 @@ def test_best_epoch_ties_go_to_the_later_epoch_only_with_later_epoch():
 def test_keep_pruning_prunes_a_network_that_missed_the_threshold(small_task):
     pruner = IterativePruner()
     training = TrainingConfig(lr=0.05, batch_size=8, epochs=1)
-    job = PruneJob(small_task, (6,), 0, pruner.validate_params({"hparams": "task"}), training)
-    variants = [(v, pruner.phases(job, v)) for v in pruner.variants(job)]
+    params = pruner.resolve({"hparams": "task"})
+    job = PruneJob(small_task, (6,), 0, params, training)
+    variants = [(v, pruner.phases(params, v)) for v in pruner.variants(params, job)]
     ours = sculpt([job], variants)[0][0][0]
     assert ours.status == "untrainable" and len(ours.history) == 1
     theirs = sculpt([job], variants, loop=["keep_pruning"])[0][0][0]
@@ -359,8 +395,8 @@ def test_keep_pruning_prunes_a_network_that_missed_the_threshold(small_task):
 def test_each_loop_point_alone_is_accepted_and_changes_only_its_cells(registry):
     task = registry.tasks["bool/none"]
     pruner = IterativePruner()
-    # the recorded params are the resolved ones: the task's defaults, then the pruner's fallbacks
-    base = pruner.validate_params(with_task_defaults(task, (8,), 0, pruner.validate_params({}), pruner.fallbacks))
+    # the recorded params are the resolved ones: the user's, the task's defaults, then the pruner's
+    base = pruner.resolve({}, task.pruning_defaults_for((8,), 0))
     keys = {}
     for loop in ["ours", "reference", *LOOP_POINTS]:
         spec = planning.RunSpec(tasks=[task], pruners=["iterative"], detectors=["sculpting"], scorers=["structure"], seeds=[0],
@@ -377,58 +413,68 @@ def test_each_loop_point_alone_is_accepted_and_changes_only_its_cells(registry):
 # --------------------------------------------------------------------------- the oracle
 def test_oracle_rows_are_labelled_in_every_format(tmp_path):
     db = tmp_path / "r.db"
+    # trained long enough to meet the threshold: the rule runs (and records itself) only where a candidate did
     result = invoke("run", "--tasks", "bool/none", "--pruners", "iterative", "--detectors", "sculpting", "--seeds", 1, "--arch", 8,
-                    "--epochs", 3, "--quiet", "--no-cache", "--results", db, "--param", "iterative.select=oracle",
-                    "--param", "iterative.hparams=auto", "--param", "iterative.auto_restarts=2")
+                    "--epochs", 15, "--quiet", "--no-cache", "--results", db, "--param", "iterative.select=oracle",
+                    "--param", "iterative.hparams=auto", "--param", "iterative.restarts=2")
     assert result.exit_code == 0, result.output
     assert "iterative[oracle]" in result.stdout
     for fmt in ("github", "csv", "json"):
         out = invoke("report", "--results", db, "--format", fmt)
         assert out.exit_code == 0 and "iterative[oracle]" in out.stdout, (fmt, out.output)
-    info = json.loads(sqlite3.connect(db).execute("select config from cells").fetchone()[0])["pruner_info"]
-    assert info["selection"] == "oracle" and info["variants_tried"] == 2 and 0 <= info["oracle_successes"] <= 2
+    status, config = sqlite3.connect(db).execute("select status, config from cells").fetchone()
+    info = json.loads(config)["pruner_info"]
+    assert status == "ok" and info["selection"] == "oracle" and info["variants_tried"] == 2 and 0 <= info["oracle_successes"] <= 2
 
 
-def test_oracle_keeps_a_successful_variant_when_the_sparsest_fails(small_task, monkeypatch):
-    from sculptbench.plugins.pruners.iterative import pruner as pruners
+def planned_group(registry, task, params, hidden=(6,)):
+    """The one group a run of ``task`` at ``hidden`` plans for iterative with ``params`` (seed 0)."""
+    spec = planning.RunSpec(tasks=[task], pruners=["iterative"], detectors=["sculpting"], scorers=["structure"], seeds=[0],
+                            archs=[hidden], params={"iterative": params})
+    (group,) = planning.plan(registry, spec)
+    return group
 
-    pruner = IterativePruner()
-    params = pruner.validate_params({"select": "oracle", "hparams": "auto", "auto_restarts": 3})
-    job = PruneJob(small_task, (6,), 0, params, small_task.training)
+
+def kept(nets, group, registry):
+    """The network the protocol's ``select`` rule of ``group`` keeps of ``nets`` (cell seed 0)."""
+    return choose(nets, registry.pruners["iterative"], group, 0, registry)
+
+
+def test_oracle_keeps_a_successful_variant_when_the_sparsest_fails(registry, small_task, monkeypatch):
+    group = planned_group(registry, small_task, {"select": "oracle", "hparams": "auto", "restarts": 3})
+    assert dict((kind, name) for kind, name, _ in group.protocol) == {"detector": "sculpting", "scorer": "structure"}
     nets = []
-    for kept in (2, 4, 6):
+    for count in (2, 4, 6):
         mask = torch.zeros(1, 10, dtype=torch.bool)
-        mask[0, :kept] = True
+        mask[0, :count] = True
         nets.append(SculptedNetwork.from_masks([mask.int()]))
     judged = []
-    monkeypatch.setattr(pruners, "_oracle_success", lambda net, job: judged.append(net) or net is not nets[0])
-    best = pruner._choose(nets, job)
-    assert best is nets[1] and best.info["oracle_successes"] == 2 and len(judged) == 3
-    monkeypatch.setattr(pruners, "_oracle_success", lambda net, job: False)
-    assert pruner._choose(nets, job) is nets[0]
+    monkeypatch.setattr(selection._Detections, "oracle_success", lambda self, net: judged.append(net) or net is not nets[0])
+    best = kept(nets, group, registry)
+    assert best is nets[1] and best.info["oracle_successes"] == 2 and best.info["selection"] == "oracle" and len(judged) == 3
+    monkeypatch.setattr(selection._Detections, "oracle_success", lambda self, net: False)
+    assert kept(nets, group, registry) is nets[0]
 
 
-def test_consensus_keeps_the_sparsest_of_the_most_frequent_structure(small_task, monkeypatch):
-    from sculptbench.plugins.pruners.iterative import pruner as pruners
+def test_consensus_keeps_the_sparsest_of_the_most_frequent_structure(registry, small_task, monkeypatch):
     from sculptbench.contracts.types import Detection
 
-    pruner = IterativePruner()
-    params = pruner.validate_params({"select": "consensus", "hparams": "auto", "auto_restarts": 4})
-    assert pruner.label(params) == "iterative[consensus]" and params["select_detector"] == "sculpting"
-    job = PruneJob(small_task, (6,), 0, params, small_task.training)
+    group = planned_group(registry, small_task, {"select": "consensus", "hparams": "auto", "restarts": 4})
+    params = group.pruner_params
+    assert IterativePruner().label(params) == "iterative[consensus]" == group.pruner_label and params["select_detector"] == "sculpting"
     nets = []
-    for kept in (2, 3, 5, 6):
+    for count in (2, 3, 5, 6):
         mask = torch.zeros(1, 10, dtype=torch.bool)
-        mask[0, :kept] = True
+        mask[0, :count] = True
         nets.append(SculptedNetwork.from_masks([mask.int()]))
     one = Detection([frozenset({(0, 0), (1, 0)})])
     two = Detection([frozenset({(0, 0)}), frozenset({(0, 1), (1, 0)})])
     chosen = {id(nets[0]): one, id(nets[1]): two, id(nets[2]): two, id(nets[3]): one}
-    monkeypatch.setattr(pruners, "_select_detection", lambda net, job: chosen[id(net)])
-    best = pruner._choose(nets, job)
+    monkeypatch.setattr(selection._Detections, "of", lambda self, net: chosen[id(net)])
+    best = kept(nets, group, registry)
     assert best is nets[0] and best.info["consensus_share"] == 0.5  # a tie in frequency: the first structure seen
     chosen[id(nets[3])] = two
-    best = pruner._choose(nets, job)
+    best = kept(nets, group, registry)
     assert best is nets[1] and best.info["selection"] == "consensus" and best.info["consensus_share"] == 0.75
 
 
@@ -437,13 +483,23 @@ def test_consensus_needs_a_registered_detector(tmp_path):
                       "unknown detector 'nope'")
 
 
-def test_list_pruners_shows_the_optional_options():
+def test_list_pruners_shows_the_declared_options():
     out = invoke("list", "pruners", "--json")
-    options = {i["name"]: i["options"] for i in json.loads(out.stdout)}["iterative"]
-    assert options["loop"] == "ours" and options["select"] is None and options["oracle_scorer"] == "structure"
-    fallbacks = {i["name"]: i.get("fallbacks") for i in json.loads(out.stdout)}
-    assert fallbacks["iterative"]["select"] == "sparsest" and fallbacks["iterative"]["edge_score"] == "magnitude"
-    assert "edge_score" not in fallbacks["random"] or fallbacks["random"]["edge_score"] == "magnitude"
+    assert out.exit_code == 0, out.output
+    options = {i["name"]: {o["name"]: o for o in i["options"]} for i in json.loads(out.stdout)}
+    iterative = options["iterative"]
+    assert "reference if hparams is auto" in iterative["loop"]["default_text"] and iterative["loop"]["default_text"].endswith("else ours")
+    assert iterative["select"]["default"] == "sparsest" and iterative["select"]["protocol"] and iterative["select"]["task_may_set"]
+    assert "more than one candidate" in iterative["select"]["applies"]
+    assert iterative["oracle_scorer"]["default"] == "structure" and iterative["oracle_scorer"]["applies"] == "select is oracle"
+    assert iterative["edge_score"]["default"] == "magnitude" and iterative["edge_score"]["task_may_set"]
+    assert not iterative["edge_score"]["protocol"] and iterative["unit_step"]["applies"] == "hparams is task"
+    # magnitude and random: their own schedule, no hparams; random ranks weights at random, not by an option
+    assert "hparams" not in options["magnitude"] and "hparams" not in options["random"] and "edge_score" not in options["random"]
+    assert options["magnitude"]["edge_score"]["default"] == "magnitude"
+    # dense: the protocol's options only; published: its checkout, no protocol
+    assert all(o["protocol"] for o in options["dense"].values()) and "restarts" in options["dense"]
+    assert set(options["published"]) == {"root"}
 
 
 # --------------------------------------------------------------------------- the modularity rule
@@ -469,33 +525,31 @@ def test_partition_modularity_on_hand_built_networks():
 
 def _stub_modularity(monkeypatch, scores):
     """Give each network its modularity from ``scores`` (by ``id``), with no detection run."""
-    from sculptbench.plugins.pruners.iterative import pruner as pruners
-
-    monkeypatch.setattr(pruners, "partition_modularity", lambda net, detection: scores[id(net)])
-    monkeypatch.setattr(pruners, "_select_detection", lambda net, job: None)
+    monkeypatch.setattr(selection, "partition_modularity", lambda net, detection: scores[id(net)])
+    monkeypatch.setattr(selection._Detections, "of", lambda self, net: None)
 
 
-def test_modularity_keeps_the_most_modular_variant_then_the_sparsest(small_task, monkeypatch):
+def test_modularity_keeps_the_most_modular_variant_then_the_sparsest(registry, small_task, monkeypatch):
     pruner = IterativePruner()
-    params = pruner.validate_params({"select": "modularity", "hparams": "auto", "auto_restarts": 3})
+    group = planned_group(registry, small_task, {"select": "modularity", "hparams": "auto", "restarts": 3})
+    params = group.pruner_params
     assert pruner.label(params) == "iterative[modularity]" and params["select_detector"] == "sculpting"
-    job = PruneJob(small_task, (6,), 0, params, small_task.training)
     mixed, clean, clean_denser = _two_chains(True), _two_chains(False), _two_chains(False)
     clean_denser.weight_masks[0] = torch.ones(2, 2, dtype=torch.bool)
     scores = {id(mixed): 0.3, id(clean): 0.5, id(clean_denser): 0.5}
     _stub_modularity(monkeypatch, scores)
-    best = pruner._choose([mixed, clean_denser, clean], job)
+    best = kept([mixed, clean_denser, clean], group, registry)
     assert best is clean and best.info["selection"] == "modularity" and best.info["modularity"] == 0.5
     # without the rule, the sparsest: the mixed network has fewer edges than the denser clean one
-    plain = PruneJob(small_task, (6,), 0, pruner.validate_params({"hparams": "auto", "auto_restarts": 3}), small_task.training)
-    assert pruner._choose([clean_denser, mixed], plain) is mixed
+    plain = planned_group(registry, small_task, {"hparams": "auto", "restarts": 3, "select": "sparsest"})
+    assert kept([clean_denser, mixed], plain, registry) is mixed
 
 
-def test_sparsest_modularity_breaks_ties_among_the_sparsest_only(small_task, monkeypatch):
+def test_sparsest_modularity_breaks_ties_among_the_sparsest_only(registry, small_task, monkeypatch):
     pruner = IterativePruner()
-    params = pruner.validate_params({"select": "sparsest_modularity", "hparams": "auto", "auto_restarts": 3})
+    group = planned_group(registry, small_task, {"select": "sparsest_modularity", "hparams": "auto", "restarts": 3})
+    params = group.pruner_params
     assert pruner.label(params) == "iterative[sparsest_modularity]" and params["select_detector"] == "sculpting"
-    job = PruneJob(small_task, (6,), 0, params, small_task.training)
     # two equally sparse networks (4 weights each), one with an edge across the halves instead of
     # a second input edge; and a denser, cleaner one
     mixed = SculptedNetwork.from_masks([[[1, 0], [0, 0]], [[1, 0], [1, 1]]])
@@ -504,37 +558,42 @@ def test_sparsest_modularity_breaks_ties_among_the_sparsest_only(small_task, mon
     assert mixed.density() == clean.density() < clean_denser.density()
     scores = {id(mixed): 0.3, id(clean): 0.5, id(clean_denser): 0.9}
     _stub_modularity(monkeypatch, scores)
-    best = pruner._choose([mixed, clean_denser, clean], job)
+    best = kept([mixed, clean_denser, clean], group, registry)
     # the denser network is more modular, but only the sparsest compete
     assert best is clean and best.info["selection"] == "sparsest_modularity" and best.info["modularity"] == 0.5
     # plain sparsest keeps the first of the two equally sparse networks
-    plain = PruneJob(small_task, (6,), 0, pruner.validate_params({"hparams": "auto", "auto_restarts": 3, "select": "sparsest"}),
-                     small_task.training)
-    assert pruner._choose([mixed, clean_denser, clean], plain) is mixed and pruner.label(plain.params) == "iterative"
-    # the auto grid's default rule is sparsest_modularity, written into the parameters and the label
-    default = pruner.validate_params({"hparams": "auto", "auto_restarts": 3})
+    plain = planned_group(registry, small_task, {"hparams": "auto", "restarts": 3, "select": "sparsest"})
+    assert kept([mixed, clean_denser, clean], plain, registry) is mixed and pruner.label(plain.pruner_params) == "iterative"
+    # the auto rule's default select is sparsest_modularity, written into the parameters and the label
+    default = pruner.resolve({"hparams": "auto", "restarts": 3})
     assert default["select"] == "sparsest_modularity" and pruner.label(default) == "iterative[sparsest_modularity]"
-    assert pruner._choose([mixed, clean_denser, clean], PruneJob(small_task, (6,), 0, default, small_task.training)) is clean
+    assert kept([mixed, clean_denser, clean], planned_group(registry, small_task, {"hparams": "auto", "restarts": 3}), registry) is clean
     # under the authors' rule sparsity is their rounded percentage; the tie-break is the same
-    authors = PruneJob(small_task, (6,), 0, pruner.validate_params({"hparams": "authors", "select": "sparsest_modularity"}),
-                       small_task.training)
-    assert pruner._choose([mixed, clean_denser, clean], authors) is clean
+    authors = planned_group(registry, small_task, {"hparams": "authors", "select": "sparsest_modularity"})
+    assert kept([mixed, clean_denser, clean], authors, registry) is clean
 
 
 # --------------------------------------------------------------------------- options a task may set
-def test_a_task_sets_the_options_the_user_leaves_and_the_fallbacks_fill_the_rest(small_task, monkeypatch):
+def test_a_task_sets_the_options_the_user_leaves_and_the_defaults_fill_the_rest(small_task, monkeypatch):
     pruner = IterativePruner()
-    user = pruner.validate_params({})
-    assert "select" not in user and user["edge_score"] is None and user["auto_restarts"] is None
-    plain = pruner.validate_params(with_task_defaults(small_task, (6,), 0, user, pruner.fallbacks))
-    assert plain["edge_score"] == "magnitude" and plain["auto_restarts"] == 9 and plain["select"] == "sparsest_modularity"
-    assert plain == pruner.validate_params(plain)
+    alone = pruner.resolve({})
+    assert alone["edge_score"] == "magnitude" and alone["restarts"] == 1 and "select" not in alone
+    # hparams=auto implies nine starts and the most modular of the sparsest, unless the task says otherwise
+    auto = pruner.resolve({"hparams": "auto"})
+    assert auto["restarts"] == 9 and auto["select"] == "sparsest_modularity"
+    plain = pruner.resolve({}, small_task.pruning_defaults_for((6,), 0))
+    assert plain["edge_score"] == "magnitude" and plain["restarts"] == 9 and plain["select"] == "sparsest_modularity"
+    assert plain == pruner.resolve(plain.as_dict()) and not plain.given
     monkeypatch.setattr(small_task, "pruning_defaults", {**small_task.pruning_defaults, "edge_score": "lamp", "select": "modularity",
-                                                         "auto_restarts": 3})
-    merged = pruner.validate_params(with_task_defaults(small_task, (6,), 0, user, pruner.fallbacks))
-    assert merged["edge_score"] == "lamp" and merged["select"] == "modularity" and merged["auto_restarts"] == 3
+                                                         "restarts": 3})
+    merged = pruner.resolve({}, small_task.pruning_defaults_for((6,), 0))
+    assert merged["edge_score"] == "lamp" and merged["select"] == "modularity" and merged["restarts"] == 3
     assert merged["select_detector"] == "sculpting" and pruner.label(merged) == "iterative[modularity]"
     # the user's choice wins over the task's
-    mine = pruner.validate_params({"edge_score": "magnitude", "select": "sparsest"})
-    kept = pruner.validate_params(with_task_defaults(small_task, (6,), 0, mine, pruner.fallbacks))
-    assert kept["edge_score"] == "magnitude" and kept["select"] == "sparsest" and pruner.label(kept) == "iterative"
+    kept_ = pruner.resolve({"edge_score": "magnitude", "select": "sparsest"}, small_task.pruning_defaults_for((6,), 0))
+    assert kept_["edge_score"] == "magnitude" and kept_["select"] == "sparsest" and pruner.label(kept_) == "iterative"
+    assert kept_.given == {"edge_score", "select"}
+    # the paper's procedure fixes one start over the task's (one variant: nothing to choose, so no select); the user may still set it
+    paper_rule = pruner.resolve({"hparams": "paper"}, small_task.pruning_defaults_for((6,), 0))
+    assert paper_rule["restarts"] == 1 and "select" not in paper_rule and pruner.label(paper_rule) == "iterative"
+    assert pruner.resolve({"hparams": "paper", "restarts": 2}, small_task.pruning_defaults_for((6,), 0))["select"] == "sparsest"

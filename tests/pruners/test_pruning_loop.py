@@ -9,10 +9,12 @@ import pytest
 import torch
 
 from sculptbench.engine import training as engine
-from sculptbench.contracts.types import PruneJob, TaskData
+from sculptbench.contracts.types import TaskData
 from sculptbench.contracts.errors import SculptbenchError
-from sculptbench.plugins.pruners.iterative import DensePruner, IterativePruner, MagnitudePruner
+from sculptbench.contracts.work import Group
+from sculptbench.plugins.pruners.iterative import DensePruner, IterativePruner, MagnitudePruner, RandomPruner
 from sculptbench.api import restart_seed
+from sculptbench.run.selection import start_jobs
 from sculptbench.plugins.pruners.iterative.loop import (
     PruneLoop,
     count_for_target,
@@ -293,7 +295,7 @@ def test_unknown_unit_score():
         unit_scores("nope", layout, params, mask, data, [])
 
 
-# --------------------------------------------------------------------------- parameter validation
+# --------------------------------------------------------------------------- option validation
 STEP_RANGE = "(0, 100)"
 
 
@@ -301,58 +303,104 @@ STEP_RANGE = "(0, 100)"
 @pytest.mark.parametrize("value", [0, 100, -1, 150, "x", [1]])
 def test_bad_steps(key, value):
     with pytest.raises(SculptbenchError) as info:
-        IterativePruner().validate_params({key: value})
-    assert str(info.value).startswith(f"invalid {key}") and STEP_RANGE in str(info.value)
+        IterativePruner().resolve({key: value})
+    assert str(info.value).startswith(f"invalid iterative.{key} ") and STEP_RANGE in str(info.value)
 
 
 @pytest.mark.parametrize("key", ["unit_schedule", "edge_schedule"])
 def test_bad_schedule(key):
-    with pytest.raises(SculptbenchError, match=re.escape(f"invalid {key} 'zigzag'; valid: linear, exponential, cosine, cubic, lth")):
-        IterativePruner().validate_params({key: "zigzag"})
+    with pytest.raises(SculptbenchError, match=re.escape(f"invalid iterative.{key} zigzag; it must be one of linear, exponential, cosine, cubic, lth")):
+        IterativePruner().resolve({key: "zigzag"})
 
 
 def test_bad_scores():
-    with pytest.raises(SculptbenchError, match=re.escape("invalid unit_score 'nope'; valid: act_grad, act_weight, act_variance, random")):
-        IterativePruner().validate_params({"unit_score": "nope"})
-    with pytest.raises(SculptbenchError, match=re.escape("invalid edge_score 'nope'; valid: magnitude, lamp, random")):
-        IterativePruner().validate_params({"edge_score": "nope"})
+    with pytest.raises(SculptbenchError, match=re.escape("invalid iterative.unit_score nope; it must be one of act_grad, act_weight, act_variance, random")):
+        IterativePruner().resolve({"unit_score": "nope"})
+    with pytest.raises(SculptbenchError, match=re.escape("invalid iterative.edge_score nope; it must be one of magnitude, lamp, random")):
+        IterativePruner().resolve({"edge_score": "nope"})
 
 
 @pytest.mark.parametrize("value", [0, -2, 1.5, "x", None, True])
 def test_bad_schedule_iterations(value):
-    with pytest.raises(SculptbenchError, match=re.escape("it must be an integer >= 1")):
-        IterativePruner().validate_params({"schedule_iterations": value})
+    with pytest.raises(SculptbenchError, match=re.escape("invalid iterative.schedule_iterations") + ".*" + re.escape("it must be an integer in [1, inf)")):
+        IterativePruner().resolve({"unit_schedule": "cosine", "schedule_iterations": value})
+
+
+def test_schedule_iterations_applies_only_to_the_cosine_and_cubic_schedules():
+    # a schedule that reaches 100% in N iterations takes N; under linear it would have no effect, so it is refused
+    with pytest.raises(SculptbenchError, match=re.escape("option iterative.schedule_iterations=5 would have no effect: it applies only when "
+                                                         "unit_schedule is cosine or cubic or edge_schedule is cosine or cubic")):
+        IterativePruner().resolve({"schedule_iterations": 5})
+    assert "schedule_iterations" not in IterativePruner().resolve({})
+    assert IterativePruner().resolve({"edge_schedule": "cubic"})["schedule_iterations"] == 10
+    assert IterativePruner().resolve({"edge_schedule": "cubic", "schedule_iterations": 4})["schedule_iterations"] == 4
 
 
 def test_bad_hparams_and_auto_steps():
-    with pytest.raises(SculptbenchError, match="valid: task, auto"):
-        IterativePruner().validate_params({"hparams": "sometimes"})
-    with pytest.raises(SculptbenchError, match=re.escape(STEP_RANGE)):
-        IterativePruner().validate_params({"auto_unit_steps": []})
-    with pytest.raises(SculptbenchError, match=re.escape(STEP_RANGE)):
-        IterativePruner().validate_params({"auto_edge_steps": [1.5, 120]})
+    with pytest.raises(SculptbenchError, match="invalid iterative.hparams sometimes; it must be one of task, auto, paper, authors"):
+        IterativePruner().resolve({"hparams": "sometimes"})
+    with pytest.raises(SculptbenchError, match=re.escape("invalid iterative.auto_unit_steps []") + ".*" + re.escape(STEP_RANGE)):
+        IterativePruner().resolve({"hparams": "auto", "auto_unit_steps": []})
+    with pytest.raises(SculptbenchError, match=re.escape("invalid iterative.auto_edge_steps [1.5, 120]") + ".*" + re.escape(STEP_RANGE)):
+        IterativePruner().resolve({"hparams": "auto", "auto_edge_steps": [1.5, 120]})
+
+
+def test_options_of_another_rule_are_refused_as_having_no_effect():
+    with pytest.raises(SculptbenchError, match=re.escape(
+            "option iterative.unit_step=30 would have no effect: it applies only when hparams is task (here hparams is auto)")) as info:
+        IterativePruner().resolve({"hparams": "auto", "unit_step": 30})
+    assert "add iterative.hparams=task to prune with unit_step=30" in str(info.value)
+    with pytest.raises(SculptbenchError, match=re.escape(
+            "option iterative.auto_unit_steps=[40] would have no effect: it applies only when hparams is auto (here hparams is task); "
+            "add iterative.hparams=auto")):
+        IterativePruner().resolve({"auto_unit_steps": [40]})
+    # select applies only where a cell has more than one candidate
+    with pytest.raises(SculptbenchError, match=re.escape(
+            "option iterative.select=oracle would have no effect: it applies only when a cell has more than one candidate network")):
+        IterativePruner().resolve({"select": "oracle"})
+    assert IterativePruner().resolve({"select": "oracle", "restarts": 2})["select"] == "oracle"
+    assert IterativePruner().resolve({"select": "oracle", "hparams": "auto", "auto_unit_steps": [30, 70], "restarts": 1})["select"] == "oracle"
+    # a task's value that does not apply is dropped quietly: a task's defaults serve every rule
+    resolved = IterativePruner().resolve({"hparams": "auto"}, {"unit_step": 30, "edge_step": 2.5})
+    assert "unit_step" not in resolved and "edge_step" not in resolved
 
 
 @pytest.mark.parametrize("value", [0, -1, 1.5, "x", True])
-def test_bad_auto_restarts(value):
-    with pytest.raises(SculptbenchError, match=re.escape("invalid auto_restarts") + ".*" + re.escape("it must be an integer >= 1")):
-        IterativePruner().validate_params({"auto_restarts": value})
+def test_bad_restarts(value):
+    with pytest.raises(SculptbenchError, match=re.escape("invalid iterative.restarts") + ".*" + re.escape("it must be an integer in [1, inf)")):
+        IterativePruner().resolve({"restarts": value})
 
 
-def test_auto_grid_is_steps_times_restarts(small_task):
+def _start_jobs(task, params, seeds=(5,)):
+    """The protocol's jobs for ``seeds`` of ``task`` at (8,) under ``params``: one per start."""
+    group = Group(task, (8,), "iterative", params, task.training, list(seeds), [], [], "cpu", {})
+    return start_jobs(group, list(seeds))
+
+
+def test_auto_grid_is_steps_per_start_and_the_protocol_restarts_each(small_task):
     pruner = IterativePruner()
-    job = PruneJob(small_task, (8,), 5, pruner.validate_params({"hparams": "auto"}), small_task.training)
-    variants = pruner.variants(job)
-    assert [(v["unit_step"], v["edge_step"], v["restart"]) for v in variants] == [(50.0, 1.5, r) for r in range(9)]
-    grid = PruneJob(small_task, (8,), 5, pruner.validate_params({"hparams": "auto", "auto_unit_steps": [30, 70], "auto_restarts": 2}), small_task.training)
-    assert [(v["unit_step"], v["restart"]) for v in pruner.variants(grid)] == [(30.0, 0), (70.0, 0), (30.0, 1), (70.0, 1)]
-    one = PruneJob(small_task, (8,), 5, pruner.validate_params({"hparams": "auto", "auto_restarts": 1, "auto_unit_steps": [30, 50, 70], "auto_edge_steps": [0.5, 2.5]}), small_task.training)
-    assert [(v["unit_step"], v["edge_step"], v["restart"]) for v in pruner.variants(one)] == [
-        (30.0, 0.5, 0), (30.0, 2.5, 0), (50.0, 0.5, 0), (50.0, 2.5, 0), (70.0, 0.5, 0), (70.0, 2.5, 0)]
-    fixed = PruneJob(small_task, (8,), 5, pruner.validate_params({"hparams": "task"}), small_task.training)
-    assert pruner.variants(fixed) == [{"unit_step": 50.0, "edge_step": 1.5}]
-    dense = DensePruner()  # nothing to prune: one training, whatever the rule
-    assert len(dense.variants(PruneJob(small_task, (8,), 5, dense.validate_params({"hparams": "auto"}), small_task.training))) == 1
+
+    def candidates(params):
+        """(unit step, edge step, restart, start seed) of every candidate of the cell with seed 5, in the protocol's order."""
+        return [(v.get("unit_step"), v.get("edge_step"), job.restart, job.seed)
+                for job in _start_jobs(small_task, params) for v in pruner.variants(params, job)]
+
+    auto = pruner.resolve({"hparams": "auto"})
+    assert auto["restarts"] == 9 and pruner.candidates_per_start(auto) == 1
+    assert candidates(auto) == [(50.0, 1.5, r, restart_seed(5, r)) for r in range(9)]
+    assert {job.cell_seed for job in _start_jobs(small_task, auto)} == {5}
+    grid = pruner.resolve({"hparams": "auto", "auto_unit_steps": [30, 70], "restarts": 2})
+    assert pruner.candidates_per_start(grid) == 2
+    assert [(u, r) for u, _, r, _ in candidates(grid)] == [(30.0, 0), (70.0, 0), (30.0, 1), (70.0, 1)]
+    one = pruner.resolve({"hparams": "auto", "restarts": 1, "auto_unit_steps": [30, 50, 70], "auto_edge_steps": [0.5, 2.5]})
+    assert candidates(one) == [(30.0, 0.5, 0, 5), (30.0, 2.5, 0, 5), (50.0, 0.5, 0, 5), (50.0, 2.5, 0, 5), (70.0, 0.5, 0, 5), (70.0, 2.5, 0, 5)]
+    fixed = pruner.resolve({"hparams": "task"})
+    assert pruner.variants(fixed, None) == [{"unit_step": 50.0, "edge_step": 1.5}] and fixed["restarts"] == 1
+    dense = DensePruner()  # nothing to prune: one training per start, and no hparams rule to take
+    with pytest.raises(SculptbenchError, match="unknown option dense.hparams; valid: restarts, select"):
+        dense.resolve({"hparams": "auto"})
+    options = dense.resolve({})
+    assert dict(options) == {"restarts": 1} and dense.variants(options, _start_jobs(small_task, options)[0]) == [{}]
 
 
 def test_restart_seeds():
@@ -363,19 +411,35 @@ def test_restart_seeds():
 
 def test_unknown_option_lists_the_valid_ones():
     with pytest.raises(SculptbenchError) as info:
-        IterativePruner().validate_params({"foo": 1})
+        IterativePruner().resolve({"foo": 1})
     message = str(info.value)
-    assert message.startswith("unknown option 'foo' for pruner 'iterative'; valid: ")
-    assert "unit_step" in message and "edge_schedule" in message
+    assert message.startswith("unknown option iterative.foo; valid: ")
+    assert "unit_step" in message and "edge_schedule" in message and "restarts" in message and "select" in message
 
 
 def test_valid_params_are_normalised():
-    resolved = IterativePruner().validate_params({"unit_step": 30, "schedule_iterations": 5, "auto_unit_steps": 40})
-    assert resolved["unit_step"] == 30.0 and resolved["edge_step"] is None
-    assert resolved["auto_unit_steps"] == (40.0,)
-    assert resolved["unit_schedule"] == "linear" and resolved["schedule_iterations"] == 5
-    magnitude = MagnitudePruner().validate_params({})
+    resolved = IterativePruner().resolve({"unit_step": 30, "unit_schedule": "cosine", "schedule_iterations": 5.0})
+    assert resolved["unit_step"] == 30.0 and isinstance(resolved["unit_step"], float) and resolved["edge_step"] == 1.5
+    assert resolved["unit_schedule"] == "cosine" and resolved["schedule_iterations"] == 5 and isinstance(resolved["schedule_iterations"], int)
+    assert resolved.given == {"unit_step", "unit_schedule", "schedule_iterations"}
+    auto = IterativePruner().resolve({"hparams": "auto", "auto_unit_steps": 40, "restarts": 3.0})
+    assert auto["auto_unit_steps"] == (40.0,) and auto["restarts"] == 3 and isinstance(auto["restarts"], int)
+    assert IterativePruner().resolve(auto.as_dict()) == auto  # resolving the resolved options gives them back
+    magnitude = MagnitudePruner().resolve({})
     assert (magnitude["edge_schedule"], magnitude["edge_step"]) == ("lth", 20.0)
+
+
+def test_magnitude_and_random_follow_their_own_schedule_without_hparams():
+    for pruner in (MagnitudePruner(), RandomPruner()):
+        options = pruner.resolve({})
+        assert "hparams" not in options and (options["edge_schedule"], options["edge_step"]) == ("lth", 20.0)
+        assert pruner.variants(options, None) == [{"edge_step": 20.0}]
+        with pytest.raises(SculptbenchError, match=f"unknown option {pruner.name}.hparams"):
+            pruner.resolve({"hparams": "auto"})
+    assert MagnitudePruner().resolve({})["edge_score"] == "magnitude"
+    with pytest.raises(SculptbenchError, match="unknown option random.edge_score"):
+        RandomPruner().resolve({"edge_score": "magnitude"})
+    assert "edge_score" not in RandomPruner().resolve({}) and RandomPruner().phases(RandomPruner().resolve({}), {"edge_step": 20.0})[0].score == "random"
 
 
 # --------------------------------------------------------------------------- the LAMP edge score

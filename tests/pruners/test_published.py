@@ -257,10 +257,13 @@ class TestPublishedPrunerContract(PrunerContract):
     params = {"root": str(make_checkout(Path(tempfile.mkdtemp(prefix="sculptbench-ref-")) / "ref"))}
     bad_params = [{"root": "/nonexistent/reference"}, {"root": 5}, {"depth": 3}]
 
-    def test_default_params_are_valid(self, monkeypatch):
+    def test_options_are_declared(self, monkeypatch):
         """Without ``root`` the pruner needs the environment variable; with it, the defaults are valid."""
+        monkeypatch.delenv(P.ROOT_ENV, raising=False)
+        with pytest.raises(SculptbenchError, match="no reference checkout given"):
+            self.make_component().resolve({})
         monkeypatch.setenv(P.ROOT_ENV, self.params["root"])
-        super().test_default_params_are_valid()
+        super().test_options_are_declared()
 
 
 def test_chance_within_is_the_exact_binomial_agreement():
