@@ -85,7 +85,7 @@ def choose(nets: Sequence[SculptedNetwork], pruner: Pruner, group: Group, seed: 
         return pruner.sparsity(net, options)
 
     candidates = ok
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"oracle_successes": 0} if rule == "oracle" else {}
     if ok and rule != "sparsest":
         detections = _Detections(group, seed, registry)
         if rule == "oracle":
