@@ -199,6 +199,9 @@ def _write(sources: list[_Source], chosen: list[list[int]], out: Path, summary: 
     """Write the merged database to a temporary file beside ``out``, then rename it into place."""
     fd, name = tempfile.mkstemp(dir=out.parent if str(out.parent) else ".", prefix=f".{out.name}.", suffix=".merging")
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(name, 0o666 & ~umask)  # as an ordinary new file (mkstemp's is private)
     tmp = Path(name)
     try:
         dest = ResultsStore(tmp)
