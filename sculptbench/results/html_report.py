@@ -121,8 +121,8 @@ def _table_rows(page: Page) -> list[tuple[dict[str, str], str]]:
     """(filter values, row HTML) of every entry of every board."""
     out = []
     for board in page.boards:
-        for row in board.rows:
-            for family in board.columns:
+        for family in board.columns:
+            for row in board.rows:
                 entry = board.entry(row, family)
                 if entry is None:
                     continue
