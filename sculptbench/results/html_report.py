@@ -81,7 +81,7 @@ _FROM_THE_ROW = {
 def paired_cell(board: report.Leaderboard, family: str, row: tuple) -> tuple[str, str, str]:
     """(text, verdict, details) of ``row``'s paired comparison with ``family``'s best row."""
     for fam in board.paired:
-        if fam.family != family or not fam.comparisons:
+        if fam.family != family:
             continue
         if row == fam.best:
             return "best", "best", f"the best row of {family} by mean ({fam.mean:.3g} over {fam.n} cells)"

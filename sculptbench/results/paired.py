@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from sculptbench.contracts.work import Cell
 from sculptbench.results.cells import (
@@ -23,7 +23,6 @@ from sculptbench.results.cells import (
     CI_LEVEL,
     TIE_TOLERANCE,
     bootstrap_ci,
-    field_value,
     metric_value,
     natural_key,
     tuple_sort_key,
@@ -71,7 +70,7 @@ class Comparison:
 class FamilyComparisons:
     """One family's best row (highest mean, or lowest when lower is better; the first row in
     order among ties), its mean and n over the family, and its comparison with every other row
-    that has a value there, best first."""
+    that has a value there (one at least), best first."""
 
     family: str
     best: tuple
@@ -91,7 +90,10 @@ def sign_test(wins: int, losses: int) -> float:
     n = wins + losses
     if n == 0:
         return 1.0
-    tail = sum(math.comb(n, i) for i in range(min(wins, losses) + 1))
+    term = tail = 1  # C(n, 0); then C(n, i + 1) = C(n, i) (n - i) / (i + 1), exactly in integers
+    for i in range(min(wins, losses)):
+        term = term * (n - i) // (i + 1)
+        tail += term
     return min(1.0, 2 * tail / 2 ** n)
 
 
@@ -110,18 +112,23 @@ def verdict(shared: int, wins: int, losses: int, p: float | None, ci: tuple[floa
     return "not_significant"
 
 
-def _pair_values(cells: Sequence[Cell], metric: str, row_fields: Sequence[str], untrainable: str,
-                 labels: dict[str, str]) -> dict[str, dict[tuple, dict[tuple, list[float]]]]:
-    """family -> row -> pair key -> the row's values there."""
+def _pair_values(by_row: Mapping[tuple, Sequence[Cell]], metric: str, row_fields: Sequence[str],
+                 untrainable: str) -> dict[str, dict[tuple, dict[tuple, list[float]]]]:
+    """family -> row -> pair key -> the row's values there, for the families with two rows or more."""
     pair_fields = [f for f in PAIR_FIELDS if f not in row_fields]
-    out: dict[str, dict[tuple, dict[tuple, list[float]]]] = {}
-    for cell in cells:
-        value = metric_value(cell, metric, untrainable)
-        if value is None:
-            continue
-        row = tuple(field_value(cell, f, labels) for f in row_fields)
-        key = tuple(cell.task if f == "task" else field_value(cell, f) for f in pair_fields)
-        out.setdefault(cell.family, {}).setdefault(row, {}).setdefault(key, []).append(value)
+    rows_of: dict[str, set[tuple]] = {}
+    for row, cells in by_row.items():
+        for family in {cell.family for cell in cells}:
+            rows_of.setdefault(family, set()).add(row)
+    out: dict[str, dict[tuple, dict[tuple, list[float]]]] = {family: {} for family in rows_of}
+    for row, cells in by_row.items():
+        for cell in cells:
+            if len(rows_of[cell.family]) < 2:
+                continue
+            value = metric_value(cell, metric, untrainable)
+            if value is not None:
+                key = tuple(getattr(cell, f) for f in pair_fields)
+                out[cell.family].setdefault(row, {}).setdefault(key, []).append(value)
     return out
 
 
@@ -129,22 +136,20 @@ def _mean(values: Sequence[float]) -> float:
     return math.fsum(sorted(values)) / len(values)
 
 
-def compare(cells: Sequence[Cell], metric: str, row_fields: Sequence[str], rows: Sequence[tuple], higher_is_better: bool,
-            untrainable: str = "count", labels: dict[str, str] | None = None) -> list[FamilyComparisons]:
+def compare(by_row: Mapping[tuple, Sequence[Cell]], metric: str, row_fields: Sequence[str], higher_is_better: bool,
+            untrainable: str = "count") -> list[FamilyComparisons]:
     """Each family's paired comparisons of ``metric`` (a resolved name), families in natural order.
 
-    ``rows`` are the leaderboard's rows (only those are compared; a cell outside them is
-    skipped). A row with several cells at one pair key (e.g. two option settings of a pruner)
-    enters with their mean there. A family with fewer than two rows with values has no
-    comparisons (but still its best row).
+    ``by_row`` holds the leaderboard's cells by row. A row with several cells at one pair key
+    (e.g. two option settings of a pruner) enters with their mean there. A family with fewer than
+    two rows with values is left out (nothing to compare).
     """
-    wanted = set(rows)
-    by_family = _pair_values(cells, metric, row_fields, untrainable, labels or {})
+    by_family = _pair_values(by_row, metric, row_fields, untrainable)
     sign = 1.0 if higher_is_better else -1.0
     out = []
     for family in sorted(by_family, key=natural_key):
-        per_row = {row: {key: _mean(vals) for key, vals in keys.items()} for row, keys in by_family[family].items() if row in wanted}
-        if not per_row:
+        per_row = {row: {key: _mean(vals) for key, vals in keys.items()} for row, keys in by_family[family].items()}
+        if len(per_row) < 2:
             continue
         stats = {row: (_mean([v for vals in by_family[family][row].values() for v in vals]),
                        sum(len(vals) for vals in by_family[family][row].values())) for row in per_row}
@@ -153,7 +158,7 @@ def compare(cells: Sequence[Cell], metric: str, row_fields: Sequence[str], rows:
         best = order[0]
         comparisons = []
         for other in order[1:]:
-            shared = sorted(set(per_row[best]) & set(per_row[other]), key=tuple_sort_key)
+            shared = sorted(set(per_row[best]) & set(per_row[other]))
             diffs = [sign * (per_row[best][k] - per_row[other][k]) for k in shared]
             wins = sum(d > TIE_TOLERANCE for d in diffs)
             losses = sum(d < -TIE_TOLERANCE for d in diffs)
@@ -225,7 +230,7 @@ def csv_fields(families: Sequence[FamilyComparisons], family: str | None, row: t
     """The paired columns of a CSV entry of ``row`` whose cells all belong to ``family`` (empty
     when ``family`` is ``None`` or has no comparisons): ``best`` for the family's best row."""
     for fam in families:
-        if fam.family != family or not fam.comparisons:
+        if fam.family != family:
             continue
         if row == fam.best:
             return {"paired_family": family, "paired_verdict": "best"}

@@ -239,7 +239,8 @@ def build(cells: Sequence[Cell], metric: str = DEFAULT_METRIC, columns: str = "a
         data_sources=sources, statuses=dict(sorted(statuses.items())), row_fields=row_fields, column_fields=col_fields,
         column_keys=ckeys, intervals=intervals, best=best, higher_is_better=higher, omitted=omitted,
         manifests=None if runs is None else manifest_entries(kept, runs), untrainable=untrainable,
-        paired=paired_mod.compare(kept, metric_name, row_fields, rows, higher, untrainable, labels), families=families,
+        paired=paired_mod.compare({row: [c for group in buckets[row].values() for c in group] for row in rows}, metric_name, row_fields,
+                                  higher, untrainable), families=families,
     )
 
 

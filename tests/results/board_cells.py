@@ -42,7 +42,7 @@ def known_cells():
     - ``edge``: 0.95 on 4 shared cells and 0.85 on 4: 4 wins, 4 losses (not significant);
     - ``dense``: only on task c, which no other row has (no shared cells).
 
-    Family ``other`` has a single row (no comparison). Success is 1 where input_ari > 0.5.
+    Family ``other`` has a single row (nothing to compare). Success is 1 where input_ari > 0.5.
     """
     cells = []
 

@@ -63,8 +63,7 @@ def test_known_store_gives_known_verdicts():
     assert (alone.shared, alone.p, alone.diff, alone.ci, alone.verdict) == (0, None, None, None, "no_shared_cells")
     # Comparisons come best first: by mean, then row order among equal means.
     assert [c.row[0] for c in fam.comparisons][-2:] == ["dense", "magnitude"]
-    single, _ = comparisons_of(board, "other")
-    assert single.best == ("iterative", "louvain") and single.comparisons == ()
+    assert [f.family for f in board.paired] == ["fam"]  # family other has a single row: nothing to compare
 
 
 def test_lower_is_better_flips_the_difference():
@@ -181,8 +180,7 @@ def test_json_lists_each_familys_comparisons(tmp_path):
     assert (by_row["magnitude"]["verdict"], by_row["magnitude"]["p"], by_row["magnitude"]["shared"]) == ("beats", 2 / 256, 8)
     assert by_row["dense"] == {"key": {"pruner": "dense", "detector": "louvain"}, "mean": 0.5, "n": 3, "shared": 0, "wins": 0,
                                "losses": 0, "ties": 0, "diff": None, "diff_ci": None, "p": None, "verdict": "no_shared_cells"}
-    (other,) = [f for f in data["paired"]["families"] if f["family"] == "other"]
-    assert other["comparisons"] == []
+    assert [f["family"] for f in data["paired"]["families"]] == ["fam"]
 
 
 def test_a_board_without_comparisons_prints_no_paired_table(tmp_path):
