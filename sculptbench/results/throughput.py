@@ -150,4 +150,6 @@ def render(view: Throughput, fmt: str = "github") -> str:
 def _text(value: Any) -> str:
     if value is None:
         return "-"
-    return str(value) if isinstance(value, int) else f"{value:.1f}" if value >= 10 else f"{value:.3g}"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.0f}" if value >= 100 else f"{value:.2f}" if value >= 0.01 or value == 0 else f"{value:.2g}"

@@ -62,3 +62,17 @@ def known_cells():
         add("dense", "bool/c", seed, 0.5)
         add("iterative", "bool/z", seed, 0.7, family="other")
     return cells
+
+
+def timed_cells():
+    """Cells whose timings give known throughput figures (``test_throughput.py``): iterative's seed 0
+    network (6 s of pruning) read by two detectors, its seed 1 network (4 s) by one; two option
+    settings of magnitude on one seed (two networks, 3 s and 5 s); one errored cell without timings."""
+    return [
+        cell(seed=0, detector="louvain", timings={"prune": 6.0, "detect": 1.0, "score": 0.5}),
+        cell(seed=0, detector="sculpting", timings={"prune": 6.0, "detect": 2.0, "score": 0.5}),
+        cell(seed=1, detector="louvain", timings={"prune": 4.0, "detect": 1.0, "score": 0.5}),
+        cell(pruner="magnitude", seed=0, key="m-a", config={"pruner_params": {"edge_step": 20}}, timings={"prune": 3.0, "score": 1.0}),
+        cell(pruner="magnitude", seed=0, key="m-b", config={"pruner_params": {"edge_step": 10}}, timings={"prune": 5.0, "score": 1.0}),
+        cell(pruner="magnitude", seed=1, key="m-c", status="error", timings={}),
+    ]

@@ -10,7 +10,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from board_cells import cell, write_db
+from board_cells import timed_cells, write_db
 from conftest import assert_user_error
 from sculptbench.cli import main
 
@@ -21,18 +21,7 @@ def invoke(*args):
 
 @pytest.fixture()
 def db(tmp_path):
-    cells = [
-        # One network (seed 0) read by two detectors: 6 s of pruning, shared.
-        cell(seed=0, detector="louvain", timings={"prune": 6.0, "detect": 1.0, "score": 0.5}),
-        cell(seed=0, detector="sculpting", timings={"prune": 6.0, "detect": 2.0, "score": 0.5}),
-        # Seed 1: one detector only.
-        cell(seed=1, detector="louvain", timings={"prune": 4.0, "detect": 1.0, "score": 0.5}),
-        # Two option settings of magnitude on one seed are two networks, nothing shared.
-        cell(pruner="magnitude", seed=0, key="m-a", config={"pruner_params": {"edge_step": 20}}, timings={"prune": 3.0, "score": 1.0}),
-        cell(pruner="magnitude", seed=0, key="m-b", config={"pruner_params": {"edge_step": 10}}, timings={"prune": 5.0, "score": 1.0}),
-        cell(pruner="magnitude", seed=1, key="m-c", status="error", timings={}),
-    ]
-    return write_db(tmp_path / "t.db", cells)
+    return write_db(tmp_path / "t.db", timed_cells())
 
 
 def rows(db, *extra):
@@ -71,7 +60,7 @@ def test_text_and_csv(db):
     text = invoke("report", "--results", db, "--throughput").stdout
     assert "| pruner    |   cells |" not in text  # numbers are not re-aligned as numbers
     (line,) = [li for li in text.splitlines() if li.startswith("| iterative")]
-    assert [c.strip() for c in line.strip("|").split("|")] == ["iterative", "3", "2", "10.0", "4", "1.5", "15.5", "11.6", "5"]
+    assert [c.strip() for c in line.strip("|").split("|")] == ["iterative", "3", "2", "10.00", "4.00", "1.50", "15.50", "11.61", "5.00"]
     assert "split evenly among the cells that share it" in text and "1 cells without timings" in text
     (row,) = [r for r in csv.DictReader(io.StringIO(invoke("report", "--results", db, "--throughput", "--format", "csv").stdout))
               if r["pruner"] == "iterative"]
