@@ -324,8 +324,9 @@ def _row_cells(board: Leaderboard, row: tuple) -> list[str]:
     return [str(v) for v in row] or ["all"]
 
 
-def render(board: Leaderboard, fmt: str = "github", secondary: bool = False) -> str:
-    """Render a leaderboard as ``github``, ``markdown``, ``plain``, ``latex``, ``csv`` or ``json``."""
+def render(board: Leaderboard, fmt: str = "github", secondary: bool = False, paired: bool = True) -> str:
+    """Render a leaderboard as ``github``, ``markdown``, ``plain``, ``latex``, ``csv`` or ``json``;
+    ``paired=False`` leaves the paired comparisons' table out of the text and LaTeX forms."""
     if fmt not in FORMATS:
         raise SculptbenchError(f"invalid --format {fmt!r}; valid: {', '.join(FORMATS)}")
     if fmt == "json":
@@ -333,7 +334,7 @@ def render(board: Leaderboard, fmt: str = "github", secondary: bool = False) -> 
     if fmt == "csv":
         return _render_csv(board)
     if fmt == "latex":
-        return _render_latex(board, secondary)
+        return _render_latex(board, secondary, paired)
     marks = {"github": ("**", "**"), "markdown": ("**", "**"), "plain": ("", "*")}[fmt]
     headers = [*_row_header(board), *board.columns]
     table = [[*_row_cells(board, row), *(format_entry(board, row, c, marks, secondary) for c in board.columns)] for row in board.rows]
@@ -343,14 +344,14 @@ def render(board: Leaderboard, fmt: str = "github", secondary: bool = False) -> 
     if fmt == "plain":
         legend = legend.replace("bold = best", "* = best")
     text = f"{body}\n\n{legend}"
-    rows = paired_mod.table_rows(board.paired)
+    rows = paired_mod.table_rows(board.paired) if paired else []
     if rows:
         comparisons = tabulate(rows, headers=list(paired_mod.TABLE_HEADERS), tablefmt=tablefmt, disable_numparse=True)
         text += f"\n\n{comparisons}\n\n{paired_mod.legend(board.metric, board.row_fields, board.higher_is_better)}"
     return text
 
 
-def _render_latex(board: Leaderboard, secondary: bool) -> str:
+def _render_latex(board: Leaderboard, secondary: bool, paired: bool = True) -> str:
     lines = []
     if board.manifests is not None:
         lines.append(f"% sculptbench manifest sha256:{board.manifest_sha256}")
@@ -365,7 +366,7 @@ def _render_latex(board: Leaderboard, secondary: bool) -> str:
             cells.append(latex_escape(text).replace("\x00", "\\textbf{").replace("\x01", "}"))
         lines.append(_latex_line(cells))
     lines += ["\\bottomrule", "\\end{tabular}"]
-    rows = paired_mod.table_rows(board.paired)
+    rows = paired_mod.table_rows(board.paired) if paired else []
     if rows:  # a second tabular: the paired comparisons, with their legend as a comment
         lines += ["", "% " + paired_mod.legend(board.metric, board.row_fields, board.higher_is_better),
                   f"\\begin{{tabular}}{{lll{'r' * (len(paired_mod.TABLE_HEADERS) - 4)}l}}", "\\toprule",

@@ -187,3 +187,11 @@ def test_a_board_without_comparisons_prints_no_paired_table(tmp_path):
     db = write_db(tmp_path / "one.db", [cell(seed=s) for s in range(3)])
     text = CliRunner().invoke(main, ["report", "--results", str(db)]).stdout
     assert "paired" not in text and "W-L-T" not in text
+
+
+def test_the_run_summary_leaves_the_paired_table_out():
+    board = report.build(known_cells(), metric="input_ari")
+    for fmt in ("github", "plain", "latex"):
+        assert "W-L-T" in report.render(board, fmt)
+        assert "W-L-T" not in report.render(board, fmt, paired=False)
+    assert "paired_verdict" in report.render(board, "csv", paired=False)  # data formats keep their fields
