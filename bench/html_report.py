@@ -171,7 +171,7 @@ def checks(seen: dict, console: list[str]) -> list[tuple[str, bool]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", type=Path, help="a results database (default: build the default grid in a temporary folder)")
-    parser.add_argument("--html", type=Path, help="where to write the page (default: in the temporary folder)")
+    parser.add_argument("--html", type=Path, help="where to keep the page (default: nowhere, it is written to the temporary folder)")
     parser.add_argument("--screenshot", type=Path, default=ROOT / "docs" / "img" / "leaderboard.png")
     parser.add_argument("--window", default="1400,1800", help="the screenshot's width,height in pixels")
     args = parser.parse_args()
@@ -213,8 +213,7 @@ def main() -> None:
     if shot.returncode != 0 or not args.screenshot.exists():
         raise SystemExit(f"chromium could not take the screenshot (exit {shot.returncode}):\n{shot.stderr[-3000:]}")
     print(f"screenshot: {args.screenshot} ({args.window} px)")
-    if args.results is None and args.html is None:
-        shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)  # the built database, the probe and the browser profile
     sys.exit(0 if all(passed for _, passed in results) else 1)
 
 
