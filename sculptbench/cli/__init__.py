@@ -2,11 +2,11 @@
 
 The group and shared helpers are in :mod:`.common`; the commands in :mod:`.run_cmd` (``run``),
 :mod:`.inspect_cmd` (``report``, ``runs``, ``plugins``, ``list``) and :mod:`.figures_cmd`
-(``draw``, ``plot``). Plugins are loaded only by the commands that need them, so reading a
+(``draw``, ``plot``) and :mod:`.board_cmd` (``merge``). Plugins are loaded only by the commands that need them, so reading a
 results database never imports a plugin or torch.
 """
 
-from sculptbench.cli import figures_cmd, inspect_cmd, run_cmd  # noqa: F401 - registers the commands
+from sculptbench.cli import board_cmd, figures_cmd, inspect_cmd, run_cmd  # noqa: F401 - registers the commands
 from sculptbench.cli.common import main
 
 __all__ = ["main"]

@@ -17,7 +17,7 @@ DEFAULT_SEEDS = 4
 #: ``--results``, shared by the commands that read or write the results database.
 results_option = click.option("--results", default=DEFAULT_PATH, show_default=True, type=click.Path(), help="SQLite results database.")
 #: Commands that only read a results database: they load no plugin and do not import torch.
-_NO_TORCH_COMMANDS = frozenset({"report", "runs"})
+_NO_TORCH_COMMANDS = frozenset({"report", "runs", "merge"})
 
 
 def _fail(message: str) -> None:

@@ -14,7 +14,7 @@ from sculptbench.contracts.errors import SculptbenchError
 
 @main.command()
 @results_option
-@click.option("--format", "fmt", default="github", show_default=True, help="github, markdown, plain, latex, csv or json.")
+@click.option("--format", "fmt", default="github", show_default=True, help="github, markdown, plain, latex, csv, json or html (a web page; needs -o).")
 @click.option("--metric", default="success", show_default=True, help="success, input_ari, output_ari, ged, density, accuracy, time or any recorded metric (short or scorer.metric name).")
 @click.option("--group-by", "group_by", default=None, metavar="ROWS[:COLUMNS]",
               help="Row and column fields, e.g. pruner,detector:task or o:u. Fields: task, family, depth, arch, pruner, detector, seed and task parameters. Default: pruner,detector with --columns.")
@@ -25,28 +25,46 @@ from sculptbench.contracts.errors import SculptbenchError
 @click.option("--manifest", "show_manifest", is_flag=True, help="Print the reproducibility manifests of the reported runs as JSON instead of the table.")
 @click.option("--untrainable", default="count", show_default=True,
               help="count: untrainable cells enter the means (as failures, 0, for success and its aspects); exclude: leave them out. Either way each entry shows how many there were.")
+@click.option("--output", "-o", default=None, type=click.Path(dir_okay=False), help="Write the report to this file instead of printing it (needed by --format html).")
+@click.option("--cache", "cache_dir", default=None, type=click.Path(file_okay=False),
+              help="--format html: the stage cache its network drawings are read from (default: .sculptbench-cache next to --results).")
+@click.option("--throughput", is_flag=True, help="Print cells per minute of compute per pruner (or per --group-by rows) instead of the leaderboard.")
+@click.pass_context
 @user_errors
-def report(results, fmt, metric, group_by, columns, show_secondary, run_id, task_filter, show_manifest, untrainable):
+def report(ctx, results, fmt, metric, group_by, columns, show_secondary, run_id, task_filter, show_manifest, untrainable, output, cache_dir,
+           throughput):
     """Re-render the leaderboard from a results database (see docs/reporting.md)."""
+    from sculptbench.cli.board_cmd import check_report_options, html_page, write_output
     from sculptbench.results import report as report_mod
     from sculptbench.results.store import ResultsStore
 
-    if fmt not in report_mod.FORMATS:
-        raise SculptbenchError(f"invalid --format {fmt!r}; valid: {', '.join(report_mod.FORMATS)}")
+    given = {name for name in ctx.params if ctx.get_parameter_source(name) not in (click.core.ParameterSource.DEFAULT, None)}
+    check_report_options(fmt, given, output)
     store = ResultsStore(results, create=False)
     runs = store.runs()
     if run_id == "latest":
         run_id = store.latest_run_id()
     if run_id is not None and run_id not in {r["run_id"] for r in runs}:
         raise SculptbenchError(f"no run {run_id!r} in {results}; see `sculptbench runs`")
-    cells = store.summary_cells(run_id, timings=metric == "time")
+    cells = store.summary_cells(run_id, timings=metric == "time" or throughput or fmt == "html")
     if task_filter:
         cells = report_mod.filter_tasks(cells, [t.strip() for t in task_filter.split(",") if t.strip()])
     if show_manifest:
-        click.echo(json.dumps(report_mod.manifest_report(cells, runs), indent=2, sort_keys=True))
-        return
-    board = report_mod.build(cells, metric=metric, columns=columns, group_by=group_by, runs=runs, untrainable=untrainable)
-    click.echo(report_mod.render(board, fmt, secondary=show_secondary))
+        text = json.dumps(report_mod.manifest_report(cells, runs), indent=2, sort_keys=True)
+    elif throughput:
+        from sculptbench.results import throughput as throughput_mod
+
+        text = throughput_mod.render(throughput_mod.build(store, cells, group_by, untrainable), fmt)
+    elif fmt == "html":
+        text = html_page(store, cells, runs, results, metric, untrainable, cache_dir)
+    else:
+        board = report_mod.build(cells, metric=metric, columns=columns, group_by=group_by, runs=runs, untrainable=untrainable)
+        text = report_mod.render(board, fmt, secondary=show_secondary)
+    if output is None:
+        click.echo(text)
+    else:
+        write_output(output, text)
+        click.echo(f"wrote {output}", err=True)
 
 
 @main.command()

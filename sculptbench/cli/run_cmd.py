@@ -183,7 +183,7 @@ def run(results, retry_failed, force, resume_id, no_resume, trust_recorded_execu
     shown = store.summary_cells(keys=keys, timings=False)
     board = report.build(shown, columns=columns)
     errors = [c for c in cells if c.status in ("error", "timeout")]
-    click.echo(report.render(board, fmt, secondary=True))
+    click.echo(report.render(board, fmt, secondary=True, paired=False))  # `sculptbench report` adds the paired comparisons
     if cached:
         click.echo(f"{cached} of {total} cells were already in {results} and were not recomputed.")
     if only is not None:

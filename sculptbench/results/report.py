@@ -47,6 +47,7 @@ from sculptbench.results.cells import (  # noqa: F401 - COLUMN_MODES, natural_ke
     tuple_sort_key,
     valid_fields,
 )
+from sculptbench.results import paired as paired_mod
 
 JSON_SCHEMA = "sculptbench.leaderboard/3"
 MANIFEST_SCHEMA = "sculptbench.manifests/1"
@@ -116,6 +117,10 @@ class Leaderboard:
     omitted: int = 0
     manifests: list[dict[str, Any]] | None = None
     untrainable: str = "count"
+    #: Each family's paired comparisons of the best row with the others (:mod:`.paired`).
+    paired: list[paired_mod.FamilyComparisons] = field(default_factory=list)
+    #: ``families[row][column]``: the families of the entry's cells (sorted).
+    families: dict[tuple, dict[str, list[str]]] = field(default_factory=dict)
 
     @property
     def manifest_sha256(self) -> str | None:
@@ -150,6 +155,7 @@ class Leaderboard:
             "untrainable": self.untrainable,
             "omitted": self.omitted,
             "manifest_sha256": self.manifest_sha256,
+            "paired": {"method": paired_mod.method_json(self.row_fields), "families": [f.to_json(self.row_fields) for f in self.paired]},
             "rows": [
                 {"key": dict(zip(self.row_fields, row)), "cells": {c: self.entry(row, c) for c in self.columns}}
                 for row in self.rows
@@ -202,6 +208,7 @@ def build(cells: Sequence[Cell], metric: str = DEFAULT_METRIC, columns: str = "a
         label_of = {k: " ".join(f"{f}={v}" for f, v in zip(col_fields, k)) for k in ckeys}
     values: dict[tuple, dict[str, dict[str, Any]]] = {}
     intervals: dict[tuple, dict[str, tuple[float, float] | None]] = {}
+    families: dict[tuple, dict[str, list[str]]] = {}
     for row in rows:
         values[row], intervals[row] = {}, {}
         for ckey, group in buckets[row].items():
@@ -209,6 +216,7 @@ def build(cells: Sequence[Cell], metric: str = DEFAULT_METRIC, columns: str = "a
             vals = [v for v in (metric_value(c, metric_name, untrainable) for c in group) if v is not None]
             entry: dict[str, Any] = {"mean": _mean(vals), "n": len(vals), "errors": sum(c.status in ("error", "timeout") for c in group),
                                      "untrainable": sum(c.status == "untrainable" for c in group)}
+            families.setdefault(row, {})[col] = sorted({c.family for c in group})
             if secondary_name:
                 entry["secondary"] = _mean([v for v in (metric_value(c, secondary_name, untrainable) for c in group) if v is not None])
             values[row][col] = entry
@@ -231,6 +239,8 @@ def build(cells: Sequence[Cell], metric: str = DEFAULT_METRIC, columns: str = "a
         data_sources=sources, statuses=dict(sorted(statuses.items())), row_fields=row_fields, column_fields=col_fields,
         column_keys=ckeys, intervals=intervals, best=best, higher_is_better=higher, omitted=omitted,
         manifests=None if runs is None else manifest_entries(kept, runs), untrainable=untrainable,
+        paired=paired_mod.compare({row: [c for group in buckets[row].values() for c in group] for row in rows}, metric_name, row_fields,
+                                  higher, untrainable), families=families,
     )
 
 
@@ -314,8 +324,9 @@ def _row_cells(board: Leaderboard, row: tuple) -> list[str]:
     return [str(v) for v in row] or ["all"]
 
 
-def render(board: Leaderboard, fmt: str = "github", secondary: bool = False) -> str:
-    """Render a leaderboard as ``github``, ``markdown``, ``plain``, ``latex``, ``csv`` or ``json``."""
+def render(board: Leaderboard, fmt: str = "github", secondary: bool = False, paired: bool = True) -> str:
+    """Render a leaderboard as ``github``, ``markdown``, ``plain``, ``latex``, ``csv`` or ``json``;
+    ``paired=False`` leaves the paired comparisons' table out of the text and LaTeX forms."""
     if fmt not in FORMATS:
         raise SculptbenchError(f"invalid --format {fmt!r}; valid: {', '.join(FORMATS)}")
     if fmt == "json":
@@ -323,7 +334,7 @@ def render(board: Leaderboard, fmt: str = "github", secondary: bool = False) -> 
     if fmt == "csv":
         return _render_csv(board)
     if fmt == "latex":
-        return _render_latex(board, secondary)
+        return _render_latex(board, secondary, paired)
     marks = {"github": ("**", "**"), "markdown": ("**", "**"), "plain": ("", "*")}[fmt]
     headers = [*_row_header(board), *board.columns]
     table = [[*_row_cells(board, row), *(format_entry(board, row, c, marks, secondary) for c in board.columns)] for row in board.rows]
@@ -332,10 +343,15 @@ def render(board: Leaderboard, fmt: str = "github", secondary: bool = False) -> 
     legend = caption(board, secondary)
     if fmt == "plain":
         legend = legend.replace("bold = best", "* = best")
-    return f"{body}\n\n{legend}"
+    text = f"{body}\n\n{legend}"
+    rows = paired_mod.table_rows(board.paired) if paired else []
+    if rows:
+        comparisons = tabulate(rows, headers=list(paired_mod.TABLE_HEADERS), tablefmt=tablefmt, disable_numparse=True)
+        text += f"\n\n{comparisons}\n\n{paired_mod.legend(board.metric, board.row_fields, board.higher_is_better)}"
+    return text
 
 
-def _render_latex(board: Leaderboard, secondary: bool) -> str:
+def _render_latex(board: Leaderboard, secondary: bool, paired: bool = True) -> str:
     lines = []
     if board.manifests is not None:
         lines.append(f"% sculptbench manifest sha256:{board.manifest_sha256}")
@@ -350,6 +366,13 @@ def _render_latex(board: Leaderboard, secondary: bool) -> str:
             cells.append(latex_escape(text).replace("\x00", "\\textbf{").replace("\x01", "}"))
         lines.append(_latex_line(cells))
     lines += ["\\bottomrule", "\\end{tabular}"]
+    rows = paired_mod.table_rows(board.paired) if paired else []
+    if rows:  # a second tabular: the paired comparisons, with their legend as a comment
+        lines += ["", "% " + paired_mod.legend(board.metric, board.row_fields, board.higher_is_better),
+                  f"\\begin{{tabular}}{{lll{'r' * (len(paired_mod.TABLE_HEADERS) - 4)}l}}", "\\toprule",
+                  _latex_line([latex_escape(h) for h in paired_mod.TABLE_HEADERS]), "\\midrule"]
+        lines += [_latex_line([latex_escape(c) for c in row]) for row in rows]
+        lines += ["\\bottomrule", "\\end{tabular}"]
     return "\n".join(lines)
 
 
@@ -368,7 +391,7 @@ def _render_csv(board: Leaderboard) -> str:
     ``float(text)`` gives back exactly the computed value; empty text means no value."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([*board.row_fields, *board.column_fields, *CSV_VALUE_COLUMNS])
+    writer.writerow([*board.row_fields, *board.column_fields, *CSV_VALUE_COLUMNS, *paired_mod.CSV_COLUMNS])
     for row in board.rows:
         for ckey, col in zip(board.column_keys, board.columns):
             e = board.values[row].get(col)
@@ -378,12 +401,21 @@ def _render_csv(board: Leaderboard) -> str:
             writer.writerow([
                 *row, *ckey, col, board.metric, _num(e["mean"]), _num(ci[0] if ci else None), _num(ci[1] if ci else None),
                 e["n"], e["errors"], e["untrainable"], int((row, col) in board.best), board.secondary or "", _num(e.get("secondary")),
+                *_paired_csv(board, row, col),
             ])
     return buf.getvalue()
 
 
 def _num(value: Any) -> str:
     return "" if value is None else repr(float(value))
+
+
+def _paired_csv(board: Leaderboard, row: tuple, column: str) -> list[Any]:
+    """The paired columns of an entry whose cells are all of one family (empty otherwise)."""
+    families = board.families.get(row, {}).get(column, [])
+    fields = paired_mod.csv_fields(board.paired, families[0] if len(families) == 1 else None, row)
+    numbers = {"paired_diff", "paired_diff_low", "paired_diff_high", "paired_p"}
+    return [_num(fields.get(c)) if c in numbers else fields.get(c, "") for c in paired_mod.CSV_COLUMNS]
 
 
 def untrainable_warnings(cells: Sequence[Cell], planned_epochs: Mapping[str, Iterable[int]] | None = None) -> list[str]:

@@ -257,10 +257,11 @@ def test_latex_escapes_names_and_is_well_formed(tmp_path):
     bare = re.sub(r"\\(textbf|textbackslash|textasciitilde|textasciicircum|begin|end|toprule|midrule|bottomrule)|\\[&%$#_{}]|\\\\", "", table)
     bare = re.sub(r"[{}]", "", bare.replace("{tabular}", ""))
     assert not re.search(r"[&%$#_~^\\]", bare.replace(" & ", " ")), bare
-    # Every table row has one cell per column.
-    ncols = len(re.search(r"\\begin\{tabular\}\{(\w+)\}", table).group(1))
-    rows = [line for line in body if line.endswith("\\\\")]
-    assert rows and all(len(re.split(r"(?<!\\)&", r)) == ncols for r in rows)
+    # Every table row has one cell per column (the leaderboard, then the paired comparisons).
+    for tabular in table.split("\\end{tabular}")[:-1]:
+        ncols = len(re.search(r"\\begin\{tabular\}\{(\w+)\}", tabular).group(1))
+        rows = [line for line in tabular.splitlines() if line.endswith("\\\\")]
+        assert rows and all(len(re.split(r"(?<!\\)&", r)) == ncols for r in rows)
 
 
 def test_latex_manifest_hash_is_that_of_the_canonical_manifests(db):
@@ -316,7 +317,7 @@ def test_json_schema(db):
     data = json.loads(report.render(report.build(cells, runs=runs), "json"))
     assert data["schema"] == "sculptbench.leaderboard/3"
     assert set(data) == {"schema", "metric", "secondary", "higher_is_better", "ci", "row_fields", "column_fields", "columns",
-                         "column_keys", "data_sources", "statuses", "untrainable", "omitted", "manifest_sha256", "rows"}
+                         "column_keys", "data_sources", "statuses", "untrainable", "omitted", "manifest_sha256", "paired", "rows"}
     assert data["metric"] == "structure.success" and data["secondary"] == "structure.input_ari"
     assert data["ci"] == {"method": "percentile bootstrap of the mean", "level": 0.95, "resamples": 2000, "seed": 0}
     assert data["statuses"] == {"ok": 48} and data["omitted"] == 0 and data["data_sources"] == ["truth table"]
