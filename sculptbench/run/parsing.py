@@ -76,5 +76,18 @@ def parse_params(items: Iterable[str]) -> dict[str, dict[str, Any]]:
             parsed = yaml.safe_load(value) if value.strip() else None
         except yaml.YAMLError:
             parsed = value
+        parsed = _number(parsed)
         out.setdefault(component.strip(), {})[key.strip()] = parsed
     return out
+
+
+_FLOAT_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
+
+
+def _number(value: Any) -> Any:
+    """``1e-3`` as a number: YAML 1.1 (PyYAML) reads an exponent without a dot as a string."""
+    if isinstance(value, str) and _FLOAT_RE.match(value.strip()):
+        return float(value)
+    if isinstance(value, list):
+        return [_number(v) for v in value]
+    return value

@@ -368,3 +368,10 @@ def test_plugins_in_process():
     res = invoke("plugins", "--json")
     assert res.exit_code == 0, res.output
     assert {p["status"] for p in json.loads(res.stdout)} == {"ok"}
+
+
+def test_a_number_with_an_exponent_is_a_number():
+    """YAML 1.1 reads 1e-3 as text; --param reads it as the number a user means."""
+    from sculptbench.run.parsing import parse_params
+
+    assert parse_params(["l1.lambda=1e-3", "x.steps=[1e-3, 2]", "x.name=e5"]) == {"l1": {"lambda": 0.001}, "x": {"steps": [0.001, 2], "name": "e5"}}
