@@ -10,6 +10,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from conftest import assert_user_error
 from sculptbench.api import DENSITY_LADDER, PruneJob, PrunerContract, SculptbenchError, TrainingConfig, initial_network, load_registry
 from sculptbench.cli import main
 from sculptbench.plugins.pruners import at_init
@@ -238,11 +239,7 @@ def test_the_default_ladder_stops_at_one_weight_per_layer():
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, fragments):
     db = tmp_path / "r.db"
     result = CliRunner().invoke(main, ["run", "--tasks", TASK, "--arch", "8", "--seeds", "1", *args, "--results", str(db), "--quiet"])
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ")
-    for fragment in fragments:
-        assert fragment in lines[0]
+    assert_user_error(result, *fragments)
     assert not db.exists(), "nothing is written for bad input"
 
 
