@@ -11,7 +11,16 @@ import torch
 from click.testing import CliRunner
 
 from conftest import assert_user_error
-from sculptbench.api import DENSITY_LADDER, PruneJob, PrunerContract, SculptbenchError, TrainingConfig, initial_network, load_registry
+from sculptbench.api import (
+    DENSITY_LADDER,
+    PruneJob,
+    PrunerContract,
+    SculptbenchError,
+    TrainingConfig,
+    initial_network,
+    load_registry,
+    mlp_logits,
+)
 from sculptbench.cli import main
 from sculptbench.plugins.pruners import at_init
 from sculptbench.plugins.pruners.at_init import scores
@@ -138,12 +147,40 @@ def test_synflow_rounds_rescore_the_survivors_by_hand():
 
 def test_synflow_prunes_on_the_exponential_schedule(monkeypatch):
     counts = []
-    real = scores.keep_highest
-    monkeypatch.setattr(scores, "keep_highest", lambda s, count, alive=None: (counts.append(count), real(s, count, alive))[1])
+    real = scores.kept_count
+    monkeypatch.setattr(scores, "kept_count", lambda density, n: (counts.append(real(density, n)), counts[-1])[1])
     init = initial_network([5, 10, 5], 0)  # 100 weights
     masks = synflow_masks(init.weights, init.biases, 0.01, rounds=4)
     # Round e keeps 100 x 0.01^((e + 1) / 4): 31.6, 10, 3.16, 1 weights (a linear schedule would keep 75, 50, 26, 1).
     assert counts == [32, 10, 3, 1] and sum(int(m.sum()) for m in masks) == 1
+
+
+def _autograd_synflow_masks(weights, biases, density, rounds):
+    """SynFlow by autograd through the engine's forward pass, round by round (the definition)."""
+    alive = [torch.ones(w.shape, dtype=torch.bool) for w in weights]
+    for e in range(rounds):
+        leaves = [(w * a).double().abs().requires_grad_(True) for w, a in zip(weights, alive)]
+        flow = mlp_logits(leaves, [b.double().abs() for b in biases], torch.ones(1, weights[0].shape[1], dtype=torch.float64)).sum()
+        grads = torch.autograd.grad(flow, leaves)
+        count = kept_count(density ** ((e + 1) / rounds), sum(w.numel() for w in weights))
+        alive = keep_highest([(w * g).abs() for w, g in zip(leaves, grads)], count, alive)
+    return alive
+
+
+def test_synflow_closed_form_equals_autograd_through_the_engines_forward_pass():
+    for seed in range(3):
+        init = initial_network([8, 24, 16, 8], seed)
+        biases = [torch.randn(b.shape, generator=torch.Generator().manual_seed(seed)) for b in init.biases]
+        weights = [w.clone() for w in init.weights]
+        weights[0][3] = 0  # hidden unit 3 gets no input: its pre-activation is exactly 0 where biases are 0
+        for bias in (init.biases, biases):
+            leaves = [w.double().abs().requires_grad_(True) for w in weights]
+            flow = mlp_logits(leaves, [b.double().abs() for b in bias], torch.ones(1, 8, dtype=torch.float64)).sum()
+            expected = [(w * g).abs() for w, g in zip(leaves, torch.autograd.grad(flow, leaves))]
+            assert all(torch.allclose(a, b, rtol=1e-12, atol=0) for a, b in zip(synflow_scores(weights, bias), expected))
+            for density in (0.3, 0.02):
+                got = synflow_masks(weights, bias, density, rounds=20)
+                assert all(torch.equal(a, b) for a, b in zip(got, _autograd_synflow_masks(weights, bias, density, 20)))
 
 
 # --------------------------------------------------------------------------- masks
