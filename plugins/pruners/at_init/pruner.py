@@ -38,7 +38,7 @@ def search_options() -> tuple[Option, ...]:
     """The density search's options, offered by every pruner at initialisation."""
     return (
         Option("ladder", float, DENSITY_LADDER, many=True, low=0, high=1, low_open=True, high_open=True,
-               type_text="a list of densities in (0, 1), strictly decreasing",
+               type_text="a density in (0, 1), strictly decreasing down the list",
                help="Densities the search tries after the dense network, one per round while the network passes. The default "
                     "halves the density, down to one weight per layer of the network; a ladder you give must stay at or above "
                     "that (a sparser target cannot connect the inputs to the outputs)."),
