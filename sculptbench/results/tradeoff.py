@@ -132,7 +132,7 @@ def plot_tradeoff(cells: Sequence[Cell], output: str | Path) -> tuple[Path, list
         ax.legend(fontsize=6.5, loc="lower left")
     for ax in list(axes.flat)[len(tasks):]:
         ax.set_visible(False)
-    fig.suptitle("accuracy against density: median per half-octave bin over seeds and architectures "
-                 "(band: interquartile range; hollow: the networks kept)", fontsize=9)
+    fig.suptitle("accuracy against density: median per half-octave bin over seeds and architectures\n"
+                 "band: interquartile range; hollow markers: the networks kept", fontsize=9)
     fig.tight_layout()
     return _save(fig, path), short_curves(curves)
