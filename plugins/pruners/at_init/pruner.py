@@ -11,7 +11,7 @@ sparsest that met the threshold; every network tried is an operating point in it
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import torch
 
@@ -117,7 +117,3 @@ class AtInitPruner(Pruner):
             return train_masked(first.task, first.sizes, masks, [jobs[j].seed for j, _ in requests], first.training, first.device)
 
         return density_search(jobs, build, ladder, first.params["bisect_steps"], phase=self.name)
-
-    def networks_per_start(self, options: Mapping[str, Any]) -> int:
-        """One network per start trains in each round of the search."""
-        return 1
