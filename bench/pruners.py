@@ -6,7 +6,8 @@ the task's protocol (the exemplars set 9 starts and ``sparsest_modularity`` for 
 stage cache. Each pruner runs in its own subprocess with one torch thread, so its wall time and
 peak RSS are its own. Prints per pruner: cells per minute, seconds per cell and its ratio to
 ``iterative``'s, peak RSS; then per exemplar: the median number of kept weights and the success
-rate (``structure.success``).
+rate (``structure.success``). For the pruners at initialisation, the seconds spent choosing masks
+(scoring, training excluded) are given apart.
 
     python bench/pruners.py                                          # every built-in pruner but published
     python bench/pruners.py --pruners snip,grasp,synflow,iterative,magnitude
@@ -43,6 +44,7 @@ def run_pruner(pruner: str, tasks: list[str], archs: list[tuple[int, ...]] | Non
     spec = planning.RunSpec(tasks=[registry.tasks[name] for name in tasks], pruners=[pruner], detectors=["sculpting"],
                             scorers=["structure"], seeds=list(range(seeds)), archs=archs)
     cells = []
+    masking = _time_masks(registry.pruners[pruner])
     start = time.perf_counter()
     for group in planning.plan(registry, spec):
         unit = WorkUnit(group, [group.keys[(seed, "sculpting")] for seed in group.seeds], True, CacheLocation())
@@ -63,11 +65,31 @@ def run_pruner(pruner: str, tasks: list[str], archs: list[tuple[int, ...]] | Non
         "errors": sum(c.status == "error" for c in cells),
         "wall_s": wall,
         "prune_s": sum(c.timings.get("prune", 0.0) for c in cells),
+        "mask_s": masking[0] if masking else None,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "per_task": {task: {"median_kept": statistics.median(e["kept"]) if e["kept"] else None,
                             "success": sum(e["success"]) / len(e["status"]), "cells": len(e["status"]),
                             "untrainable": e["status"].count("untrainable")} for task, e in per_task.items()},
     }
+
+
+def _time_masks(pruner: object) -> list[float] | None:
+    """For a pruner at initialisation, add up the seconds its ``masks`` calls take (scoring and
+    choosing the weights, training excluded) in the returned one-item list; else ``None``."""
+    call = getattr(pruner, "masks", None)
+    if call is None:
+        return None
+    total = [0.0]
+
+    def timed(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return call(*args, **kwargs)
+        finally:
+            total[0] += time.perf_counter() - t0
+
+    pruner.masks = timed  # type: ignore[attr-defined]
+    return total
 
 
 def machine() -> str:
@@ -90,13 +112,15 @@ def report(results: list[dict], tasks: list[str]) -> str:
     """The two tables: cost per pruner, then kept weights and success per exemplar."""
     base = next((r for r in results if r["pruner"] == BASELINE), None)
     lines = [f"{'pruner':<11} {'row label':<32} {'cells':>5} {'wall s':>8} {'cells/min':>10} {'s/cell':>7} "
-             f"{'vs iterative':>13} {'peak RSS MiB':>13}"]
+             f"{'vs iterative':>13} {'masks s':>8} {'peak RSS MiB':>13}"]
     for r in results:
         per_cell = r["wall_s"] / r["cells"] if r["cells"] else float("nan")
         ratio = per_cell / (base["wall_s"] / base["cells"]) if base and base["cells"] else float("nan")
+        masks = "-" if r.get("mask_s") is None else f"{r['mask_s']:.1f}"
         lines.append(f"{r['pruner']:<11} {r['label']:<32} {r['cells']:>5} {r['wall_s']:>8.1f} {60 * r['cells'] / r['wall_s']:>10.1f} "
-                     f"{per_cell:>7.2f} {ratio:>12.2f}x {r['peak_rss_mib']:>13.0f}")
-    lines.append("(vs iterative: seconds per cell over iterative's; above 1 costs more)")
+                     f"{per_cell:>7.2f} {ratio:>12.2f}x {masks:>8} {r['peak_rss_mib']:>13.0f}")
+    lines.append("(vs iterative: seconds per cell over iterative's, above 1 costs more; masks s: of the wall time, the seconds a "
+                 "pruner at initialisation spent scoring and choosing weights, training excluded)")
     lines.append("")
     short = [t.split("/", 1)[-1] for t in tasks]
     lines.append(f"{'pruner':<11} " + " ".join(f"{s + ' kept':>22} {'success':>8}" for s in short))
