@@ -44,6 +44,7 @@ def test_plugins_lists_the_example(example_env):
     assert example[4] == "ok", example
 
 
+@pytest.mark.slow
 def test_run_with_gradual_and_greedy(example_env, tmp_path):
     db = tmp_path / "r.db"
     # 16 hidden units: at 8 the dense network is untrainable in 20 epochs and no detector would run.
@@ -72,6 +73,7 @@ def test_run_with_gradual_and_greedy(example_env, tmp_path):
     assert gradual.versions["detectors"]["greedy"]["package"] == "sculptbench-example"
 
 
+@pytest.mark.slow
 def test_example_contract_tests_pass(example_env, tmp_path):
     tests = tmp_path / "tests"
     shutil.copytree(EXAMPLE / "tests", tests, ignore=shutil.ignore_patterns("__pycache__"))
