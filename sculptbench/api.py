@@ -17,7 +17,8 @@ documents each name.
   resolved :class:`Options` (docs/options.md); the protocol's rules (:data:`SELECT_RULES`,
   :func:`restart_seed`).
 - The protocol's density search: :func:`density_search` finds the sparsest network that meets
-  the task's threshold, for a method that takes a target density.
+  the task's threshold, for a method that takes a target density; :data:`DENSITY_LADDER` and
+  :data:`DENSITY_BISECT_STEPS` are its default ladder and bisection steps.
 - Training: :func:`train_masked` trains masked networks of a task in one batch;
   :func:`initial_network` is where a seed starts; :func:`mlp_logits` and :func:`training_loss`
   are the forward pass and loss the engine trains with, differentiable. The batched engine
@@ -73,7 +74,7 @@ from sculptbench.plugin.registry import load_registry, warm_up, worker_preload
 from sculptbench.run.execution import UnitTracker, death_message
 from sculptbench.run.parsing import parse_shape, width_problem
 from sculptbench.run.running import describe_exception, run_unit
-from sculptbench.run.search import density_search
+from sculptbench.run.search import BISECT_STEPS as DENSITY_BISECT_STEPS, LADDER as DENSITY_LADDER, density_search
 
 #: Names served by :mod:`sculptbench.plugin.testing`, imported on first use (it needs pytest).
 _CONTRACT_KIT = ("TaskContract", "PrunerContract", "DetectorContract", "ScorerContract", "builtin_registry")
@@ -84,7 +85,7 @@ __all__ = [
     "GroundTruth", "GroundTruthModule", "TrainingConfig", "TaskData", "PruneJob", "CellSettings",
     "SculptedNetwork", "Detection", "OverlappingDetection", "ScoreRecord",
     "Option", "When", "Check", "Default", "Options", "SELECT_RULES", "restart_seed",
-    "train_masked", "initial_network", "mlp_logits", "training_loss", "density_search",
+    "train_masked", "initial_network", "mlp_logits", "training_loss", "density_search", "DENSITY_LADDER", "DENSITY_BISECT_STEPS",
     "Layout", "init_params", "train_batch", "evaluate_batch", "to_network", "network_row",
     "hidden_activations_and_grads", "single_threaded", "TrainResult", "TrainingHooks", "steps_per_epoch",
     "PaperSetting", "find_paper_setting", "find_paper_cell", "paper_setting", "paper_archs", "paper_settings", "paper_task_id",

@@ -109,3 +109,16 @@ def assert_bench_error(proc, fragment):
     assert proc.returncode == 2 and proc.stdout == "", (proc.returncode, proc.stdout)
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], proc.stderr
+
+
+def write_results(path, cells):
+    """A results database at ``path`` holding ``cells`` as one finished run; returns ``path``."""
+    from sculptbench.results.store import ResultsStore
+
+    store = ResultsStore(path)
+    run_id = store.start_run("test", {}, {})
+    for cell in cells:
+        store.write_cell(run_id, cell)
+    store.finish_run(run_id, "done")
+    store.close()
+    return path

@@ -78,7 +78,7 @@ def _draw_scored(registry: Any, group: Any, seed: int, detector: str, cache_dir:
 
 
 @main.command(cls=TaskCommand)
-@click.option("--kind", required=True, metavar="KIND", help="bars, sweep, curve or network.")
+@click.option("--kind", required=True, metavar="KIND", help="bars, sweep, curve, network or tradeoff.")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Output file: .png, .pdf or .svg.")
 @results_option
 @click.option("--run", "run_id", default=None, help="Plot one run (an id from `sculptbench runs`, or 'latest').")
@@ -96,7 +96,8 @@ def _draw_scored(registry: Any, group: Any, seed: int, detector: str, cache_dir:
               help="network: the stage cache holding the scored network (default: .sculptbench-cache next to --results).")
 @user_errors
 def plot(kind, output, results, run_id, metric, sweep_param, lines, task_sel, arch, pruner, detector, seed, cell_ident, device, cache_dir):
-    """Plot results: success bars, a parameter sweep, a pruning curve or a sculpted network (see docs/reporting.md)."""
+    """Plot results: success bars, a parameter sweep, a pruning curve, a sculpted network or the methods'
+    accuracy-versus-density trade-off (see docs/reporting.md)."""
     from pathlib import Path
 
     from sculptbench.results import plot as plot_mod
@@ -122,14 +123,20 @@ def plot(kind, output, results, run_id, metric, sweep_param, lines, task_sel, ar
     if not cells:
         raise SculptbenchError("no results to plot; run `sculptbench run` first or pass another --results database")
     filters = {"task": task_sel, "arch": arch, "pruner": pruner, "detector": detector, "seed": seed}
-    if kind in ("bars", "sweep"):
+    if kind in ("bars", "sweep", "tradeoff"):
         chosen = plot_mod.select(cells, **filters)
         if not chosen:
             raise SculptbenchError(f"no cells match {plot_mod.describe_filters(**filters)}")
         if kind == "bars":
             path = plot_mod.plot_bars(chosen, output, metric=metric)
-        else:
+        elif kind == "sweep":
             path = plot_mod.plot_sweep(chosen, output, sweep_param, metric=metric, lines=lines)
+        else:
+            from sculptbench.results.tradeoff import MIN_POINTS, plot_tradeoff
+
+            path, short = plot_tradeoff(chosen, output)
+            if short:
+                click.echo(f"warning: fewer than {MIN_POINTS} operating points: {', '.join(short)}", err=True)
     else:
         cell = plot_mod.one_network(store, cells, cell_ident, **filters)
         ident = cell_ident if cell_ident is not None else plot_mod.cell_id(store, cell)

@@ -43,6 +43,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "sculptbench.plugins.tasks.boolean",
     "sculptbench.plugins.tasks.mnist",
     "sculptbench.plugins.pruners.iterative",
+    "sculptbench.plugins.pruners.at_init",
     "sculptbench.plugins.pruners.published",
     "sculptbench.plugins.pruners.sparse_training",
     "sculptbench.plugins.detectors.sculpting",

@@ -1,5 +1,6 @@
 """Figures from a results database (matplotlib, Agg backend): success bars like the paper's,
-parameter sweeps, pruning curves, and the drawing of one sculpted network.
+parameter sweeps, pruning curves, and the drawing of one sculpted network (the methods'
+accuracy-versus-density trade-off is :mod:`sculptbench.results.tradeoff`).
 
 Every function writes one file whose format follows its suffix (.png, .pdf or .svg) and
 returns its path; user errors raise :class:`SculptbenchError` with a one-line message.
@@ -19,7 +20,7 @@ from sculptbench.contracts.work import Cell
 from sculptbench.results import report
 from sculptbench.results.store import ResultsStore
 
-KINDS = ("bars", "sweep", "curve", "network")
+KINDS = ("bars", "sweep", "curve", "network", "tradeoff")
 FORMATS = (".png", ".pdf", ".svg")
 DPI = 150
 

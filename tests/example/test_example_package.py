@@ -39,24 +39,24 @@ def test_plugins_lists_the_example(example_env):
     assert proc.returncode == 0, proc.stderr
     rows = {row[0]: row for row in table_rows(proc.stdout)}
     example = rows["example"]
-    assert example[1:3] == ["sculptbench-example", "0.1.0"], example
-    assert "synflow" in example[3] and "spectral" in example[3], example
+    assert example[1:3] == ["sculptbench-example", "0.2.0"], example
+    assert "gradual" in example[3] and "greedy" in example[3], example
     assert example[4] == "ok", example
 
 
-def test_run_with_synflow_and_spectral(example_env, tmp_path):
+@pytest.mark.slow
+def test_run_with_gradual_and_greedy(example_env, tmp_path):
     db = tmp_path / "r.db"
     # 16 hidden units: at 8 the dense network is untrainable in 20 epochs and no detector would run.
     proc = sculptbench(
         example_env, "run", "--tasks", "bool/input-separable", "--arch", "16", "--seeds", "1", "--epochs", "20",
-        "--pruners", "synflow,magnitude", "--detectors", "sculpting,spectral", "--results", str(db), "--quiet",
+        "--pruners", "gradual,magnitude", "--detectors", "sculpting,greedy", "--param", "gradual.restarts=1",
+        "--param", "gradual.steps=2", "--results", str(db), "--quiet",
     )
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     rows = {(r[0], r[1]) for r in table_rows(proc.stdout)}
-    # The exemplars set the protocol for every pruner, a plugin's too: nine starts, the most modular of the sparsest.
-    labels = ("synflow[sparsest_modularity]", "magnitude[sparsest_modularity]")
-    assert rows == {(p, d) for p in labels for d in ("sculpting", "spectral")}, proc.stdout
+    assert rows == {(p, d) for p in ("gradual", "magnitude[sparsest_modularity]") for d in ("sculpting", "greedy")}, proc.stdout
     from sculptbench.results.store import ResultsStore
 
     store = ResultsStore(db, create=False)
@@ -67,16 +67,13 @@ def test_run_with_synflow_and_spectral(example_env, tmp_path):
     for key, cell in cells.items():
         assert cell.status == "ok", (key, cell.status, cell.error)
         assert "structure.success" in cell.metrics
-    synflow = cells[("synflow[sparsest_modularity]", "spectral")]
-    assert synflow.density < 0.25
-    # The cell records the options the components received, resolved from their declarations.
-    assert synflow.config["pruner_params"] == {"densities": [0.05, 0.1, 0.2], "rounds": 100, "restarts": 9,
-                                               "select": "sparsest_modularity", "select_detector": "sculpting"}
-    assert synflow.config["detector_params"] == {"n_clusters": "auto", "k_max": 8}
-    assert synflow.versions["pruner"] == {"package": "sculptbench-example", "package_version": "0.1.0", "version": "0.1.0"}
-    assert synflow.versions["detectors"]["spectral"]["package"] == "sculptbench-example"
+    gradual = cells[("gradual", "greedy")]
+    assert gradual.density < 0.5 and len(gradual.config["history"]) >= 5
+    assert gradual.versions["pruner"] == {"package": "sculptbench-example", "package_version": "0.2.0", "version": "0.2.0"}
+    assert gradual.versions["detectors"]["greedy"]["package"] == "sculptbench-example"
 
 
+@pytest.mark.slow
 def test_example_contract_tests_pass(example_env, tmp_path):
     tests = tmp_path / "tests"
     shutil.copytree(EXAMPLE / "tests", tests, ignore=shutil.ignore_patterns("__pycache__"))

@@ -93,7 +93,7 @@ def record(registry, name):
 def test_builtins_load_without_failures(registry):
     assert registry.failed() == []
     assert all(p.builtin and p.package == "sculptbench" and p.status == "ok" for p in registry.plugins)
-    assert set(registry.pruners) == {"iterative", "edge", "magnitude", "random", "dense", "published", "lth", "l1", "bimt"}
+    assert set(registry.pruners) == {"iterative", "edge", "magnitude", "random", "dense", "published", "lth", "l1", "bimt", "snip", "grasp", "synflow"}
     assert set(registry.detectors) == {"sculpting", "louvain"}
     assert set(registry.scorers) == {"structure"}
     assert len([n for n in registry.tasks if n.startswith("bool/")]) == 39
@@ -103,7 +103,7 @@ def test_builtins_load_without_failures(registry):
 
 def test_registry_get_names_the_available_components(registry):
     assert registry.get("pruner", "dense").name == "dense"
-    with pytest.raises(SculptbenchError, match=re.escape("unknown pruner 'x'; available: bimt, dense, edge, iterative, l1, lth, magnitude, published, random")):
+    with pytest.raises(SculptbenchError, match=re.escape("unknown pruner 'x'; available: bimt, dense, edge, grasp, iterative, l1, lth, magnitude, published, random, snip, synflow")):
         registry.get("pruner", "x")
 
 

@@ -32,7 +32,7 @@ def run_args(db, *overrides):
     [
         (["--tasks", "bool/nope"], ["unknown task 'bool/nope'", "available: all, families"]),
         (["--tasks", "nope-*"], ["unknown task 'nope-*'"]),
-        (["--pruners", "x"], ["unknown pruner 'x'; available: bimt, dense, edge, iterative, l1, lth, magnitude, published, random"]),
+        (["--pruners", "x"], ["unknown pruner 'x'; available: bimt, dense, edge, grasp, iterative, l1, lth, magnitude, published, random, snip, synflow"]),
         (["--detectors", "x"], ["unknown detector 'x'; available: louvain, sculpting"]),
         (["--scorers", "x"], ["unknown scorer 'x'; available: structure"]),
         (["--arch", "24xq"], ["invalid --arch '24xq'", "widths joined by 'x'"]),
@@ -354,7 +354,7 @@ def test_list_pruners_json_shows_options():
     res = invoke("list", "pruners", "--json")
     assert res.exit_code == 0, res.output
     pruners = {p["name"]: p for p in json.loads(res.stdout)}
-    builtins = {"dense", "edge", "iterative", "magnitude", "published", "random", "lth", "l1", "bimt"}
+    builtins = {"dense", "edge", "iterative", "magnitude", "published", "random", "lth", "l1", "bimt", "snip", "grasp", "synflow"}
     assert builtins <= set(pruners)
     assert all(p["package"] != "sculptbench" for name, p in pruners.items() if name not in builtins)
     options = {o["name"]: o for o in pruners["magnitude"]["options"]}

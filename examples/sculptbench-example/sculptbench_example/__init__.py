@@ -1,6 +1,6 @@
-"""sculptbench-example: a SynFlow pruner and a spectral-clustering detector for sculptbench.
+"""sculptbench-example: a gradual magnitude pruner and a greedy-modularity detector for sculptbench.
 
 Registered through the ``sculptbench`` entry point ``example = sculptbench_example.plugin``.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

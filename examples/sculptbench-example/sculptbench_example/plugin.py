@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from sculptbench.api import hookimpl
 
-from sculptbench_example.spectral import SpectralDetector
-from sculptbench_example.synflow import SynFlowPruner
+from sculptbench_example.gradual import GradualMagnitudePruner
+from sculptbench_example.greedy import GreedyModularityDetector
 
 
 @hookimpl
 def register_pruners(register):
-    """Register the ``synflow`` pruner."""
-    register(SynFlowPruner())
+    """Register the ``gradual`` pruner."""
+    register(GradualMagnitudePruner())
 
 
 @hookimpl
 def register_detectors(register):
-    """Register the ``spectral`` detector."""
-    register(SpectralDetector())
+    """Register the ``greedy`` detector."""
+    register(GreedyModularityDetector())
