@@ -11,42 +11,42 @@ score that ``layers`` reaches is a score that the layered architecture alone giv
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from sculptbench.api import hookimpl
-from sculptbench.plugins.detectors.unit_graph import CONDENSE, GraphDetector, relabel
+from sculptbench.plugins.detectors.unit_graph import CONDENSE, GraphDetector, UnitGraph, relabel
 
 
-class SingleModule(GraphDetector):
-    """Control: every surviving unit in one module."""
+class Control(GraphDetector):
+    """A control: a fixed rule that reads nothing of the weights but which units survive."""
 
-    name = "single"
     version = "1.0"
-    description = "Control: one module holding every surviving unit (what a detector that finds no structure scores)."
     options = (CONDENSE,)
 
-    def levels(self, graph, network, task, options, seed) -> tuple[list[np.ndarray], dict[str, Any]]:
-        """One level: one module."""
-        return [np.zeros(graph.size, dtype=int)], {}
-
-
-class LayerModules(GraphDetector):
-    """Control: one module per layer of the surviving units."""
-
-    name = "layers"
-    version = "1.0"
-    description = "Control: one module per layer of the surviving units (what the layered architecture alone gives)."
-    options = (CONDENSE,)
+    def __init__(self, name: str, description: str, rule: Callable[[UnitGraph], np.ndarray]) -> None:
+        self.name, self.description, self.rule = name, description, rule
 
     def levels(self, graph, network, task, options, seed) -> tuple[list[np.ndarray], dict[str, Any]]:
-        """One level: the layers."""
-        return [relabel(graph.layers())], {}
+        """One level: the rule's labels."""
+        return [self.rule(graph)], {}
+
+
+def single_module() -> Control:
+    """The control ``single``: every surviving unit in one module."""
+    return Control("single", "Control: one module holding every surviving unit (what a detector that finds no structure scores).",
+                   lambda graph: np.zeros(graph.size, dtype=int))
+
+
+def layer_modules() -> Control:
+    """The control ``layers``: one module per layer of the surviving units."""
+    return Control("layers", "Control: one module per layer of the surviving units (what the layered architecture alone gives).",
+                   lambda graph: relabel(graph.layers()))
 
 
 @hookimpl
 def register_detectors(register):
     """Register the two controls."""
-    register(SingleModule())
-    register(LayerModules())
+    register(single_module())
+    register(layer_modules())

@@ -176,29 +176,26 @@ def tiny_activation_network():
 X = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 
 
-def test_activation_covariance_by_hand():
-    # x0 = (0,0,1,1), x1 = (0,1,0,1), h = (0,1,1,2), y = (0,2,2,4):
-    # Var x = 1/4, Cov(x0, x1) = 0, Cov(x, h) = 3/4 - 1/2 = 1/4, Var h = 6/4 - 1 = 1/2,
-    # Cov(x, y) = 1/2, Cov(h, y) = 1, Var y = 2. Units in order x0, x1, h, y.
-    net = tiny_activation_network()
-    graph = surviving_graph(net)
-    raw = activation.association(net, graph, X, "covariance", normalise=False)
-    assert np.allclose(raw, [[0.25, 0, 0.25, 0.5], [0, 0.25, 0.25, 0.5], [0.25, 0.25, 0.5, 1.0], [0.5, 0.5, 1.0, 2.0]])
-    # correlation: Cov(x, h) / sqrt(1/4 * 1/2) = 0.70711, Cov(h, y) / sqrt(1/2 * 2) = 1
-    corr = activation.association(net, graph, X, "covariance", normalise=True)
-    assert corr[0, 2] == pytest.approx(0.5 ** 0.5) and corr[2, 3] == pytest.approx(1.0) and corr[0, 1] == 0
+# covariance: x0 = (0,0,1,1), x1 = (0,1,0,1), h = (0,1,1,2), y = (0,2,2,4): Var x = 1/4,
+# Cov(x0, x1) = 0, Cov(x, h) = 3/4 - 1/2 = 1/4, Var h = 6/4 - 1 = 1/2, Cov(x, y) = 1/2,
+# Cov(h, y) = 1, Var y = 2; correlation: Cov(x, h) / sqrt(1/4 * 1/2) = 0.70711, Cov(h, y) / sqrt(1/2 * 2) = 1.
+# jacobian: J(x0) = (1, 0), J(x1) = (0, 1); h fires on 3 of the 4 rows: J(h) = (1, 1) there, (0, 0)
+# at 00; J(y) = 2 J(h). Mean inner products: S(x0, x0) = 1, S(x0, x1) = 0, S(x0, h) = 3/4,
+# S(h, h) = 3/2, S(h, y) = 3, S(y, y) = 6, S(x0, y) = 3/2; normalised S(x0, h) = 0.75 / sqrt(1.5), S(h, y) = 1.
+BY_HAND = {
+    "covariance": ([[0.25, 0, 0.25, 0.5], [0, 0.25, 0.25, 0.5], [0.25, 0.25, 0.5, 1.0], [0.5, 0.5, 1.0, 2.0]], 0.5 ** 0.5),
+    "jacobian": ([[1, 0, 0.75, 1.5], [0, 1, 0.75, 1.5], [0.75, 0.75, 1.5, 3], [1.5, 1.5, 3, 6]], 0.75 / 1.5 ** 0.5),
+}
 
 
-def test_activation_jacobian_by_hand():
-    # J(x0) = (1, 0), J(x1) = (0, 1); h fires on 3 of the 4 rows: J(h) = (1, 1) there, (0, 0) at 00;
-    # J(y) = 2 J(h). Mean inner products: S(x0, x0) = 1, S(x0, x1) = 0, S(x0, h) = 3/4,
-    # S(h, h) = 2 * 3/4 = 3/2, S(h, y) = 3, S(y, y) = 6, S(x0, y) = 3/2.
-    net = tiny_activation_network()
+@pytest.mark.parametrize("measure", sorted(BY_HAND))
+def test_activation_associations_by_hand(measure):
+    raw_expected, input_to_hidden = BY_HAND[measure]
+    net = tiny_activation_network()  # units in order x0, x1, h, y
     graph = surviving_graph(net)
-    raw = activation.association(net, graph, X, "jacobian", normalise=False)
-    assert np.allclose(raw, [[1, 0, 0.75, 1.5], [0, 1, 0.75, 1.5], [0.75, 0.75, 1.5, 3], [1.5, 1.5, 3, 6]])
-    norm = activation.association(net, graph, X, "jacobian", normalise=True)
-    assert norm[0, 2] == pytest.approx(0.75 / 1.5 ** 0.5) and norm[2, 3] == pytest.approx(1.0)
+    assert np.allclose(activation.association(net, graph, X, measure, normalise=False), raw_expected)
+    norm = activation.association(net, graph, X, measure, normalise=True)
+    assert norm[0, 2] == pytest.approx(input_to_hidden) and norm[2, 3] == pytest.approx(1.0) and norm[0, 1] == 0
 
 
 def test_activation_jacobian_matches_autograd(registry):
@@ -262,43 +259,15 @@ def test_two_runs_give_identical_detections_whatever_the_global_random_state(reg
 
 
 # --------------------------------------------------------------------------- the contract kit
-class TestSpectralContract(DetectorContract):
-    component = spectral.SpectralDetector()
-    plugin = spectral
-    bad_params = [{"max_clusters": 0}, {"n_init": 0}]
-
-
-class TestLeidenContract(DetectorContract):
-    component = leiden.LeidenDetector()
-    plugin = leiden
-    bad_params = [{"resolution": 0}]
-
-
-class TestParisContract(DetectorContract):
-    component = paris.ParisDetector()
-    plugin = paris
-    bad_params = [{"min_ratio": 1}, {"levels": 0}, {"modules": "coarsest"}]
-
-
-class TestInfomapContract(DetectorContract):
-    component = infomap.InfomapDetector()
-    plugin = infomap
-    bad_params = [{"trials": 0}]
-
-
-class TestActivationContract(DetectorContract):
-    component = activation.ActivationDetector()
-    plugin = activation
-    bad_params = [{"measure": "hessian"}, {"samples": 1}]
-
-
-class TestSingleContract(DetectorContract):
-    component = controls.SingleModule()
-    plugin = controls
-    bad_params = [{"condense": "sometimes"}]
-
-
-class TestLayersContract(DetectorContract):
-    component = controls.LayerModules()
-    plugin = controls
-    bad_params = [{"condense": "sometimes"}]
+CONTRACTS = {
+    "Spectral": (spectral, spectral.SpectralDetector(), [{"max_clusters": 0}, {"n_init": 0}]),
+    "Leiden": (leiden, leiden.LeidenDetector(), [{"resolution": 0}]),
+    "Paris": (paris, paris.ParisDetector(), [{"min_ratio": 1}, {"levels": 0}, {"modules": "coarsest"}]),
+    "Infomap": (infomap, infomap.InfomapDetector(), [{"trials": 0}]),
+    "Activation": (activation, activation.ActivationDetector(), [{"measure": "hessian"}, {"samples": 1}]),
+    "Single": (controls, controls.single_module(), [{"condense": "sometimes"}]),
+    "Layers": (controls, controls.layer_modules(), [{"condense": "sometimes"}]),
+}
+for _label, (_module, _component, _bad) in CONTRACTS.items():
+    globals()[f"Test{_label}Contract"] = type(f"Test{_label}Contract", (DetectorContract,),
+                                              {"component": _component, "plugin": _module, "bad_params": _bad})
