@@ -108,7 +108,7 @@ class InfomapDetector(GraphDetector):
     description = 'Infomap multilevel modules of the |w| unit graph, undirected flow, codelength checked (optional: pip install "sculptbench[infomap]").'
     citation = "Rosvall & Bergstrom, PNAS 2008 and PLoS ONE 2011 (the infomap package, AGPL)"
     options = (
-        Option("trials", int, 10, low=1, help="Independent Infomap runs; the shortest codelength is kept."),
+        Option("trials", int, 5, low=1, help="Independent Infomap runs; the shortest codelength is kept."),
         Option("two_level", bool, False, help="One level of modules instead of Infomap's multilevel tree."),
         CONDENSE,
     )

@@ -72,7 +72,7 @@ class SpectralDetector(GraphDetector):
     citation = "Filan et al., Clusterability in neural networks, 2021; Shi & Malik, IEEE TPAMI 2000 (scikit-learn k-means)"
     options = (
         Option("max_clusters", int, 10, low=1, help="Largest k the eigengap rule considers (never fewer than the graph's connected components)."),
-        Option("n_init", int, 10, low=1, help="k-means restarts on the spectral embedding (the best inertia is kept)."),
+        Option("n_init", int, 5, low=1, help="k-means restarts on the spectral embedding (the best inertia is kept)."),
         CONDENSE,
     )
 
