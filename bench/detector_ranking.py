@@ -208,7 +208,9 @@ def page(records, tasks, detectors, skipped, argv, seconds, peak_mib, jobs) -> s
         "",
         f"Networks: {len(scored)} of the {len(records)} published networks read scored (each a pruned network of the reference "
         "checkout, every detection command's own file); each detector seeded with the network's reference seed; "
-        "`sculpting` with the command's own detection settings, every other detector with its defaults.",
+        "`sculpting` with the command's own detection settings, every other detector with its defaults. "
+        "`single` and `layers` are controls: what a detector that reads nothing but which units survive scores "
+        "(docs/detectors-guide.md).",
     ]
     if skipped:
         lines += ["", "Left out here: " + "; ".join(skipped)]

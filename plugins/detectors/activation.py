@@ -42,6 +42,8 @@ from sculptbench.plugins.detectors.unit_graph import CONDENSE, GraphDetector, Un
 #: Imported by worker processes before they take work (sculptbench.plugin.registry.WORKER_IMPORTS).
 WORKER_IMPORTS = ("sknetwork.clustering",)
 MEASURES = ("covariance", "jacobian")
+#: About this many numbers per block of input gradients (the jacobian measure's memory).
+JACOBIAN_BLOCK = 1 << 22
 
 
 def _masked(network: SculptedNetwork) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -88,10 +90,14 @@ def association(network: SculptedNetwork, graph: UnitGraph, x: torch.Tensor, mea
         columns = torch.stack([values[l][:, i] for l, i in zip(layers, index)], dim=1)
         centred = columns - columns.mean(dim=0, keepdim=True)
         matrix = centred.T @ centred / len(x)
-    else:
-        jac = unit_jacobians(network, x)
-        rows = torch.stack([jac[l][:, i, :] for l, i in zip(layers, index)], dim=1)  # (rows, units, inputs)
-        matrix = torch.einsum("run,rvn->uv", rows, rows) / len(x)
+    else:  # summed over blocks of inputs so that a (rows, units, inputs) block stays near JACOBIAN_BLOCK numbers
+        step = max(1, JACOBIAN_BLOCK // (len(index) * x.shape[1]))
+        matrix = torch.zeros(len(index), len(index), dtype=torch.float64)
+        for start in range(0, len(x), step):
+            jac = unit_jacobians(network, x[start:start + step])
+            rows = torch.stack([jac[l][:, i, :] for l, i in zip(layers, index)], dim=1)  # (rows, units, inputs)
+            matrix += torch.einsum("run,rvn->uv", rows, rows)
+        matrix = matrix / len(x)
     matrix = matrix.abs().numpy()
     if normalise:
         own = np.sqrt(np.clip(np.diag(matrix), 0.0, None))

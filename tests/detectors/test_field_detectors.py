@@ -198,6 +198,14 @@ def test_activation_associations_by_hand(measure):
     assert norm[0, 2] == pytest.approx(input_to_hidden) and norm[2, 3] == pytest.approx(1.0) and norm[0, 1] == 0
 
 
+def test_activation_jacobian_summed_in_blocks_is_the_same(monkeypatch):
+    net = tiny_activation_network()
+    graph = surviving_graph(net)
+    whole = activation.association(net, graph, X, "jacobian", normalise=False)
+    monkeypatch.setattr(activation, "JACOBIAN_BLOCK", 1)  # one input row per block
+    assert np.allclose(activation.association(net, graph, X, "jacobian", normalise=False), whole)
+
+
 def test_activation_jacobian_matches_autograd(registry):
     net = planted_blocks()
     x = registry.tasks[TASK].data("cpu").train_x.double().requires_grad_(True)
