@@ -68,7 +68,7 @@ class SpectralDetector(GraphDetector):
 
     name = "spectral"
     version = "1.0"
-    description = "Normalised-cut spectral clustering of the |w| unit graph (isolated units removed), k chosen by the largest eigengap."
+    description = "Normalised-cut spectral clustering of the |w| unit graph (dead and isolated units removed), k chosen by the largest eigengap."
     citation = "Filan et al., Clusterability in neural networks, 2021; Shi & Malik, IEEE TPAMI 2000 (scikit-learn k-means)"
     options = (
         Option("max_clusters", int, 10, low=1, help="Largest k the eigengap rule considers (never fewer than the graph's connected components)."),
