@@ -8,6 +8,14 @@ the same seed give the same partition, and another seed may give another (Leiden
 on node order; leidenalg issues #106 and #107). Disconnected components are never merged by
 modularity maximisation, so every module lies in one component.
 
+**Seeding the refinement.** scikit-network's refinement step picks among the clusters a node may
+join with the C library's global ``rand()``, which ``random_state`` does not seed: its draws
+depend on every earlier call in the process, so the same network and seed gave different
+partitions from one call to the next (seen on the paper's networks). The detector therefore seeds
+``rand()`` (``srand``, through ctypes) with a seed drawn from the cell's seed right before each
+call. This works where scikit-network's extension shares the process's C library (Linux, macOS);
+elsewhere the refinement is not reproducible.
+
 **One rule added to Leiden's:** a partition whose Newman modularity (recomputed in float64) is
 not above that of one module (0) by more than 1e-9 is replaced by one module. On a block where
 every split ties with the whole (a fully connected layered network: proportional splits have
@@ -33,6 +41,15 @@ MODULARITY_TOL = 1e-9
 RESOLUTION = Option("resolution", float, 1.0, low=0, low_open=True, help="Modularity resolution: above 1 favours smaller communities.")
 
 
+def seed_c_rand(seed: int) -> None:
+    """Seed the C library's global ``rand()`` (which scikit-network's Leiden refinement draws from)."""
+    import ctypes
+    import os
+
+    libc = ctypes.CDLL("ucrtbase" if os.name == "nt" else None)
+    libc.srand(ctypes.c_uint(seed))
+
+
 def leiden_labels(adjacency: Any, resolution: float, seed: int) -> np.ndarray:
     """Leiden labels (scikit-network, Newman modularity) of a symmetric weighted adjacency, the
     node order shuffled from ``seed``, relabelled by first appearance; one cluster when the
@@ -41,6 +58,7 @@ def leiden_labels(adjacency: Any, resolution: float, seed: int) -> np.ndarray:
 
     leiden = Leiden(resolution=resolution, modularity="newman", shuffle_nodes=True, random_state=seed32(seed),
                     sort_clusters=False, return_probs=False, return_aggregate=False)
+    seed_c_rand(seed32(seed, salt=1))
     labels = relabel(leiden.fit_predict(adjacency))
     if modularity(adjacency, labels) <= MODULARITY_TOL:
         return np.zeros(len(labels), dtype=int)
