@@ -44,7 +44,7 @@ import paper_networks  # noqa: E402  (a sibling bench script: the published netw
 
 from sculptbench.contracts.errors import SculptbenchError  # noqa: E402
 from sculptbench.engine.torch_import import cpu_model  # noqa: E402
-from sculptbench.plugins.pruners.published import ReferenceCommand, load_network, read_commands  # noqa: E402
+from sculptbench.plugins.pruners.published import ReferenceCommand, read_commands  # noqa: E402
 from sculptbench.results.cells import BOOTSTRAP_RESAMPLES, bootstrap_ci  # noqa: E402
 
 #: The structure metrics kept per detection (each figure reads one) and the label-free ones.
@@ -73,13 +73,9 @@ def usable_detectors(registry) -> tuple[list[str], list[str]]:
 
 def rank_network(cmd: ReferenceCommand, root: str, detectors: Sequence[str]) -> dict[str, Any]:
     """Every detector on one published network: its structure and clusterability metrics (in a worker)."""
-    registry = paper_networks._registry()
-    task = paper_networks.task_for(cmd, registry.tasks)
-    record: dict[str, Any] = {"command": cmd.to_dict(), "task": task.name, "family": cmd.family, "hidden": list(cmd.hidden)}
-    try:
-        net = load_network(cmd, root)
-    except SculptbenchError as exc:
-        record["error"] = str(exc)
+    registry, task, record, net = paper_networks.open_network(cmd, root)
+    record.update(family=cmd.family, hidden=list(cmd.hidden))
+    if net is None:
         return record
     structure, clusterability = registry.scorers["structure"], registry.scorers["clusterability"]
     label_free = clusterability.resolve({})
