@@ -147,15 +147,23 @@ def _registry():
     return _REGISTRY
 
 
-def score_network(cmd: ReferenceCommand, root: str) -> dict[str, Any]:
-    """Load, check, detect and score one published network (in a worker)."""
+def open_network(cmd: ReferenceCommand, root: str) -> tuple[Any, Any, dict[str, Any], Any]:
+    """(registry, our task, the record begun for ``cmd``, its network, or None when the files cannot
+    be read: then ``record["error"]`` says why)."""
     registry = _registry()
     task = task_for(cmd, registry.tasks)
     record: dict[str, Any] = {"command": cmd.to_dict(), "task": task.name}
     try:
-        net = load_network(cmd, root)
+        return registry, task, record, load_network(cmd, root)
     except SculptbenchError as exc:
         record["error"] = str(exc)
+        return registry, task, record, None
+
+
+def score_network(cmd: ReferenceCommand, root: str) -> dict[str, Any]:
+    """Load, check, detect and score one published network (in a worker)."""
+    registry, task, record, net = open_network(cmd, root)
+    if net is None:
         return record
     detector, scorer = registry.detectors["sculpting"], registry.scorers["structure"]
     t0 = time.perf_counter()

@@ -21,7 +21,7 @@ CELL_FIELDS = ("task", "family", "depth", "arch", "pruner", "detector", "seed")
 #: Metrics read from cell columns rather than from scorer metrics.
 CELL_METRICS = {"density": "density", "accuracy": "accuracy", "test_accuracy": "test_accuracy", "time": None}
 #: Metrics (by short name) for which a lower value is better; every other metric is higher-is-better.
-LOWER_IS_BETTER = frozenset({"ged", "ged_raw", "density", "time"})
+LOWER_IS_BETTER = frozenset({"ged", "ged_raw", "density", "time", "ncut", "ncut_z", "ncut_percentile"})
 DEFAULT_METRIC = "success"
 SECONDARY = {"success": "input_ari"}
 #: Bootstrap settings: percentile interval of the mean, fixed RNG seed (deterministic output).
