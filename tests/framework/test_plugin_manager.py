@@ -94,8 +94,8 @@ def test_builtins_load_without_failures(registry):
     assert registry.failed() == []
     assert all(p.builtin and p.package == "sculptbench" and p.status == "ok" for p in registry.plugins)
     assert set(registry.pruners) == {"iterative", "edge", "magnitude", "random", "dense", "published", "lth", "l1", "bimt", "snip", "grasp", "synflow"}
-    assert set(registry.detectors) == {"sculpting", "louvain"}
-    assert set(registry.scorers) == {"structure"}
+    assert set(registry.detectors) == {"sculpting", "louvain", "spectral", "leiden", "paris", "infomap", "activation", "single", "layers"}
+    assert set(registry.scorers) == {"structure", "clusterability"}
     assert len([n for n in registry.tasks if n.startswith("bool/")]) == 39
     assert all(isinstance(t, Task) for t in registry.tasks.values())
     assert registry.version_of("pruner", "iterative")["package"] == "sculptbench"
