@@ -131,7 +131,8 @@ def main() -> None:
         same = results["batched"]["networks_sha256"] == results["nobatch"]["networks_sha256"]
         print(f"same networks (weights and masks, bit for bit) in both modes: {'yes' if same else 'NO'}")
     if "batched" in results:
-        # The reference implementation needs about 105-209 s per run on this machine (paper-results.md).
+        # The reference implementation needs about 105-209 s per run on 2 CPU cores (seed 0, measured once
+        # outside this repository: unit pruning, edge pruning and detection of one exemplar network).
         ref_per_run = 110.0
         print(f"batched vs reference (~{ref_per_run:.0f} s per run): {ref_per_run * results['batched']['runs_per_min'] / 60:.0f}x")
 

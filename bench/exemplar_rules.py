@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from paper_loop import measure  # noqa: E402
 
-#: The paper's exemplar figure (../shared/reference/paper-results.md), by (task, hidden layers).
+#: The paper's exemplar figure (read from the published figure), by (task, hidden layers).
 PAPER = {
     ("input-separable", 1): 1.00, ("input-separable", 2): 1.00, ("input-separable", 3): 1.00,
     ("reused", 1): 0.00, ("reused", 2): 1.00, ("reused", 3): 0.92,

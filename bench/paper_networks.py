@@ -54,7 +54,7 @@ from sculptbench.plugins.pruners.published import (
 TOLERANCE = 0.02
 #: ``--ours``: within this distance of our scorer on the paper's own networks a cell counts as matched.
 OURS_TOLERANCE = 0.15
-#: The paper's reported values (../shared/reference/paper-results.md: read from the published figures).
+#: The paper's reported values (read from the published figures).
 PAPER: dict[str, dict[Any, dict[Any, float]]] = {
     "exemplars": {
         1: {"bool/input-separable": 1.00, "bool/reused": 0.00, "bool/both": 1.00, "bool/none": 1.00},

@@ -1,20 +1,21 @@
-"""Regenerate the marked sections of docs/reproduction.md by running the commands they show.
+"""Regenerate the marked blocks of the results pages (docs/results/) by running the commands they show.
 
-A section is a block of the page between ``<!-- reproduction.py: ID -->`` and
-``<!-- end reproduction.py: ID -->``. This script owns everything inside: the commands (in a
-``bash`` fence), the output of each report command, the side-by-side table with the paper where
-the section has one, and a last line with the wall time, the peak memory of the heaviest command
-and the machine. Prose outside the markers is the writer's. Runs happen in ``--workdir`` (the
-results databases stay there, so a second call resumes finished cells and only re-renders).
+A section is a block of one results page between ``<!-- reproduction.py: ID -->`` and
+``<!-- end reproduction.py: ID -->``; each section knows its page. This script owns everything
+inside: the commands (in a ``bash`` fence), the output of each report command, the side-by-side
+table with the paper where the section has one, and a last line with the date, the wall time, the
+peak memory of the heaviest command and the machine. Prose outside the markers is the writer's.
+Runs happen in ``--workdir`` (the results databases stay there, so a second call resumes finished
+cells and only re-renders).
 
-    python bench/reproduction.py --list
+    python bench/reproduction.py --list         # every section, its page and its commands
     python bench/reproduction.py --only exemplars-8,exemplars-72 [--workdir DIR] [--dry-run]
-    python bench/reproduction.py --check        # every section of the page is known here, and back
+    python bench/reproduction.py --check        # every block in docs/ is a section here, on its page, and back
     python bench/reproduction.py --only paper-networks --reference-root ../Neural-Sculpting
 
 Sections that read the reference's published networks need ``--reference-root`` (a checkout of
-github.com/ShreyasMalakarjunPatil/Neural-Sculpting). Without ``--only`` every section runs: on
-the 2-core Xeon of 2026-12-04 about half an hour, plus the authors' whole grid (its block says).
+github.com/ShreyasMalakarjunPatil/Neural-Sculpting). Without ``--only`` every section runs: about
+half an hour on 2 cores, plus the authors' whole grid (each block's last line gives its own time).
 """
 
 from __future__ import annotations
@@ -39,12 +40,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from exemplar_rules import PAPER  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGE = ROOT / "docs" / "reproduction.md"
+#: Where the docs are (every page is searched for blocks) and where the results pages are.
+DOCS = ROOT / "docs"
+RESULTS = DOCS / "results"
 BEGIN = "<!-- reproduction.py: {} -->"
 END = "<!-- end reproduction.py: {} -->"
 EXEMPLARS = ("input-separable", "reused", "both", "none")
-#: The paper's reuse figure (../shared/reference/paper-results.md): success by (hidden layers, m),
-#: its x axis being the uses of each sub-function, m/2.
+#: The paper's reuse figure (read from the published figure): success by (hidden layers, m), its x
+#: axis being the uses of each sub-function, m/2.
 PAPER_REUSE = {
     (1, 2): 0.00, (1, 4): 0.00, (1, 8): 0.00, (1, 12): 0.00, (1, 16): 0.00,
     (2, 2): 0.58, (2, 4): 0.92, (2, 8): 1.00, (2, 12): 1.00, (2, 16): 1.00,
@@ -60,6 +63,8 @@ class Section:
     """One regenerated block: commands run in order; the stdout of those in ``shown`` goes in."""
 
     id: str
+    #: The results page under docs/results/ that holds the block.
+    page: str
     commands: tuple[str, ...]
     shown: tuple[int, ...] = ()
     #: A line put before a shown command's output, by command index (what the table is).
@@ -71,13 +76,22 @@ class Section:
     #: (database, {report field: value}) for a side-by-side table of exemplar success with the
     #: paper, from the rows whose fields have those values.
     paper_table: tuple[str, dict[str, str]] | None = None
+    #: The commands the block on its page was measured with, where they differ from ``commands``
+    #: only by an option's earlier name (the page says so beside the block); empty: ``commands``.
+    ran_as: tuple[str, ...] = ()
+
+    @property
+    def path(self) -> Path:
+        """The results page that holds this section's block."""
+        return RESULTS / self.page
 
 
 def _run(db: str, *args: str) -> str:
     return f"sculptbench run {' '.join(args)} --results {db} --quiet"
 
 
-#: The automatic rule before 2026-11: nine (P_u, P_e) pairs from one initialisation, sparsest kept.
+#: The automatic rule that the default one replaced: nine (P_u, P_e) pairs from one
+#: initialisation, sparsest kept, our loop.
 EARLIER_RULE = ('--param iterative.select=sparsest --param iterative.loop=ours --param iterative.restarts=1 '
                 '--param "iterative.auto_unit_steps=[30,50,70]" --param "iterative.auto_edge_steps=[0.5,1.5,2.5]" --jobs 2')
 PAPER4 = "--tasks bool/both,bool/reused --arch 24x24,24x24x24 --seeds 4 --param iterative.hparams=paper --detectors sculpting"
@@ -86,73 +100,79 @@ PAPER4 = "--tasks bool/both,bool/reused --arch 24x24,24x24x24 --seeds 4 --param 
 REFERENCE = "../Neural-Sculpting"
 
 SECTIONS = {s.id: s for s in [
-    Section("paper-networks", (
+    Section("paper-networks", "paper-networks.md", (
         f"python bench/paper_networks.py --reference-root {REFERENCE} --jobs 2 --json paper-networks.json",
     ), shown=(0,)),
-    Section("published", (
+    Section("published", "paper-networks.md", (
         _run("published.db", f"--tasks exemplars --arch 24,24x24,24x24x24 --pruners published --detectors sculpting,louvain "
                              f"--seeds 4 --param published.root={REFERENCE}"),
         "sculptbench report --results published.db --columns task-depth --no-secondary",
     ), shown=(1,)),
-    Section("published-levels", (
+    Section("published-levels", "paper-networks.md", (
         _run("levels.db", "--tasks 'bool/levels-m4,bool/levels-m8,bool/levels-m12,bool/levels-m16' "
                           "--arch 36x36,48x48,60x60,36x36x36,48x48x48,60x60x60,36x36x36x36,48x48x48x48,60x60x60x60 "
                           f"--pruners published --detectors sculpting --seeds 4 --param published.root={REFERENCE}"),
         "sculptbench report --results levels.db --metric success_at_depth --group-by depth:m --no-secondary",
     ), shown=(1,)),
-    Section("exemplars-8", (
+    Section("exemplars-8", "exemplars.md", (
         _run("repro-exemplars.db", "--tasks exemplars --pruners iterative --detectors sculpting,louvain --seeds 8 --jobs 2"),
         "sculptbench report --results repro-exemplars.db --group-by pruner,detector,task:depth --no-secondary",
     ), shown=(1,), paper_table=("repro-exemplars.db", {"detector": "sculpting"})),
-    Section("exemplars-72", (
+    Section("exemplars-72", "exemplars.md", (
         _run("many-seeds.db", "--tasks exemplars --seeds 72 --jobs 2"),
         _run("many-seeds.db", "--tasks exemplars --seeds 72 --jobs 2 --param iterative.select=sparsest"),
         "sculptbench report --results many-seeds.db --group-by pruner,task:depth --no-secondary",
     ), shown=(2,), paper_table=("many-seeds.db", {"pruner": "iterative[sparsest_modularity]"})),
-    Section("wide", (
+    Section("wide", "exemplars.md", (
         _run("wide.db", "--tasks bool/reused,bool/both --arch 36x36,48x48,36x36x36,48x48x48 --seeds 24 --jobs 2"),
         "sculptbench report --results wide.db --group-by task:arch --no-secondary",
     ), shown=(1,)),
-    Section("kernels", (
+    Section("kernels", "exemplars.md", (
         _run("many-seeds.db", "--tasks exemplars --seeds 72 --jobs 2"),
         f"{AVX2} " + _run("many-seeds-avx2.db", "--tasks exemplars --seeds 72 --jobs 2 --no-cache"),
     ), compare=("many-seeds.db", "AVX-512", "many-seeds-avx2.db", "AVX2", "iterative[sparsest_modularity]")),
-    Section("earlier-rule", (
+    Section("earlier-rule", "selection-rules.md", (
         _run("earlier-rule.db", "--tasks bool/reused,bool/input-separable,bool/none --arch 24x24,24x24x24 --seeds 72 " + EARLIER_RULE),
         _run("earlier-rule.db", "--tasks bool/both --arch 24x24,24x24x24 --seeds 72 --epochs 60 " + EARLIER_RULE),
         "sculptbench report --results earlier-rule.db --group-by task:depth --no-secondary",
-    ), shown=(2,)),
-    Section("paper4", (
+    ), shown=(2,), ran_as=(
+        _run("earlier-rule.db", "--tasks bool/reused,bool/input-separable,bool/none --arch 24x24,24x24x24 --seeds 72 "
+             + EARLIER_RULE.replace("iterative.restarts=1", "iterative.auto_restarts=1")),
+        _run("earlier-rule.db", "--tasks bool/both --arch 24x24,24x24x24 --seeds 72 --epochs 60 "
+             + EARLIER_RULE.replace("iterative.restarts=1", "iterative.auto_restarts=1")),
+        "sculptbench report --results earlier-rule.db --group-by task:depth --no-secondary",
+    )),
+    Section("paper4", "authors-rule.md", (
         _run("paper4.db", f"{PAPER4} --no-cache"),
         _run("paper4ref.db", f"{PAPER4} --param iterative.loop=reference --no-cache"),
         "sculptbench report --results paper4.db --group-by task:arch --no-secondary",
         "sculptbench report --results paper4ref.db --group-by task:arch --no-secondary",
     ), shown=(2, 3), titles={2: "`loop=ours`:", 3: "`loop=reference`:"}),
-    Section("paper-loop", (
+    Section("paper-loop", "selection-rules.md", (
         "python bench/paper_loop.py --task bool/both --arch 24x24x24 --seeds 48 --lr 0.05 --batch-size 32 --epochs 15 --loops ours,reference",
         "python bench/paper_loop.py --task bool/both --arch 24x24x24 --seeds 48 --hparams auto --loops ours,reference",
         "python bench/paper_loop.py --task bool/reused --arch 24x24 --seeds 48 --lr 0.1 --batch-size 8 --epochs 40 --loops ours,reference",
         "python bench/paper_loop.py --task bool/reused --arch 24x24 --seeds 48 --hparams auto --loops ours,reference",
         "python bench/paper_loop.py --task bool/reused --arch 24x24 --seeds 48 --hparams auto --lr 0.1 --batch-size 8 --epochs 40 --loops ours,reference",
     ), shown=(0, 1, 2, 3, 4)),
-    Section("authors-grid", (
+    Section("authors-grid", "authors-rule.md", (
         _run("authors-grid.db", "--tasks exemplars,reuse,overlap,levels --arch paper --seeds 4 --param iterative.hparams=authors "
                                 "--jobs 2 --no-cache"),
         f"python bench/paper_networks.py --reference-root {REFERENCE} --jobs 2 --ours authors=authors-grid.db",
     ), shown=(0, 1)),
-    Section("exemplar-rules", (
+    Section("exemplar-rules", "selection-rules.md", (
         "python bench/exemplar_rules.py --seeds 24 --json exemplar-rules.json",
     ), shown=(0,)),
-    Section("exemplar-rules-our-loop", (
+    Section("exemplar-rules-our-loop", "selection-rules.md", (
         "python bench/exemplar_rules.py --seeds 24 --default-loop ours",
     ), shown=(0,)),
-    Section("every-task", (
+    Section("every-task", "families.md", (
         _run("repro-all.db", "--tasks all --pruners iterative --detectors sculpting --seeds 4 --jobs 2"),
     ), shown=(0,)),
-    Section("reuse", (
+    Section("reuse", "families.md", (
         "sculptbench report --results repro-all.db --tasks reuse --group-by depth:m --no-secondary",
     ), shown=(0,), reuse_table=("repro-all.db", "reuse")),
-    Section("overlap", tuple(
+    Section("overlap", "families.md", tuple(
         f"sculptbench report --results repro-all.db --tasks overlap --metric {metric} --group-by o:u --no-secondary"
         for metric in ("input_separability", "hidden_separability", "output_grouping", "success")
     ), shown=(0, 1, 2, 3), titles={
@@ -161,7 +181,7 @@ SECTIONS = {s.id: s for s in [
         2: "Output sub-function grouping (paper: rows 0-1 1.00; row 2 0.97-1.00; row 3 0.58-0.72; row 4 0.25-0.61):",
         3: "All modules recovered (no paper figure; for reference):",
     }),
-    Section("levels", tuple(
+    Section("levels", "families.md", tuple(
         f"sculptbench report --results repro-all.db --tasks levels --metric {metric} --group-by depth:m --no-secondary"
         for metric in ("success", "input_separability", "output_grouping", "hidden_separability")
     ), shown=(0, 1, 2, 3), titles={
@@ -333,18 +353,49 @@ def demote_headings(text: str, levels: int = 2) -> str:
     return re.sub(r"^(#+) ", lambda m: "#" * (len(m.group(1)) + levels) + " ", text, flags=re.M)
 
 
-def replace_block(page: str, section_id: str, body: str) -> str:
-    """``page`` with the block of ``section_id`` holding ``body``."""
+def replace_block(page: str, section_id: str, body: str, where: str = "the page") -> str:
+    """``page`` (the text of the file named ``where``) with the block of ``section_id`` holding ``body``."""
     begin, end = BEGIN.format(section_id), END.format(section_id)
     pattern = re.compile(re.escape(begin) + r"\n.*?" + re.escape(end), re.S)
     if not pattern.search(page):
-        fail(f"{PAGE.name} has no block '{begin}' ... '{end}'; add the markers where the section goes")
+        fail(f"{where} has no block '{begin}' ... '{end}'; add the markers where the section goes")
     return pattern.sub(lambda _: f"{begin}\n{body}\n{end}", page, count=1)
 
 
 def blocks_on_page(page: str) -> list[str]:
-    """Ids of the marked blocks on the page, in order."""
-    return re.findall(r"<!-- reproduction\.py: ([\w-]+) -->", page)
+    """Ids of the marked blocks on the page, in order (a marker is a line of its own; one quoted in
+    prose is not a block)."""
+    return re.findall(r"^<!-- reproduction\.py: ([\w-]+) -->$", page, re.M)
+
+
+def block_body(page: str, section_id: str) -> str | None:
+    """What lies between the markers of ``section_id`` on ``page`` (``None``: no such block)."""
+    found = re.search(re.escape(BEGIN.format(section_id)) + r"\n(.*?)" + re.escape(END.format(section_id)), page, re.S)
+    return found.group(1) if found else None
+
+
+def block_problems(docs: Path, sections: dict[str, Section]) -> list[str]:
+    """What is wrong between the blocks of the pages under ``docs`` and ``sections``: a block no
+    section owns, a section whose page lacks its block, a block on another page than its section's,
+    a block twice or without its end marker. Empty when every block is a section, on its page, once."""
+    problems, seen = [], {}
+    for path in sorted(docs.rglob("*.md")):
+        text = path.read_text()
+        name = path.relative_to(docs).as_posix()
+        for sid in blocks_on_page(text):
+            seen.setdefault(sid, []).append(name)
+            if text.count(END.format(sid)) != 1:
+                problems.append(f"{name}: block {sid} has {text.count(END.format(sid))} end markers")
+    for sid, names in sorted(seen.items()):
+        section = sections.get(sid)
+        if section is None:
+            problems.append(f"{', '.join(names)}: block {sid} is no section of bench/reproduction.py")
+        elif names != [f"results/{section.page}"]:
+            problems.append(f"block {sid} is on {', '.join(names)}; its section's page is results/{section.page}")
+    for sid, section in sections.items():
+        if sid not in seen:
+            problems.append(f"results/{section.page} has no block {sid}")
+    return problems
 
 
 def main() -> None:
@@ -357,16 +408,15 @@ def main() -> None:
     parser.add_argument("--reference-root", help=f"a checkout of the reference repository (the page's {REFERENCE})")
     parser.add_argument("--check", action="store_true", help="every block on the page is a section here, and back")
     args = parser.parse_args()
-    page = PAGE.read_text()
     if args.check:
-        on_page, known = set(blocks_on_page(page)), set(SECTIONS)
-        if on_page != known:
-            fail(f"blocks only on the page: {sorted(on_page - known)}; only here: {sorted(known - on_page)}")
-        print(f"{len(known)} sections, all on the page")
+        problems = block_problems(DOCS, SECTIONS)
+        if problems:
+            fail("; ".join(problems))
+        print(f"{len(SECTIONS)} sections, each on its page once: {', '.join(sorted({s.page for s in SECTIONS.values()}))}")
         return
     if args.list:
         for section in SECTIONS.values():
-            print(f"{section.id}:\n  " + "\n  ".join(section.commands))
+            print(f"{section.id} (docs/results/{section.page}):\n  " + "\n  ".join(section.commands))
         return
     chosen = list(SECTIONS) if not args.only else [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = [s for s in chosen if s not in SECTIONS]
@@ -390,10 +440,10 @@ def main() -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"machine: {machine()}; workdir {workdir}", flush=True)
     for sid in chosen:
+        path = SECTIONS[sid].path
         body = regenerate(SECTIONS[sid], workdir, reference)
-        page = replace_block(PAGE.read_text(), sid, body)
-        PAGE.write_text(page)
-        print(body.splitlines()[-1], flush=True)
+        path.write_text(replace_block(path.read_text(), sid, body, where=str(path.relative_to(ROOT))))
+        print(f"{path.relative_to(ROOT)}: {body.splitlines()[-1]}", flush=True)
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ def area_of(filename: str, name: str) -> str:
     for area, matches in AREAS:
         if matches(filename, name):
             return area
-    return "other Python (harness, interpreter, stdlib)"
+    return "other Python (the run, interpreter, stdlib)"
 
 
 def sqrt_with_zeros_microbench(repeats: int = 500) -> list[tuple[str, float, float]]:

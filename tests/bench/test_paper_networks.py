@@ -2,7 +2,7 @@
 
 Each case is the surviving structure (dead units removed) of one network the reference repository
 publishes, written out here as plain edge lists; no reference file is used. The cases are the
-examples of docs/reproduction.md ("The paper's own networks"): the levels task at two hidden layers,
+examples of docs/results/paper-networks.md: the levels task at two hidden layers,
 two reuse networks whose inputs split into input-only modules, and overlap networks in which one
 module serves two sub-functions that share nothing. Each test pins the ``sculpting`` detector's
 partition and the ``structure`` verdict that makes the paper's figure cell reproducible.

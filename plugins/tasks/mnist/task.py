@@ -102,7 +102,7 @@ PROFILES: dict[str, Profile] = {
     # Sized for a CPU: train + prune (iterative) + detect (sculpting) + score of both tasks and
     # both default archs takes minutes per seed on one core. Composites, epochs, weight decay,
     # tolerance and the smallest steps of both phases were chosen by bench/mnist_sweep.py
-    # (docs/mnist.md): many composites seen few times (two-digits) and more composites (xor, which
+    # (docs/results/mnist.md): many composites seen few times (two-digits) and more composites (xor, which
     # learns digit identity from 3 XOR bits only) beat more epochs; the edge phase's small
     # smallest step (0.01%, about 10 weights) is what removes the cross-half edges.
     "quick": Profile(
@@ -113,9 +113,9 @@ PROFILES: dict[str, Profile] = {
         training=TrainingConfig(lr=1e-3, batch_size=128, epochs=3, weight_decay=1e-3, noise_std=0.0),
         pruning=(("unit_step", 30.0), ("unit_min_step", 20.0), ("edge_step", 5.0), ("edge_min_step", 0.01)),
         # two-digits: the layer-adaptive edge score with a finer last step, and the most modular of
-        # 4 initialisations (label-free): the sweep in docs/mnist.md, "Separating the outputs",
-        # made with our loop (iterative's hparams=auto loop, the reference's, was measured on the
-        # Boolean tasks only).
+        # 4 initialisations (label-free): the sweep in docs/results/mnist.md, "Separating the
+        # outputs". It ran with our loop, so the profile names it: the reference's loop (iterative's
+        # default under hparams=auto) is compared on the Boolean tasks only.
         kind_pruning=(("two-digits", (
             ("edge_score", "lamp"), ("edge_min_step", 0.005), ("hparams", "auto"), ("auto_unit_steps", (30.0,)),
             ("auto_edge_steps", (5.0,)), ("restarts", 4), ("select", "modularity"), ("loop", "ours"),
