@@ -1,0 +1,196 @@
+"""The leaderboard: every built-in pruner x every built-in detector on every task family, 4 seeds,
+into docs/results/leaderboard.md and docs/results/leaderboard.json.
+
+Each family is one `sculptbench run` into one results database and one stage cache in
+``--workdir``, so a stopped run resumes where it stopped (finished cells are skipped, pruned
+networks come from the cache) and adding a method costs that method's cells only. Per family it
+records the wall time and the peak RSS of the largest process (the coordinator or a worker),
+then renders the family's leaderboard (success with 95% intervals and the paired verdict of the
+best row) and the throughput per pruner from the database.
+
+    python bench/leaderboard.py                                  # every family, --jobs 2
+    python bench/leaderboard.py --families exemplars --jobs 2    # the exemplar cross product
+    python bench/leaderboard.py --render                         # only re-render the page from --workdir
+    python bench/leaderboard.py --dask-speedup                   # 1 vs 2 single-thread dask workers
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shlex
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = ROOT / "docs" / "results" / "leaderboard.md"
+JSON_PAGE = ROOT / "docs" / "results" / "leaderboard.json"
+#: Family -> the --tasks selector of its run.
+FAMILIES = {
+    "exemplars": "exemplars", "reuse": "reuse", "overlap": "overlap", "levels": "levels", "classic": "classic",
+    "generated": "generated", "mnist": "mnist",
+}
+SCORERS = "structure,clusterability"
+
+
+def builtins(kind: str) -> list[str]:
+    """The built-in components of ``kind`` that a leaderboard ranks (``published`` needs the paper's checkout)."""
+    from sculptbench.plugin.registry import load_registry
+
+    registry = load_registry(entry_points=False)
+    names = sorted(n for n in registry.components[kind] if registry.owner[(kind, n)].builtin and n != "published")
+    return names
+
+
+def available_families() -> dict[str, str]:
+    """The families of :data:`FAMILIES` that have tasks in this installation."""
+    from sculptbench.plugin.registry import load_registry
+
+    registry = load_registry(entry_points=False)
+    families = {t.family.split("/")[-1] for t in registry.tasks.values()} | {t.family for t in registry.tasks.values()}
+    return {name: selector for name, selector in FAMILIES.items() if name in families}
+
+
+def machine() -> str:
+    """CPU model and core count."""
+    from sculptbench.engine.torch_import import cpu_model
+
+    import os
+
+    return f"{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def run_measured(command: list[str]) -> tuple[int, float, int, str]:
+    """Run ``command``; its exit status, wall seconds, the peak RSS of its largest process (bytes) and stderr's tail."""
+    import psutil
+
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    peak = [0]
+
+    def watch() -> None:
+        parent = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            try:
+                procs = [parent, *parent.children(recursive=True)]
+                peak[0] = max([peak[0], *(p.memory_info().rss for p in procs if p.is_running())])
+            except psutil.Error:
+                pass
+            time.sleep(0.5)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    _, err = proc.communicate()
+    watcher.join(timeout=2)
+    return proc.returncode, time.perf_counter() - start, peak[0], err[-2000:]
+
+
+def run_command(family: str, selector: str, workdir: Path, seeds: int, jobs: int, executor: str,
+                pruners: list[str], detectors: list[str]) -> list[str]:
+    """The `sculptbench run` of one family."""
+    return ["sculptbench", "run", "--tasks", selector, "--pruners", ",".join(pruners), "--detectors", ",".join(detectors),
+            "--scorers", SCORERS, "--seeds", str(seeds), "--jobs", str(jobs), "--executor", executor,
+            "--results", str(workdir / "leaderboard.db"), "--cache", str(workdir / "cache"), "--quiet"]
+
+
+def report(workdir: Path, selector: str, fmt: str, *extra: str) -> str:
+    """`sculptbench report` of one family from the workdir's database."""
+    command = ["sculptbench", "report", "--results", str(workdir / "leaderboard.db"), "--tasks", selector,
+               "--columns", "task", "--format", fmt, *extra]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"error: {' '.join(command)} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+def render(workdir: Path, timings: dict[str, dict]) -> None:
+    """Write the page and its JSON from the database and the recorded timings."""
+    lines = ["# The leaderboard", "",
+             "Every built-in pruner (but `published`) x every built-in detector on every task family, 4 seeds, "
+             "scored by `structure` (against the ground truth) and `clusterability` (label-free). Regenerated by "
+             "`python bench/leaderboard.py`; each block says its command, time, peak memory and machine. Entries are "
+             "`structure.success` with 95% bootstrap intervals; the paired table says whether the best row beats each "
+             "other row on the same cells (`docs/reporting.md`).", ""]
+    data = {}
+    for family, record in timings.items():
+        selector = record["selector"]
+        lines += [f"## {family}", "", "```bash", record["command"], "```", "",
+                  f"Wall {record['wall_s'] / 60:.1f} min (this run; finished cells of earlier runs were skipped), peak RSS of the "
+                  f"largest process {record['peak_rss'] / 2**30:.2f} GiB, {record['cells']} cells; {record['machine']}; "
+                  f"measured {record['when']}.", ""]
+        lines += [report(workdir, selector, "markdown").rstrip(), "", "Throughput:", "",
+                  report(workdir, selector, "markdown", "--throughput").rstrip(), ""]
+        data[family] = json.loads(report(workdir, selector, "json"))
+    PAGE.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    JSON_PAGE.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    print(f"wrote {PAGE} and {JSON_PAGE}")
+
+
+def dask_speedup(workdir: Path, seeds: int, pruners: list[str], detectors: list[str]) -> None:
+    """The exemplar grid on a LocalCluster of 1, then 2, single-thread workers, each from scratch."""
+    walls = {}
+    for workers in (1, 2):
+        folder = workdir / f"dask-{workers}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in ("leaderboard.db", "leaderboard.db-wal", "leaderboard.db-shm"):
+            (folder / stale).unlink(missing_ok=True)
+        command = run_command("exemplars", "exemplars", folder, seeds, workers, "dask", pruners, detectors) + ["--no-cache"]
+        status, wall, peak, err = run_measured(command)
+        if status != 0:
+            raise SystemExit(f"error: the dask run with {workers} worker(s) failed: {err.strip()}")
+        walls[workers] = wall
+        print(f"dask, {workers} single-thread worker(s): {wall:.1f} s, peak RSS {peak / 2**20:.0f} MiB  ({shlex.join(command)})")
+    print(f"speed-up of 2 workers over 1: {walls[1] / walls[2]:.2f}x  ({machine()})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the families asked for (resuming), then render the page."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workdir", type=Path, default=ROOT / "leaderboard-work", help="Results database, stage cache and timings.")
+    ap.add_argument("--families", default=None, help=f"Comma-separated, of {', '.join(FAMILIES)} (default: every one installed).")
+    ap.add_argument("--seeds", type=int, default=4)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--executor", default="local")
+    ap.add_argument("--pruners", default=None, help="Comma-separated (default: every built-in but published).")
+    ap.add_argument("--detectors", default=None, help="Comma-separated (default: every built-in).")
+    ap.add_argument("--render", action="store_true", help="Only re-render the page from --workdir.")
+    ap.add_argument("--no-render", action="store_true", help="Run, but leave the page alone.")
+    ap.add_argument("--dask-speedup", action="store_true", help="Time the exemplar grid on 1 and 2 dask workers instead.")
+    args = ap.parse_args(argv)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    timings_file = args.workdir / "timings.json"
+    timings = json.loads(timings_file.read_text()) if timings_file.exists() else {}
+    pruners = args.pruners.split(",") if args.pruners else builtins("pruner")
+    detectors = args.detectors.split(",") if args.detectors else builtins("detector")
+    if args.dask_speedup:
+        dask_speedup(args.workdir, args.seeds, pruners, detectors)
+        return 0
+    families = available_families()
+    chosen = args.families.split(",") if args.families else list(families)
+    unknown = [f for f in chosen if f not in families]
+    if unknown:
+        raise SystemExit(f"error: unknown or uninstalled family {unknown[0]!r}; valid: {', '.join(families)}")
+    if not args.render:
+        for family in chosen:
+            command = run_command(family, families[family], args.workdir, args.seeds, args.jobs, args.executor, pruners, detectors)
+            print(f"{family}: {shlex.join(command)}", flush=True)
+            status, wall, peak, err = run_measured(command)
+            if status != 0:
+                raise SystemExit(f"error: {family} failed (exit {status}): {err.strip()}")
+            cells = sum(json.loads(report(args.workdir, families[family], "json"))["statuses"].values())
+            timings[family] = {"selector": families[family], "command": shlex.join(command), "wall_s": wall, "peak_rss": peak,
+                               "cells": cells, "machine": machine(), "when": datetime.now(timezone.utc).strftime("%Y-%m-%d")}
+            timings_file.write_text(json.dumps(timings, indent=1))
+            print(f"{family}: {wall / 60:.1f} min, peak RSS {peak / 2**30:.2f} GiB", flush=True)
+    if not args.no_render:
+        render(args.workdir, {f: timings[f] for f in (chosen if args.families else timings) if f in timings})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
