@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.contracts.processes import process_alive
 from sculptbench.contracts.hashing import canonical_json
 from sculptbench.contracts.work import Cell
 
@@ -25,20 +26,6 @@ def _claimer_alive(host: str, pid: int) -> bool:
     if host != socket.gethostname():
         return True
     return pid != os.getpid() and process_alive(pid)
-
-
-def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` on this machine runs (a zombie does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is dead
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def _chunks(items: Iterable[str], size: int = 500) -> Iterator[list[str]]:
