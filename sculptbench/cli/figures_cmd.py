@@ -20,17 +20,17 @@ from sculptbench.contracts.errors import SculptbenchError
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--param", "params", multiple=True, metavar="NAME.KEY=VALUE", help="Pruner or detector option.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the task's epochs.")
-@click.option("--cache", "cache_dir", default=".sculptbench-cache", show_default=True, type=click.Path(file_okay=False),
-              help="Stage cache: a network a run stored there is drawn as it was scored; one computed here is stored.")
+@click.option("--cache", "cache_dir", default=None, type=click.Path(file_okay=False),
+              help="Stage cache: a network a run stored there is drawn as it was scored; one computed here is stored "
+                   "(default: the runs' default, $SCULPTBENCH_CACHE, else $XDG_CACHE_HOME/sculptbench, else ~/.cache/sculptbench).")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the stage cache (the network is computed as a run would).")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Output file: .png, .pdf or .svg.")
 @user_errors
 def draw(task_name, arch, pruner, detector, scorers, seed, device, params, epochs, cache_dir, no_cache, output):
     """Draw the network a run scores for one cell (from the stage cache, or computed as a run would)."""
-    from pathlib import Path
-
     from sculptbench.results.draw import FORMATS
     from sculptbench.run import parsing, planning
+    from sculptbench.run.cache import cache_root
 
     if not output.lower().endswith(FORMATS):
         raise SculptbenchError(f"cannot draw to {output}: use a .png, .pdf or .svg file name")
@@ -51,7 +51,7 @@ def draw(task_name, arch, pruner, detector, scorers, seed, device, params, epoch
         params=parsed, training_overrides={"epochs": epochs} if epochs else {}, device=planning.resolve_device(device),
     )
     (group,) = planning.plan(registry, spec)
-    path, _ = _draw_scored(registry, group, seed, detector, None if no_cache else str(Path(cache_dir).resolve()), output)
+    path, _ = _draw_scored(registry, group, seed, detector, None if no_cache else cache_root(cache_dir), output)
     click.echo(f"wrote {path}")
 
 
@@ -93,12 +93,10 @@ def _draw_scored(registry: Any, group: Any, seed: int, detector: str, cache_dir:
 @click.option("--cell-id", "cell_ident", default=None, type=int, help="curve and network: the cell's row id in the database.")
 @click.option("--device", default=None, help="network: device to re-sculpt on (default: the cell's).")
 @click.option("--cache", "cache_dir", default=None, type=click.Path(file_okay=False),
-              help="network: the stage cache holding the scored network (default: .sculptbench-cache next to --results).")
+              help="network: the stage cache holding the scored network (default: the runs' default, see `run --help`).")
 @user_errors
 def plot(kind, output, results, run_id, metric, sweep_param, lines, task_sel, arch, pruner, detector, seed, cell_ident, device, cache_dir):
     """Plot results: success bars, a parameter sweep, a pruning curve or a sculpted network (see docs/reporting.md)."""
-    from pathlib import Path
-
     from sculptbench.results import plot as plot_mod
     from sculptbench.results.store import ResultsStore
 
@@ -139,7 +137,9 @@ def plot(kind, output, results, run_id, metric, sweep_param, lines, task_sel, ar
             registry = registry or _registry()
             warn = lambda m: click.echo(f"warning: {m}", err=True)  # noqa: E731
             group = plot_mod.network_group(cell, registry, task_file, device, warn=warn)
-            cache = str(Path(cache_dir).resolve() if cache_dir else Path(results).resolve().parent / ".sculptbench-cache")
+            from sculptbench.run.cache import cache_root
+
+            cache = cache_root(cache_dir)
             path, scored = _draw_scored(registry, group, cell.seed, cell.detector, cache, output)
             if cell.density is not None and scored.cell.density != cell.density:
                 warn(f"the drawn network has density {scored.cell.density:.6f}, the stored cell {cell.density:.6f} "

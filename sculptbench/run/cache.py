@@ -99,6 +99,12 @@ def default_cache_dir() -> Path:
     return (base / "sculptbench").resolve()
 
 
+def cache_root(given: str | os.PathLike[str] | None) -> str:
+    """The stage cache directory of ``run``, ``draw`` and ``plot``: ``--cache DIR`` when given,
+    else :func:`default_cache_dir`; absolute, so that every worker finds it."""
+    return str(Path(given).expanduser().resolve() if given else default_cache_dir())
+
+
 def producer(kind: str, name: str, version: Any) -> dict[str, Any]:
     """What produced a cache entry: a component's kind, name and versions (as recorded in rows)."""
     return json.loads(json.dumps({"kind": kind, "name": name, "version": version}, sort_keys=True, default=json_default))

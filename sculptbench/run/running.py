@@ -260,6 +260,16 @@ def _save_as(save: Callable[..., None], made_by: dict[str, Any], key: str, resul
 NOT_STORED = "miss (not stored: "
 
 
+def unstored_reason(cell: Cell) -> str | None:
+    """Why a stage result of ``cell`` could not be stored in the cache (e.g. ``[Errno 28] No space
+    left on device``), or ``None`` when every stage was stored or read."""
+    states = cell.config.get("cache") or {}
+    for state in [states.get("prune"), states.get("detect"), *(states.get("score") or {}).values()]:
+        if isinstance(state, str) and state.startswith(NOT_STORED):
+            return state[len(NOT_STORED):-1]
+    return None
+
+
 def _save(save: Callable[..., None], *args: Any) -> str:
     """Write a stage result to the cache; a cache that cannot be written (a full disk) is not
     fatal: the stage's state says why (the coordinator warns once per run)."""

@@ -307,3 +307,26 @@ def test_a_forked_child_dies_with_its_killed_coordinator_and_writes_nothing_afte
     assert not process_alive(child), "the forked child outlived its coordinator"
     assert list((cache / "prune").rglob("*.json")), "the prune stage before the kill was stored"
     assert not (cache / "detect").exists() or not list((cache / "detect").rglob("*.json"))
+
+
+FAST = ["--tasks", TASK, "--arch", "24", "--epochs", "30", "--pruners", "dense", "--detectors", "louvain"]
+
+
+def test_a_full_disk_under_the_cache_warns_once_per_run(tmp_path, monkeypatch):
+    """Issue 32, finding 6: cache writes that failed on a full disk were silent."""
+    from click.testing import CliRunner
+
+    from sculptbench.cli import main
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cache_mod, "_write_json", full)
+    monkeypatch.setattr(cache_mod.torch, "save", full)
+    db = tmp_path / "r.db"
+    result = CliRunner().invoke(main, ["run", *FAST, "--seeds", "2", "--results", str(db), "--cache", str(tmp_path / "c")])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: cannot write the stage cache")]
+    assert len(warnings) == 1, result.stderr
+    assert "[Errno 28] No space left on device" in warnings[0] and str(tmp_path / "c") in warnings[0]
+    assert "2 cells written" in result.stderr
