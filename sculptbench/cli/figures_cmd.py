@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from sculptbench.cli.common import TaskCommand, _registry, main, results_option, user_errors
+from sculptbench.cli.common import TaskCommand, _registry, echo, main, results_option, user_errors
 from sculptbench.contracts.errors import SculptbenchError
 
 
@@ -52,7 +52,7 @@ def draw(task_name, arch, pruner, detector, scorers, seed, device, params, epoch
     )
     (group,) = planning.plan(registry, spec)
     path, _ = _draw_scored(registry, group, seed, detector, None if no_cache else cache_root(cache_dir), output)
-    click.echo(f"wrote {path}")
+    echo(f"wrote {path}")
 
 
 def _draw_scored(registry: Any, group: Any, seed: int, detector: str, cache_dir: str | None, output: str) -> tuple[str, Any]:
@@ -71,7 +71,7 @@ def _draw_scored(registry: Any, group: Any, seed: int, detector: str, cache_dir:
     title = (f"{group.task.name}  {cell.arch}  {group.pruner}/{detector}  seed {seed}: "
              f"{len(scored.detection.modules)} modules, density {net.density():.3f}")
     path = draw_network(net, scored.detection, output, group.task.input_names, group.task.output_names, title=title)
-    click.echo(f"{group.task.name} {cell.arch} {group.pruner}/{detector} seed {seed}: density {net.density():.6f}, "
+    echo(f"{group.task.name} {cell.arch} {group.pruner}/{detector} seed {seed}: density {net.density():.6f}, "
                f"{len(scored.detection.modules)} modules" + (f", {verdicts}" if verdicts else "")
                + (" (network: from the stage cache)" if (cell.config.get("cache") or {}).get("prune") == "hit" else " (network: computed)"))
     return str(path), scored
@@ -135,7 +135,7 @@ def plot(kind, output, results, run_id, metric, sweep_param, lines, task_sel, ar
             path = plot_mod.plot_curve(cell, output, ident)
         else:
             registry = registry or _registry()
-            warn = lambda m: click.echo(f"warning: {m}", err=True)  # noqa: E731
+            warn = lambda m: echo(f"warning: {m}", err=True)  # noqa: E731
             group = plot_mod.network_group(cell, registry, task_file, device, warn=warn)
             from sculptbench.run.cache import cache_root
 
@@ -144,4 +144,4 @@ def plot(kind, output, results, run_id, metric, sweep_param, lines, task_sel, ar
             if cell.density is not None and scored.cell.density != cell.density:
                 warn(f"the drawn network has density {scored.cell.density:.6f}, the stored cell {cell.density:.6f} "
                      "(a different device or package version?)")
-    click.echo(f"wrote {path}")
+    echo(f"wrote {path}")

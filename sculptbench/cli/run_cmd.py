@@ -16,9 +16,11 @@ from sculptbench.cli.common import (
     TaskCommand,
     _registry,
     apply_plugin_options,
+    echo,
     main,
     plugin_registry,
     results_option,
+    terminal_safe,
     user_errors,
 )
 from sculptbench.contracts.errors import SculptbenchError
@@ -124,10 +126,11 @@ def run(results, retry_failed, force, resume_id, no_resume, trust_recorded_execu
     execution.prepare_execution(registry, spec)
     store = ResultsStore(results)
     for note in store.notes:
-        click.echo(note, err=True)
+        echo(note, err=True)
     if not opt.no_cache:
         spec.cache_dir = cache_root(opt.cache_dir)
     keys = {k for g in groups for k in g.keys.values()}
+    store.summary_cells(keys=keys)  # every row of this grid is checked before anything is written
     skip = set() if no_resume or force else store.finished_keys(among=keys)
     only = store.failed_keys() & keys if retry_failed else None
     command = "sculptbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -151,8 +154,8 @@ def run(results, retry_failed, force, resume_id, no_resume, trust_recorded_execu
     unstored = _UnstoredWarning(spec.cache_dir)
     try:
         if quiet:
-            cells = execution.execute(registry, spec, groups, store, run_id, skip=skip, only=only, on_wait=lambda m: click.echo(m, err=True),
-                                      on_cell=lambda c: unstored.see(c, lambda m: click.echo(m, err=True)))
+            cells = execution.execute(registry, spec, groups, store, run_id, skip=skip, only=only, on_wait=lambda m: echo(m, err=True),
+                                      on_cell=lambda c: unstored.see(c, lambda m: echo(m, err=True)))
         else:
             from rich.progress import (
                 BarColumn,
@@ -169,12 +172,12 @@ def run(results, retry_failed, force, resume_id, no_resume, trust_recorded_execu
             ) as progress:
                 bar = progress.add_task("cells", total=to_run)
                 cells = execution.execute(registry, spec, groups, store, run_id, skip=skip, only=only,
-                                          on_cell=lambda c: (progress.advance(bar), unstored.see(c, lambda m: progress.console.print(m, markup=False, highlight=False, soft_wrap=True))),
-                                          on_wait=lambda m: progress.console.print(m, markup=False, highlight=False, soft_wrap=True))
+                                          on_cell=lambda c: (progress.advance(bar), unstored.see(c, lambda m: progress.console.print(terminal_safe(m), markup=False, highlight=False, soft_wrap=True))),
+                                          on_wait=lambda m: progress.console.print(terminal_safe(m), markup=False, highlight=False, soft_wrap=True))
         status = "done"
     except KeyboardInterrupt:
         status = "interrupted"
-        click.echo(f"interrupted; finished cells are saved in {results}. Run the same command again to resume.", err=True)
+        echo(f"interrupted; finished cells are saved in {results}. Run the same command again to resume.", err=True)
         sys.exit(130)
     finally:
         try:
@@ -186,21 +189,21 @@ def run(results, retry_failed, force, resume_id, no_resume, trust_recorded_execu
     shown = store.summary_cells(keys=keys, timings=False)
     board = report.build(shown, columns=columns)
     errors = [c for c in cells if c.status in ("error", "timeout")]
-    click.echo(report.render(board, fmt, secondary=True))
+    echo(report.render(board, fmt, secondary=True))
     if cached:
-        click.echo(f"{cached} of {total} cells were already in {results} and were not recomputed.")
+        echo(f"{cached} of {total} cells were already in {results} and were not recomputed.")
     if only is not None:
-        click.echo(f"--retry-failed: {len(only)} failed cells rerun; {total - cached - len(only)} cells without a row were left out.")
+        echo(f"--retry-failed: {len(only)} failed cells rerun; {total - cached - len(only)} cells without a row were left out.")
     for cell in errors[:5]:
-        click.echo(f"{cell.status} in {cell.task} {cell.arch} {cell.pruner}/{cell.detector} seed {cell.seed}: {cell.error}", err=True)
+        echo(f"{cell.status} in {cell.task} {cell.arch} {cell.pruner}/{cell.detector} seed {cell.seed}: {cell.error}", err=True)
     if len(errors) > 5:
-        click.echo(f"... and {len(errors) - 5} more error cells (see `sculptbench report --metric ...` or the database)", err=True)
+        echo(f"... and {len(errors) - 5} more error cells (see `sculptbench report --metric ...` or the database)", err=True)
     planned_epochs: dict[str, set[int]] = {}
     for group in groups:
         planned_epochs.setdefault(group.task.name, set()).add(group.training.epochs)
     for warning in report.untrainable_warnings(shown, planned_epochs):
-        click.echo(f"warning: {warning}", err=True)
-    click.echo(f"run {run_id}: {len(cells)} cells written to {results}", err=True)
+        echo(f"warning: {warning}", err=True)
+    echo(f"run {run_id}: {len(cells)} cells written to {results}", err=True)
 
 
 def _recorded_options(ctx: click.Context, results: str, resume_id: str, trust_recorded_executor: bool) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -253,7 +256,7 @@ def _recorded_options(ctx: click.Context, results: str, resume_id: str, trust_re
         elif option is not None and not option.defines_grid and given.get(name) != value:
             left.append(f"{option.flag} {_short(value)}")
     if left:
-        click.echo(f"note: run {resume_id} recorded {', '.join(left)}; --resume takes from the database only what defines the grid "
+        echo(f"note: run {resume_id} recorded {', '.join(left)}; --resume takes from the database only what defines the grid "
                    "(tasks, architectures, components, options, seeds); the rest comes from this command line or the defaults: "
                    "pass them again to use them" + ("" if trust_recorded_executor else " (--trust-recorded-executor takes the recorded executor and scheduler)"),
                    err=True)

@@ -102,6 +102,27 @@ def database_error(exc: sqlite3.Error, path: Path | str, doing: str) -> Sculptbe
     return SculptbenchError(f"cannot use results database {path} ({text}, while {doing}); pass another --results path")
 
 
+#: How many problems a check lists at most (the first is shown).
+_PROBLEMS_SHOWN = 10
+
+
+def quick_check(conn: sqlite3.Connection, path: Path | str, full: bool = False) -> None:
+    """Refuse a damaged database file with one line: SQLite's ``PRAGMA quick_check`` (every page
+    and b-tree, in about the time of reading the file once), or with ``full`` its
+    ``integrity_check`` (also every index against its table)."""
+    pragma = "integrity_check" if full else "quick_check"
+    try:
+        problems = [str(row[0]) for row in conn.execute(f"PRAGMA {pragma}({_PROBLEMS_SHOWN})")]
+    except sqlite3.DatabaseError as exc:
+        problems = [str(exc)]
+    if problems != ["ok"]:
+        more = "" if len(problems) == 1 else f" and {len(problems) - 1} more" if len(problems) < _PROBLEMS_SHOWN else " and more"
+        raise SculptbenchError(
+            f"results database {path} is damaged ({pragma}: {' '.join(problems[0].split())}{more}); nothing was written to it: "
+            f"restore a copy, or salvage it with `sqlite3 {path} .recover | sqlite3 recovered.db`"
+        )
+
+
 def _migrate_to_2(cur: sqlite3.Cursor) -> None:
     """Schema 1 -> 2: pruning histories move out of ``cells.config`` into ``cell_history``; the
     leaderboard's ``task_parameters`` and ``data_source`` get columns of their own."""

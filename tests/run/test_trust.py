@@ -52,12 +52,11 @@ class LayerDetector(Detector):
     version = "1"
 
     def detect(self, network, task, options, seed):
-        graph = network.unit_graph()
-        layers: dict[int, set] = {}
-        for unit in graph.nodes:
-            if graph.degree(unit):
-                layers.setdefault(unit[0], set()).add(unit)
-        return Detection(modules=[frozenset(units) for _, units in sorted(layers.items())])
+        masks = network.weight_masks
+        used = [masks[0].any(dim=0)] + [masks[i - 1].any(dim=1) | masks[i].any(dim=0) for i in range(1, len(masks))]
+        used.append(masks[-1].any(dim=1))
+        modules = [frozenset((layer, int(i)) for i in torch.nonzero(alive).flatten()) for layer, alive in enumerate(used)]
+        return Detection(modules=[m for m in modules if m])
 
 
 class EdgeScorer(Scorer):
