@@ -118,6 +118,8 @@ def run(results, retry_failed, force, resume_id, no_resume, trust_recorded_execu
         scheduler=opt.scheduler,
         force=force,
     )
+    if not large_grid:
+        guard.check_cells(spec)  # counted before planning: a million cells are refused at once
     groups = planning.plan(registry, spec)
     for task in spec.tasks:  # tasks that read data files (MNIST) check them before anything is written
         getattr(task, "check_data", lambda: None)()

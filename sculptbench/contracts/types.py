@@ -23,6 +23,8 @@ Unit = tuple[int, int]
 
 #: Widest hidden layer accepted, from --arch or a task file's ``archs``.
 ARCH_LIMIT = 4096
+#: Most hidden layers accepted, from --arch or a task file's ``archs`` (the paper's deepest has 4).
+DEPTH_LIMIT = 64
 
 
 # --------------------------------------------------------------------------- ground truth
