@@ -24,7 +24,7 @@ from sculptbench.cli.common import (
     user_errors,
 )
 from sculptbench.contracts.errors import SculptbenchError
-from sculptbench.run.guard import MAX_CELLS, MAX_SEEDS, MEMORY_SHARE
+from sculptbench.contracts.limits import MAX_CELLS, MAX_SEEDS, MEMORY_SHARE
 
 
 @main.command(cls=TaskCommand)

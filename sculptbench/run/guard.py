@@ -6,15 +6,11 @@ import os
 from typing import Any, Sequence
 
 from sculptbench.contracts.errors import SculptbenchError
+# The limits run enforces unless --large-grid; read from this module, so a test may change them here.
+from sculptbench.contracts.limits import MAX_CELLS, MAX_SEEDS, MEMORY_SHARE  # noqa: F401
 from sculptbench.contracts.work import Group
 from sculptbench.run.parsing import PAPER_ARCHS
 from sculptbench.run.planning import estimate_group_bytes
-
-#: Limits that ``run`` enforces unless ``--large-grid`` is given.
-MAX_SEEDS = 1_000
-MAX_CELLS = 100_000
-#: Share of this machine's memory the grid's estimate may take.
-MEMORY_SHARE = 0.8
 
 
 def machine_memory() -> int | None:

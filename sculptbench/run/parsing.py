@@ -6,7 +6,7 @@ import re
 from typing import Any, Iterable, Sequence
 
 from sculptbench.contracts.errors import SculptbenchError
-from sculptbench.contracts.types import ARCH_LIMIT, DEPTH_LIMIT
+from sculptbench.contracts.limits import ARCH_LIMIT, DEPTH_LIMIT
 
 #: ``--arch paper``: the architectures the paper ran for each task (``sculptbench.paper``).
 PAPER_ARCHS = "paper"
