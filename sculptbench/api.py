@@ -32,7 +32,9 @@ documents each name.
 - Hidden shapes: :func:`parse_shape`, :func:`width_problem`; hashing: :func:`digest`.
 - For executors: :class:`WorkUnit`, :class:`Group`, :class:`Cell`, :class:`ExecutionOptions`,
   :func:`run_unit`, :class:`UnitTracker`, :func:`death_message`, :func:`describe_exception`,
-  :func:`load_registry`, :func:`warm_up`, :func:`worker_preload`.
+  :func:`load_registry`, :func:`warm_up`, :func:`worker_preload`, :class:`CoordinatorGone`
+  (raised by :func:`run_unit` instead of writing the stage cache of a run whose coordinating
+  process is gone: the worker should stop).
 - The contract kit for a plugin's tests: :class:`TaskContract`, :class:`PrunerContract`,
   :class:`DetectorContract`, :class:`ScorerContract` and :func:`builtin_registry`. They live in
   :mod:`sculptbench.plugin.testing` and need pytest (``pip install "sculptbench[testing]"``),
@@ -73,6 +75,7 @@ from sculptbench.plugin.hookspecs import hookimpl
 from sculptbench.plugin.registry import load_registry, warm_up, worker_preload
 from sculptbench.run.execution import UnitTracker, death_message
 from sculptbench.run.parsing import parse_shape, width_problem
+from sculptbench.run.cache import CoordinatorGone
 from sculptbench.run.running import describe_exception, run_unit
 from sculptbench.run.search import BISECT_STEPS as DENSITY_BISECT_STEPS, LADDER as DENSITY_LADDER, density_search
 
@@ -91,7 +94,7 @@ __all__ = [
     "PaperSetting", "find_paper_setting", "find_paper_cell", "paper_setting", "paper_archs", "paper_settings", "paper_task_id",
     "parse_shape", "width_problem", "digest",
     "WorkUnit", "Group", "Cell", "ExecutionOptions", "run_unit", "UnitTracker", "death_message",
-    "describe_exception", "load_registry", "warm_up", "worker_preload",
+    "describe_exception", "load_registry", "warm_up", "worker_preload", "CoordinatorGone",
     *_CONTRACT_KIT,
 ]
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
 import torch
 
@@ -10,6 +13,16 @@ from sculptbench.plugin.registry import load_registry
 # The networks are tiny: extra intra-op threads only add overhead (and stall on a busy machine).
 # `sculptbench run` does the same for its single-process executor.
 torch.set_num_threads(1)
+
+# The default stage cache is the user's (~/.cache/sculptbench): the tests use their own, one per
+# test (below), and this one for what module- and session-scoped fixtures run.
+os.environ["SCULPTBENCH_CACHE"] = tempfile.mkdtemp(prefix="sculptbench-test-cache-")
+
+
+@pytest.fixture(autouse=True)
+def _own_stage_cache(tmp_path_factory, monkeypatch):
+    """Each test's runs share a stage cache of their own (as they shared one next to their database)."""
+    monkeypatch.setenv("SCULPTBENCH_CACHE", str(tmp_path_factory.mktemp("stage-cache")))
 
 
 @pytest.fixture(scope="session")

@@ -93,39 +93,36 @@ class DaskExecutor(Executor):
         levels = [log.level for log in dask_logs]
         for log in dask_logs:
             log.setLevel(logging.CRITICAL)
+        heartbeat = SchedulerHeartbeat(client)
+        where = f"at {options.scheduler}" if options.scheduler else "of the local cluster"
         try:
-            from distributed import as_completed
+            from distributed import wait
 
             options = replace(options, registry=None)  # the workers load their own
             for unit in units:
                 future = self._submit(client, unit, options, deliver)
                 if future is not None:
                     futures[future] = unit
-            queue = as_completed(list(futures))
-            for future in queue:
-                unit = futures.pop(future)
+            while futures:
                 try:
-                    cells, rest = future.result()
-                except Exception as exc:  # noqa: BLE001 - KilledWorker, lost futures, ...
+                    done = wait(list(futures), timeout=HEARTBEAT_EVERY_S, return_when="FIRST_COMPLETED").done
+                except TimeoutError:
+                    done = set()
+                except Exception as exc:  # noqa: BLE001 - futures cancelled, e.g. because the scheduler is gone
                     if scheduler_lost(client, exc):
-                        # No rows for the unfinished cells: they stay resumable.
-                        where = f"at {options.scheduler}" if options.scheduler else "of the local cluster"
-                        raise SculptbenchError(
-                            f"lost the dask scheduler {where} mid-run; the finished cells are saved, the others were not run: "
-                            "run the same command again to resume once the scheduler is back"
-                        ) from None
-                    tracker = UnitTracker(unit)
-                    tracker.fail("error", f"worker died or failed on the dask cluster: {describe_exception(exc)}", deliver, isolate=False)
-                    continue
-                for cell in cells:
-                    deliver(cell)
-                if rest is not None and rest.keys:
-                    again = self._submit(client, rest, options, deliver)
-                    if again is not None:
-                        futures[again] = rest
-                        queue.add(again)
+                        raise _lost_scheduler(where) from None
+                    done = {future for future in futures if future.done()}
+                for future in done:
+                    self._collect(client, future, futures, options, deliver, where)
+                if futures and not heartbeat.beat():
+                    # No rows for the unfinished cells: they stay resumable.
+                    raise SculptbenchError(
+                        f"the dask scheduler {where} stopped answering (no answer to a heartbeat for {heartbeat.silence:g} s) mid-run; "
+                        "the finished cells are saved, the others were not run: run the same command again to resume "
+                        "once the scheduler answers, or with another --executor"
+                    )
         finally:
-            if client.status == "running":
+            if client.status == "running" and heartbeat.answering:  # cancelling asks the scheduler: not one that is silent
                 for future in list(futures):
                     future.cancel()
             client.close(timeout=DASK_CONNECT_TIMEOUT)
@@ -133,6 +130,25 @@ class DaskExecutor(Executor):
                 cluster.close()
             for log, level in zip(dask_logs, levels):
                 log.setLevel(level)
+
+    def _collect(self, client: Any, future: Any, futures: dict[Any, Any], options: ExecutionOptions,
+                 deliver: Callable[[Cell], None], where: str) -> None:
+        """Deliver a finished future's cells and resubmit what a timeout left of its unit."""
+        unit = futures.pop(future)
+        try:
+            cells, rest = future.result()
+        except Exception as exc:  # noqa: BLE001 - KilledWorker, lost futures, ...
+            if scheduler_lost(client, exc):
+                raise _lost_scheduler(where) from None
+            tracker = UnitTracker(unit)
+            tracker.fail("error", f"worker died or failed on the dask cluster: {describe_exception(exc)}", deliver, isolate=False)
+            return
+        for cell in cells:
+            deliver(cell)
+        if rest is not None and rest.keys:
+            again = self._submit(client, rest, options, deliver)
+            if again is not None:
+                futures[again] = rest
 
     @staticmethod
     def _submit(client: Any, unit: WorkUnit, options: ExecutionOptions, deliver: Callable[[Cell], None]) -> Any:
@@ -143,6 +159,14 @@ class DaskExecutor(Executor):
             return None
 
 
+def _lost_scheduler(where: str) -> SculptbenchError:
+    """The run's one line when the scheduler is gone (no rows for the unfinished cells: they stay resumable)."""
+    return SculptbenchError(
+        f"lost the dask scheduler {where} mid-run; the finished cells are saved, the others were not run: "
+        "run the same command again to resume once the scheduler is back"
+    )
+
+
 def scheduler_lost(client: Any, exc: BaseException) -> bool:
     """Whether a future failed because the client lost its scheduler (not because of the work).
 
@@ -151,6 +175,46 @@ def scheduler_lost(client: Any, exc: BaseException) -> bool:
     """
     return (isinstance(exc, OSError) or "scheduler-connection-lost" in str(exc)
             or client.status not in ("running", "connecting", "newly-created"))
+
+
+#: The application-level heartbeat: every HEARTBEAT_EVERY_S seconds the client asks the scheduler
+#: for its identity and waits HEARTBEAT_TIMEOUT_S for the answer; after SCHEDULER_SILENCE_S
+#: without one the run fails. A stopped scheduler (``kill -STOP``, a hung host) keeps its TCP
+#: connections open, so only an answer proves it alive. Worst case from the last answer to the
+#: failure: the silence plus one heartbeat's timeout (40 s), plus closing the client (5 s).
+HEARTBEAT_EVERY_S = 5.0
+HEARTBEAT_TIMEOUT_S = 10.0
+SCHEDULER_SILENCE_S = 30.0
+
+
+class SchedulerHeartbeat:
+    """Asks a dask client's scheduler for a sign of life, at most every :data:`HEARTBEAT_EVERY_S`."""
+
+    def __init__(self, client: Any, every: float | None = None, timeout: float | None = None, silence: float | None = None,
+                 clock: Callable[[], float] = time.monotonic):
+        self.client, self.clock = client, clock
+        self.every = HEARTBEAT_EVERY_S if every is None else every
+        self.timeout = HEARTBEAT_TIMEOUT_S if timeout is None else timeout
+        self.silence = SCHEDULER_SILENCE_S if silence is None else silence
+        self.last_answer = self.clock()
+        self.next_beat = self.last_answer + self.every
+        #: Whether the last heartbeat was answered.
+        self.answering = True
+
+    def beat(self) -> bool:
+        """Send a heartbeat when one is due; ``False`` once the scheduler has been silent for
+        :attr:`silence` seconds."""
+        if self.clock() < self.next_beat:
+            return True
+        try:
+            self.client.sync(self.client.scheduler.identity, callback_timeout=self.timeout)
+        except Exception:  # noqa: BLE001 - a timeout or a closed connection: no answer either way
+            self.answering = False
+        else:
+            self.answering = True
+            self.last_answer = self.clock()
+        self.next_beat = self.clock() + (self.every if self.answering else 0.0)
+        return self.clock() - self.last_answer < self.silence
 
 
 #: Largest first message a dask scheduler sends (its handshake is a few hundred bytes).

@@ -17,6 +17,7 @@ from typing import Any, Callable, Sequence
 
 from sculptbench.api import (
     Cell,
+    CoordinatorGone,
     ExecutionOptions,
     Executor,
     SculptbenchError,
@@ -75,7 +76,7 @@ def run_forked(units: Sequence[WorkUnit], options: ExecutionOptions, deliver: Ca
         unit = pending.popleft()
         tracker = UnitTracker(unit)
         receiver, sender = ctx.Pipe(duplex=False)
-        child = ctx.Process(target=_forked_unit, args=(unit, registry, sender), name="sculptbench-unit", daemon=True)
+        child = ctx.Process(target=_forked_unit, args=(unit, registry, sender, os.getpid()), name="sculptbench-unit", daemon=True)
         child.start()
         sender.close()
         try:
@@ -101,8 +102,29 @@ def run_forked(units: Sequence[WorkUnit], options: ExecutionOptions, deliver: Ca
         tracker.fail("error", "the executor delivered no result", deliver, isolate=False)
 
 
-def _forked_unit(unit: WorkUnit, registry: Any, sender: Any) -> None:
-    """The body of a forked child: run one unit, sending its events to the coordinator."""
+def die_with_parent(parent: int) -> None:
+    """Make this process die the moment its parent ``parent`` does (Linux: ``PR_SET_PDEATHSIG``,
+    SIGKILL); exit at once if the parent is already gone. Elsewhere a no-op beyond that check."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # no libc prctl: the cache's owner check still holds
+            pass
+    if os.getppid() != parent:  # it died before the request took effect
+        os._exit(1)
+
+
+#: prctl option: the signal this process gets when its parent dies (linux/prctl.h).
+PR_SET_PDEATHSIG = 1
+
+
+def _forked_unit(unit: WorkUnit, registry: Any, sender: Any, coordinator: int) -> None:
+    """The body of a forked child: run one unit, sending its events to the coordinator; the child
+    dies with the coordinator (it never outlives it to write cache entries)."""
+    die_with_parent(coordinator)
     import torch
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
@@ -117,6 +139,8 @@ def _run_reporting(unit: WorkUnit, registry: Any, send: Callable[[tuple], None])
     the coordinator to turn into error rows. ``False`` when the coordinator is gone."""
     try:
         run_unit(unit, registry, send)
+    except CoordinatorGone:
+        return False
     except Exception as exc:  # noqa: BLE001 - reported as error rows by the coordinator
         try:
             send(("crash", describe_exception(exc)))

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from sculptbench.cli.common import main, user_errors
+from sculptbench.cli.common import echo, main, user_errors
 from sculptbench.contracts.errors import SculptbenchError
 
 
@@ -20,7 +20,7 @@ def merge(databases, output):
     cell once; a cell with different results in two databases is refused and nothing is written."""
     from sculptbench.results.merge import merge as merge_databases
 
-    click.echo(merge_databases(databases, output).line())
+    echo(merge_databases(databases, output).line())
 
 
 #: ``report`` options that a form of the report has no use for (refused when given).

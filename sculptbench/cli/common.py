@@ -11,6 +11,7 @@ from typing import Any, Callable
 import click
 
 from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.contracts.text import terminal_safe
 from sculptbench.results.store import DEFAULT_PATH
 
 DEFAULT_SEEDS = 4
@@ -20,8 +21,13 @@ results_option = click.option("--results", default=DEFAULT_PATH, show_default=Tr
 _NO_TORCH_COMMANDS = frozenset({"report", "runs", "merge"})
 
 
+def echo(text: Any = "", err: bool = False) -> None:
+    """``click.echo`` of :func:`terminal_safe` text: how commands print what they read from disk."""
+    click.echo(terminal_safe(str(text)), err=err)
+
+
 def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
+    echo(f"error: {message}", err=True)
     sys.exit(2)
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from sculptbench.cli.common import TaskCommand, _registry, main, results_option, user_errors
+from sculptbench.cli.common import TaskCommand, _registry, echo, main, results_option, user_errors
 from sculptbench.contracts.errors import SculptbenchError
 
 
@@ -20,17 +20,17 @@ from sculptbench.contracts.errors import SculptbenchError
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--param", "params", multiple=True, metavar="NAME.KEY=VALUE", help="Pruner or detector option.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the task's epochs.")
-@click.option("--cache", "cache_dir", default=".sculptbench-cache", show_default=True, type=click.Path(file_okay=False),
-              help="Stage cache: a network a run stored there is drawn as it was scored; one computed here is stored.")
+@click.option("--cache", "cache_dir", default=None, type=click.Path(file_okay=False),
+              help="Stage cache: a network a run stored there is drawn as it was scored; one computed here is stored "
+                   "(default: the runs' default, $SCULPTBENCH_CACHE, else $XDG_CACHE_HOME/sculptbench, else ~/.cache/sculptbench).")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the stage cache (the network is computed as a run would).")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Output file: .png, .pdf or .svg.")
 @user_errors
 def draw(task_name, arch, pruner, detector, scorers, seed, device, params, epochs, cache_dir, no_cache, output):
     """Draw the network a run scores for one cell (from the stage cache, or computed as a run would)."""
-    from pathlib import Path
-
     from sculptbench.results.draw import FORMATS
     from sculptbench.run import parsing, planning
+    from sculptbench.run.cache import cache_root
 
     if not output.lower().endswith(FORMATS):
         raise SculptbenchError(f"cannot draw to {output}: use a .png, .pdf or .svg file name")
@@ -51,8 +51,8 @@ def draw(task_name, arch, pruner, detector, scorers, seed, device, params, epoch
         params=parsed, training_overrides={"epochs": epochs} if epochs else {}, device=planning.resolve_device(device),
     )
     (group,) = planning.plan(registry, spec)
-    path, _ = _draw_scored(registry, group, seed, detector, None if no_cache else str(Path(cache_dir).resolve()), output)
-    click.echo(f"wrote {path}")
+    path, _ = _draw_scored(registry, group, seed, detector, None if no_cache else cache_root(cache_dir), output)
+    echo(f"wrote {path}")
 
 
 def _draw_scored(registry: Any, group: Any, seed: int, detector: str, cache_dir: str | None, output: str) -> tuple[str, Any]:
@@ -71,7 +71,7 @@ def _draw_scored(registry: Any, group: Any, seed: int, detector: str, cache_dir:
     title = (f"{group.task.name}  {cell.arch}  {group.pruner}/{detector}  seed {seed}: "
              f"{len(scored.detection.modules)} modules, density {net.density():.3f}")
     path = draw_network(net, scored.detection, output, group.task.input_names, group.task.output_names, title=title)
-    click.echo(f"{group.task.name} {cell.arch} {group.pruner}/{detector} seed {seed}: density {net.density():.6f}, "
+    echo(f"{group.task.name} {cell.arch} {group.pruner}/{detector} seed {seed}: density {net.density():.6f}, "
                f"{len(scored.detection.modules)} modules" + (f", {verdicts}" if verdicts else "")
                + (" (network: from the stage cache)" if (cell.config.get("cache") or {}).get("prune") == "hit" else " (network: computed)"))
     return str(path), scored
@@ -93,13 +93,11 @@ def _draw_scored(registry: Any, group: Any, seed: int, detector: str, cache_dir:
 @click.option("--cell-id", "cell_ident", default=None, type=int, help="curve and network: the cell's row id in the database.")
 @click.option("--device", default=None, help="network: device to re-sculpt on (default: the cell's).")
 @click.option("--cache", "cache_dir", default=None, type=click.Path(file_okay=False),
-              help="network: the stage cache holding the scored network (default: .sculptbench-cache next to --results).")
+              help="network: the stage cache holding the scored network (default: the runs' default, see `run --help`).")
 @user_errors
 def plot(kind, output, results, run_id, metric, sweep_param, lines, task_sel, arch, pruner, detector, seed, cell_ident, device, cache_dir):
     """Plot results: success bars, a parameter sweep, a pruning curve, a sculpted network or the methods'
     accuracy-versus-density trade-off (see docs/reporting.md)."""
-    from pathlib import Path
-
     from sculptbench.results import plot as plot_mod
     from sculptbench.results.store import ResultsStore
 
@@ -136,7 +134,7 @@ def plot(kind, output, results, run_id, metric, sweep_param, lines, task_sel, ar
 
             path, short = plot_tradeoff(chosen, output)
             if short:
-                click.echo(f"warning: fewer than {MIN_POINTS} operating points: {', '.join(short)}", err=True)
+                echo(f"warning: fewer than {MIN_POINTS} operating points: {', '.join(short)}", err=True)
     else:
         cell = plot_mod.one_network(store, cells, cell_ident, **filters)
         ident = cell_ident if cell_ident is not None else plot_mod.cell_id(store, cell)
@@ -144,11 +142,13 @@ def plot(kind, output, results, run_id, metric, sweep_param, lines, task_sel, ar
             path = plot_mod.plot_curve(cell, output, ident)
         else:
             registry = registry or _registry()
-            warn = lambda m: click.echo(f"warning: {m}", err=True)  # noqa: E731
+            warn = lambda m: echo(f"warning: {m}", err=True)  # noqa: E731
             group = plot_mod.network_group(cell, registry, task_file, device, warn=warn)
-            cache = str(Path(cache_dir).resolve() if cache_dir else Path(results).resolve().parent / ".sculptbench-cache")
+            from sculptbench.run.cache import cache_root
+
+            cache = cache_root(cache_dir)
             path, scored = _draw_scored(registry, group, cell.seed, cell.detector, cache, output)
             if cell.density is not None and scored.cell.density != cell.density:
                 warn(f"the drawn network has density {scored.cell.density:.6f}, the stored cell {cell.density:.6f} "
                      "(a different device or package version?)")
-    click.echo(f"wrote {path}")
+    echo(f"wrote {path}")

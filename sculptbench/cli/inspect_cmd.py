@@ -8,8 +8,9 @@ from typing import Any
 
 import click
 
-from sculptbench.cli.common import _registry, main, results_option, user_errors
+from sculptbench.cli.common import _registry, echo, main, results_option, user_errors
 from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.contracts.text import terminal_safe
 
 
 @main.command()
@@ -61,35 +62,44 @@ def report(ctx, results, fmt, metric, group_by, columns, show_secondary, run_id,
         board = report_mod.build(cells, metric=metric, columns=columns, group_by=group_by, runs=runs, untrainable=untrainable)
         text = report_mod.render(board, fmt, secondary=show_secondary)
     if output is None:
-        click.echo(text)
+        echo(text)
     else:
         write_output(output, text)
-        click.echo(f"wrote {output}", err=True)
+        echo(f"wrote {output}", err=True)
 
 
 @main.command()
 @results_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--check", "full_check", is_flag=True,
+              help="Check the whole database instead: SQLite's integrity_check and every field of every run and cell (exit status 2 if damaged).")
 @user_errors
-def runs(results, as_json):
-    """List the runs recorded in a results database."""
+def runs(results, as_json, full_check):
+    """List the runs recorded in a results database (opening it runs SQLite's quick_check)."""
     from tabulate import tabulate
 
     from sculptbench.results.store import ResultsStore
 
     store = ResultsStore(results, create=False)
+    if full_check:
+        if as_json:
+            raise SculptbenchError("--check prints one line; leave out --json")
+        n_runs, n_cells = store.check()
+        echo(f"ok: {results} passed SQLite's integrity_check and every field of its {n_runs} runs and {n_cells} cell rows checks out")
+        return
     items = store.runs()
     if as_json:
-        click.echo(json.dumps([{k: v for k, v in r.items() if k != "manifest"} for r in items], indent=2, sort_keys=True))
+        echo(json.dumps([{k: v for k, v in r.items() if k != "manifest"} for r in items], indent=2, sort_keys=True))
         return
     import datetime as dt
 
     def when(t):
         return dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S") if t else "-"
 
-    rows = [[r["run_id"], r["status"], when(r["started"]), when(r["finished"]), ", ".join(f"{k} {v}" for k, v in sorted(r["counts"].items())),
-             _executor_label(r), r["command"]] for r in items]
-    click.echo(tabulate(rows, headers=["run", "status", "started", "finished", "cells", "executor", "command"], tablefmt="github"))
+    rows = [[terminal_safe(str(v), one_line=True) for v in (
+        r["run_id"], r["status"], when(r["started"]), when(r["finished"]), ", ".join(f"{k} {v}" for k, v in sorted(r["counts"].items())),
+        _executor_label(r), r["command"])] for r in items]
+    echo(tabulate(rows, headers=["run", "status", "started", "finished", "cells", "executor", "command"], tablefmt="github"))
 
 
 def _executor_label(run_record: dict[str, Any]) -> str:
@@ -112,14 +122,14 @@ def plugins(as_json):
 
     registry = load_registry()
     if as_json:
-        click.echo(json.dumps([p.to_dict() for p in registry.plugins], indent=2, sort_keys=True))
+        echo(json.dumps([p.to_dict() for p in registry.plugins], indent=2, sort_keys=True))
         return
     rows = []
     for p in registry.plugins:
         regs = "; ".join(f"{kind}s: {_abbrev(names)}" for kind, names in p.registers.items()) or "-"
         status = "ok" if p.status == "ok" else p.error if p.status == "clash" else f"failed: {p.error}"
         rows.append([p.name, p.package, p.version, regs, status])
-    click.echo(tabulate(rows, headers=["plugin", "package", "version", "registers", "status"], tablefmt="github"))
+    echo(tabulate(rows, headers=["plugin", "package", "version", "registers", "status"], tablefmt="github"))
 
 
 def _abbrev(names: list[str], limit: int = 6) -> str:
@@ -145,25 +155,25 @@ def list_cmd(kind, name, as_json):
     if name is not None:
         item = describe_component(registry, singular, name)
         if as_json:
-            click.echo(json.dumps(item, indent=2, sort_keys=True))
+            echo(json.dumps(item, indent=2, sort_keys=True))
             return
-        click.echo(f"{singular} {item['name']} {item['version']} (package {item['package']})")
+        echo(f"{singular} {item['name']} {item['version']} (package {item['package']})")
         if item["description"]:
-            click.echo(item["description"])
+            echo(item["description"])
         if item.get("citation"):
-            click.echo(f"citation: {item['citation']}")
+            echo(f"citation: {item['citation']}")
         for key in ("family", "inputs", "outputs", "modules", "archs", "data", "metrics"):
             if key in item:
                 value = item[key]
-                click.echo(f"{key}: {', '.join(map(str, value)) if isinstance(value, list) else value}")
+                echo(f"{key}: {', '.join(map(str, value)) if isinstance(value, list) else value}")
         if "options" in item:
-            click.echo("options:" if item["options"] else "options: none")
+            echo("options:" if item["options"] else "options: none")
             if item["options"]:
-                click.echo(options_table(item["options"]))
+                echo(options_table(item["options"]))
         return
     items = [describe_component(registry, singular, n) for n in sorted(registry.components[singular])]
     if as_json:
-        click.echo(json.dumps(items, indent=2, sort_keys=True))
+        echo(json.dumps(items, indent=2, sort_keys=True))
         return
     if singular == "task":
         rows = [[i["name"], i["family"], i["inputs"], i["outputs"], i["modules"], ", ".join(i["archs"]), i["package"]] for i in items]
@@ -172,8 +182,8 @@ def list_cmd(kind, name, as_json):
         rows = [[i["name"], i["package"], i["version"], ", ".join(o["name"] for o in i.get("options", []) if not o["protocol"]) or "-",
                  i["description"]] for i in items]
         headers = [singular, "package", "version", "options", "description"]
-    click.echo(tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True))
+    echo(tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True))
     if singular == "pruner":
-        click.echo("\nEvery pruner but published also takes the protocol's options: restarts, select, select_detector, oracle_scorer, oracle_metric.")
+        echo("\nEvery pruner but published also takes the protocol's options: restarts, select, select_detector, oracle_scorer, oracle_metric.")
     if singular != "task":
-        click.echo(f"\nEvery option with its type, accepted values, default and when it applies: sculptbench list {kind} NAME")
+        echo(f"\nEvery option with its type, accepted values, default and when it applies: sculptbench list {kind} NAME")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import shlex
 import sys
 from types import SimpleNamespace
@@ -15,13 +16,15 @@ from sculptbench.cli.common import (
     TaskCommand,
     _registry,
     apply_plugin_options,
+    echo,
     main,
     plugin_registry,
     results_option,
+    terminal_safe,
     user_errors,
 )
 from sculptbench.contracts.errors import SculptbenchError
-from sculptbench.run.guard import MAX_CELLS, MAX_SEEDS, MEMORY_SHARE
+from sculptbench.contracts.limits import MAX_CELLS, MAX_SEEDS, MEMORY_SHARE
 
 
 @main.command(cls=TaskCommand)
@@ -38,7 +41,7 @@ from sculptbench.run.guard import MAX_CELLS, MAX_SEEDS, MEMORY_SHARE
 @click.option("--scheduler", default=None, metavar="ADDRESS", help="Dask scheduler, e.g. tcp://HOST:8786 (with --executor dask; default: a LocalCluster of --jobs workers).")
 @click.option("--timeout", type=float, default=None, metavar="SECONDS", help="Seconds per cell: a group of N cells may take N x SECONDS, then its running cell is recorded as timeout.")
 @click.option("--retry-failed", is_flag=True, help="Rerun only the cells whose latest row is an error or a timeout.")
-@click.option("--cache", "cache_dir", default=None, type=click.Path(file_okay=False), help="Stage cache directory (default: .sculptbench-cache next to --results).")
+@click.option("--cache", "cache_dir", default=None, type=click.Path(file_okay=False), help="Stage cache directory (default: $SCULPTBENCH_CACHE, else $XDG_CACHE_HOME/sculptbench, else ~/.cache/sculptbench).")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the stage cache.")
 @click.option("--force", default=None, metavar="STAGE", help="Recompute this stage (prune, detect or score) and the later ones, also for finished cells.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
@@ -48,7 +51,7 @@ from sculptbench.run.guard import MAX_CELLS, MAX_SEEDS, MEMORY_SHARE
 @click.option("--lr", type=float, default=None, help="Override the tasks' learning rate.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Override the tasks' batch size.")
 @click.option("--resume", "resume_id", default=None, is_flag=False, flag_value="", metavar="[RUN_ID]",
-              help="Continue run RUN_ID: its recorded options (unless given again), new cells written under its id. Finished cells are always skipped unless --no-resume.")
+              help="Continue run RUN_ID: the grid it recorded (unless given again; how and where to run come from this command line), new cells written under its id. Finished cells are always skipped unless --no-resume.")
 @click.option("--no-resume", is_flag=True, help="Recompute cells already finished in the database.")
 @click.option("--trust-recorded-executor", is_flag=True,
               help="With --resume RUN_ID, also take the executor and dask scheduler recorded in the database (a scheduler can run any code here; docs/execution.md).")
@@ -65,11 +68,10 @@ def run(results, retry_failed, force, resume_id, no_resume, trust_recorded_execu
     """
     # The options that define the run (tasks ... batch_size) are read from the click context
     # below, where ``--resume RUN_ID`` overlays the recorded ones that were not given again.
-    from pathlib import Path
-
     from sculptbench.results import report
     from sculptbench.results.store import ResultsStore
     from sculptbench.run import execution, guard, manifest, parsing, planning
+    from sculptbench.run.cache import cache_root
 
     ctx = click.get_current_context()
     recorded_cli = {k: list(v) if isinstance(v, tuple) else v for k, v in ctx.params.items() if k not in _RUN_NOT_RECORDED}
@@ -116,6 +118,8 @@ def run(results, retry_failed, force, resume_id, no_resume, trust_recorded_execu
         scheduler=opt.scheduler,
         force=force,
     )
+    if not large_grid:
+        guard.check_cells(spec)  # counted before planning: a million cells are refused at once
     groups = planning.plan(registry, spec)
     for task in spec.tasks:  # tasks that read data files (MNIST) check them before anything is written
         getattr(task, "check_data", lambda: None)()
@@ -124,10 +128,11 @@ def run(results, retry_failed, force, resume_id, no_resume, trust_recorded_execu
     execution.prepare_execution(registry, spec)
     store = ResultsStore(results)
     for note in store.notes:
-        click.echo(note, err=True)
+        echo(note, err=True)
     if not opt.no_cache:
-        spec.cache_dir = str(Path(opt.cache_dir).resolve() if opt.cache_dir else Path(results).resolve().parent / ".sculptbench-cache")
+        spec.cache_dir = cache_root(opt.cache_dir)
     keys = {k for g in groups for k in g.keys.values()}
+    store.summary_cells(keys=keys)  # every row of this grid is checked before anything is written
     skip = set() if no_resume or force else store.finished_keys(among=keys)
     only = store.failed_keys() & keys if retry_failed else None
     command = "sculptbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -148,9 +153,11 @@ def run(results, retry_failed, force, resume_id, no_resume, trust_recorded_execu
         from sculptbench.engine.torch_import import load_torch
 
         load_torch()  # once, here, so that forked workers share it
+    unstored = _UnstoredWarning(spec.cache_dir)
     try:
         if quiet:
-            cells = execution.execute(registry, spec, groups, store, run_id, skip=skip, only=only, on_wait=lambda m: click.echo(m, err=True))
+            cells = execution.execute(registry, spec, groups, store, run_id, skip=skip, only=only, on_wait=lambda m: echo(m, err=True),
+                                      on_cell=lambda c: unstored.see(c, lambda m: echo(m, err=True)))
         else:
             from rich.progress import (
                 BarColumn,
@@ -166,12 +173,13 @@ def run(results, retry_failed, force, resume_id, no_resume, trust_recorded_execu
                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), transient=True, console=_stderr_console(),
             ) as progress:
                 bar = progress.add_task("cells", total=to_run)
-                cells = execution.execute(registry, spec, groups, store, run_id, on_cell=lambda c: progress.advance(bar), skip=skip, only=only,
-                                        on_wait=lambda m: progress.console.print(m))
+                cells = execution.execute(registry, spec, groups, store, run_id, skip=skip, only=only,
+                                          on_cell=lambda c: (progress.advance(bar), unstored.see(c, lambda m: progress.console.print(terminal_safe(m), markup=False, highlight=False, soft_wrap=True))),
+                                          on_wait=lambda m: progress.console.print(terminal_safe(m), markup=False, highlight=False, soft_wrap=True))
         status = "done"
     except KeyboardInterrupt:
         status = "interrupted"
-        click.echo(f"interrupted; finished cells are saved in {results}. Run the same command again to resume.", err=True)
+        echo(f"interrupted; finished cells are saved in {results}. Run the same command again to resume.", err=True)
         sys.exit(130)
     finally:
         try:
@@ -183,57 +191,134 @@ def run(results, retry_failed, force, resume_id, no_resume, trust_recorded_execu
     shown = store.summary_cells(keys=keys, timings=False)
     board = report.build(shown, columns=columns)
     errors = [c for c in cells if c.status in ("error", "timeout")]
-    click.echo(report.render(board, fmt, secondary=True, paired=False))  # `sculptbench report` adds the paired comparisons
+    echo(report.render(board, fmt, secondary=True, paired=False))  # `sculptbench report` adds the paired comparisons
     if cached:
-        click.echo(f"{cached} of {total} cells were already in {results} and were not recomputed.")
+        echo(f"{cached} of {total} cells were already in {results} and were not recomputed.")
     if only is not None:
-        click.echo(f"--retry-failed: {len(only)} failed cells rerun; {total - cached - len(only)} cells without a row were left out.")
+        echo(f"--retry-failed: {len(only)} failed cells rerun; {total - cached - len(only)} cells without a row were left out.")
     for cell in errors[:5]:
-        click.echo(f"{cell.status} in {cell.task} {cell.arch} {cell.pruner}/{cell.detector} seed {cell.seed}: {cell.error}", err=True)
+        echo(f"{cell.status} in {cell.task} {cell.arch} {cell.pruner}/{cell.detector} seed {cell.seed}: {cell.error}", err=True)
     if len(errors) > 5:
-        click.echo(f"... and {len(errors) - 5} more error cells (see `sculptbench report --metric ...` or the database)", err=True)
+        echo(f"... and {len(errors) - 5} more error cells (see `sculptbench report --metric ...` or the database)", err=True)
     planned_epochs: dict[str, set[int]] = {}
     for group in groups:
         planned_epochs.setdefault(group.task.name, set()).add(group.training.epochs)
     for warning in report.untrainable_warnings(shown, planned_epochs):
-        click.echo(f"warning: {warning}", err=True)
-    click.echo(f"run {run_id}: {len(cells)} cells written to {results}", err=True)
+        echo(f"warning: {warning}", err=True)
+    echo(f"run {run_id}: {len(cells)} cells written to {results}", err=True)
 
 
 def _recorded_options(ctx: click.Context, results: str, resume_id: str, trust_recorded_executor: bool) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``--resume RUN_ID``: the recorded run, and its recorded options that were not given again."""
+    """``--resume RUN_ID``: the recorded run, and the recorded options it takes.
+
+    Only what defines the grid comes from the database (:data:`_GRID_OPTIONS` and plugin options
+    declared ``defines_grid``), each unless given again and checked as if typed; how and where the
+    grid runs (workers, executor, cache, timeouts, where data lives) comes from the command line
+    or the defaults. What the run recorded and this one does not take is named in one ``note:`` line.
+    """
     from sculptbench.results.store import ResultsStore
 
     resumed = ResultsStore(results, create=False).get_run(resume_id)
     recorded = resumed["config"].get("cli")
     if not recorded:
         raise SculptbenchError(f"run {resume_id!r} did not record its options; run its command again instead: {resumed['command']}")
+    if not isinstance(recorded, dict):
+        raise SculptbenchError(f"run {resume_id!r} in {results}: its recorded options (config.cli) are not a JSON object; "
+                               "the database is damaged or was edited: run the command again instead of --resume")
     source = click.core.ParameterSource
-    restored = {k: v for k, v in recorded.items() if k in ctx.params and ctx.get_parameter_source(k) in (source.DEFAULT, None)}
+    taken = _GRID_OPTIONS + (_RESUME_FROM_COMMAND_LINE if trust_recorded_executor else ())
+    params = {p.name: p for p in ctx.command.params}
+    restored: dict[str, Any] = {}
+    left: list[str] = []
+    for name, value in recorded.items():
+        if name not in params or name == "plugin_options":
+            continue
+        if name not in taken:
+            if value != ctx.params.get(name):
+                left.append(_as_flag(params[name], value))
+            continue
+        if ctx.get_parameter_source(name) in (source.DEFAULT, None):
+            restored[name] = _typed(ctx, params[name], value, resume_id)
     # A plugin option that defines the grid (e.g. the MNIST profile) comes back unless given again;
     # one that says where data lives comes only from the command line.
     given = ctx.meta.get("plugin_options", {})
-    grid_defining = {o.name for o in plugin_registry().cli_options.values() if o.defines_grid}
-    restored["plugin_options"] = {k: v for k, v in (recorded.get("plugin_options") or {}).items() if k in grid_defining and k not in given}
-    if not trust_recorded_executor:
-        # Where the work runs comes from the command line only: a database (maybe someone
-        # else's) must not point this process at a host, least of all a dask scheduler, which
-        # can run anything here.
-        untrusted = {k: restored.pop(k) for k in _RESUME_FROM_COMMAND_LINE if k in restored}
-        if any(untrusted.get(k) not in (None, "local") for k in _RESUME_FROM_COMMAND_LINE):
-            shown = ", ".join(f"--{k} {v}" for k, v in untrusted.items() if v is not None)
-            click.echo(f"note: run {resume_id} recorded {shown}; --resume takes the executor only from the command line "
-                       "(pass it again, or --trust-recorded-executor)", err=True)
+    options = plugin_registry().cli_options
+    recorded_plugins = recorded.get("plugin_options") or {}
+    if not isinstance(recorded_plugins, dict):
+        raise SculptbenchError(f"run {resume_id!r} in {results}: its recorded plugin options are not a JSON object; "
+                               "the database is damaged or was edited: run the command again instead of --resume")
+    restored["plugin_options"] = {}
+    for name, value in sorted(recorded_plugins.items()):
+        option = options.get(name)
+        if option is not None and option.defines_grid and name not in given:
+            if not isinstance(value, (str, bool)):
+                raise SculptbenchError(f"run {resume_id!r} recorded an invalid {option.flag} ({_short(value)}); "
+                                       "the database is damaged or was edited: run the command again instead of --resume")
+            restored["plugin_options"][name] = value
+        elif option is not None and not option.defines_grid and given.get(name) != value:
+            left.append(f"{option.flag} {_short(value)}")
+    if left:
+        echo(f"note: run {resume_id} recorded {', '.join(left)}; --resume takes from the database only what defines the grid "
+                   "(tasks, architectures, components, options, seeds); the rest comes from this command line or the defaults: "
+                   "pass them again to use them" + ("" if trust_recorded_executor else " (--trust-recorded-executor takes the recorded executor and scheduler)"),
+                   err=True)
     return resumed, restored
+
+
+def _typed(ctx: click.Context, param: click.Parameter, value: Any, resume_id: str) -> Any:
+    """A recorded value converted and checked as if it had been typed (a database is not trusted)."""
+    try:
+        if param.multiple and not isinstance(value, list):
+            raise click.BadParameter("not a list")
+        typed = param.type_cast_value(ctx, value)
+    except click.BadParameter as exc:
+        raise SculptbenchError(f"run {resume_id!r} recorded an invalid {param.opts[0]} ({_short(value)}: {exc.message}); "
+                               "the database is damaged or was edited: run the command again instead of --resume") from None
+    return list(typed) if isinstance(typed, tuple) else typed
+
+
+def _as_flag(param: click.Parameter, value: Any) -> str:
+    """How a recorded value would be given on the command line (for the note)."""
+    if getattr(param, "is_flag", False):
+        return param.opts[0] if value else f"no {param.opts[0]}"
+    return f"{param.opts[0]} {_short(value)}"
+
+
+def _short(value: Any) -> str:
+    """A recorded value for a one-line message: shortened."""
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= 240 else text[:237] + "..."
 
 
 #: `run` options that are not part of what a run computes (not restored by --resume RUN_ID).
 _RUN_NOT_RECORDED = frozenset({"results", "resume_id", "no_resume", "retry_failed", "quiet", "fmt", "columns", "force",
                                "trust_recorded_executor", "large_grid"})
 
+#: Recorded `run` options that define the grid (what its cells compute): --resume RUN_ID takes them.
+_GRID_OPTIONS = ("tasks_opt", "pruners", "detectors", "scorers", "seeds", "seed_start", "arch", "params", "epochs", "lr",
+                 "batch_size", "device")
 
-#: Recorded options that --resume RUN_ID takes only from the command line (or --trust-recorded-executor).
+#: Recorded options that --resume RUN_ID takes only with --trust-recorded-executor.
 _RESUME_FROM_COMMAND_LINE = ("executor", "scheduler")
+
+
+class _UnstoredWarning:
+    """One warning per run when the stage cache cannot be written (a full disk): the cells are
+    recorded, their stages are recomputed by the next run that needs them."""
+
+    def __init__(self, cache_dir: str | None):
+        self.cache_dir, self.shown = cache_dir, False
+
+    def see(self, cell: Any, echo: Any) -> None:
+        """Warn (once) if ``cell`` has a stage result that could not be stored."""
+        from sculptbench.run.running import unstored_reason
+
+        reason = None if self.shown else unstored_reason(cell)
+        if reason is not None:
+            self.shown = True
+            echo(f"warning: cannot write the stage cache {self.cache_dir} ({reason}); the cells are recorded, but stages that "
+                 "were not stored are recomputed when needed again: free some space, or pass another --cache DIR or --no-cache "
+                 "(said once per run)")
 
 
 def _stderr_console():

@@ -15,14 +15,12 @@ import networkx as nx
 import torch
 
 from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.contracts.limits import ARCH_LIMIT, DEPTH_LIMIT  # noqa: F401 - also read from here
 
 if TYPE_CHECKING:
     from sculptbench.contracts.components import Task
 
 Unit = tuple[int, int]
-
-#: Widest hidden layer accepted, from --arch or a task file's ``archs``.
-ARCH_LIMIT = 4096
 
 
 # --------------------------------------------------------------------------- ground truth

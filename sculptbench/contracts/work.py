@@ -13,11 +13,14 @@ if TYPE_CHECKING:  # annotations only: reading results (store, report) must not 
 
 @dataclass
 class CacheLocation:
-    """Where a unit's stage cache lives (``root=None``: no cache) and which stage is recomputed
-    (``force``: ``prune``, ``detect`` or ``score``, with every later stage)."""
+    """Where a unit's stage cache lives (``root=None``: no cache), which stage is recomputed
+    (``force``: ``prune``, ``detect`` or ``score``, with every later stage) and whose run it serves
+    (``owner``: the coordinating process as ``(host, pid)``; while it is known to be gone, nothing
+    is written)."""
 
     root: str | None = None
     force: str | None = None
+    owner: tuple[str, int] | None = None
 
 
 @dataclass(slots=True)  # slots: a report holds 100,000s of cells

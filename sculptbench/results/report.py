@@ -21,6 +21,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from tabulate import tabulate
 
 from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.contracts.text import terminal_safe
 from sculptbench.contracts.work import Cell
 from sculptbench.results.cells import (  # noqa: F401 - COLUMN_MODES, natural_key, task_parameter_names: also read as report.*
     BOOTSTRAP_RESAMPLES,
@@ -336,8 +337,10 @@ def render(board: Leaderboard, fmt: str = "github", secondary: bool = False, pai
     if fmt == "latex":
         return _render_latex(board, secondary, paired)
     marks = {"github": ("**", "**"), "markdown": ("**", "**"), "plain": ("", "*")}[fmt]
-    headers = [*_row_header(board), *board.columns]
-    table = [[*_row_cells(board, row), *(format_entry(board, row, c, marks, secondary) for c in board.columns)] for row in board.rows]
+    # Names come from a database: a cell shows them without terminal control sequences or line breaks.
+    headers = [terminal_safe(str(h), one_line=True) for h in [*_row_header(board), *board.columns]]
+    table = [[terminal_safe(str(v), one_line=True) for v in [*_row_cells(board, row), *(format_entry(board, row, c, marks, secondary) for c in board.columns)]]
+             for row in board.rows]
     tablefmt = {"github": "github", "markdown": "pipe", "plain": "simple"}[fmt]
     body = tabulate(table, headers=headers, tablefmt=tablefmt, disable_numparse=True)
     legend = caption(board, secondary)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from sculptbench.contracts.errors import SculptbenchError
+from sculptbench.contracts.processes import process_alive
 from sculptbench.contracts.hashing import canonical_json
 from sculptbench.contracts.work import Cell
 
@@ -25,20 +26,6 @@ def _claimer_alive(host: str, pid: int) -> bool:
     if host != socket.gethostname():
         return True
     return pid != os.getpid() and process_alive(pid)
-
-
-def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` on this machine runs (a zombie does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is dead
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def _chunks(items: Iterable[str], size: int = 500) -> Iterator[list[str]]:
@@ -113,6 +100,27 @@ def database_error(exc: sqlite3.Error, path: Path | str, doing: str) -> Sculptbe
             f"`sqlite3 {path} .recover | sqlite3 recovered.db`"
         )
     return SculptbenchError(f"cannot use results database {path} ({text}, while {doing}); pass another --results path")
+
+
+#: How many problems a check lists at most (the first is shown).
+_PROBLEMS_SHOWN = 10
+
+
+def quick_check(conn: sqlite3.Connection, path: Path | str, full: bool = False) -> None:
+    """Refuse a damaged database file with one line: SQLite's ``PRAGMA quick_check`` (every page
+    and b-tree, in about the time of reading the file once), or with ``full`` its
+    ``integrity_check`` (also every index against its table)."""
+    pragma = "integrity_check" if full else "quick_check"
+    try:
+        problems = [str(row[0]) for row in conn.execute(f"PRAGMA {pragma}({_PROBLEMS_SHOWN})")]
+    except sqlite3.DatabaseError as exc:
+        problems = [str(exc)]
+    if problems != ["ok"]:
+        more = "" if len(problems) == 1 else f" and {len(problems) - 1} more" if len(problems) < _PROBLEMS_SHOWN else " and more"
+        raise SculptbenchError(
+            f"results database {path} is damaged ({pragma}: {' '.join(problems[0].split())}{more}); nothing was written to it: "
+            f"restore a copy, or salvage it with `sqlite3 {path} .recover | sqlite3 recovered.db`"
+        )
 
 
 def _migrate_to_2(cur: sqlite3.Cursor) -> None:

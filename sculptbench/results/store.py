@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterable
 
 from sculptbench.contracts.errors import SculptbenchError
 from sculptbench.contracts.work import Cell
+from sculptbench.contracts import rows as fields
 from sculptbench.results.sqlite import (  # noqa: F401 - process_alive: also read as store.process_alive
     _cell_order,
     _chunks,
@@ -43,6 +44,7 @@ from sculptbench.results.sqlite import (  # noqa: F401 - process_alive: also rea
     database_error,
     lock_timeout,
     process_alive,
+    quick_check,
 )
 
 
@@ -182,7 +184,11 @@ class ResultsStore:
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
             if meta.get("application") != APPLICATION:
                 raise SculptbenchError(f"{self.path} is an SQLite database but not sculptbench's; pass another --results path")
-            version = int(meta.get("schema_version", 0))
+            version = meta.get("schema_version", "0")
+            if not (isinstance(version, str) and version.isdigit()):
+                raise fields.bad_field(f"results database {self.path}: table meta", "schema_version", "is not a number")
+            version = int(version)
+            quick_check(conn, self.path)
             if version > SCHEMA_VERSION:
                 raise SculptbenchError(
                     f"{self.path} was written by a newer sculptbench (schema {meta['schema_version']} > {SCHEMA_VERSION}); upgrade sculptbench"
@@ -227,6 +233,21 @@ class ResultsStore:
         """Close the connection."""
         self.conn.close()
 
+    @_translated("checking it")
+    def check(self) -> tuple[int, int]:
+        """The full check of ``sculptbench runs --check``: SQLite's ``integrity_check``, then every
+        field of every run, cell, pruning history and claim; the numbers of runs and cells."""
+        quick_check(self.conn, self.path, full=True)
+        runs = self.runs()
+        cells = 0
+        for row in self.conn.execute("SELECT * FROM cells"):
+            item = dict(row)
+            self.cell_from_row(item.pop("id"), item)
+            cells += 1
+        for row in self.conn.execute("SELECT cell_key, run_id, host, pid FROM claims"):
+            fields.claim_row(self.path, row)
+        return len(runs), cells
+
     # ------------------------------------------------------------------ runs
     @_translated("starting a run")
     def start_run(self, command: str, config: dict[str, Any], manifest: dict[str, Any], executor: str = "local") -> str:
@@ -257,13 +278,11 @@ class ResultsStore:
             row = cur.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
             if row is None:
                 raise SculptbenchError(f"no run {run_id!r} in {self.path}; see `sculptbench runs`")
+            item = fields.run_record(self.path, dict(row))  # a damaged record is refused before it is touched
             cur.execute(
                 "UPDATE runs SET status = 'running', finished = NULL, executor = COALESCE(?, executor) WHERE run_id = ?",
                 (executor, run_id),
             )
-        item = dict(row)
-        item["config"] = json.loads(item["config"])
-        item["manifest"] = json.loads(item["manifest"])
         return item
 
     def get_run(self, run_id: str) -> dict[str, Any]:
@@ -278,12 +297,13 @@ class ResultsStore:
         """All runs, oldest first, with cell counts by status."""
         counts: dict[str, dict[str, int]] = {}
         for run_id, status, n in self.conn.execute("SELECT run_id, status, COUNT(*) FROM cells GROUP BY run_id, status"):
+            if not isinstance(run_id, str) or status not in fields.CELL_STATUSES:  # name a row that has it
+                (key,) = self.conn.execute("SELECT cell_key FROM cells WHERE run_id IS ? AND status IS ? LIMIT 1", (run_id, status)).fetchone()
+                fields.check_cell_columns(self.path, {"run_id": run_id, "cell_key": key, "status": status})
             counts.setdefault(run_id, {})[status] = n
         out = []
         for row in self.conn.execute("SELECT * FROM runs ORDER BY started"):
-            item = dict(row)
-            item["config"] = json.loads(item["config"])
-            item["manifest"] = json.loads(item["manifest"])
+            item = fields.run_record(self.path, dict(row))
             item["counts"] = counts.get(item["run_id"], {})
             out.append(item)
         return out
@@ -294,6 +314,8 @@ class ResultsStore:
         row = self.conn.execute(
             "SELECT run_id FROM runs WHERE run_id IN (SELECT run_id FROM cells) ORDER BY started DESC LIMIT 1"
         ).fetchone()
+        if row is not None and not isinstance(row[0], str):
+            raise fields.bad_field(fields.where_run(self.path, row[0]), "run_id", "is not text")
         return row[0] if row else None
 
     # ------------------------------------------------------------------ cells
@@ -334,7 +356,9 @@ class ResultsStore:
         held: dict[str, str] = {}
         with self.transaction() as cur:
             for key in keys:
-                row = cur.execute("SELECT run_id, host, pid FROM claims WHERE cell_key = ?", (key,)).fetchone()
+                row = cur.execute("SELECT cell_key, run_id, host, pid FROM claims WHERE cell_key = ?", (key,)).fetchone()
+                if row is not None:
+                    fields.claim_row(self.path, row)
                 if row is not None and row["run_id"] != run_id and _claimer_alive(row["host"], row["pid"]):
                     held[key] = row["run_id"]
                     continue
@@ -392,9 +416,13 @@ class ResultsStore:
 
     def cell_from_row(self, ident: int, item: dict[str, Any]) -> Cell:
         """The :class:`Cell` of row ``ident`` of the cells table (``item``: its columns but ``id``)."""
+        fields.check_cell_columns(self.path, item)
         item = {k: v for k, v in item.items() if k not in ("task_parameters", "data_source")}
-        for col in JSON_COLUMNS:
-            item[col] = json.loads(item[col])
+        where = functools.partial(fields.where_cell, self.path, item["run_id"], item["cell_key"])
+        for col, check in (("metrics", fields.metrics), ("timings", fields.timings)):
+            item[col] = fields.checked(where, col, check, item[col])
+        for col in ("config", "versions"):
+            item[col] = fields.checked(where, col, fields.decode, item[col], dict)
         cell = Cell(**item)
         self.attach_history(cell, ident)
         return cell
@@ -411,8 +439,7 @@ class ResultsStore:
         """
         legacy = "task_parameters" not in {r[1] for r in self.conn.execute("PRAGMA table_info(cells)")}
         extra = "config" if legacy else "task_parameters, data_source"
-        query = (f"SELECT id, run_id, cell_key, task, family, arch, depth, pruner, detector, seed, status, error, density, accuracy, "
-                 f"test_accuracy, dense_accuracy, metrics, timings, versions, created, {extra} FROM cells")
+        query = f"SELECT id, {', '.join(fields.SUMMARY_COLUMNS)}, {extra} FROM cells"
         where, args = [], []
         if run_id is not None:
             where.append("run_id = ?")
@@ -425,13 +452,14 @@ class ResultsStore:
                 marks = ", ".join("?" for _ in chunk)
                 selections.append((f"{query} WHERE " + " AND ".join([*where, f"cell_key IN ({marks})"]), (*args, *chunk)))
         shared: dict[Any, Any] = {}
+        names = ("id", *fields.SUMMARY_COLUMNS, *extra.split(", "))
 
-        def decode(text: str | None) -> Any:
+        def decode(text: str | None, where: Callable[[], str], field: str) -> Any:
             if text is None:
                 return None
             value = shared.get(text)
             if value is None:
-                value = shared[text] = json.loads(text)
+                value = shared[text] = fields.checked(where, field, fields.decode, text, dict)
             return value
 
         def same(text: Any) -> Any:  # one object per distinct short string (names, statuses, run ids)
@@ -445,6 +473,8 @@ class ResultsStore:
         cursor = self.conn.cursor()
         cursor.row_factory = None  # plain tuples
         for row in (r for q, a in selections for r in cursor.execute(q, a)):
+            if not fields.summary_types_ok(row):
+                fields.check_cell_columns(self.path, dict(zip(names, row)))
             (ident, run, key, task, family, arch, depth, pruner, detector, seed, status, error, density, accuracy, test_accuracy,
              dense_accuracy, metrics, timings_text, versions, created, *rest) = row
             if keys is not None and key not in keys:
@@ -452,20 +482,22 @@ class ResultsStore:
             if key in order and order[key] > (created, ident):
                 continue
             order[key] = (created, ident)
+            where = functools.partial(fields.where_cell, self.path, run, key)
             if legacy:
-                config = json.loads(rest[0])
+                config = fields.checked(where, "config", fields.decode, rest[0], dict)
                 summary = {"task_parameters": config.get("task_parameters") or {}, "data_source": config.get("data_source")}
             else:
                 summary = shared.get(("c", *rest))
                 if summary is None:
-                    summary = shared[("c", *rest)] = {"task_parameters": decode(rest[0]) or {}, "data_source": rest[1]}
+                    summary = shared[("c", *rest)] = {"task_parameters": decode(rest[0], where, "task_parameters") or {},
+                                                      "data_source": rest[1]}
             latest[key] = Cell(
                 cell_key=key, task=same(task), family=same(family), arch=same(arch), depth=depth, pruner=same(pruner),
                 detector=same(detector), seed=seed, status=same(status), error=error, density=density, accuracy=accuracy,
                 test_accuracy=test_accuracy, dense_accuracy=dense_accuracy,
-                metrics={same(k): v for k, v in json.loads(metrics).items()},
-                timings=json.loads(timings_text) if timings else {}, config=summary, versions=decode(versions),
-                run_id=same(run), created=created,
+                metrics={same(k): v for k, v in fields.checked(where, "metrics", fields.metrics, metrics).items()},
+                timings=fields.checked(where, "timings", fields.timings, timings_text) if timings else {},
+                config=summary, versions=decode(versions, where, "versions") or {}, run_id=same(run), created=created,
             )
         cursor.close()
         out = list(latest.values())
@@ -478,6 +510,7 @@ class ResultsStore:
             return
         row = self.conn.execute("SELECT history FROM cell_history WHERE cell_id = ?", (ident,)).fetchone()
         if row is not None:
-            cell.config["history"] = json.loads(row[0])
+            where = functools.partial(fields.where_cell, self.path, cell.run_id, cell.cell_key)
+            cell.config["history"] = fields.checked(where, "history", fields.decode, row[0], list)
 
 

@@ -6,7 +6,7 @@ import re
 from typing import Any, Iterable, Sequence
 
 from sculptbench.contracts.errors import SculptbenchError
-from sculptbench.contracts.types import ARCH_LIMIT
+from sculptbench.contracts.limits import ARCH_LIMIT, DEPTH_LIMIT
 
 #: ``--arch paper``: the architectures the paper ran for each task (``sculptbench.paper``).
 PAPER_ARCHS = "paper"
@@ -22,7 +22,10 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 
 def width_problem(shape: Sequence[int]) -> str | None:
-    """Why ``shape`` is not a valid hidden shape (every width in 1..ARCH_LIMIT), or ``None``."""
+    """Why ``shape`` is not a valid hidden shape (every width in 1..ARCH_LIMIT, at most
+    DEPTH_LIMIT hidden layers), or ``None``."""
+    if len(shape) > DEPTH_LIMIT:
+        return f"a network may have at most {DEPTH_LIMIT} hidden layers (this one has {len(shape):,})"
     if not shape or any(w < 1 or w > ARCH_LIMIT for w in shape):
         return f"every width must be between 1 and {ARCH_LIMIT}"
     return None
@@ -43,12 +46,17 @@ def parse_archs(text: str | None) -> list[tuple[int, ...]] | str | None:
         try:
             shape = parse_shape(part)
         except ValueError:
-            raise SculptbenchError(f"invalid --arch {part!r}; use widths joined by 'x', e.g. 24x24, and commas between nets") from None
+            raise SculptbenchError(f"invalid --arch {_short(part)}; use widths joined by 'x', e.g. 24x24, and commas between nets") from None
         problem = width_problem(shape)
         if problem:
-            raise SculptbenchError(f"invalid --arch {part!r}; {problem}")
+            raise SculptbenchError(f"invalid --arch {_short(part)}; {problem}")
         archs.append(shape)
     return archs
+
+
+def _short(text: str) -> str:
+    """``text`` quoted for a one-line message, shortened when long."""
+    return repr(text) if len(text) <= 60 else repr(text[:40]) + f"... ({len(text):,} characters)"
 
 
 def split_names(text: str | Sequence[str] | None) -> list[str]:
@@ -61,6 +69,7 @@ def split_names(text: str | Sequence[str] | None) -> list[str]:
         if p and p not in out:
             out.append(p)
     return out
+
 
 def parse_params(items: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Parse ``--param COMPONENT.KEY=VALUE`` items into ``{component: {key: value}}`` (values as YAML)."""

@@ -11,6 +11,8 @@ cells of one group: what an executor schedules.
 from __future__ import annotations
 
 import fnmatch
+import os
+import socket
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -251,9 +253,11 @@ def select_tasks(registry: Registry, selectors: Sequence[str]) -> list[Task]:
 
 
 def make_units(spec: RunSpec, groups: Sequence[Group], skip: set[str] | None = None, only: set[str] | None = None) -> list[WorkUnit]:
-    """One unit per group with the cells not in ``skip`` (and, if given, in ``only``)."""
+    """One unit per group with the cells not in ``skip`` (and, if given, in ``only``); their cache
+    serves this process's run (it is written only while this process lives)."""
     skip = skip or set()
-    cache = CacheLocation(str(spec.cache_dir) if spec.cache_dir is not None else None, spec.force)
+    owner = (socket.gethostname(), os.getpid())
+    cache = CacheLocation(str(spec.cache_dir) if spec.cache_dir is not None else None, spec.force, owner)
     units = []
     for group in groups:
         keys = [group.keys[(seed, d)] for seed in group.seeds for d, _ in group.detectors]

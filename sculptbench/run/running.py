@@ -30,6 +30,7 @@ from sculptbench.run.cache import (
     log_stage,
     network_digest,
     normalise_metrics,
+    producer,
 )
 from sculptbench.run.selection import prune_cells
 
@@ -72,12 +73,13 @@ def scored_networks(registry: Registry, group: Group, detector: str, cache_dir: 
         sizes = [group.task.n_inputs, *group.hidden, group.task.n_outputs]
         for seed, key in zip(seeds, cell_keys):
             pkey = keys.prune_key(group, seed, kernel_fingerprint(group.device))
-            hit = cache.load_network(pkey, sizes)
+            hit = cache.load_network(pkey, sizes, made_by=_pruner_producer(group))
             found = None
             if hit is not None:
                 dparams = dict(group.detectors)[detector]
-                dkey = keys.detect_key(pkey, detector, group.versions["detectors"][detector], dparams, network_digest(hit[0]))
-                found = cache.load_detection(dkey, hit[0])
+                version = group.versions["detectors"][detector]
+                dkey = keys.detect_key(pkey, detector, version, dparams, network_digest(hit[0]))
+                found = cache.load_detection(dkey, hit[0], made_by=producer("detector", detector, version))
             out.append(ScoredNetwork(cells[key], hit[0] if hit else None, found[0] if found else None))
     return out
 
@@ -99,8 +101,9 @@ def run_unit(unit: WorkUnit, registry: Registry, emit: Callable[[tuple], None]) 
     nets: dict[int, SculptedNetwork] = {}
     seconds: dict[int, float] = {}
     status: dict[int, str] = {}
+    made_by = _pruner_producer(group)
     for seed in seeds:
-        hit = cache.load_network(pkeys[seed], sizes)
+        hit = cache.load_network(pkeys[seed], sizes, made_by=made_by)
         if hit is not None:
             nets[seed], seconds[seed] = hit
             status[seed] = "hit"
@@ -127,7 +130,7 @@ def run_unit(unit: WorkUnit, registry: Registry, emit: Callable[[tuple], None]) 
                     prune_errors[seed] = f"pruner {group.pruner!r}: {net.info['error']}"
                 else:
                     nets[seed] = net
-                    status[seed] = _save(cache.save_network, pkeys[seed], net, each)
+                    status[seed] = _save(cache.save_network, pkeys[seed], net, each, made_by)
                     log_stage("prune", pkeys[seed])
     for seed in seeds:
         net = nets.get(seed)
@@ -161,7 +164,9 @@ def _detect_and_score(cell: Cell, unit: WorkUnit, registry: Registry, net: Sculp
     group, cache = unit.group, StageCache.at(unit.cache)
     # The detection's key covers the network's content, and each score's key the detection's:
     # a cached detection and score always belong to this very network.
-    dkey = keys.detect_key(pkey, dname, group.versions["detectors"][dname], dparams, network_digest(net))
+    dversion = group.versions["detectors"][dname]
+    dkey = keys.detect_key(pkey, dname, dversion, dparams, network_digest(net))
+    dmade = producer("detector", dname, dversion)
 
     def detect() -> Detection:
         raw = _component(registry, "detector", dname).detect(net, group.task, dparams, seed)
@@ -169,7 +174,8 @@ def _detect_and_score(cell: Cell, unit: WorkUnit, registry: Registry, net: Sculp
         # What the scorers see is exactly what the cache stores and returns.
         return detection_from_json(detection_to_json(raw))
 
-    stage = _cached_stage(cell, ("detector", dname), dkey, lambda k: cache.load_detection(k, net), cache.save_detection, detect)
+    stage = _cached_stage(cell, ("detector", dname), dkey, lambda k: cache.load_detection(k, net, dmade),
+                          partial(_save_as, cache.save_detection, dmade), detect)
     if stage is None:
         return
     detection, cell.timings["detect"], state = stage
@@ -179,8 +185,10 @@ def _detect_and_score(cell: Cell, unit: WorkUnit, registry: Registry, net: Sculp
     ddigest = detection_digest(detection)
     total = 0.0
     for sname, soptions in group.scorers:
-        skey = keys.score_key(dkey, sname, group.versions["scorers"][sname], soptions, ddigest)
+        sversion = group.versions["scorers"][sname]
+        skey = keys.score_key(dkey, sname, sversion, soptions, ddigest)
         scorer = registry.components["scorer"].get(sname)
+        smade = producer("scorer", sname, sversion)
 
         def score() -> dict[str, Any]:
             record = _component(registry, "scorer", sname).score(detection, net, group.task, soptions, seed)
@@ -188,7 +196,8 @@ def _detect_and_score(cell: Cell, unit: WorkUnit, registry: Registry, net: Sculp
             return normalise_metrics(dict(record.metrics))
 
         begin = partial(emit, ("begin", cell.cell_key, f"scorer {sname!r}"))
-        stage = _cached_stage(cell, ("scorer", sname), skey, lambda k: cache.load_score(k, scorer), cache.save_score, score, begin)
+        stage = _cached_stage(cell, ("scorer", sname), skey, lambda k, scorer=scorer, smade=smade: cache.load_score(k, scorer, smade),
+                              partial(_save_as, cache.save_score, smade), score, begin)
         if stage is None:
             return
         metrics, seconds, state = stage
@@ -238,12 +247,36 @@ def _cached_stage(cell: Cell, component: tuple[str, str], key: str, load: Callab
     return result, seconds, state
 
 
+def _pruner_producer(group: Group) -> dict[str, Any]:
+    """The producer of a group's pruned networks: its pruner, with versions."""
+    return producer("pruner", group.pruner, group.versions["pruner"])
+
+
+def _save_as(save: Callable[..., None], made_by: dict[str, Any], key: str, result: Any, seconds: float) -> None:
+    save(key, result, seconds, made_by)
+
+
+#: How a cell's ``config["cache"]`` marks a stage result that could not be stored.
+NOT_STORED = "miss (not stored: "
+
+
+def unstored_reason(cell: Cell) -> str | None:
+    """Why a stage result of ``cell`` could not be stored in the cache (e.g. ``[Errno 28] No space
+    left on device``), or ``None`` when every stage was stored or read."""
+    states = cell.config.get("cache") or {}
+    for state in [states.get("prune"), states.get("detect"), *(states.get("score") or {}).values()]:
+        if isinstance(state, str) and state.startswith(NOT_STORED):
+            return state[len(NOT_STORED):-1]
+    return None
+
+
 def _save(save: Callable[..., None], *args: Any) -> str:
-    """Write a stage result to the cache; a cache that cannot be written is not fatal."""
+    """Write a stage result to the cache; a cache that cannot be written (a full disk) is not
+    fatal: the stage's state says why (the coordinator warns once per run)."""
     try:
         save(*args)
     except OSError as exc:
-        return f"miss (not stored: {exc})"
+        return f"{NOT_STORED}{' '.join(str(exc).split())})"
     return "miss"
 
 

@@ -61,7 +61,12 @@ class _UniqueKeyLoader(_BaseLoader):  # type: ignore[misc, valid-type]
             for key_node, value_node in node.value:
                 if isinstance(key_node, yaml.ScalarNode):
                     if key_node.tag == "tag:yaml.org,2002:merge":
-                        continue
+                        # A merge key copies another mapping in (through an alias, `<<: *name`): refused like aliases.
+                        raise CircuitSpecError(
+                            source, _join(path, "<<") if path else "<<",
+                            f"YAML merge key (line {key_node.start_mark.line + 1}) refused: merge keys copy mappings through "
+                            "aliases, which can expand a small file without bound; write the keys out",
+                        )
                     key = key_node.value
                     line = key_node.start_mark.line + 1
                     if key in lines:
