@@ -95,7 +95,9 @@ def html_page(store: Any, cells: list, runs: list, results: str, metric: str, un
     boards, selected = html_report.boards_for(cells, metric, runs, untrainable)
     registry = _registry()
     cards = html_report.cards_for(cells, lambda kind, name: describe_component(registry, kind, name))
-    shown = cache_dir or str(Path(results).parent / ".sculptbench-cache")
-    cache = Path(cache_dir).resolve() if cache_dir else Path(results).resolve().parent / ".sculptbench-cache"
+    from sculptbench.run.cache import cache_root
+
+    cache = Path(cache_root(cache_dir))
+    shown = cache_dir or str(cache)
     networks = network_figures(store, cells, registry, cache, shown_as=shown)
     return html_report.render(html_report.Page(boards, selected, cards, networks, source=str(results), version=__version__))

@@ -28,7 +28,7 @@ from sculptbench.contracts.text import terminal_safe
               help="count: untrainable cells enter the means (as failures, 0, for success and its aspects); exclude: leave them out. Either way each entry shows how many there were.")
 @click.option("--output", "-o", default=None, type=click.Path(dir_okay=False), help="Write the report to this file instead of printing it (needed by --format html).")
 @click.option("--cache", "cache_dir", default=None, type=click.Path(file_okay=False),
-              help="--format html: the stage cache its network drawings are read from (default: .sculptbench-cache next to --results).")
+              help="--format html: the stage cache its network drawings are read from (default: the runs' default, see `run --help`).")
 @click.option("--throughput", is_flag=True, help="Print cells per minute of compute per pruner (or per --group-by rows) instead of the leaderboard.")
 @click.pass_context
 @user_errors

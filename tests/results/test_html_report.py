@@ -5,9 +5,11 @@ saying that the network is not there)."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -246,7 +248,7 @@ def test_networks_come_from_the_stage_cache_or_the_page_says_they_are_not_there(
         (svg,) = figure.iter("svg")
         assert len(list(svg.iter("circle"))) == 8 + 12 + 2  # inputs, hidden units, outputs of the dense network
         assert re.search(r"bool/overlap-o0-u1 12 seed 0 \(cell \d+\); density 1\.000, \d+ modules", figure.find("figcaption")[0].text)
-    shutil.rmtree(tmp_path / ".sculptbench-cache" / "prune")
+    shutil.rmtree(Path(os.environ["SCULPTBENCH_CACHE"]) / "prune")
     assert invoke("report", "--results", tmp_path / "r.db", "--format", "html", "-o", out).exit_code == 0
     figures = [f for f in Tree(out.read_text()).root.iter("figure") if f.attrs.get("class") == "network"]
     assert all(not list(f.iter("svg")) and "not in the stage cache at" in f.text and "--cell-id" in f.text for f in figures)
