@@ -277,7 +277,7 @@ def _yaml(params: GeneratorParams, levels: list[list[_Module]], draw: int) -> st
         "description: >-",
         f"  {params.levels} levels of {params.modules} modules. A level-1 module reads {params.fanin} inputs, sharing {params.overlap} with",
         f"  the next; a higher module combines up to {params.fanin} lower modules, one of them of the level just below.",
-        f"  Each top module drives {1 + params.reuse} outputs. Gate set {params.gates}, seed {params.seed}.",
+        f"  Each top module drives {1 + params.reuse} output{'s' if params.reuse else ''}. Gate set {params.gates}, seed {params.seed}.",
         "parameters: {" + ", ".join(f"{f.name}: {getattr(params, f.name)}" for f in fields(params))
         + f", inputs: {params.n_inputs}, generator: {GENERATOR_VERSION}}}",
         "inputs: [" + ", ".join(f"x{j + 1}" for j in range(params.n_inputs)) + "]",
