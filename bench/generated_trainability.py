@@ -10,7 +10,12 @@ the accuracy threshold: at the first attempt, and with the protocol's adaptation
 rates, the attempts that rescued cells, the worst circuits, the time, the peak memory and the
 machine.
 
+``--recipe default`` trains every circuit with sculptbench's default recipe (the paper's
+Boolean one: lr 0.05, batch size 8, 15 epochs) instead of the generator's, as a circuit a user
+writes without a ``training`` key is trained.
+
     python bench/generated_trainability.py [--circuits 200] [--seeds 4] [--sample-seed 2026] [--max-inputs 10]
+    python bench/generated_trainability.py --circuits 80 --max-inputs 6 --recipe default
 """
 
 from __future__ import annotations
@@ -34,9 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample-seed", type=int, default=2026)
     parser.add_argument("--max-inputs", type=int, default=10)
     parser.add_argument("--adapt", type=int, default=None, help="the protocol's adapt budget (default: its default)")
+    parser.add_argument("--recipe", choices=("generator", "default"), default="generator",
+                        help="train with each circuit's own recipe, or with sculptbench's default one")
     args = parser.parse_args(argv)
 
-    from sculptbench.api import SculptbenchError
+    from sculptbench.api import SculptbenchError, TrainingConfig
     from sculptbench.plugin.registry import load_registry
     from sculptbench.plugins.tasks.boolean.generate_cmd import generated_task
     from sculptbench.plugins.tasks.boolean.generator import generate
@@ -63,8 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(tasks)} circuits generated and loaded (ground-truth check passed: {len(tasks)}), {len(refused)} parameter sets "
           f"refused by the generator, in {generated_s:.1f} s", flush=True)
     cells = []
+    recipe = TrainingConfig().__dict__ if args.recipe == "default" else None
     for i, task in enumerate(tasks, 1):
-        cells += trainability(registry, task, range(args.seeds), args.adapt)
+        cells += trainability(registry, task, range(args.seeds), args.adapt, recipe)
         if i % 20 == 0:
             print(f"  {i}/{len(tasks)} circuits: {rate(cells, 'first'):.3f} first attempt, {rate(cells):.3f} with adaptation "
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)
@@ -74,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     for c in cells:
         by_task[c.task].append(c)
     worst = sorted(by_task.items(), key=lambda kv: rate(kv[1]))[:8]
-    print(f"cells: {len(cells)} ({len(tasks)} circuits x default archs x {args.seeds} seeds)")
+    print(f"cells: {len(cells)} ({len(tasks)} circuits x default archs x {args.seeds} seeds), recipe: {args.recipe}")
     print(f"trained at the first attempt: {sum(c.first for c in cells)} = {rate(cells, 'first'):.3f}")
     print(f"trained with the adaptation: {sum(c.final for c in cells)} = {rate(cells):.3f} (target 0.95)")
     print("trained at attempt: " + ", ".join(f"{k}: {attempts[k]}" for k in sorted(attempts)))

@@ -66,9 +66,11 @@ class CellTrainability:
     attempt: int
 
 
-def trainability(registry: Any, task: Any, seeds: Sequence[int], adapt: int | None = None) -> list[CellTrainability]:
+def trainability(registry: Any, task: Any, seeds: Sequence[int], adapt: int | None = None,
+                 training: dict[str, Any] | None = None) -> list[CellTrainability]:
     """Every cell of ``task`` at its default architectures and ``seeds``, pruned by ``dense`` with
-    one start each under the protocol (``adapt``: its budget; ``None``: the default)."""
+    one start each under the protocol (``adapt``: its budget; ``None``: the default; ``training``:
+    recipe fields over the task's, as ``--lr``, ``--epochs`` and ``--batch-size`` do)."""
     from sculptbench.run.planning import RunSpec, plan
     from sculptbench.run.selection import prune_cells
 
@@ -76,7 +78,7 @@ def trainability(registry: Any, task: Any, seeds: Sequence[int], adapt: int | No
     if adapt is not None:
         params["adapt"] = adapt
     spec = RunSpec(tasks=[task], pruners=["dense"], detectors=["louvain"], scorers=["structure"], seeds=list(seeds),
-                   params={"dense": params})
+                   params={"dense": params}, training_overrides=dict(training or {}))
     out = []
     for group in plan(registry, spec):
         nets = prune_cells(registry.pruners["dense"], group, group.seeds, registry)
