@@ -72,7 +72,7 @@ def draw(table: dict, pruners: list[str], n: dict, path: Path, title: str) -> No
         values = [v for v, _ in AXES[axis]]
         for pruner in pruners:
             rates = [table[(axis, v, pruner)] for v in values]
-            errors = [math.sqrt(r * (1 - r) / n[(axis, v, pruner)]) for r in rates]
+            errors = [math.sqrt(r * (1 - r) / n[(axis, v, pruner)]) for v, r in zip(values, rates)]
             ax.errorbar(values, rates, yerr=errors, marker="o", capsize=3, label=pruner)
         ax.set_xlabel(axis)
         ax.set_xticks(values)
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     for axis in axes:
         values = [v for v, _ in AXES[axis]]
         rows = [[pruner, *(f"{table[(axis, v, pruner)]:.2f}" for v in values)] for pruner in pruners]
-        print(f"\n{axis} ({AXES[axis][0][1].format(c='c').replace(f'{axis[0]}{values[0]}', axis[0] + '*')}):")
+        print(f"\n{axis}: {', '.join(pattern.format(c='<c>') for _, pattern in AXES[axis])}")
         print(tabulate(rows, headers=["pruner", *(f"{axis} {v}" for v in values)], tablefmt="github", disable_numparse=True))
     where = machine()
     print(f"\n{args.circuits} circuits x {args.seeds} seeds per point, arch {args.arch}; wall {wall:.0f} s, peak RSS {peak_mib():.0f} MiB "

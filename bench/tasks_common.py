@@ -1,34 +1,24 @@
 """What the task benches share (``generated_trainability.py``, ``builtin_trainability.py``,
-``difficulty_sweep.py``): the machine line, the peak memory, the generator's parameter sample, and
+``difficulty_sweep.py``): the machine line (``reproduction.machine``), the peak memory, the generator's parameter sample, and
 the trainability of a task's cells measured through the protocol itself (``prune_cells`` with the
 ``dense`` pruner: one start per seed, the default adaptation)."""
 
 from __future__ import annotations
 
-import os
-import platform
 import random
-import re
 import resource
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from reproduction import machine  # noqa: E402,F401 - the machine line every bench prints
+
 #: The generator's parameter ranges the trainability bench draws from (docs/results/tasks.md).
 RANGES = {"levels": (1, 2, 3, 4), "modules": (2, 3, 4), "fanin": (2, 3, 4), "reuse": (0, 1, 2, 3),
           "gates": ("aoxt", "t", "ax", "aoxnre")}
-
-
-def machine() -> str:
-    """CPU model, cores, Python and torch versions."""
-    import torch
-
-    model = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        found = re.search(r"^model name\s*:\s*(.+)$", cpuinfo.read_text(), re.M)
-        model = found.group(1).strip() if found else model
-    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__.split('+')[0]}"
 
 
 def peak_mib() -> float:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sculptbench.api import GroundTruth, GroundTruthModule, SculptbenchError, TaskData, TrainingConfig
+from sculptbench.api import GroundTruth, GroundTruthModule, SculptbenchError, TrainingConfig
 from sculptbench.plugins.tasks.mnist.data import DATA_SEED, H, W, DigitSet, _norm_root, data_source, env_root, load_digits
 from sculptbench.plugins.tasks.mnist.task import Composites, MnistTask, Profile, Split, get_profile
 
@@ -121,17 +121,8 @@ def build_halves(kind: str, root: str | None, profile: HalvesProfile) -> Composi
     return Composites(*splits, source=digits_set.source)
 
 
-@lru_cache(maxsize=8)
-def _halves_data(kind: str, root: str | None, profile: HalvesProfile, device: str) -> TaskData:
-    cpu = build_halves(kind, root, profile).task_data()
-    if device == "cpu":
-        return cpu
-    return TaskData(*(t.to(device) for t in (cpu.train_x, cpu.train_y, cpu.val_x, cpu.val_y, cpu.test_x, cpu.test_y)))
-
-
 def clear_halves_caches() -> None:
     """Drop the cached halves composites and their device copies."""
-    _halves_data.cache_clear()
     build_halves.cache_clear()
 
 
@@ -143,32 +134,32 @@ def argmax_accuracy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
 def halves_ground_truth(kind: str) -> GroundTruth:
     """``sum``: a module per half (its pixels) feeding a combiner that drives the ten outputs.
     ``same``: each half's module drives the outputs alone (either half holds the label)."""
-    left = tuple(n for n in INPUT_NAMES if INPUT_GROUPS[n] == "left")
-    right = tuple(n for n in INPUT_NAMES if INPUT_GROUPS[n] == "right")
-    if kind == "sum":
-        modules = (GroundTruthModule("left", reads=left), GroundTruthModule("right", reads=right),
-                   GroundTruthModule("sum", uses=("left", "right"), drives=OUTPUT_NAMES))
+    halves = {side: tuple(n for n in INPUT_NAMES if INPUT_GROUPS[n] == side) for side in ("left", "right")}
+    if kind == "same":  # either half holds the label: nothing has to be combined
+        modules = tuple(GroundTruthModule(side, reads=pixels, drives=OUTPUT_NAMES) for side, pixels in halves.items())
     else:
-        modules = (GroundTruthModule("left", reads=left, drives=OUTPUT_NAMES), GroundTruthModule("right", reads=right, drives=OUTPUT_NAMES))
+        modules = (*(GroundTruthModule(side, reads=pixels) for side, pixels in halves.items()),
+                   GroundTruthModule("sum", uses=tuple(halves), drives=OUTPUT_NAMES))
     return GroundTruth(inputs=INPUT_NAMES, outputs=OUTPUT_NAMES, modules=modules)
 
 
 class HalvesTask(MnistTask):
     """Two MNIST digits resized to 28x14 side by side; see docs/tasks.md."""
 
+    citation = "Filan et al., Clusterability in neural networks, 2021"
     family = "halves-mnist"
     version = "1.0"
-    input_names = INPUT_NAMES
+    #: Pixel input -> its half (column < 14: "left").
     input_groups = INPUT_GROUPS
-    citation = "Filan et al., Clusterability in neural networks, 2021"
+    input_names = INPUT_NAMES
 
-    def __init__(self, kind: str, root: str | os.PathLike | None = None, profile: str | Profile | None = None):
-        if kind not in HALVES_KINDS:
-            raise SculptbenchError(f"unknown halves-MNIST task kind {kind!r}; valid: {', '.join(HALVES_KINDS)}")
-        self.kind = kind
-        self.name = f"halves-mnist/{kind}"
-        self.ground_truth = halves_ground_truth(kind)
-        self.configure(root, profile)
+    kinds = HALVES_KINDS
+    prefix = "halves-mnist"
+    what = "halves-MNIST"
+
+    def kind_ground_truth(self, kind: str) -> GroundTruth:
+        """The ground truth of task ``kind`` (:func:`halves_ground_truth`)."""
+        return halves_ground_truth(kind)
 
     def configure(self, root: str | os.PathLike | None = None, profile: str | Profile | None = None) -> None:
         """Use MNIST from ``root`` (``None``: the embedded subset) and the sizes and recipe that
@@ -185,10 +176,6 @@ class HalvesTask(MnistTask):
         self.task_parameters = {"profile": self.halves.name}
         self.__doc__ = ("Two MNIST digits at half width side by side; 10 outputs: one-hot of (left + right) mod 10" if self.kind == "sum"
                         else "Two MNIST digits of one class at half width side by side; 10 outputs: one-hot of the class (control)")
-
-    def data(self, device: torch.device | str = "cpu") -> TaskData:
-        """The cached composites on ``device`` (the same tensor objects on every call)."""
-        return _halves_data(self.kind, self.root, self.halves, str(torch.device(device)))
 
     def composites(self) -> Composites:
         """The cached CPU composites with how they were made (image ids, digits)."""
