@@ -119,3 +119,10 @@ def test_generate_errors_are_one_line_exit_2(tmp_path, args, message):
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+
+
+def test_run_takes_a_generated_circuit_by_name(tmp_path):
+    result = CliRunner().invoke(main, ["run", "--tasks", "gen/l1-m2-f2-s1", "--pruners", "dense", "--detectors", "louvain",
+                                       "--arch", "8", "--seeds", "1", "--results", str(tmp_path / "r.db")])
+    assert result.exit_code == 0, result.output
+    assert "l1-m2-f2-r0-o0-s1" in result.stdout and "cells: ok 1" in result.stdout
