@@ -9,12 +9,13 @@ Three sweeps of generated circuits (docs/tasks.md), each moving one parameter fr
 
 At each point ``--circuits`` circuits (draw seeds 0..c-1) x ``--seeds`` network seeds are run by
 ``sculptbench run``'s own path (every ``--pruners``, detector ``sculpting``, scorer ``structure``,
-architecture ``--arch``, each task's recipe, the protocol's defaults with its adaptation); an
-untrainable cell counts as a failure, as in the leaderboard. Prints the success rate per point and
-pruner, and draws one panel per axis (``--figure``), with the time, the peak memory and the machine.
+architecture ``--arch``, each task's recipe, the protocol's defaults with its adaptation). Prints,
+per point and pruner, the success rate (an untrainable cell counts as a failure, as in the
+leaderboard) and the mean of each other ``--metrics`` entry over the scored cells, and draws one
+panel per axis and metric (``--figure``), with the time, the peak memory and the machine.
 
     python bench/difficulty_sweep.py [--circuits 3] [--seeds 2] [--pruners iterative,magnitude,dense] [--arch 24x24]
-                                     [--jobs 2] [--figure docs/img/difficulty.png]
+                                     [--metrics success,input_ari] [--jobs 2] [--figure docs/img/difficulty.png]
 """
 
 from __future__ import annotations
@@ -55,31 +56,44 @@ def run_cells(registry, selectors, args, results: Path):
     return cells
 
 
-def success(cell) -> float:
-    """1 for a cell the structure scorer calls a success, else 0 (untrainable and error cells too)."""
-    return float(cell.status == "ok" and bool(cell.metrics.get("structure.success")))
+def value(cell, metric: str) -> float | None:
+    """``success``: 1 for a cell the structure scorer calls a success, else 0 (untrainable and error
+    cells too); any other metric: its value on a scored cell (``None`` elsewhere)."""
+    if metric == "success":
+        return float(cell.status == "ok" and bool(cell.metrics.get("structure.success")))
+    found = cell.metrics.get(f"structure.{metric}") if cell.status == "ok" else None
+    return None if found is None else float(found)
 
 
-def draw(table: dict, pruners: list[str], n: dict, path: Path, title: str) -> None:
-    """One panel per axis: success rate per pruner, with binomial standard errors."""
+def mean_of(cells, metric: str) -> tuple[float, int]:
+    """The mean of ``metric`` over ``cells`` that have a value, and how many did."""
+    values = [v for v in (value(c, metric) for c in cells) if v is not None]
+    return (sum(values) / len(values) if values else float("nan")), len(values)
+
+
+def draw(table: dict, pruners: list[str], metrics: list[str], path: Path, title: str) -> None:
+    """One panel per axis (columns) and metric (rows), a line per pruner; success with binomial
+    standard errors."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(AXES), figsize=(4.2 * len(AXES), 3.4), sharey=True)
-    for ax, axis in zip(axes, AXES):
-        values = [v for v, _ in AXES[axis]]
-        for pruner in pruners:
-            rates = [table[(axis, v, pruner)] for v in values]
-            errors = [math.sqrt(r * (1 - r) / n[(axis, v, pruner)]) for v, r in zip(values, rates)]
-            ax.errorbar(values, rates, yerr=errors, marker="o", capsize=3, label=pruner)
-        ax.set_xlabel(axis)
-        ax.set_xticks(values)
-        ax.set_ylim(-0.05, 1.05)
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("structure.success")
-    axes[-1].legend(loc="best", fontsize=8)
+    fig, grid = plt.subplots(len(metrics), len(AXES), figsize=(4.2 * len(AXES), 3.2 * len(metrics)), sharey="row", squeeze=False)
+    for row, metric in enumerate(metrics):
+        for ax, axis in zip(grid[row], AXES):
+            values = [v for v, _ in AXES[axis]]
+            for pruner in pruners:
+                points = [table[(axis, v, pruner, metric)] for v in values]
+                means = [m for m, _ in points]
+                errors = [math.sqrt(m * (1 - m) / n) if metric == "success" and n else 0.0 for m, n in points]
+                ax.errorbar(values, means, yerr=errors, marker="o", capsize=3, label=pruner)
+            ax.set_xlabel(axis)
+            ax.set_xticks(values)
+            ax.set_ylim(-0.05, 1.05)
+            ax.grid(alpha=0.3)
+        grid[row][0].set_ylabel(f"structure.{metric}")
+    grid[0][-1].legend(loc="best", fontsize=8)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--arch", default="24x24")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--axes", default=",".join(AXES))
+    parser.add_argument("--metrics", default="success,input_ari", help="success first, then other structure metrics")
     parser.add_argument("--figure", type=Path, default=None)
     args = parser.parse_args(argv)
 
@@ -105,9 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     registry = load_registry(entry_points=False)
     pruners = args.pruners.split(",")
     axes = args.axes.split(",")
+    metrics = args.metrics.split(",")
     t0 = time.perf_counter()
     table: dict = {}
-    counts: dict = {}
     with tempfile.TemporaryDirectory(prefix="sweep-") as tmp:
         for axis in axes:
             for value, pattern in AXES[axis]:
@@ -115,22 +130,23 @@ def main(argv: list[str] | None = None) -> int:
                 cells = run_cells(registry, selectors, args, Path(tmp) / f"{axis}-{value}.db")
                 for pruner in pruners:
                     mine = [c for c in cells if c.pruner.split("[")[0] == pruner]
-                    table[(axis, value, pruner)] = sum(map(success, mine)) / len(mine)
-                    counts[(axis, value, pruner)] = len(mine)
+                    for metric in metrics:
+                        table[(axis, value, pruner, metric)] = mean_of(mine, metric)
                     untrainable = sum(c.status == "untrainable" for c in mine)
-                    print(f"{axis}={value} {pruner}: {table[(axis, value, pruner)]:.2f} of {len(mine)} cells"
+                    shown = ", ".join(f"{m} {table[(axis, value, pruner, m)][0]:.2f}" for m in metrics)
+                    print(f"{axis}={value} {pruner}: {shown} over {len(mine)} cells"
                           f"{f' ({untrainable} untrainable)' if untrainable else ''} ({time.perf_counter() - t0:.0f} s)", flush=True)
     wall = time.perf_counter() - t0
     for axis in axes:
         values = [v for v, _ in AXES[axis]]
-        rows = [[pruner, *(f"{table[(axis, v, pruner)]:.2f}" for v in values)] for pruner in pruners]
+        rows = [[pruner, metric, *(f"{table[(axis, v, pruner, metric)][0]:.2f}" for v in values)] for metric in metrics for pruner in pruners]
         print(f"\n{axis}: {', '.join(pattern.format(c='<c>') for _, pattern in AXES[axis])}")
-        print(tabulate(rows, headers=["pruner", *(f"{axis} {v}" for v in values)], tablefmt="github", disable_numparse=True))
+        print(tabulate(rows, headers=["pruner", "metric", *(f"{axis} {v}" for v in values)], tablefmt="github", disable_numparse=True))
     where = machine()
     print(f"\n{args.circuits} circuits x {args.seeds} seeds per point, arch {args.arch}; wall {wall:.0f} s, peak RSS {peak_mib():.0f} MiB "
           f"(this process), machine: {where}")
     if args.figure is not None and set(axes) == set(AXES):
-        draw(table, pruners, counts, args.figure,
+        draw(table, pruners, metrics, args.figure,
              f"structure.success of sculpting on generated circuits ({args.circuits} circuits x {args.seeds} seeds per point, {args.arch})")
         print(f"figure: {args.figure}")
     return 0
