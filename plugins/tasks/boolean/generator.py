@@ -4,16 +4,16 @@ A circuit has ``levels`` levels of ``modules`` modules each. A level-1 module re
 ``fanin`` inputs, adjacent windows sharing ``overlap`` inputs, so the circuit has
 ``modules x fanin - (modules - 1) x overlap`` inputs. A module of a higher level combines
 ``fanin`` modules (or all there are below it): one of the level just below, the others of any
-lower level, drawn at random. Each module is one gate whose operator is drawn from the gate set (``table``: a random
-truth table that depends on all its wires). Each top-level module drives ``1 + reuse`` outputs
+lower level, drawn at random. Each module is one gate whose operator is drawn from the gate set
+(``table``: a random truth table that depends on all its wires). Each top-level module drives ``1 + reuse`` outputs
 (the paper's reuse: one sub-function read by several outputs), outputs alternating over the top
 modules as in the paper's families.
 
 A draw is kept only if its ground truth is exact: every module below the top is used; every
 module's function depends on exactly the inputs it reaches and on each module it uses (it is no
 function of the others alone); no two modules compute the same function or its negation (a module
-equal to another would be one module, not two). Otherwise the next draw is
-taken, up to :data:`MAX_DRAWS`.
+equal to another would be one module, not two). Otherwise the next draw is taken, up to
+:data:`MAX_DRAWS`.
 
 Every random choice comes from SHA-256 of the circuit's canonical name, the draw and a counter,
 and the YAML is written out by hand, so the same parameters give the same bytes on any machine,
@@ -278,7 +278,9 @@ def _yaml(params: GeneratorParams, levels: list[list[_Module]], draw: int) -> st
         f"  {params.levels} levels of {params.modules} modules. A level-1 module reads {params.fanin} inputs, sharing {params.overlap} with",
         f"  the next; a higher module combines up to {params.fanin} lower modules, one of them of the level just below.",
         f"  Each top module drives {1 + params.reuse} output{'s' if params.reuse else ''}. Gate set {params.gates}, seed {params.seed}.",
-        "parameters: {" + ", ".join(f"{f.name}: {getattr(params, f.name)}" for f in fields(params))
+        # The gate set is quoted: unquoted, YAML reads a set such as "on" or "no" as a boolean.
+        "parameters: {" + ", ".join(f'{f.name}: "{params.gates}"' if f.name == "gates" else f"{f.name}: {getattr(params, f.name)}"
+                                    for f in fields(params))
         + f", inputs: {params.n_inputs}, generator: {GENERATOR_VERSION}}}",
         "inputs: [" + ", ".join(f"x{j + 1}" for j in range(params.n_inputs)) + "]",
         "gates:",
