@@ -58,7 +58,7 @@ class AdaptStep:
 #: The adaptation ladder (docs/protocol.md, "Every cell trains"): attempt ``k`` of a cell whose
 #: dense network missed the threshold trains with step ``k``; measured on generated circuits by
 #: bench/generated_trainability.py (docs/results/tasks.md).
-ADAPT_LADDER = (AdaptStep(2, 1.0, False), AdaptStep(4, 0.4, True), AdaptStep(8, 0.2, True))
+ADAPT_LADDER = (AdaptStep(2, 1.0, False), AdaptStep(4, 0.5, True), AdaptStep(8, 0.5, True))
 
 
 def adapt_budget(attempts: int) -> int:

@@ -53,11 +53,11 @@ def group_for(task, pruner, seeds, user=None):
 
 
 def test_the_ladder_and_its_budget_are_what_the_docs_state():
-    # docs/protocol.md: x2 epochs from the same start, then x4 epochs at 0.4 x lr and x8 at 0.2 x lr from fresh starts.
-    assert [(s.epochs, s.lr, s.fresh) for s in ADAPT_LADDER] == [(2, 1.0, False), (4, 0.4, True), (8, 0.2, True)]
+    # docs/protocol.md: x2 epochs from the same start, then x4 and x8 epochs at half the lr from fresh starts.
+    assert [(s.epochs, s.lr, s.fresh) for s in ADAPT_LADDER] == [(2, 1.0, False), (4, 0.5, True), (8, 0.5, True)]
     assert adapt_budget(3) == 14 and adapt_budget(0) == 0
     base = TrainingConfig(epochs=15, lr=0.05)
-    assert ADAPT_LADDER[1].training(base) == dataclasses.replace(base, epochs=60, lr=0.05 * 0.4)
+    assert ADAPT_LADDER[1].training(base) == dataclasses.replace(base, epochs=60, lr=0.05 * 0.5)
     assert adapt_restart(restarts=9, attempt=2, restart=3) == 21  # past the cell's own nine starts
 
 
@@ -72,8 +72,8 @@ def test_untrainable_cells_get_the_next_recipes_in_one_call_each(small_task):
     assert pruner.calls[0] == [(s, s, 10, 0.05) for s in range(4)]
     assert pruner.calls[1] == [(s, s, 20, 0.05) for s in (1, 2, 3)]
     fresh2 = adapt_restart(1, 2, 0)
-    assert pruner.calls[2] == [(s, restart_seed(s, fresh2), 40, pytest.approx(0.02)) for s in (2, 3)]
-    assert pruner.calls[3] == [(3, restart_seed(3, adapt_restart(1, 3, 0)), 80, pytest.approx(0.01))]
+    assert pruner.calls[2] == [(s, restart_seed(s, fresh2), 40, pytest.approx(0.025)) for s in (2, 3)]
+    assert pruner.calls[3] == [(3, restart_seed(3, adapt_restart(1, 3, 0)), 80, pytest.approx(0.025))]
     assert len(pruner.calls) == 4
     assert "adapted" not in nets[0].info  # trained at once: untouched
     one = nets[1].info["adapted"]
