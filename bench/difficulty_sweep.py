@@ -3,7 +3,8 @@
 Three sweeps of generated circuits (docs/tasks.md), each moving one parameter from a base:
 
 - levels 1..4: ``gen/l{L}-m3-f2-r0-o0-s{c}`` (6 inputs, 3 modules per level);
-- reuse 0..3: ``gen/l2-m2-f2-r{R}-o0-s{c}`` (4 inputs, each top module driving 1 + R outputs);
+- reuse 0..3: ``gen/l1-m2-f3-r{R}-o1-s{c}`` (5 inputs, two modules sharing one, each driving 1 + R
+  outputs);
 - overlap 0..3: ``gen/l1-m2-f4-r1-o{O}-gt-s{c}`` (8 - O inputs, two table modules sharing O inputs,
   the shape of the paper's input-overlap family).
 
@@ -33,7 +34,7 @@ from tasks_common import machine, peak_mib  # noqa: E402
 
 AXES = {
     "levels": [(v, f"gen/l{v}-m3-f2-r0-o0-s{{c}}") for v in (1, 2, 3, 4)],
-    "reuse": [(v, f"gen/l2-m2-f2-r{v}-o0-s{{c}}") for v in (0, 1, 2, 3)],
+    "reuse": [(v, f"gen/l1-m2-f3-r{v}-o1-s{{c}}") for v in (0, 1, 2, 3)],
     "overlap": [(v, f"gen/l1-m2-f4-r1-o{v}-gt-s{{c}}") for v in (0, 1, 2, 3)],
 }
 
