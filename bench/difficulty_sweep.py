@@ -148,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
           f"(this process), machine: {where}")
     if args.figure is not None and set(axes) == set(AXES):
         draw(table, pruners, metrics, args.figure,
-             f"structure.success of sculpting on generated circuits ({args.circuits} circuits x {args.seeds} seeds per point, {args.arch})")
+             f"sculpting's modules scored by structure, on generated circuits ({args.circuits} circuits x {args.seeds} seeds "
+             f"per point, {args.arch}; untrainable cells count as failures for success)")
         print(f"figure: {args.figure}")
     return 0
 
