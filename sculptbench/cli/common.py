@@ -134,6 +134,9 @@ class PluginGroup(click.Group):
                 built[name] = command.build()
             except Exception as exc:  # noqa: BLE001 - a broken plugin command must not take the CLI down
                 click.echo(f"warning: command {name!r} of a plugin could not be built and is left out: {exc}", err=True)
+                continue
+            if built[name].callback is not None:  # a plugin's SculptbenchError is one line and exit status 2, as ours
+                built[name].callback = user_errors(built[name].callback)
         return built
 
     def _plugin_commands(self) -> dict[str, click.Command]:

@@ -184,6 +184,8 @@ def list_cmd(kind, name, as_json):
         headers = [singular, "package", "version", "options", "description"]
     echo(tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True))
     if singular == "pruner":
-        echo("\nEvery pruner but published also takes the protocol's options: restarts, select, select_detector, oracle_scorer, oracle_metric.")
+        from sculptbench.contracts.protocol import PROTOCOL_OPTIONS
+
+        echo(f"\nEvery pruner but published also takes the protocol's options: {', '.join(PROTOCOL_OPTIONS)}.")
     if singular != "task":
         echo(f"\nEvery option with its type, accepted values, default and when it applies: sculptbench list {kind} NAME")

@@ -153,10 +153,26 @@ def run_unit(unit: WorkUnit, registry: Registry, emit: Callable[[tuple], None]) 
                 cell.config["cache"] = {"prune": status[seed]}
             if net.status == "untrainable":
                 cell.status = "untrainable"
-                cell.error = f"the dense network reached accuracy {net.dense_accuracy:.4f}, below the threshold"
+                cell.error = untrainable_error(net, group)
             else:
                 _detect_and_score(cell, unit, registry, net, pkeys[seed], dname, dparams, seed, emit)
             emit(("cell", cell))
+
+
+def untrainable_error(net: SculptedNetwork, group: Group) -> str:
+    """Why a cell is ``untrainable``: its dense networks' accuracies, and that the protocol's
+    adaptation budget (``adapt``) is spent, or off."""
+    adapted = net.info.get("adapted")
+    if adapted:
+        tried = "; ".join(f"{a['dense_accuracy']:.4f} at {a['epochs']} epochs, lr {a['lr']:g}{', fresh start' if a['fresh'] else ''}"
+                          for a in adapted["attempts"] if a["dense_accuracy"] is not None)
+        return (f"the dense network stayed below the threshold in all {len(adapted['attempts'])} attempts ({tried}): the adaptation "
+                f"budget ({group.pruner}.adapt={adapted['budget']}) is spent; raise --epochs or try other seeds")
+    text = f"the dense network reached accuracy {net.dense_accuracy:.4f}, below the threshold"
+    if group.pruner_params.get("adapt") == 0:
+        text += (f", and adaptation is off ({group.pruner}.adapt=0, as under hparams=paper and authors); raise --epochs, "
+                 f"or set {group.pruner}.adapt")
+    return text
 
 
 def _detect_and_score(cell: Cell, unit: WorkUnit, registry: Registry, net: SculptedNetwork, pkey: str, dname: str, dparams: dict,

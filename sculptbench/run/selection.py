@@ -15,20 +15,26 @@ from typing import Any, Sequence
 
 from sculptbench.contracts import checks
 from sculptbench.contracts.components import Pruner
-from sculptbench.contracts.protocol import restart_seed
-from sculptbench.contracts.types import Detection, PruneJob, SculptedNetwork
+from sculptbench.contracts.protocol import ADAPT_LADDER, adapt_restart, restart_seed
+from sculptbench.contracts.types import Detection, PruneJob, SculptedNetwork, TrainingConfig
 from sculptbench.contracts.work import Group
 
 #: Modularities closer than this count as equal (the sparsest of them is kept).
 MODULARITY_TIE = 1e-9
 
 
-def start_jobs(group: Group, seeds: Sequence[int]) -> list[PruneJob]:
-    """One job per start of each cell seed, seed-major: the protocol's ``restarts`` of each."""
+def start_jobs(group: Group, seeds: Sequence[int], training: TrainingConfig | None = None, first_restart: int = 0) -> list[PruneJob]:
+    """One job per start of each cell seed, seed-major: the protocol's ``restarts`` of each.
+
+    ``training`` (default: the group's) and ``first_restart`` (the restart index of each cell's
+    first start, :func:`~sculptbench.contracts.protocol.restart_seed`) serve the adaptation's
+    further attempts.
+    """
     options = group.pruner_params
     restarts = options.get("restarts", 1)
     return [
-        PruneJob(group.task, group.hidden, restart_seed(seed, r), options, group.training, group.device, restart=r, cell_seed=seed)
+        PruneJob(group.task, group.hidden, restart_seed(seed, first_restart + r), options, training or group.training, group.device,
+                 restart=first_restart + r, cell_seed=seed)
         for seed in seeds for r in range(restarts)
     ]
 
@@ -42,8 +48,45 @@ def prune_cells(pruner: Pruner, group: Group, seeds: Sequence[int], registry: An
     :class:`~sculptbench.contracts.checks.InvalidOutput` instead of a network, and one with a
     candidate the pruner could not serve (status ``error``) gets that candidate. Raises
     ``InvalidOutput`` when the pruner returns the wrong number of results.
+
+    A cell whose kept network is ``untrainable`` is pruned again, up to the protocol's ``adapt``
+    times, each attempt with the next step of :data:`~sculptbench.contracts.protocol.ADAPT_LADDER`
+    (all such cells of an attempt in one call); the first attempt that trains is kept, and
+    ``info["adapted"]`` records what every attempt used. A cell that trained at once is untouched.
     """
-    jobs = start_jobs(group, seeds)
+    chosen = _prune_round(pruner, group, seeds, registry, batch, who, group.training, 0)
+    budget = group.pruner_params.get("adapt", 0)
+    tried: dict[int, list[dict[str, Any]]] = {}
+    for attempt, step in enumerate(ADAPT_LADDER[:budget], 1):
+        left = [i for i, net in enumerate(chosen) if isinstance(net, SculptedNetwork) and net.status == "untrainable"]
+        if not left:
+            break
+        training = step.training(group.training)
+        first = adapt_restart(group.pruner_params.get("restarts", 1), attempt, 0) if step.fresh else 0
+        again = _prune_round(pruner, group, [seeds[i] for i in left], registry, batch, who, training, first)
+        for i, net in zip(left, again):
+            record = tried.setdefault(i, [_attempt_record(0, group.training, False, chosen[i])])
+            if isinstance(net, SculptedNetwork):
+                record.append(_attempt_record(attempt, training, step.fresh, net))
+            if not isinstance(net, SculptedNetwork) or net.status != "untrainable":
+                chosen[i] = net  # trained (or failed: an error row says why)
+    for i, record in tried.items():
+        net = chosen[i]
+        if isinstance(net, SculptedNetwork):
+            net.info["adapted"] = {"attempts": record, "budget": budget, "spent": net.status == "untrainable"}
+    return chosen
+
+
+def _attempt_record(attempt: int, training: TrainingConfig, fresh: bool, net: Any) -> dict[str, Any]:
+    """What one attempt of a cell used, and how its dense network did."""
+    dense = net.dense_accuracy if isinstance(net, SculptedNetwork) else None
+    return {"attempt": attempt, "epochs": training.epochs, "lr": training.lr, "fresh": fresh, "dense_accuracy": dense}
+
+
+def _prune_round(pruner: Pruner, group: Group, seeds: Sequence[int], registry: Any, batch: bool, who: str,
+                 training: TrainingConfig, first_restart: int) -> list[SculptedNetwork | checks.InvalidOutput]:
+    """One attempt of ``seeds``: their starts with ``training``, pruned, and one network kept per cell."""
+    jobs = start_jobs(group, seeds, training, first_restart)
     per_job = pruner.candidates(jobs) if batch else [pruner.candidates([job])[0] for job in jobs]
     if not isinstance(per_job, (list, tuple)) or len(per_job) != len(jobs):
         count = len(per_job) if isinstance(per_job, (list, tuple)) else type(per_job).__name__

@@ -20,7 +20,7 @@ def test_wheel_has_no_generic_top_level_packages(tmp_path):
     assert top_level == {"sculptbench", next(t for t in top_level if t.endswith(".dist-info"))}
     assert not any(name.startswith(("plugins/", "tasks/")) for name in names)
     yaml_files = [n for n in names if n.startswith("sculptbench/tasks/") and n.endswith(".yaml")]
-    assert len(yaml_files) == 39
+    assert len(yaml_files) == 39 + 7  # the paper's tasks and the classic family
     assert not any("paper_hparams" in name for name in names)  # one table: paper-hparams.csv holds the MNIST rows too
     assert "sculptbench/tasks/paper-hparams.csv" in names  # the paper's published settings (hparams=paper)
     assert "sculptbench/plugins/scorers/structure.py" in names

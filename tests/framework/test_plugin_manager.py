@@ -96,7 +96,7 @@ def test_builtins_load_without_failures(registry):
     assert set(registry.pruners) == {"iterative", "edge", "magnitude", "random", "dense", "published", "lth", "l1", "bimt", "snip", "grasp", "synflow"}
     assert set(registry.detectors) == {"sculpting", "louvain", "spectral", "leiden", "paris", "infomap", "activation", "single", "layers"}
     assert set(registry.scorers) == {"structure", "clusterability"}
-    assert len([n for n in registry.tasks if n.startswith("bool/")]) == 39
+    assert len([n for n in registry.tasks if n.startswith("bool/")]) == 39 + 7  # the paper's and the classic family's
     assert all(isinstance(t, Task) for t in registry.tasks.values())
     assert registry.version_of("pruner", "iterative")["package"] == "sculptbench"
 

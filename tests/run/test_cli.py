@@ -345,8 +345,8 @@ def test_list_tasks_json():
     res = invoke("list", "tasks", "--json")
     assert res.exit_code == 0, res.output
     tasks = json.loads(res.stdout)
-    assert len([t for t in tasks if t["name"].startswith("bool/")]) == 39
-    assert {t["family"] for t in tasks} == {"exemplars", "reuse", "overlap", "levels", "mnist"}
+    assert len([t for t in tasks if t["name"].startswith("bool/")]) == 39 + 7  # the paper's and the classic family's
+    assert {t["family"] for t in tasks} == {"exemplars", "reuse", "overlap", "levels", "classic", "mnist", "halves-mnist"}
     assert TASK in {t["name"] for t in tasks}
 
 

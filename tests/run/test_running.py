@@ -126,7 +126,7 @@ def test_store_is_in_wal_mode(flaky_run):
 def test_untrainable_cell(registry, tmp_path):
     spec = planning.RunSpec(
         tasks=[registry.tasks["bool/reused"]], pruners=["iterative"], detectors=["louvain"], scorers=["structure"],
-        seeds=[0, 1], archs=[(24,)], training_overrides={"epochs": 1},
+        seeds=[0, 1], archs=[(24,)], training_overrides={"epochs": 1}, params={"iterative": {"adapt": 0}},  # no retraining
     )
     store, run_id, cells = execute(registry, spec, tmp_path / "r.db")
     try:
@@ -152,7 +152,8 @@ def test_untrainable_cells_are_not_successes(registry, small_task, tmp_path):
     """Next to a trainable task, an untrainable one scores 0 success (not a missing value)."""
     def spec(task, epochs):
         return planning.RunSpec(tasks=[task], pruners=["dense"], detectors=["louvain"], scorers=["structure"],
-                               seeds=[0, 1], archs=[(24,)], training_overrides={"epochs": epochs})
+                               seeds=[0, 1], archs=[(24,)], training_overrides={"epochs": epochs},
+                               params={"dense": {"adapt": 0}})  # no retraining: the untrainable cells stay so
 
     path = tmp_path / "r.db"
     execute(registry, spec(small_task, 30), path)[0].close()

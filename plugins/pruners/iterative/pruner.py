@@ -37,8 +37,9 @@ AUTHORS_UNIT_STEPS = tuple(float(u) for u in range(70, 0, -5))
 #: What ``hparams=auto`` implies for the protocol unless the task sets it: nine initialisations and
 #: the most modular of the sparsest (the best label-free rule measured, docs/paper-differences.md).
 AUTO_PROTOCOL = {"restarts": 9, "select": "sparsest_modularity"}
-#: The paper's procedures (``paper``, ``authors``) start once and keep the sparsest, whatever the task says.
-PAPER_PROTOCOL = {"restarts": 1, "select": "sparsest"}
+#: The paper's procedures (``paper``, ``authors``) start once, keep the sparsest and never adapt the
+#: recipe (a seed whose dense network misses the threshold stays untrainable), whatever the task says.
+PAPER_PROTOCOL = {"restarts": 1, "select": "sparsest", "adapt": 0}
 _SCHEDULES_WITH_ITERATIONS = ("cosine", "cubic")
 
 
@@ -128,7 +129,7 @@ class SchedulePruner(Pruner):
         return AUTO_PROTOCOL if self.rule(options) == "auto" and self.phase_kinds else {}
 
     def protocol_fixed(self, options: Mapping[str, Any]) -> Mapping[str, Any]:
-        """Under ``hparams=paper`` and ``authors``: one start and the sparsest, as the paper did."""
+        """Under ``hparams=paper`` and ``authors``: one start, the sparsest and no adaptation, as the paper did."""
         return PAPER_PROTOCOL if self.rule(options) in ("paper", "authors") else {}
 
     def candidates_per_start(self, options: Mapping[str, Any]) -> int:

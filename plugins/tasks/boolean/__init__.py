@@ -1,11 +1,14 @@
-"""Boolean-circuit tasks: the paper's 39 circuits (YAML under ``sculptbench.tasks``) and any circuit
-a user writes, selected by its file's path (``--tasks my_circuit.yaml``)."""
+"""Boolean-circuit tasks: the paper's 39 circuits and the classic family (YAML under
+``sculptbench.tasks``), any circuit a user writes, selected by its file's path
+(``--tasks my_circuit.yaml``), and generated circuits (``--tasks gen/l3-m2-f2-r0-o0-s7``,
+``sculptbench generate``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from sculptbench.api import SculptbenchError, Task, TaskSource, hookimpl
+from sculptbench.api import CliCommand, SculptbenchError, Task, TaskSource, hookimpl
+from sculptbench.plugins.tasks.boolean.generate_cmd import GeneratedCircuits, build_generate_command
 from sculptbench.plugins.tasks.boolean.source import CircuitSpecError
 from sculptbench.plugins.tasks.boolean.spec import GATE_OPS, PAPER_ARCHS, CircuitSpec, Gate
 from sculptbench.plugins.tasks.boolean.task import BooleanTask, builtin_task_files, load_builtin_tasks, load_circuit, parse_circuit
@@ -41,5 +44,12 @@ def register_tasks(register):
 
 @hookimpl
 def register_task_sources(register):
-    """Circuit files given by path."""
+    """Circuit files given by path, and generated circuits named ``gen/...``."""
     register(CircuitFiles())
+    register(GeneratedCircuits())
+
+
+@hookimpl
+def register_commands(register):
+    """``sculptbench generate``: write a generated circuit's YAML."""
+    register(CliCommand("generate", build_generate_command))

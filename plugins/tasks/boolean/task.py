@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from sculptbench.api import GroundTruth, Task, TaskData, TrainingConfig
+from sculptbench.plugins.tasks.boolean.check import check_against_function
 from sculptbench.plugins.tasks.boolean.source import CircuitSpecError, _load_yaml
 from sculptbench.plugins.tasks.boolean.spec import DEFAULT_ARCHS, FAMILY_TRAINING, CircuitSpec, _Parser
 from sculptbench.plugins.tasks.boolean.truth import _evaluate
@@ -79,10 +80,15 @@ class BooleanTask(Task):
 def parse_circuit(data: Mapping[str, Any], source: str = "<memory>") -> BooleanTask:
     """Validate an already-loaded spec mapping and build its task.
 
-    ``source`` names the origin in error messages. Raises :class:`CircuitSpecError`.
+    The module graph is checked against the circuit's truth table (:mod:`.check`): each output's
+    modules must read exactly the inputs it depends on. ``source`` names the origin in error
+    messages. Raises :class:`CircuitSpecError`.
     """
     spec = _Parser(str(source)).parse(data)
-    return BooleanTask(spec, source)
+    task = BooleanTask(spec, source)
+    _, y = task.truth_table()
+    check_against_function(str(source), spec.inputs, task.output_names, spec.modules, y.numpy() > 0.5)
+    return task
 
 
 def load_circuit(path: str | Path) -> BooleanTask:

@@ -1,4 +1,5 @@
-"""The MNIST tasks' plugin: ``mnist/two-digits`` and ``mnist/xor`` (docs/mnist.md), and the options
+"""The MNIST tasks' plugin: ``mnist/two-digits`` and ``mnist/xor`` (docs/mnist.md), halves-MNIST
+(``halves-mnist/sum`` and its control ``halves-mnist/same``, docs/tasks.md), and the options
 ``--mnist-root``, ``--download`` and ``--profile`` that it adds to the command line."""
 
 from __future__ import annotations
@@ -8,9 +9,18 @@ from typing import Any
 
 from sculptbench.api import CliOption, SculptbenchError, hookimpl
 from sculptbench.plugins.tasks.mnist.data import ENV_ROOT, _norm_root, download_mnist, load_digits
-from sculptbench.plugins.tasks.mnist.task import ENV_PROFILE, KINDS, PROFILES, MnistTask, Profile, clear_caches, default_tasks, get_profile
+from sculptbench.plugins.tasks.mnist.halves import HALVES_KINDS, HALVES_PROFILES, HalvesTask, clear_halves_caches, halves_tasks
+from sculptbench.plugins.tasks.mnist.task import ENV_PROFILE, KINDS, PROFILES, MnistTask, Profile, default_tasks, get_profile
+from sculptbench.plugins.tasks.mnist.task import clear_caches as _clear_task_caches
 
-__all__ = ["ENV_PROFILE", "ENV_ROOT", "KINDS", "PROFILES", "MnistTask", "Profile", "clear_caches", "configure", "default_tasks", "get_profile"]
+__all__ = ["ENV_PROFILE", "ENV_ROOT", "HALVES_KINDS", "HALVES_PROFILES", "KINDS", "PROFILES", "HalvesTask", "MnistTask", "Profile",
+           "clear_caches", "configure", "default_tasks", "get_profile", "halves_tasks"]
+
+def clear_caches() -> None:
+    """Drop every cached digit set, composite and device copy of every MNIST task (frees memory)."""
+    clear_halves_caches()
+    _clear_task_caches()
+
 
 #: The task objects this plugin registered in this process, which :func:`configure` updates.
 _REGISTERED: list[MnistTask] = []
@@ -62,8 +72,9 @@ def register_cli_options(register):
 
 @hookimpl
 def register_tasks(register):
-    """Register the two MNIST tasks with the configured root and profile (reads no data)."""
-    tasks = default_tasks()
+    """Register the paper's two MNIST tasks and the two halves-MNIST tasks with the configured root
+    and profile (reads no data)."""
+    tasks = [*default_tasks(), *halves_tasks()]
     _REGISTERED[:] = tasks
     for task in tasks:
         register(task)

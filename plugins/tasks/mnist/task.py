@@ -10,7 +10,7 @@ cached at module level: ``data(device)`` returns the same tensors every time.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -253,16 +253,21 @@ def make_split(kind: str, digits_set: DigitSet, split: str, n: int, rng: np.rand
 
 @dataclass(frozen=True, eq=False)
 class Composites:
-    """Train, validation and test composites of one task on the CPU."""
+    """Train, validation and test composites of one task on the CPU (and their copies on devices)."""
 
     train: Split
     val: Split
     test: Split
     source: str
+    on_devices: dict[str, TaskData] = field(default_factory=dict, repr=False)
 
-    def task_data(self) -> TaskData:
-        """The tensors as :class:`TaskData` (no copies)."""
-        return TaskData(self.train.x, self.train.y, self.val.x, self.val.y, self.test.x, self.test.y)
+    def task_data(self, device: str = "cpu") -> TaskData:
+        """The tensors as :class:`TaskData` on ``device``: on the CPU the tensors themselves, elsewhere
+        one copy per device, made on first use (the same objects on every call)."""
+        if device not in self.on_devices:
+            tensors = (self.train.x, self.train.y, self.val.x, self.val.y, self.test.x, self.test.y)
+            self.on_devices[device] = TaskData(*(t if device == "cpu" else t.to(device) for t in tensors))
+        return self.on_devices[device]
 
 
 @lru_cache(maxsize=8)
@@ -279,17 +284,8 @@ def build_composites(kind: str, root: str | None, profile: Profile) -> Composite
     return Composites(*splits, source=digits_set.source)
 
 
-@lru_cache(maxsize=8)
-def _task_data(kind: str, root: str | None, profile: Profile, device: str) -> TaskData:
-    cpu = build_composites(kind, root, profile).task_data()
-    if device == "cpu":
-        return cpu
-    return TaskData(*(t.to(device) for t in (cpu.train_x, cpu.train_y, cpu.val_x, cpu.val_y, cpu.test_x, cpu.test_y)))
-
-
 def clear_caches() -> None:
     """Drop every cached digit set, composite and device copy (frees memory)."""
-    _task_data.cache_clear()
     build_composites.cache_clear()
     load_digits.cache_clear()
 
@@ -336,13 +332,22 @@ class MnistTask(Task):
     require_all_inputs = False
     detector_defaults = {"merge_threshold": 0.6, "mm_threshold": 0.3}
 
+    #: The task kinds of this class, the prefix of their names, and what messages call them.
+    kinds: tuple[str, ...] = KINDS
+    prefix = "mnist"
+    what = "MNIST"
+
     def __init__(self, kind: str, root: str | os.PathLike | None = None, profile: str | Profile | None = None):
-        if kind not in KINDS:
-            raise SculptbenchError(f"unknown MNIST task kind {kind!r}; valid: {', '.join(KINDS)}")
+        if kind not in self.kinds:
+            raise SculptbenchError(f"unknown {self.what} task kind {kind!r}; valid: {', '.join(self.kinds)}")
         self.kind = kind
-        self.name = f"mnist/{kind}"
-        self.ground_truth = ground_truth(kind)
+        self.name = f"{self.prefix}/{kind}"
+        self.ground_truth = self.kind_ground_truth(kind)
         self.configure(root, profile)
+
+    def kind_ground_truth(self, kind: str) -> GroundTruth:
+        """The ground truth of task ``kind`` (:func:`ground_truth`)."""
+        return ground_truth(kind)
 
     def configure(self, root: str | os.PathLike | None = None, profile: str | Profile | None = None) -> None:
         """Use MNIST from ``root`` (``None``: the embedded subset) and the sizes and recipe of ``profile``."""
@@ -363,7 +368,7 @@ class MnistTask(Task):
 
     def data(self, device: torch.device | str = "cpu") -> TaskData:
         """The cached composites on ``device`` (the same tensor objects on every call)."""
-        return _task_data(self.kind, self.root, self.profile, str(torch.device(device)))
+        return self.composites().task_data(str(torch.device(device)))
 
     def check_data(self) -> None:
         """Read the digits now (cached), so a missing, corrupt or truncated data file is a
