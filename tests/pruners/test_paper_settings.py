@@ -70,7 +70,7 @@ def test_a_key_listed_twice_takes_the_first_line():
 
 def test_every_boolean_task_has_its_published_grid(registry):
     for task in registry.tasks.values():
-        if task.name.startswith("bool/"):
+        if task.name.startswith("bool/") and task.family != "classic":  # the classic family is not the paper's
             for hidden in paper.paper_archs(task):
                 assert all(paper.lookup(task, hidden, seed) for seed in range(4))
 

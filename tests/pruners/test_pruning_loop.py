@@ -400,7 +400,7 @@ def test_auto_grid_is_steps_per_start_and_the_protocol_restarts_each(small_task)
     with pytest.raises(SculptbenchError, match="unknown option dense.hparams; valid: restarts, select"):
         dense.resolve({"hparams": "auto"})
     options = dense.resolve({})
-    assert dict(options) == {"restarts": 1} and dense.variants(options, _start_jobs(small_task, options)[0]) == [{}]
+    assert dict(options) == {"restarts": 1, "adapt": 3} and dense.variants(options, _start_jobs(small_task, options)[0]) == [{}]
 
 
 def test_restart_seeds():

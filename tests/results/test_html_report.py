@@ -87,7 +87,7 @@ def page_of(tmp_path, cells=None, *extra):
 
 @pytest.fixture()
 def page(tmp_path):
-    return page_of(tmp_path, None, "--metric", "input_ari")
+    return page_of(tmp_path, None, "--metric", "input_ari", "--cache", tmp_path / "no-cache")
 
 
 def table_rows(root):

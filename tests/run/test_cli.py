@@ -361,7 +361,7 @@ def test_list_pruners_json_shows_options():
     assert options["edge_schedule"]["default"] == "lth"
     assert not options["edge_schedule"]["protocol"] and options["restarts"]["protocol"]
     assert "hparams" not in options and "unit_step" not in options  # magnitude has no rules and no unit phase
-    assert [o["name"] for o in pruners["dense"]["options"]] == ["restarts", "select", "select_detector", "oracle_scorer", "oracle_metric"]
+    assert [o["name"] for o in pruners["dense"]["options"]] == ["restarts", "select", "select_detector", "oracle_scorer", "oracle_metric", "adapt"]
 
 
 def test_plugins_in_process():

@@ -432,7 +432,7 @@ def faulty_env(tmp_path_factory):
 
 def test_raising_hanging_and_exiting_plugins_each_leave_one_row(faulty_env, tmp_path):
     db, log = tmp_path / "r.db", tmp_path / "stages.log"
-    env = dict(faulty_env, SCULPTBENCH_STAGE_LOG=str(log))
+    env = dict(faulty_env, SCULPTBENCH_STAGE_LOG=str(log), SCULPTBENCH_CACHE=str(tmp_path / "cache"))  # the fixture's is shared
     args = ["run", *FAST, "--seeds", 2, "--detectors", "louvain,faulty-raise,faulty-exit,faulty-sleep",
             "--jobs", 2, "--timeout", 4, "--quiet", "--results", db]
     proc = cli(env, *args)  # the sleeping plugin would take 600 s; cli() gives up after 300 s
@@ -496,7 +496,8 @@ def test_sigkill_mid_grid_then_resume_keeps_and_never_recomputes(tmp_path):
     # The reference: one uninterrupted run.
     ref_db, ref_log = tmp_path / "ref" / "r.db", tmp_path / "ref.log"
     ref_db.parent.mkdir()
-    ref = cli(base_env(SCULPTBENCH_STAGE_LOG=str(ref_log)), "run", *GRID, "--jobs", 1, "--results", ref_db)
+    ref = cli(base_env(SCULPTBENCH_STAGE_LOG=str(ref_log), SCULPTBENCH_CACHE=str(ref_db.parent / "cache")),  # a cache of its own
+              "run", *GRID, "--jobs", 1, "--results", ref_db)
     assert ref.returncode == 0, ref.stderr
     total = len(rows(ref_db))
     assert total == 8

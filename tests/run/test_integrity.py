@@ -248,7 +248,8 @@ def test_a_network_of_other_sizes_under_a_key_is_rejected(reg, tmp_path, caplog)
     key = pt.stem
     deeper = SculptedNetwork.from_masks([torch.ones(24, 4, dtype=torch.bool), torch.ones(24, 24, dtype=torch.bool), torch.ones(4, 24, dtype=torch.bool)])
     deeper.accuracy = deeper.test_accuracy = deeper.dense_accuracy = 1.0
-    StageCache(str(tmp_path)).save_network(key, deeper, 0.5)  # well-formed, with its own valid hash
+    producer = json.loads(pt.with_suffix(".json").read_text())["entry"]["producer"]
+    StageCache(str(tmp_path)).save_network(key, deeper, 0.5, made_by=producer)  # well-formed, bound to its key, with its own valid hash
     with caplog.at_level(logging.WARNING, logger="sculptbench.run.cache"):
         (second,) = run(reg, tmp_path)
     assert second.config["cache"]["prune"] == "miss"
@@ -283,7 +284,7 @@ def test_a_cached_score_always_belongs_to_the_cached_detection(reg, tmp_path):
 
     def merge(d):
         d["modules"] = [d["modules"][0] + d["modules"][1], d["modules"][2]]
-        d["digest"] = stage_key({"modules": d["modules"], "info": d["info"]})
+        d["digest"] = stage_key({"entry": d["entry"], "content": stage_key({"modules": d["modules"], "info": d["info"]})})
 
     _edit_json(detect, merge)
     (second,) = run(reg, tmp_path)

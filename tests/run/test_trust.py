@@ -48,7 +48,7 @@ class SeedPruner(Pruner):
 class LayerDetector(Detector):
     """One module per layer of the units that keep an edge (so it differs with the network)."""
 
-    name = "layers"
+    name = "by-layer"
     version = "1"
 
     def detect(self, network, task, options, seed):
@@ -86,7 +86,7 @@ def reg():
 
 def run_grid(reg, cache_dir, seeds=(0, 1, 2)):
     """Run the grid in this process, as a run's units; the cells by seed."""
-    spec = planning.RunSpec(tasks=[reg.tasks[TASK]], pruners=["seedmask"], detectors=["layers"], scorers=["edges"],
+    spec = planning.RunSpec(tasks=[reg.tasks[TASK]], pruners=["seedmask"], detectors=["by-layer"], scorers=["edges"],
                             seeds=list(seeds), archs=[(24,)], cache_dir=str(cache_dir))
     cells = []
     for unit in planning.make_units(spec, planning.plan(reg, spec)):
