@@ -30,10 +30,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "results" / "leaderboard.md"
 JSON_PAGE = ROOT / "docs" / "results" / "leaderboard.json"
-#: Family -> the --tasks selector of its run.
+#: The generator sweep: the difficulty sweep's points (bench/difficulty_sweep.py), circuit 1 of each.
+GENERATED = ",".join([*(f"gen/l{v}-m3-f2-r0-o0-s1" for v in (1, 2, 3, 4)), *(f"gen/l1-m2-f3-r{v}-o1-s1" for v in (0, 1, 2, 3)),
+                      *(f"gen/l1-m2-f4-r1-o{v}-gt-s1" for v in (0, 1, 2, 3))])
+#: Family -> (the --tasks selector of its run, its --arch or None for each task's default architectures).
 FAMILIES = {
-    "exemplars": "exemplars", "reuse": "reuse", "overlap": "overlap", "levels": "levels", "classic": "classic",
-    "generated": "generated", "mnist": "mnist",
+    "exemplars": ("exemplars", None), "reuse": ("reuse", None), "overlap": ("overlap", None), "levels": ("levels", None),
+    "classic": ("classic", None), "generated": (GENERATED, "24x24"), "mnist": ("mnist", None), "halves-mnist": ("halves-mnist", None),
 }
 SCORERS = "structure,clusterability"
 
@@ -53,7 +56,8 @@ def available_families() -> dict[str, str]:
 
     registry = load_registry(entry_points=False)
     families = {t.family.split("/")[-1] for t in registry.tasks.values()} | {t.family for t in registry.tasks.values()}
-    return {name: selector for name, selector in FAMILIES.items() if name in families}
+    families.add("generated")  # a task source: its circuits are made on demand, not listed
+    return {name: grid for name, grid in FAMILIES.items() if name in families}
 
 
 def machine() -> str:
@@ -90,10 +94,11 @@ def run_measured(command: list[str]) -> tuple[int, float, int, str]:
     return proc.returncode, time.perf_counter() - start, peak[0], err[-2000:]
 
 
-def run_command(family: str, selector: str, workdir: Path, seeds: int, jobs: int, executor: str,
+def run_command(grid: tuple[str, str | None], workdir: Path, seeds: int, jobs: int, executor: str,
                 pruners: list[str], detectors: list[str]) -> list[str]:
-    """The `sculptbench run` of one family."""
-    return ["sculptbench", "run", "--tasks", selector, "--pruners", ",".join(pruners), "--detectors", ",".join(detectors),
+    """The `sculptbench run` of one family's (selector, architecture)."""
+    selector, arch = grid
+    return ["sculptbench", "run", "--tasks", selector, *(["--arch", arch] if arch else []), "--pruners", ",".join(pruners), "--detectors", ",".join(detectors),
             "--scorers", SCORERS, "--seeds", str(seeds), "--jobs", str(jobs), "--executor", executor,
             "--results", str(workdir / "leaderboard.db"), "--cache", str(workdir / "cache"), "--quiet"]
 
@@ -139,7 +144,7 @@ def dask_speedup(workdir: Path, seeds: int, pruners: list[str], detectors: list[
         folder.mkdir(parents=True, exist_ok=True)
         for stale in ("leaderboard.db", "leaderboard.db-wal", "leaderboard.db-shm"):
             (folder / stale).unlink(missing_ok=True)
-        command = run_command("exemplars", "exemplars", folder, seeds, workers, "dask", pruners, detectors) + ["--no-cache"]
+        command = run_command(FAMILIES["exemplars"], folder, seeds, workers, "dask", pruners, detectors) + ["--no-cache"]
         status, wall, peak, err = run_measured(command)
         if status != 0:
             raise SystemExit(f"error: the dask run with {workers} worker(s) failed: {err.strip()}")
@@ -177,13 +182,13 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"error: unknown or uninstalled family {unknown[0]!r}; valid: {', '.join(families)}")
     if not args.render:
         for family in chosen:
-            command = run_command(family, families[family], args.workdir, args.seeds, args.jobs, args.executor, pruners, detectors)
+            command = run_command(families[family], args.workdir, args.seeds, args.jobs, args.executor, pruners, detectors)
             print(f"{family}: {shlex.join(command)}", flush=True)
             status, wall, peak, err = run_measured(command)
             if status != 0:
                 raise SystemExit(f"error: {family} failed (exit {status}): {err.strip()}")
-            cells = sum(json.loads(report(args.workdir, families[family], "json"))["statuses"].values())
-            timings[family] = {"selector": families[family], "command": shlex.join(command), "wall_s": wall, "peak_rss": peak,
+            cells = sum(json.loads(report(args.workdir, families[family][0], "json"))["statuses"].values())
+            timings[family] = {"selector": families[family][0], "command": shlex.join(command), "wall_s": wall, "peak_rss": peak,
                                "cells": cells, "machine": machine(), "when": datetime.now(timezone.utc).strftime("%Y-%m-%d")}
             timings_file.write_text(json.dumps(timings, indent=1))
             print(f"{family}: {wall / 60:.1f} min, peak RSS {peak / 2**30:.2f} GiB", flush=True)

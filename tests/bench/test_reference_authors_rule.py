@@ -93,6 +93,7 @@ def bench(*args):
     return run_main(BENCH.main, [*args, "--python", sys.executable])
 
 
+@pytest.mark.slow
 def test_the_sparsest_variant_is_kept_and_scored(tmp_path, checkout, monkeypatch):
     monkeypatch.setenv("PERCENT", json.dumps({"35/1": 95.0}))
     monkeypatch.setenv("GOOD", json.dumps(["35/1"]))
@@ -116,6 +117,7 @@ def test_the_sparsest_variant_is_kept_and_scored(tmp_path, checkout, monkeypatch
     assert (tmp_path / "out" / "launch.py").exists()
 
 
+@pytest.mark.slow
 def test_first_seed_adds_seeds_and_the_metric_is_the_figures(tmp_path, checkout, monkeypatch):
     monkeypatch.setenv("GOOD", json.dumps(["70/2.5"]))
     proc = bench("--reference-root", checkout, "--out", tmp_path / "out", "--task", "bool/input-separable", "--arch", "24",

@@ -60,6 +60,7 @@ def rerun(*args):
     return run_main(RERUN.main, [*args, "--python", sys.executable])
 
 
+@pytest.mark.slow
 def test_a_rerun_that_regrows_the_structure_counts(tmp_path, checkout, monkeypatch):
     monkeypatch.setenv("WIRING", "good")
     proc = rerun("--reference-root", checkout, "--out", tmp_path / "out", "--tasks", "bool/input-separable", "--arch", "24")
@@ -74,6 +75,7 @@ def test_a_rerun_that_regrows_the_structure_counts(tmp_path, checkout, monkeypat
     assert str(tmp_path / "out" / "results") in first and "./visualizations" not in first
 
 
+@pytest.mark.slow
 def test_a_compressed_rerun_and_a_failed_one_are_not_regrown(tmp_path, checkout, monkeypatch):
     monkeypatch.setenv("WIRING", "merged")
     proc = rerun("--reference-root", checkout, "--out", tmp_path / "out", "--tasks", "bool/input-separable", "--arch", "24", "--seeds", "0")

@@ -96,6 +96,7 @@ def test_plugins_json_statuses(plugins_json):
     assert (dup["status"], dup["error"], dup["registers"]) == ("clash", CLASH, {"pruner": ["shadow-dense"]})
 
 
+@pytest.mark.slow
 def test_run_with_third_party_detector_and_scorer(plugin_env, tmp_path):
     db = tmp_path / "r.db"
     proc = sculptbench(

@@ -335,6 +335,7 @@ def test_each_cell_is_granted_one_timeout_and_the_prune_stage_one_per_cell(regis
     assert tracker.timeout_detail() == " (budget 5 s: --timeout 5 s per cell)"
 
 
+@pytest.mark.slow
 def test_hanging_cells_of_one_group_each_cost_one_timeout(faulty_env, tmp_path):
     db = tmp_path / "r.db"
     env = dict(faulty_env, SCULPTBENCH_FAULTY_SEEDS="0,1,2")
@@ -430,6 +431,7 @@ def faulty_env(tmp_path_factory):
     return env
 
 
+@pytest.mark.slow
 def test_raising_hanging_and_exiting_plugins_each_leave_one_row(faulty_env, tmp_path):
     db, log = tmp_path / "r.db", tmp_path / "stages.log"
     env = dict(faulty_env, SCULPTBENCH_STAGE_LOG=str(log), SCULPTBENCH_CACHE=str(tmp_path / "cache"))  # the fixture's is shared
@@ -464,6 +466,7 @@ def test_raising_hanging_and_exiting_plugins_each_leave_one_row(faulty_env, tmp_
     assert len(rows(db)) == 9
 
 
+@pytest.mark.slow
 def test_a_single_worker_with_timeout_is_isolated_too(faulty_env, tmp_path):
     db = tmp_path / "r.db"
     proc = cli(faulty_env, "run", *FAST, "--seeds", 1, "--detectors", "faulty-exit,louvain", "--jobs", 1, "--timeout", 30, "--quiet", "--results", db)
@@ -492,6 +495,7 @@ GRID = ["--tasks", TASK, "--arch", "24,16", "--epochs", "30", "--pruners", "magn
         "--seeds", "2", "--quiet"]
 
 
+@pytest.mark.slow
 def test_sigkill_mid_grid_then_resume_keeps_and_never_recomputes(tmp_path):
     # The reference: one uninterrupted run.
     ref_db, ref_log = tmp_path / "ref" / "r.db", tmp_path / "ref.log"
@@ -556,6 +560,7 @@ def _alive(pid: int) -> bool:
 
 
 # --------------------------------------------------------------------------- concurrent runs on one database
+@pytest.mark.slow
 def test_two_runs_writing_one_database_at_once(tmp_path):
     db = tmp_path / "r.db"
     env = base_env()
@@ -574,6 +579,7 @@ def test_two_runs_writing_one_database_at_once(tmp_path):
     assert sorted(sum(r["counts"].values()) for r in runs) == [8, 8]
 
 
+@pytest.mark.slow
 def test_two_runs_of_one_grid_compute_each_stage_once(tmp_path):
     """The second run waits for the cells the first has claimed instead of computing them again."""
     db, log = tmp_path / "r.db", tmp_path / "stages.log"
@@ -681,6 +687,7 @@ def dask_cluster(tmp_path):
             fh.close()
 
 
+@pytest.mark.slow
 def test_dask_scheduler_and_two_workers_run_a_grid(dask_cluster, tmp_path):
     address, env, _ = dask_cluster
     db = tmp_path / "r.db"
@@ -703,6 +710,7 @@ def test_dask_scheduler_and_two_workers_run_a_grid(dask_cluster, tmp_path):
     assert f"dask {address}" in table.stdout
 
 
+@pytest.mark.slow
 def test_a_lost_scheduler_fails_the_run_and_leaves_its_cells_resumable(dask_cluster, tmp_path):
     address, env, scheduler = dask_cluster
     db = tmp_path / "r.db"
@@ -740,6 +748,7 @@ def test_a_lost_scheduler_fails_the_run_and_leaves_its_cells_resumable(dask_clus
     assert len(rows(db)) == 12
 
 
+@pytest.mark.slow
 def test_dask_without_a_scheduler_starts_a_local_cluster(tmp_path):
     pytest.importorskip("distributed")
     db = tmp_path / "r.db"

@@ -355,6 +355,7 @@ def serve(answer: bytes | None):
     (b"\xff" * 64, "it answered with something that is not the dask protocol (a first message of 18,446,744,073,709,551,615 bytes)"),
     (b"HTTP/1.1 400 Bad Request\r\n\r\n", "not the dask protocol"),
 ])
+@pytest.mark.slow
 def test_silent_or_garbage_scheduler_fails_within_the_connect_timeout(tmp_path, answer, fragment):
     pytest.importorskip("distributed")
     import os

@@ -174,6 +174,7 @@ def test_untrainable_cells_are_not_successes(registry, small_task, tmp_path):
         store.close()
 
 
+@pytest.mark.slow
 def test_no_batch_gives_the_same_metrics_as_batch(registry, small_task, tmp_path):
     def spec(batch):
         return planning.RunSpec(
