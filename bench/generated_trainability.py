@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tasks_common import machine, peak_mib, rate, sample_params, trainability  # noqa: E402
+from tasks_common import machine, peak_mib, rate, rescued, sample_params, trainability  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,7 +77,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {i}/{len(tasks)} circuits: {rate(cells, 'first'):.3f} first attempt, {rate(cells):.3f} with adaptation "
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)
     wall = time.perf_counter() - t0
-    attempts = collections.Counter(c.attempt for c in cells if c.final)
     by_task: dict[str, list] = collections.defaultdict(list)
     for c in cells:
         by_task[c.task].append(c)
@@ -85,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"cells: {len(cells)} ({len(tasks)} circuits x default archs x {args.seeds} seeds), recipe: {args.recipe}")
     print(f"trained at the first attempt: {sum(c.first for c in cells)} = {rate(cells, 'first'):.3f}")
     print(f"trained with the adaptation: {sum(c.final for c in cells)} = {rate(cells):.3f} (target 0.95)")
-    print("trained at attempt: " + ", ".join(f"{k}: {attempts[k]}" for k in sorted(attempts)))
+    print(f"trained at attempt: {rescued(cells)}")
     print(f"circuits with every cell trained: {sum(rate(v) == 1.0 for v in by_task.values())} of {len(by_task)}")
     print("least trainable circuits: " + "; ".join(f"{name} {rate(v):.2f}" for name, v in worst))
     inputs = collections.Counter(t.n_inputs for t in tasks)

@@ -5,6 +5,7 @@ the trainability of a task's cells measured through the protocol itself (``prune
 
 from __future__ import annotations
 
+import collections
 import random
 import resource
 import sys
@@ -81,6 +82,13 @@ def trainability(registry: Any, task: Any, seeds: Sequence[int], adapt: int | No
             out.append(CellTrainability(task.name, "x".join(map(str, group.hidden)), seed, final and not adapted, final,
                                         attempts[-1]["attempt"] if adapted and final else 0))
     return out
+
+
+def rescued(cells: Sequence[CellTrainability]) -> str:
+    """The cells that trained, counted by the attempt that trained them (0: the first), e.g.
+    ``"0: 10, 1: 2"``; the attempts above 0 are the adaptation's rescues."""
+    attempts = collections.Counter(c.attempt for c in cells if c.final)
+    return ", ".join(f"{k}: {attempts[k]}" for k in sorted(attempts))
 
 
 def rate(cells: Sequence[CellTrainability], field: str = "final") -> float:
