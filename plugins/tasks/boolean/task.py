@@ -50,6 +50,7 @@ class BooleanTask(Task):
         self.detector_defaults = dict(spec.detector)
         self.task_parameters = dict(spec.parameters)
         self._table: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._arrays: tuple[np.ndarray, np.ndarray] | None = None
 
     def __repr__(self) -> str:
         return f"BooleanTask({self.name!r}, source={self.source!r})"
@@ -61,9 +62,16 @@ class BooleanTask(Task):
         cached; do not modify it in place.
         """
         if self._table is None:
-            x, y = _evaluate(self.spec)
+            x, y = self.truth_arrays()
             self._table = (torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.float32)))
         return self._table
+
+    def truth_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`truth_table` as numpy arrays (cached): what loading a task checks, without
+        importing torch, so that a command that refuses its grid starts in about a second."""
+        if self._arrays is None:
+            self._arrays = _evaluate(self.spec)
+        return self._arrays
 
     def data(self, device: torch.device | str = "cpu") -> TaskData:
         """The truth table on ``device`` as train, validation and test sets (separate copies)."""
@@ -86,8 +94,8 @@ def parse_circuit(data: Mapping[str, Any], source: str = "<memory>") -> BooleanT
     """
     spec = _Parser(str(source)).parse(data)
     task = BooleanTask(spec, source)
-    _, y = task.truth_table()
-    check_against_function(str(source), spec.inputs, task.output_names, spec.modules, y.numpy() > 0.5)
+    _, y = task.truth_arrays()
+    check_against_function(str(source), spec.inputs, task.output_names, spec.modules, y > 0.5)
     return task
 
 
