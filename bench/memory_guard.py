@@ -66,6 +66,9 @@ def estimate(grid: Grid) -> tuple[int, int, str]:
     """The guard's estimate for ``grid`` (bytes), the process's own share of it (this process's
     resident memory once the plugins are loaded and the grid planned, as in `run`) and what it
     counted, planned as `run` plans it."""
+    from sculptbench.engine.torch_import import defer_torch
+
+    defer_torch(1)  # as the command line does: planning a grid does not import torch
     from sculptbench.plugin.registry import load_registry
     from sculptbench.run import guard, parsing, planning
 

@@ -9,6 +9,7 @@ from sculptbench.contracts.errors import SculptbenchError
 # The limits run enforces unless --large-grid; read from this module, so a test may change them here.
 from sculptbench.contracts.limits import MAX_CELLS, MAX_SEEDS, MEMORY_SHARE  # noqa: F401
 from sculptbench.contracts.work import Group
+from sculptbench.engine.torch_import import torch_loaded
 from sculptbench.run.parsing import PAPER_ARCHS
 
 #: Bytes of a float32.
@@ -34,6 +35,10 @@ GRAPH_BYTES_PER_WEIGHT = 800
 NOISE_CHUNK_FLOATS = 1 << 20
 #: The process's own memory where the system does not say (torch alone takes about 500 MiB).
 DEFAULT_BASELINE_BYTES = 600 * 2**20
+#: What importing torch adds to a process's resident memory, counted while the command line has
+#: not imported it yet (measured: 472 MiB for torch 2.14.1, a CUDA build, on the machine of
+#: docs/results/trust.md; CPU-only builds take less).
+TORCH_IMPORT_BYTES = 480 * 2**20
 
 
 def machine_memory() -> int | None:
@@ -45,14 +50,15 @@ def machine_memory() -> int | None:
 
 
 def process_bytes() -> int:
-    """This process's resident memory now (Python, torch and the plugins loaded when the guard
-    runs): every process that runs a unit starts from it. :data:`DEFAULT_BASELINE_BYTES` where
-    the system does not say."""
+    """This process's resident memory now (Python and the plugins loaded when the guard runs),
+    plus :data:`TORCH_IMPORT_BYTES` while torch is not imported yet: every process that runs a
+    unit starts from it. :data:`DEFAULT_BASELINE_BYTES` where the system does not say."""
     try:
         with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            resident = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError, AttributeError):
         return DEFAULT_BASELINE_BYTES
+    return resident + (0 if torch_loaded() else TORCH_IMPORT_BYTES)
 
 
 def estimate_group_bytes(group: Group, batch: bool = True) -> int:

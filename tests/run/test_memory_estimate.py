@@ -62,6 +62,15 @@ def test_the_process_baseline_is_this_process_resident_memory():
     assert 0 < now <= resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 * 1.01 + 2**20
 
 
+def test_the_baseline_counts_torch_before_it_is_imported(monkeypatch):
+    # The command line defers torch's import, and planning a grid does not run it: the process
+    # that runs the units will hold torch all the same.
+    monkeypatch.setattr(guard, "torch_loaded", lambda: True)
+    loaded = guard.process_bytes()
+    monkeypatch.setattr(guard, "torch_loaded", lambda: False)
+    assert guard.process_bytes() - loaded == pytest.approx(guard.TORCH_IMPORT_BYTES, abs=16 * 2**20)
+
+
 def test_a_guard_refusal_counts_the_process(registry, monkeypatch):
     monkeypatch.setattr(guard, "machine_memory", lambda: 10 * 2**20)
     monkeypatch.setattr(guard, "process_bytes", lambda: 9 * 2**20)
