@@ -20,7 +20,7 @@ FLOAT_BYTES = 4
 #: Adam's two moments, the best epoch and its replacement, the step's denominator (8) and the int64
 #: index of the unmasked entries (2).
 TRAINING_COPIES = 15
-#: Float32 values per row and unit while a network trains or is scored on a batch of rows:
+#: Float32 values per row and unit (inputs included) while a network trains or is scored on rows:
 #: every layer's activations, their gradients, and one temporary of the same shape.
 ACTIVATION_COPIES = 3
 #: Bytes per parameter of each trained network kept until its cells are written: float32 weights
