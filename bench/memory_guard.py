@@ -58,11 +58,17 @@ GRIDS = (
     Grid("auto", "bool/both", "256x256x256", "iterative", 4),
     Grid("authors", "bool/both", "128x128x128", "iterative", 4, params=("iterative.hparams=authors",)),
     Grid("restarts", "bool/both", "192x192", "iterative", 2, params=("iterative.hparams=task", "iterative.restarts=120")),
+    Grid("restarts-large", "bool/both", "320x320", "iterative", 2, params=("iterative.hparams=task", "iterative.restarts=300"), epochs=1),
 )
 
 
-def estimate(grid: Grid) -> tuple[int, str]:
-    """The guard's estimate for ``grid`` (bytes) and what it counted, planned as `run` plans it."""
+def estimate(grid: Grid) -> tuple[int, int, str]:
+    """The guard's estimate for ``grid`` (bytes), the process's own share of it (this process's
+    resident memory once the plugins are loaded and the grid planned, as in `run`) and what it
+    counted, planned as `run` plans it."""
+    from sculptbench.engine.torch_import import defer_torch
+
+    defer_torch(1)  # as the command line does: planning a grid does not import torch
     from sculptbench.plugin.registry import load_registry
     from sculptbench.run import guard, parsing, planning
 
@@ -73,9 +79,10 @@ def estimate(grid: Grid) -> tuple[int, str]:
         training_overrides={"epochs": grid.epochs}, device="cpu", batch=True, jobs=1,
     )
     groups = planning.plan(registry, spec)
-    need = guard.estimate_run_bytes(groups, spec)
+    baseline = guard.process_bytes()
+    need = guard.estimate_run_bytes(groups, spec, baseline)
     widest = max(groups, key=lambda g: len(g.seeds) * g.networks_per_seed)
-    return need, f"{len(widest.seeds)} seeds x {widest.networks_per_seed} networks"
+    return need, baseline, f"{len(widest.seeds)} seeds x {widest.networks_per_seed} networks"
 
 
 def measure(args: list[str], timeout: float) -> tuple[int, float, int, str]:
@@ -116,19 +123,19 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"machine: {cpu_model()}, {os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.1f} GiB; "
           f"python {platform.python_version()}")
-    print("| grid | options | side by side | estimate | peak RSS | peak / estimate | wall |")
+    print("| grid | options | side by side | estimate (process) | peak RSS | peak / estimate | wall |")
     print("|---|---|---|---|---|---|---|")
     ratios = []
     with tempfile.TemporaryDirectory(prefix="sculptbench-memory-") as tmp:
         for grid in chosen:
-            need, counted = estimate(grid)
+            need, baseline, counted = estimate(grid)
             rc, wall, rss, err = measure(["run", *grid.args(), "--jobs", "1", "--no-cache", "--large-grid", "--quiet",
                                           "--results", str(Path(tmp) / f"{grid.name}.db")], args.timeout)
             if rc != 0:
                 print(f"error: grid {grid.name} failed (exit {rc}): {err}", file=sys.stderr)
                 return 1
             ratios.append(rss / need)
-            print(f"| {grid.name} | `{' '.join(grid.args())}` | {counted} | {need / 2**30:.2f} GiB | {rss / 2**30:.2f} GiB | "
+            print(f"| {grid.name} | `{' '.join(grid.args())}` | {counted} | {need / 2**30:.2f} GiB ({baseline / 2**30:.2f}) | {rss / 2**30:.2f} GiB | "
                   f"{rss / need:.2f} | {wall:.0f} s |", flush=True)
     print(f"\npeak / estimate from {min(ratios):.2f} to {max(ratios):.2f} "
           f"({'within' if all(0.5 <= r <= 2 for r in ratios) else 'NOT within'} a factor of 2)")

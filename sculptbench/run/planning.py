@@ -180,31 +180,6 @@ class _Resolver:
         return self.seen[key]
 
 
-#: Per batched network: bytes of bookkeeping (history, masks' Python objects, results) measured on
-#: the exemplars, beyond its tensors.
-NETWORK_OVERHEAD_BYTES = 100_000
-
-
-def estimate_group_bytes(group: Group, batch: bool = True) -> int:
-    """A rough upper estimate of the memory one group needs while it runs.
-
-    Each network holds its weights, gradients, optimiser moments, masks and saved copies (about
-    10 x its parameters in float32) and its activations on a batch (4 x, for the backward pass).
-    A seed trains :attr:`Group.networks_per_seed` networks side by side (the protocol's restarts
-    times what its pruner says one start trains); batched, every seed's are alive together,
-    unbatched one seed's. A Boolean task adds its truth table (six float32 copies).
-    """
-    widths = [group.task.n_inputs, *group.hidden, group.task.n_outputs]
-    params = sum(a * b + b for a, b in zip(widths, widths[1:]))
-    units = sum(widths[1:])
-    per_network = 4 * (10 * params + 4 * group.training.batch_size * units) + NETWORK_OVERHEAD_BYTES
-    seeds = len(group.seeds) if batch else 1
-    table = 0
-    if getattr(group.task, "data_source", "") == "truth table":
-        table = 6 * 4 * (2 ** group.task.n_inputs) * (group.task.n_inputs + group.task.n_outputs)
-    return seeds * group.networks_per_seed * per_network + table
-
-
 def select_tasks(registry: Registry, selectors: Sequence[str]) -> list[Task]:
     """Resolve task selectors: ``all``, a family (``exemplars``), a task name (``bool/none``), a
     prefix (``bool``), a glob (``bool/overlap-o3-*``), or whatever a registered task source makes

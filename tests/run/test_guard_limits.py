@@ -62,3 +62,27 @@ def test_depth_is_bounded_in_a_task_file(tmp_path):
     )
     with pytest.raises(CircuitSpecError, match=rf"archs\[0\]: .*at most {DEPTH_LIMIT} hidden layers"):
         load_circuit(path)
+
+
+def test_an_oversized_grid_is_refused_without_importing_torch(tmp_path):
+    # Loading the built-in circuits checks their truth tables in numpy: refusing a grid never
+    # pays for importing torch (about 1.5 s of the refusal's 3 s before).
+    import subprocess
+    import sys
+    import textwrap
+
+    args = ["run", "--tasks", TASK, "--arch", ",".join(str(w) for w in range(8, 1008)), "--seeds", "1000", "--quiet",
+            "--results", str(tmp_path / "r.db")]
+    code = textwrap.dedent(f"""
+        from sculptbench.cli import main
+        from sculptbench.engine.torch_import import torch_loaded
+        try:
+            main({args!r}, standalone_mode=False)
+        except BaseException as exc:
+            print(type(exc).__name__, exc)
+        print("TORCH-LOADED", torch_loaded())
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert "the grid has 1,000,000 cells" in proc.stdout + proc.stderr
+    assert proc.stdout.strip().endswith("TORCH-LOADED False")
+    assert not (tmp_path / "r.db").exists()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from sculptbench.run import planning
+from sculptbench.run import guard, planning
 from sculptbench.results import cells as cells_mod
 from sculptbench.results import report
 from sculptbench.results import store as store_mod
@@ -123,8 +123,9 @@ def test_memory_estimate_grows_with_batched_seeds_and_width(registry):
                            seeds=list(range(10)), archs=[(24,), (4096, 4096)], params={}, training_overrides={}, device="cpu",
                            batch=True, jobs=1, executor="local", timeout=None, scheduler=None, force=None)
     small, wide = planning.plan(registry, spec)
-    assert planning.estimate_group_bytes(wide) > 100 * planning.estimate_group_bytes(small)
-    assert planning.estimate_group_bytes(wide, batch=False) * 10 == pytest.approx(planning.estimate_group_bytes(wide), rel=0.01)
+    assert guard.estimate_group_bytes(wide) > 100 * guard.estimate_group_bytes(small)
+    # Unbatched, one seed's networks train at once instead of ten; one detection graph either way.
+    assert guard.estimate_group_bytes(wide, batch=False) < guard.estimate_group_bytes(wide) < 10 * guard.estimate_group_bytes(wide, batch=False)
 
 
 # --------------------------------------------------------------------------- 5. broken media

@@ -67,7 +67,8 @@ class BooleanTask(Task):
         return self._table
 
     def truth_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """The truth table as numpy arrays (what :meth:`truth_table` converts; no torch needed)."""
+        """:meth:`truth_table` as numpy arrays (cached): what loading a task checks, without
+        importing torch, so that a command that refuses its grid starts in about a second."""
         if self._arrays is None:
             self._arrays = _evaluate(self.spec)
         return self._arrays
@@ -93,7 +94,7 @@ def parse_circuit(data: Mapping[str, Any], source: str = "<memory>") -> BooleanT
     """
     spec = _Parser(str(source)).parse(data)
     task = BooleanTask(spec, source)
-    _, y = task.truth_arrays()  # numpy: loading a task does not import torch
+    _, y = task.truth_arrays()
     check_against_function(str(source), spec.inputs, task.output_names, spec.modules, y > 0.5)
     return task
 
