@@ -7,6 +7,7 @@ check fails.
 
     python bench/html_report.py                                  # builds the default grid in a temporary folder
     python bench/html_report.py --results my.db --screenshot docs/img/leaderboard.png
+    python bench/html_report.py --results leaderboard-work/leaderboard.db --cache leaderboard-work/cache
 
 The checks run in the page itself: a script injected into a copy of the page (the page is not
 changed) records errors from the first line on, then sets the family filter, reads which rows,
@@ -171,6 +172,7 @@ def checks(seen: dict, console: list[str]) -> list[tuple[str, bool]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", type=Path, help="a results database (default: build the default grid in a temporary folder)")
+    parser.add_argument("--cache", type=Path, help="the stage cache the page's network drawings come from (default: the runs' default)")
     parser.add_argument("--html", type=Path, help="where to keep the page (default: nowhere, it is written to the temporary folder)")
     parser.add_argument("--screenshot", type=Path, default=ROOT / "docs" / "img" / "leaderboard.png")
     parser.add_argument("--window", default="1400,1800", help="the screenshot's width,height in pixels")
@@ -188,7 +190,8 @@ def main() -> None:
     throughput = subprocess.run([exe, "report", "--results", str(db), "--throughput"], capture_output=True, text=True, check=True).stdout
     print(f"sculptbench report --results {db.name} --throughput\n{throughput.rstrip()}")
     page = (args.html or work / "leaderboard.html").resolve()
-    wall, rss = sculptbench("report", "--results", str(db), "--format", "html", "-o", str(page), cwd=db.parent)
+    cache = ["--cache", str(args.cache.resolve())] if args.cache else []
+    wall, rss = sculptbench("report", "--results", str(db), "--format", "html", "-o", str(page), *cache, cwd=db.parent)
     text = page.read_text(encoding="utf-8")
     charts, networks = text.count('<figure class="chart"'), text.count('<figure class="network"')
     print(f"sculptbench report --results {db.name} --format html -o {page.name}: {wall:.2f} s wall, peak RSS {rss:.0f} MB; "
