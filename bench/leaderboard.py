@@ -104,9 +104,10 @@ def run_command(grid: tuple[str, str | None], workdir: Path, seeds: int, jobs: i
 
 
 def report(workdir: Path, selector: str, fmt: str, *extra: str) -> str:
-    """`sculptbench report` of one family from the workdir's database."""
+    """`sculptbench report` of one family from the workdir's database (columns by task, or ``extra``)."""
+    columns = [] if "--throughput" in extra else ["--columns", "task"]
     command = ["sculptbench", "report", "--results", str(workdir / "leaderboard.db"), "--tasks", selector,
-               "--columns", "task", "--format", fmt, *extra]
+               *columns, "--format", fmt, *extra]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"error: {' '.join(command)} failed: {done.stderr.strip()}")
@@ -121,6 +122,10 @@ def render(workdir: Path, timings: dict[str, dict]) -> None:
              "`python bench/leaderboard.py`; each block says its command, time, peak memory and machine. Entries are "
              "`structure.success` with 95% bootstrap intervals; the paired table says whether the best row beats each "
              "other row on the same cells (`docs/reporting.md`).", ""]
+    missing = [f for f in available_families() if f not in timings]
+    if missing:
+        lines += [f"**Not on this page yet:** {', '.join(missing)} (no finished run of the family in the workdir; "
+                  f"`python bench/leaderboard.py --families {','.join(missing)}` adds them and re-renders).", ""]
     data = {}
     for family, record in timings.items():
         selector = record["selector"]
