@@ -39,6 +39,40 @@ from sculptbench.plugins.detectors.unit_graph import CONDENSE, GraphDetector
 WORKER_IMPORTS = ("sknetwork.hierarchy",)
 
 
+def merges_in_order(dendrogram: np.ndarray, n: int) -> np.ndarray:
+    """``dendrogram`` with every merge after the merges that made its two clusters, nodes renumbered.
+
+    scikit-network's ``reorder=True`` sorts merges by height; between merges of equal height it can
+    put a merge before the one that made its cluster, which no cut can apply in order. Among the
+    merges ready at each step, the lowest (then the earliest) comes first, so a valid dendrogram is
+    returned unchanged.
+    """
+    import heapq
+
+    rows = len(dendrogram)
+    children = [[int(c) for c in dendrogram[r, :2]] for r in range(rows)]
+    waiting = [sum(c >= n for c in pair) for pair in children]
+    parent_of = {c - n: r for r, pair in enumerate(children) for c in pair if c >= n}
+    ready = [(dendrogram[r, 2], r) for r in range(rows) if waiting[r] == 0]
+    heapq.heapify(ready)
+    order: list[int] = []
+    while ready:
+        _, r = heapq.heappop(ready)
+        order.append(r)
+        up = parent_of.get(r)
+        if up is not None:
+            waiting[up] -= 1
+            if waiting[up] == 0:
+                heapq.heappush(ready, (dendrogram[up, 2], up))
+    if order == list(range(rows)):
+        return dendrogram
+    new_id = {n + r: n + p for p, r in enumerate(order)}
+    out = dendrogram[order].copy()
+    for p in range(rows):
+        out[p, 0], out[p, 1] = (new_id.get(int(c), int(c)) for c in out[p, :2])
+    return out
+
+
 def persistent_cuts(heights: np.ndarray, min_ratio: float) -> list[tuple[int, float]]:
     """``(k, ratio)`` of every straight cut whose persistence ratio h_(t+1) / h_t is at least
     ``min_ratio`` (k = n - t clusters after t merges, 2 <= k <= n - 1), finest first."""
@@ -81,7 +115,7 @@ class ParisDetector(GraphDetector):
         n = graph.size
         if n < 2:
             return [np.zeros(n, dtype=int)], {"cuts": []}
-        dendrogram = Paris(weights="degree", reorder=True).fit_predict(graph.adjacency)
+        dendrogram = merges_in_order(Paris(weights="degree", reorder=True).fit_predict(graph.adjacency), n)
         chosen = chosen_levels(persistent_cuts(dendrogram[:, 2], options["min_ratio"]), options["levels"])
         info = {"cuts": [{"k": k, "ratio": None if math.isinf(r) else round(r, 6)} for k, r in chosen]}
         if not chosen:

@@ -296,3 +296,19 @@ CONTRACTS = {
 for _label, (_module, _component, _bad) in CONTRACTS.items():
     globals()[f"Test{_label}Contract"] = type(f"Test{_label}Contract", (DetectorContract,),
                                               {"component": _component, "plugin": _module, "bad_params": _bad})
+
+
+def test_paris_merges_are_put_after_the_merges_that_made_their_clusters():
+    from sculptbench.plugins.detectors.paris import merges_in_order
+    from sculptbench.plugins.detectors.sculpting import cut_linkage
+
+    # 4 points; row 0 merges node 5 (made by row 1) with point 2 at the same height as row 1:
+    # the order scikit-network's reorder can give between equal heights. Applied in order, row 0
+    # would need a cluster that does not exist yet.
+    tied = np.array([[5, 2, 1.0, 3], [0, 1, 1.0, 2], [4, 3, 2.0, 4]], dtype=float)
+    fixed = merges_in_order(tied, 4)
+    # row 1 first (it becomes node 4), then row 0 (node 5, joining node 4 and point 2), then the root
+    assert fixed.tolist() == [[0, 1, 1.0, 2], [4, 2, 1.0, 3], [5, 3, 2.0, 4]]
+    assert cut_linkage(fixed, 4, 2).tolist() == [0, 0, 0, 1]
+    valid = np.array([[0, 1, 1.0, 2], [4, 2, 1.0, 3], [5, 3, 2.0, 4]], dtype=float)
+    assert merges_in_order(valid, 4) is valid  # a valid dendrogram is returned as it is
