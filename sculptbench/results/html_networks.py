@@ -95,7 +95,7 @@ def _figure(key: tuple, candidates: list[tuple[int, Cell]], registry: Any, cache
     from sculptbench.results.html_svg import network_svg
     from sculptbench.results.plot import network_group
     from sculptbench.run import keys
-    from sculptbench.run.cache import producer
+    from sculptbench.run.cache import pruner_producer
 
     if not candidates:
         return NetworkFigure(_label(key), None, "no finished cell (all untrainable or failed): nothing to draw")
@@ -108,7 +108,7 @@ def _figure(key: tuple, candidates: list[tuple[int, Cell]], registry: Any, cache
             continue
         pkey = keys.prune_key(group, cell.seed, cell.versions.get("kernels"))
         hit = cache.load_network(pkey, [group.task.n_inputs, *group.hidden, group.task.n_outputs],
-                                 made_by=producer("pruner", group.pruner, group.versions["pruner"]))
+                                 made_by=pruner_producer(group))
         if hit is None:
             continue
         network = hit[0]

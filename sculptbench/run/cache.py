@@ -110,6 +110,11 @@ def producer(kind: str, name: str, version: Any) -> dict[str, Any]:
     return json.loads(json.dumps({"kind": kind, "name": name, "version": version}, sort_keys=True, default=json_default))
 
 
+def pruner_producer(group: Any) -> dict[str, Any]:
+    """The producer of a group's pruned networks: its pruner, with versions (:func:`producer`)."""
+    return producer("pruner", group.pruner, group.versions["pruner"])
+
+
 def stage_key(obj: Any) -> str:
     """A stable hash of a JSON-friendly object."""
     return digest(obj, 32)

@@ -31,6 +31,7 @@ from sculptbench.run.cache import (
     network_digest,
     normalise_metrics,
     producer,
+    pruner_producer,
 )
 from sculptbench.run.selection import prune_cells
 
@@ -73,7 +74,7 @@ def scored_networks(registry: Registry, group: Group, detector: str, cache_dir: 
         sizes = [group.task.n_inputs, *group.hidden, group.task.n_outputs]
         for seed, key in zip(seeds, cell_keys):
             pkey = keys.prune_key(group, seed, kernel_fingerprint(group.device))
-            hit = cache.load_network(pkey, sizes, made_by=_pruner_producer(group))
+            hit = cache.load_network(pkey, sizes, made_by=pruner_producer(group))
             found = None
             if hit is not None:
                 dparams = dict(group.detectors)[detector]
@@ -101,7 +102,7 @@ def run_unit(unit: WorkUnit, registry: Registry, emit: Callable[[tuple], None]) 
     nets: dict[int, SculptedNetwork] = {}
     seconds: dict[int, float] = {}
     status: dict[int, str] = {}
-    made_by = _pruner_producer(group)
+    made_by = pruner_producer(group)
     for seed in seeds:
         hit = cache.load_network(pkeys[seed], sizes, made_by=made_by)
         if hit is not None:
@@ -261,11 +262,6 @@ def _cached_stage(cell: Cell, component: tuple[str, str], key: str, load: Callab
     state = _save(save, key, result, seconds)
     log_stage("detect" if component[0] == "detector" else "score", key)
     return result, seconds, state
-
-
-def _pruner_producer(group: Group) -> dict[str, Any]:
-    """The producer of a group's pruned networks: its pruner, with versions."""
-    return producer("pruner", group.pruner, group.versions["pruner"])
 
 
 def _save_as(save: Callable[..., None], made_by: dict[str, Any], key: str, result: Any, seconds: float) -> None:
