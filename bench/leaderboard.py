@@ -11,6 +11,7 @@ best row) and the throughput per pruner from the database.
     python bench/leaderboard.py                                  # every family, --jobs 2
     python bench/leaderboard.py --families exemplars --jobs 2    # the exemplar cross product
     python bench/leaderboard.py --render                         # only re-render the page from --workdir
+    python bench/leaderboard.py --families classic --retry-failed  # rerun a family's error and timeout cells
     python bench/leaderboard.py --dask-speedup                   # 1 vs 2 single-thread dask workers
 """
 
@@ -33,10 +34,13 @@ JSON_PAGE = ROOT / "docs" / "results" / "leaderboard.json"
 #: The generator sweep: the difficulty sweep's points (bench/difficulty_sweep.py), circuit 1 of each.
 GENERATED = ",".join([*(f"gen/l{v}-m3-f2-r0-o0-s1" for v in (1, 2, 3, 4)), *(f"gen/l1-m2-f3-r{v}-o1-s1" for v in (0, 1, 2, 3)),
                       *(f"gen/l1-m2-f4-r1-o{v}-gt-s1" for v in (0, 1, 2, 3))])
-#: Family -> (the --tasks selector of its run, its --arch or None for each task's default architectures).
+#: The MNIST families run on the board profile: the leaderboard's budget (docs/mnist.md, "The board profile").
+BOARD = ("--profile", "board")
+#: Family -> (the --tasks selector of its run, its --arch or None for each task's default architectures, further run options).
 FAMILIES = {
-    "exemplars": ("exemplars", None), "reuse": ("reuse", None), "overlap": ("overlap", None), "levels": ("levels", None),
-    "classic": ("classic", None), "generated": (GENERATED, "24x24"), "mnist": ("mnist", None), "halves-mnist": ("halves-mnist", None),
+    "exemplars": ("exemplars", None, ()), "reuse": ("reuse", None, ()), "overlap": ("overlap", None, ()), "levels": ("levels", None, ()),
+    "classic": ("classic", None, ()), "generated": (GENERATED, "24x24", ()), "mnist": ("mnist", None, BOARD),
+    "halves-mnist": ("halves-mnist", None, BOARD),
 }
 SCORERS = "structure,clusterability"
 
@@ -50,7 +54,7 @@ def builtins(kind: str) -> list[str]:
     return names
 
 
-def available_families() -> dict[str, str]:
+def available_families() -> dict[str, tuple[str, str | None, tuple[str, ...]]]:
     """The families of :data:`FAMILIES` that have tasks in this installation."""
     from sculptbench.plugin.registry import load_registry
 
@@ -94,11 +98,11 @@ def run_measured(command: list[str]) -> tuple[int, float, int, str]:
     return proc.returncode, time.perf_counter() - start, peak[0], err[-2000:]
 
 
-def run_command(grid: tuple[str, str | None], workdir: Path, seeds: int, jobs: int, executor: str,
+def run_command(grid: tuple[str, str | None, tuple[str, ...]], workdir: Path, seeds: int, jobs: int, executor: str,
                 pruners: list[str], detectors: list[str]) -> list[str]:
-    """The `sculptbench run` of one family's (selector, architecture)."""
-    selector, arch = grid
-    return ["sculptbench", "run", "--tasks", selector, *(["--arch", arch] if arch else []), "--pruners", ",".join(pruners), "--detectors", ",".join(detectors),
+    """The `sculptbench run` of one family's (selector, architecture, further options)."""
+    selector, arch, extra = grid
+    return ["sculptbench", "run", "--tasks", selector, *(["--arch", arch] if arch else []), *extra, "--pruners", ",".join(pruners), "--detectors", ",".join(detectors),
             "--scorers", SCORERS, "--seeds", str(seeds), "--jobs", str(jobs), "--executor", executor,
             "--results", str(workdir / "leaderboard.db"), "--cache", str(workdir / "cache"), "--quiet"]
 
@@ -126,6 +130,19 @@ def render(workdir: Path, timings: dict[str, dict]) -> None:
     if missing:
         lines += [f"**Not on this page yet:** {', '.join(missing)} (no finished run of the family in the workdir; "
                   f"`python bench/leaderboard.py --families {','.join(missing)}` adds them and re-renders).", ""]
+    if timings:
+        total = sum(r["wall_s"] for r in timings.values()) + sum(x["wall_s"] for r in timings.values() for x in r.get("reruns", []))
+        lines += [f"**The whole board:** {sum(r['cells'] for r in timings.values()):,} cells of {len(timings)} families in "
+                  f"{total / 60:.1f} min of wall time (the families' runs below, and their reruns, added up), the largest "
+                  f"process at most {max(r['peak_rss'] for r in timings.values()) / 2**30:.2f} GiB.", ""]
+    speedup_file = workdir / "dask-speedup.json"
+    if speedup_file.exists():
+        dask = json.loads(speedup_file.read_text())
+        lines += ["**On a dask cluster:** the exemplar cross product from scratch (`--no-cache`) on a LocalCluster of "
+                  "single-thread workers, `python bench/leaderboard.py --dask-speedup`:", ""]
+        lines += [f"- {r['workers']} worker(s): {r['wall_s'] / 60:.1f} min, peak RSS {r['peak_rss'] / 2**30:.2f} GiB "
+                  f"(`{r['command']}`)" for r in dask["runs"]]
+        lines += ["", f"Speed-up of 2 workers over 1: **{dask['speedup']:.2f}x**; {dask['machine']}; measured {dask['when']}.", ""]
     data = {}
     for family, record in timings.items():
         selector = record["selector"]
@@ -133,6 +150,9 @@ def render(workdir: Path, timings: dict[str, dict]) -> None:
                   f"Wall {record['wall_s'] / 60:.1f} min (this run; finished cells of earlier runs were skipped), peak RSS of the "
                   f"largest process {record['peak_rss'] / 2**30:.2f} GiB, {record['cells']} cells; {record['machine']}; "
                   f"measured {record['when']}.", ""]
+        for rerun in record.get("reruns", []):
+            lines += ["Its error and timeout cells rerun afterwards:", "", "```bash", rerun["command"], "```", "",
+                      f"Wall {rerun['wall_s']:.0f} s, peak RSS {rerun['peak_rss'] / 2**30:.2f} GiB; measured {rerun['when']}.", ""]
         lines += [report(workdir, selector, "markdown").rstrip(), "", "Throughput:", "",
                   report(workdir, selector, "markdown", "--throughput").rstrip(), ""]
         data[family] = json.loads(report(workdir, selector, "json"))
@@ -143,7 +163,7 @@ def render(workdir: Path, timings: dict[str, dict]) -> None:
 
 def dask_speedup(workdir: Path, seeds: int, pruners: list[str], detectors: list[str]) -> None:
     """The exemplar grid on a LocalCluster of 1, then 2, single-thread workers, each from scratch."""
-    walls = {}
+    walls, record = {}, {"runs": [], "machine": machine(), "when": datetime.now(timezone.utc).strftime("%Y-%m-%d")}
     for workers in (1, 2):
         folder = workdir / f"dask-{workers}"
         folder.mkdir(parents=True, exist_ok=True)
@@ -154,7 +174,10 @@ def dask_speedup(workdir: Path, seeds: int, pruners: list[str], detectors: list[
         if status != 0:
             raise SystemExit(f"error: the dask run with {workers} worker(s) failed: {err.strip()}")
         walls[workers] = wall
+        record["runs"].append({"workers": workers, "command": shlex.join(command), "wall_s": wall, "peak_rss": peak})
         print(f"dask, {workers} single-thread worker(s): {wall:.1f} s, peak RSS {peak / 2**20:.0f} MiB  ({shlex.join(command)})")
+    record["speedup"] = walls[1] / walls[2]
+    (workdir / "dask-speedup.json").write_text(json.dumps(record, indent=1))
     print(f"speed-up of 2 workers over 1: {walls[1] / walls[2]:.2f}x  ({machine()})")
 
 
@@ -168,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--executor", default="local")
     ap.add_argument("--pruners", default=None, help="Comma-separated (default: every built-in but published).")
     ap.add_argument("--detectors", default=None, help="Comma-separated (default: every built-in).")
+    ap.add_argument("--retry-failed", action="store_true",
+                    help="Rerun only the families' error and timeout cells; the page shows each such rerun under its family.")
     ap.add_argument("--render", action="store_true", help="Only re-render the page from --workdir.")
     ap.add_argument("--no-render", action="store_true", help="Run, but leave the page alone.")
     ap.add_argument("--dask-speedup", action="store_true", help="Time the exemplar grid on 1 and 2 dask workers instead.")
@@ -188,11 +213,21 @@ def main(argv: list[str] | None = None) -> int:
     if not args.render:
         for family in chosen:
             command = run_command(families[family], args.workdir, args.seeds, args.jobs, args.executor, pruners, detectors)
+            if args.retry_failed:
+                if family not in timings:
+                    raise SystemExit(f"error: {family} has no finished run in {args.workdir} to retry; run it without --retry-failed first")
+                command.append("--retry-failed")
             print(f"{family}: {shlex.join(command)}", flush=True)
             status, wall, peak, err = run_measured(command)
             if status != 0:
                 raise SystemExit(f"error: {family} failed (exit {status}): {err.strip()}")
             cells = sum(json.loads(report(args.workdir, families[family][0], "json"))["statuses"].values())
+            if args.retry_failed:
+                timings[family].setdefault("reruns", []).append({"command": shlex.join(command), "wall_s": wall, "peak_rss": peak,
+                                                                 "when": datetime.now(timezone.utc).strftime("%Y-%m-%d")})
+                timings_file.write_text(json.dumps(timings, indent=1))
+                print(f"{family}: rerun of its failed cells {wall:.0f} s", flush=True)
+                continue
             timings[family] = {"selector": families[family][0], "command": shlex.join(command), "wall_s": wall, "peak_rss": peak,
                                "cells": cells, "machine": machine(), "when": datetime.now(timezone.utc).strftime("%Y-%m-%d")}
             timings_file.write_text(json.dumps(timings, indent=1))

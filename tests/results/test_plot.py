@@ -169,3 +169,21 @@ def test_draw_and_plot_show_the_scored_network_of_a_yaml_task(tmp_path, monkeypa
         assert f"density {cell.density:.6f}, " in plotted.stdout and verdict in plotted.stdout and "(network: from the stage cache)" in plotted.stdout
         assert "warning" not in plotted.stderr
         assert_image(tmp_path / f"p{cell.seed}.png")
+
+
+def test_the_network_of_a_generated_task_is_drawn_from_the_cache(tmp_path):
+    """A generated circuit is made from its name by a task source, not registered: the plot and the
+    HTML page find its cell's network all the same (they once said it was not registered)."""
+    db = tmp_path / "gen.db"
+    res = invoke("run", "--tasks", "gen/l1-m2-f2-r0-o0-s1", "--pruners", "dense", "--detectors", "louvain", "--seeds", 1,
+                 "--arch", 12, "--quiet", "--results", db)
+    assert "cells: ok 1" in res.stdout, res.stdout
+    assert res.exit_code == 0, res.output
+    drawn = invoke("plot", "--results", db, "--kind", "network", "--cell-id", 1, "-o", tmp_path / "net.png")
+    assert drawn.exit_code == 0, (drawn.output, drawn.exception)
+    assert "(network: from the stage cache)" in drawn.stdout
+    assert_image(tmp_path / "net.png")
+    page = tmp_path / "p.html"
+    assert invoke("report", "--results", db, "--format", "html", "-o", page).exit_code == 0
+    text = page.read_text()
+    assert "gen/l1-m2-f2-r0-o0-s1 12 seed 0" in text and "not registered" not in text and "not in the stage cache" not in text

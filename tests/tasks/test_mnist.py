@@ -407,3 +407,27 @@ def test_smoke_dense_sculpting_structure(registry):
     assert isinstance(detection, Detection)
     record = scorer.score(detection, net, task)
     assert record.metrics["modules_expected"] == 2 and "success" in record.metrics
+
+
+def test_the_board_profile_cuts_every_methods_budget_and_a_user_value_still_wins():
+    """The leaderboard's MNIST budget (docs/mnist.md, "The board profile"): fewer composites and
+    epochs than quick, one start on two-digits, and the regularised training of l1 and bimt cut
+    to 1,500 steps through the task's defaults, which --param still overrides."""
+    from sculptbench.plugin.registry import load_registry
+    from sculptbench.plugins.tasks.mnist.halves import HALVES_PROFILES, HalvesTask, halves_profile
+
+    board, quick = mnist.PROFILES["board"], mnist.PROFILES["quick"]
+    for kind in mnist.KINDS:
+        assert board.counts(kind)[0] * 5 < quick.counts(kind)[0]
+    assert board.training.epochs < quick.training.epochs
+    assert halves_profile(board) is HALVES_PROFILES["board"] and HALVES_PROFILES["board"].sizes[0] < HALVES_PROFILES["quick"].sizes[0]
+    pruners = load_registry(entry_points=False).components["pruner"]
+    for task in (MnistTask("two-digits", profile="board"), MnistTask("xor", profile="board"), HalvesTask("sum", profile="board")):
+        defaults = task.pruning_defaults_for(task.default_archs[0], 0)
+        assert pruners["l1"].resolve({}, defaults)["steps"] == pruners["bimt"].resolve({}, defaults)["steps"] == 1500
+        assert pruners["l1"].resolve({"steps": 40}, defaults)["steps"] == 40
+        assert pruners["iterative"].resolve({}, defaults)["restarts"] == 1
+        assert task.definition_hash() != type(task)(task.kind, profile="quick").definition_hash()
+    # the quick profile leaves BIMT's published 20,000 steps
+    quick_xor = MnistTask("xor", profile="quick")
+    assert pruners["l1"].resolve({}, quick_xor.pruning_defaults_for((64, 64), 0))["steps"] == 20000

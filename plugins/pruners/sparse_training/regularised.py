@@ -46,8 +46,9 @@ def regularised_options(applies: Any = None) -> tuple[Option, ...]:
                help="Strength of the regulariser (BIMT's baseline: 1e-3)."),
         Option("lambda_schedule", str, "bimt", choices=LAMBDA_SCHEDULES, applies=applies,
                help="bimt: lambda x10 from a quarter of the training, x0.1 from three quarters (BIMT's notebook); constant: lambda throughout."),
-        Option("steps", int, 20000, low=1,
-               help="Optimizer steps of the regularised training (BIMT: 20,000), rounded up to whole epochs of the task's batches."),
+        Option("steps", int, 20000, low=1, task=True,
+               help="Optimizer steps of the regularised training (BIMT: 20,000), rounded up to whole epochs of the task's batches "
+                    "(the MNIST board profile sets 1,500)."),
         Option("optimizer", str, "adamw", choices=OPTIMIZERS,
                help="adamw: AdamW without weight decay at lr (BIMT's); task: Adam with the task's lr and weight decay."),
         Option("lr", float, 2e-3, low=0, low_open=True, applies=When("optimizer", "adamw"),

@@ -62,6 +62,13 @@ HALVES_PROFILES: dict[str, HalvesProfile] = {
         pruning=(("unit_step", 30.0), ("unit_min_step", 20.0), ("edge_step", 5.0), ("edge_min_step", 0.01)),
         tolerance=0.05,
     ),
+    # The leaderboard's budget (the MNIST board profile): a sixth of the quick profile's composites, 3 epochs.
+    "board": HalvesProfile(
+        name="board", sizes=(10000, 1000, 1000), archs=((64, 64),),
+        training=TrainingConfig(lr=1e-3, batch_size=128, epochs=3, weight_decay=1e-4, noise_std=0.0),
+        pruning=(("unit_step", 30.0), ("unit_min_step", 20.0), ("edge_step", 10.0), ("edge_min_step", 0.05), ("steps", 1500)),
+        tolerance=0.05,
+    ),
     # Filan et al.'s: 60,000 training and 10,000 test composites, an MLP of 4 x 256 units trained
     # 20 epochs at batch size 128 (src/train_nn.py, mlp_config; Adam at its default 1e-3). Meant for a GPU.
     "paper": HalvesProfile(

@@ -122,6 +122,20 @@ PROFILES: dict[str, Profile] = {
         )),),
         tolerance=0.05,
     ),
+    # The leaderboard's budget (bench/leaderboard.py): every built-in pruner on both MNIST tasks,
+    # 4 seeds, within a share of a 2-core laptop's two hours. A sixth of the quick profile's
+    # composites, 2 epochs, coarser smallest steps, one start, and the sparse-training pruners'
+    # regularised training cut to `steps` optimizer steps (BIMT's published 20,000 are about 40
+    # epochs of the quick profile's xor composites): docs/mnist.md, "The board profile".
+    "board": Profile(
+        name="board", sizes=(("two-digits", (6000, 1000, 1000)), ("xor", (10000, 1000, 1000))), per_pair=False,
+        archs=((64, 64), (64, 64, 64)),
+        kind_archs=(("two-digits", ((64, 64),)),),
+        training=TrainingConfig(lr=1e-3, batch_size=128, epochs=2, weight_decay=1e-3, noise_std=0.0),
+        pruning=(("unit_step", 30.0), ("unit_min_step", 20.0), ("edge_step", 10.0), ("edge_min_step", 0.05), ("steps", 1500)),
+        kind_pruning=(("two-digits", (("edge_score", "lamp"), ("edge_min_step", 0.02))),),
+        tolerance=0.05,
+    ),
     # The paper's sizes: 800 training and 200 test images per ordered digit pair (plus 200
     # validation images, from training-split digits); the archs (widths 392..1568, 2-4 hidden
     # layers for two-digits, 2-5 for xor), each arch's lr / batch / epochs and each seed's P_u and
