@@ -65,12 +65,15 @@ def layer_blocks(graph: UnitGraph) -> list[tuple[np.ndarray, np.ndarray]]:
 def module_sums(graph: UnitGraph, labels: np.ndarray, k: int, matrices: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """(vol, in) of each module, for one stack of per-layer |w| matrices (..., out, in) each;
     leading axes are kept (one per shuffled network)."""
+    # Module k is "in no module". Only the module-by-module block sums' margins and diagonal are
+    # needed, so no (modules x modules) block is built: memory stays that of the weights.
     hot = _one_hot(labels, k)
+    column = np.where(labels >= 0, labels, k)
     volume, inside = 0.0, 0.0
     for (src, dst), m in zip(layer_blocks(graph), matrices):
-        blocks = (hot[dst].T @ m) @ hot[src]  # out-module x in-module weight, by BLAS (a 3-operand einsum loops over every index)
-        volume = volume + blocks.sum(axis=-1) + blocks.sum(axis=-2)
-        inside = inside + np.diagonal(blocks, axis1=-2, axis2=-1)
+        volume = volume + m.sum(axis=-1) @ hot[dst] + m.sum(axis=-2) @ hot[src]
+        same = column[dst][:, None] == column[src][None, :]  # (out, in): both ends in one module
+        inside = inside + (m * same).sum(axis=-1) @ hot[dst]
     return np.asarray(volume)[..., :k], np.asarray(inside)[..., :k]
 
 
