@@ -109,7 +109,7 @@ def run_command(grid: tuple[str, str | None, tuple[str, ...]], workdir: Path, se
 
 def report(workdir: Path, selector: str, fmt: str, *extra: str) -> str:
     """`sculptbench report` of one family from the workdir's database (columns by task, or ``extra``)."""
-    columns = [] if "--throughput" in extra else ["--columns", "task"]
+    columns = [] if "--throughput" in extra or "--group-by" in extra else ["--columns", "task"]
     command = ["sculptbench", "report", "--results", str(workdir / "leaderboard.db"), "--tasks", selector,
                *columns, "--format", fmt, *extra]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -153,7 +153,13 @@ def render(workdir: Path, timings: dict[str, dict]) -> None:
         for rerun in record.get("reruns", []):
             lines += ["Its error and timeout cells rerun afterwards:", "", "```bash", rerun["command"], "```", "",
                       f"Wall {rerun['wall_s']:.0f} s, peak RSS {rerun['peak_rss'] / 2**30:.2f} GiB; measured {rerun['when']}.", ""]
-        lines += [report(workdir, selector, "markdown").rstrip(), "", "Throughput:", "",
+        lines += [report(workdir, selector, "markdown").rstrip(), ""]
+        if family in ("mnist", "halves-mnist"):  # the board profile's budget: how well its networks learn
+            lines += ["Validation accuracy of the networks the detectors read (dense: the trained network itself), by pruner; "
+                      "each network is counted once per detector, so n is 9 per network and the intervals are narrower than "
+                      "over networks:", "",
+                      report(workdir, selector, "markdown", "--metric", "accuracy", "--no-secondary", "--group-by", "pruner:task").rstrip(), ""]
+        lines += ["Throughput:", "",
                   report(workdir, selector, "markdown", "--throughput").rstrip(), ""]
         data[family] = json.loads(report(workdir, selector, "json"))
     PAGE.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -73,6 +73,80 @@ def merges_in_order(dendrogram: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+def exact_paris(adjacency: Any) -> np.ndarray:
+    """Paris in double precision: scikit-network's nearest-neighbour chain (degree weights, ties to
+    the smaller cluster id, components joined at height infinity, last found first), for graphs on
+    which its single-precision similarities fail. Merges in the order they were made."""
+    from scipy import sparse
+
+    matrix = sparse.csr_matrix(adjacency, dtype=np.float64)
+    degree = np.asarray(matrix.sum(axis=1)).ravel()
+    # scikit-network gives each isolated unit a self-loop of weight 1 after taking the degrees: it
+    # counts in the total that normalises the edges (every height scales alike)
+    n, total = matrix.shape[0], float(matrix.data.sum()) + float(np.sum(degree == 0))
+    neighbors: dict[int, dict[int, float]] = {i: {} for i in range(n)}
+    for i in range(n):
+        for j, w in zip(matrix.indices[matrix.indptr[i]:matrix.indptr[i + 1]], matrix.data[matrix.indptr[i]:matrix.indptr[i + 1]]):
+            neighbors[i][int(j)] = neighbors[i].get(int(j), 0.0) + float(w) / total
+    weight = {i: float(degree[i] / degree.sum()) for i in range(n)}
+    size = {i: 1 for i in range(n)}  # the live clusters, oldest first
+    dendrogram, components, next_id = [], [], n
+    while size:
+        chain = [next(iter(size))]
+        while chain:
+            node = chain.pop()
+            others = [k for k in neighbors[node] if k != node]
+            if not others:
+                components.append((node, size.pop(node)))
+                continue
+            best, best_sim = -1, -math.inf
+            for k in others:
+                sim = neighbors[node][k] / (weight[node] * weight[k])
+                if sim > best_sim or (sim == best_sim and k < best):
+                    best, best_sim = k, sim
+            if not chain:
+                chain += [node, best]
+                continue
+            last = chain.pop()
+            if last != best:
+                chain += [last, node, best]
+                continue
+            merged = {}
+            for old in (node, best):
+                for k, w in neighbors.pop(old).items():
+                    key = next_id if k in (node, best) else k
+                    merged[key] = merged.get(key, 0.0) + w
+            for k, w in merged.items():
+                if k != next_id:
+                    neighbors[k].pop(node, None), neighbors[k].pop(best, None)
+                    neighbors[k][next_id] = w
+            neighbors[next_id] = merged
+            weight[next_id] = weight.pop(node) + weight.pop(best)
+            size[next_id] = size.pop(node) + size.pop(best)
+            dendrogram.append([node, best, 1.0 / best_sim, size[next_id]])
+            next_id += 1
+    node, count = components.pop()
+    for other, other_count in components:
+        count += other_count
+        dendrogram.append([node, other, math.inf, count])
+        node, next_id = next_id, next_id + 1
+    return np.array(dendrogram, dtype=float).reshape(-1, 4)
+
+
+def paris_dendrogram(adjacency: Any) -> tuple[np.ndarray, list[str]]:
+    """scikit-network's Paris dendrogram, sorted by height; where its single-precision similarities
+    underflow (units joined only by weights near 1e-40, which a trained network can keep) and its
+    chain fails, :func:`exact_paris`'s, with a note."""
+    from sknetwork.hierarchy import Paris
+
+    try:
+        return Paris(weights="degree", reorder=True).fit_predict(adjacency), []
+    except KeyError as exc:
+        note = (f"scikit-network's Paris failed on this graph (KeyError {exc}: its single-precision similarities underflow "
+                "on units joined only by tiny weights); the dendrogram is Paris in double precision (exact_paris)")
+        return exact_paris(adjacency), [note]
+
+
 def persistent_cuts(heights: np.ndarray, min_ratio: float) -> list[tuple[int, float]]:
     """``(k, ratio)`` of every straight cut whose persistence ratio h_(t+1) / h_t is at least
     ``min_ratio`` (k = n - t clusters after t merges, 2 <= k <= n - 1), finest first."""
@@ -110,16 +184,17 @@ class ParisDetector(GraphDetector):
 
     def levels(self, graph, network, task, options, seed) -> tuple[list[np.ndarray], dict[str, Any]]:
         """The chosen straight cuts of the Paris dendrogram, coarse to fine (one module if none)."""
-        from sknetwork.hierarchy import Paris
-
         n = graph.size
         if n < 2:
             return [np.zeros(n, dtype=int)], {"cuts": []}
-        dendrogram = merges_in_order(Paris(weights="degree", reorder=True).fit_predict(graph.adjacency), n)
+        raw, notes = paris_dendrogram(graph.adjacency)
+        dendrogram = merges_in_order(raw, n)
         chosen = chosen_levels(persistent_cuts(dendrogram[:, 2], options["min_ratio"]), options["levels"])
         info = {"cuts": [{"k": k, "ratio": None if math.isinf(r) else round(r, 6)} for k, r in chosen]}
+        if notes:
+            info["notes"] = notes
         if not chosen:
-            info["notes"] = ["no persistent cut: one module"]
+            info["notes"] = [*notes, "no persistent cut: one module"]
             return [np.zeros(n, dtype=int)], info
         if options["modules"] == "persistent":
             info["flat_level"] = max(range(len(chosen)), key=lambda i: (chosen[i][1], -chosen[i][0]))

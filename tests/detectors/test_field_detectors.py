@@ -17,6 +17,7 @@ from sculptbench.api import DetectorContract, SculptbenchError
 from sculptbench.cli import main
 from sculptbench.contracts.types import SculptedNetwork
 from sculptbench.plugins.detectors import activation, controls, infomap, leiden, paris, spectral
+from sculptbench.plugins.detectors.sculpting import cut_linkage
 from sculptbench.plugins.detectors.unit_graph import surviving_graph
 
 TASK = "bool/input-separable"
@@ -312,3 +313,43 @@ def test_paris_merges_are_put_after_the_merges_that_made_their_clusters():
     assert cut_linkage(fixed, 4, 2).tolist() == [0, 0, 0, 1]
     valid = np.array([[0, 1, 1.0, 2], [4, 2, 1.0, 3], [5, 3, 2.0, 4]], dtype=float)
     assert merges_in_order(valid, 4) is valid  # a valid dendrogram is returned as it is
+
+
+def test_exact_paris_by_hand_where_single_precision_underflows():
+    """x0-x1 (weight 1) and the chain x2-x3-x4 (weights 1e-30): scikit-network's single-precision
+    similarities of the chain underflow (its Paris fails with KeyError on this graph at 0.33); in
+    double precision: total weight 2 + 4e-30, p(x0) = p(x1) = 1/2, so d(x0, x1) = p p / p(x0, x1)
+    = (1/4) / (1/2) = 0.5; p(x2) = p(x4) = 0.5e-30, p(x3) = 1e-30, p(x2, x3) = 0.5e-30, so
+    d(x2, x3) = 0.5e-30 x 1e-30 / 0.5e-30 = 1e-30; then {x2, x3} with x4: 1.5e-30 x 0.5e-30 / 0.5e-30
+    = 1.5e-30; the two components are joined at infinity, the one found last first."""
+    from scipy import sparse
+
+    adjacency = sparse.coo_matrix(([1.0, 1e-30, 1e-30] * 2, ([0, 2, 3, 1, 3, 4], [1, 3, 4, 0, 2, 3])), shape=(5, 5)).tocsr()
+    dendrogram = paris.exact_paris(adjacency)
+    assert dendrogram[:, [0, 1, 3]].tolist() == [[1, 0, 2], [3, 2, 2], [6, 4, 3], [7, 5, 5]]
+    np.testing.assert_allclose(dendrogram[:3, 2], [0.5, 1e-30, 1.5e-30], rtol=1e-12)
+    assert np.isinf(dendrogram[3, 2])
+    used, notes = paris.paris_dendrogram(adjacency)
+    ordered = paris.merges_in_order(used, 5)
+    assert cut_linkage(ordered, 5, 2).tolist() in ([0, 0, 1, 1, 1], [1, 1, 0, 0, 0])
+    assert all("double precision" in note for note in notes)
+
+
+def test_exact_paris_makes_scikit_networks_merges_where_it_works():
+    """On random weighted graphs (no ties) the double-precision Paris merges at the same heights
+    (to single precision) and so gives the same persistent cuts and modules."""
+    from scipy import sparse
+    from sknetwork.hierarchy import Paris
+
+    rng = np.random.default_rng(7)
+    for _ in range(12):
+        n = int(rng.integers(6, 40))
+        upper = sparse.triu(sparse.random(n, n, density=0.2, random_state=int(rng.integers(2**31)), data_rvs=rng.random), k=1)
+        adjacency = (upper + upper.T).tocsr()
+        theirs = paris.merges_in_order(Paris(weights="degree", reorder=True).fit_predict(adjacency), n)
+        ours = paris.merges_in_order(paris.exact_paris(adjacency), n)
+        np.testing.assert_allclose(ours[:, 2], theirs[:, 2], rtol=1e-4)
+        cuts = paris.persistent_cuts(theirs[:, 2], 2.0)
+        assert [k for k, _ in paris.persistent_cuts(ours[:, 2], 2.0)] == [k for k, _ in cuts]
+        for k, _ in cuts:
+            assert (cut_linkage(ours, n, k) == cut_linkage(theirs, n, k)).all()
