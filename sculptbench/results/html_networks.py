@@ -99,10 +99,10 @@ def _figure(key: tuple, candidates: list[tuple[int, Cell]], registry: Any, cache
 
     if not candidates:
         return NetworkFigure(_label(key), None, "no finished cell (all untrainable or failed): nothing to draw")
-    problems = []
+    problems: list[str] = []
     for ident, cell in candidates:
         try:
-            group = network_group(cell, registry)
+            group = network_group(cell, registry, warn=problems.append)
         except SculptbenchError as exc:
             problems.append(str(exc))
             continue
@@ -124,6 +124,9 @@ def _figure(key: tuple, candidates: list[tuple[int, Cell]], registry: Any, cache
             f"`sculptbench plot --kind network --cell-id {first_id} -o network.png` draws one")
     if problems:
         note += f" ({problems[0]})"
+    if any("has changed since the cell was computed" in p for p in problems):
+        note += ("; a task registered differently from its run's (another MNIST profile?) is planned anew: set the run's task "
+                 "options through their environment variables, e.g. SCULPTBENCH_MNIST_PROFILE=board, when writing the page")
     return NetworkFigure(_label(key), None, note)
 
 

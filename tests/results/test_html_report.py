@@ -258,3 +258,19 @@ def test_headline_metrics_resolve_only_when_recorded():
     boards, selected = html_report.boards_for([cell(seed=s) for s in range(2)], "success", None, "count")
     assert selected == "structure.success"
     assert [b.metric for b in boards] == ["structure.success", "structure.input_ari", "structure.ged", "density", "accuracy", "time"]
+
+
+def test_a_task_registered_otherwise_than_its_run_says_how_to_set_it_back(tmp_path, monkeypatch):
+    """A cell computed on another definition of its task (an MNIST profile, say) misses the cache:
+    the page says which environment variable sets a run's task options back."""
+    from sculptbench.plugins.tasks.boolean.task import BooleanTask
+
+    run = invoke("run", "--tasks", "bool/overlap-o0-u1", "--pruners", "dense", "--detectors", "louvain", "--arch", "12",
+                 "--epochs", "40", "--seeds", "1", "--quiet", "--results", tmp_path / "r.db")
+    assert run.exit_code == 0, run.output
+    monkeypatch.setattr(BooleanTask, "definition_hash", lambda self: "0" * 16)
+    out = tmp_path / "p.html"
+    assert invoke("report", "--results", tmp_path / "r.db", "--format", "html", "-o", out).exit_code == 0
+    (figure,) = [f for f in Tree(out.read_text()).root.iter("figure") if f.attrs.get("class") == "network"]
+    assert not list(figure.iter("svg"))
+    assert "has changed since the cell was computed" in figure.text and "SCULPTBENCH_MNIST_PROFILE=board" in figure.text

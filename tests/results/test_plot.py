@@ -187,3 +187,10 @@ def test_the_network_of_a_generated_task_is_drawn_from_the_cache(tmp_path):
     assert invoke("report", "--results", db, "--format", "html", "-o", page).exit_code == 0
     text = page.read_text()
     assert "gen/l1-m2-f2-r0-o0-s1 12 seed 0" in text and "not registered" not in text and "not in the stage cache" not in text
+
+
+def test_draw_refuses_a_cache_it_would_not_read(tmp_path):
+    out = tmp_path / "d.png"
+    result = invoke("draw", "--task", "bool/input-separable", "--arch", "4", "--cache", tmp_path / "c", "--no-cache", "-o", out)
+    assert_user_error(result, "and --no-cache contradict each other", "drop one of them")
+    assert not out.exists()

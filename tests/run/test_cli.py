@@ -57,6 +57,7 @@ def run_args(db, *overrides):
         (["--format", "nope"], ["invalid --format 'nope'", "valid: github"]),
         (["--columns", "nope"], ["invalid --columns 'nope'"]),
         (["--device", "tpu"], ["invalid --device 'tpu'"]),
+        (["--no-cache", "--cache", "stages"], ["--cache stages and --no-cache contradict each other", "drop one of them"]),
     ],
 )
 def test_run_user_errors(tmp_path, overrides, fragments):
