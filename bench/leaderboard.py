@@ -99,12 +99,13 @@ def run_measured(command: list[str]) -> tuple[int, float, int, str]:
 
 
 def run_command(grid: tuple[str, str | None, tuple[str, ...]], workdir: Path, seeds: int, jobs: int, executor: str,
-                pruners: list[str], detectors: list[str]) -> list[str]:
-    """The `sculptbench run` of one family's (selector, architecture, further options)."""
+                pruners: list[str], detectors: list[str], cache: bool = True) -> list[str]:
+    """The `sculptbench run` of one family's (selector, architecture, further options); without
+    ``cache``, from scratch (``--no-cache``) instead of with the workdir's stage cache."""
     selector, arch, extra = grid
     return ["sculptbench", "run", "--tasks", selector, *(["--arch", arch] if arch else []), *extra, "--pruners", ",".join(pruners), "--detectors", ",".join(detectors),
             "--scorers", SCORERS, "--seeds", str(seeds), "--jobs", str(jobs), "--executor", executor,
-            "--results", str(workdir / "leaderboard.db"), "--cache", str(workdir / "cache"), "--quiet"]
+            "--results", str(workdir / "leaderboard.db"), *(["--cache", str(workdir / "cache")] if cache else ["--no-cache"]), "--quiet"]
 
 
 def report(workdir: Path, selector: str, fmt: str, *extra: str) -> str:
@@ -175,9 +176,7 @@ def dask_speedup(workdir: Path, seeds: int, pruners: list[str], detectors: list[
         folder.mkdir(parents=True, exist_ok=True)
         for stale in ("leaderboard.db", "leaderboard.db-wal", "leaderboard.db-shm"):
             (folder / stale).unlink(missing_ok=True)
-        command = run_command(FAMILIES["exemplars"], folder, seeds, workers, "dask", pruners, detectors)
-        at = command.index("--cache")
-        command[at:at + 2] = ["--no-cache"]  # from scratch: every network trained
+        command = run_command(FAMILIES["exemplars"], folder, seeds, workers, "dask", pruners, detectors, cache=False)
         status, wall, peak, err = run_measured(command)
         if status != 0:
             raise SystemExit(f"error: the dask run with {workers} worker(s) failed: {err.strip()}")

@@ -65,6 +65,13 @@ def plugin_registry() -> Any:
     return registry
 
 
+def refuse_unread_cache(cache_dir: str | None, no_cache: bool) -> None:
+    """``--cache DIR`` with ``--no-cache`` names a cache nothing would read: refused."""
+    if no_cache and cache_dir is not None:
+        raise SculptbenchError(f"--cache {cache_dir} and --no-cache contradict each other (--no-cache neither reads nor writes a "
+                               "stage cache); drop one of them")
+
+
 def _registry() -> Any:
     return plugin_registry()
 

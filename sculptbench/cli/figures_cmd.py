@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from sculptbench.cli.common import TaskCommand, _registry, echo, main, results_option, user_errors
+from sculptbench.cli.common import TaskCommand, _registry, echo, main, refuse_unread_cache, results_option, user_errors
 from sculptbench.contracts.errors import SculptbenchError
 
 
@@ -34,9 +34,7 @@ def draw(task_name, arch, pruner, detector, scorers, seed, device, params, epoch
 
     if not output.lower().endswith(FORMATS):
         raise SculptbenchError(f"cannot draw to {output}: use a .png, .pdf or .svg file name")
-    if no_cache and cache_dir is not None:
-        raise SculptbenchError(f"--cache {cache_dir} and --no-cache contradict each other (--no-cache neither reads nor writes a "
-                               "stage cache); drop one of them")
+    refuse_unread_cache(cache_dir, no_cache)
     registry = _registry()
     tasks = planning.select_tasks(registry, [task_name])
     if len(tasks) != 1:

@@ -19,6 +19,7 @@ from sculptbench.cli.common import (
     echo,
     main,
     plugin_registry,
+    refuse_unread_cache,
     results_option,
     terminal_safe,
     user_errors,
@@ -87,9 +88,7 @@ def run(results, retry_failed, force, resume_id, no_resume, trust_recorded_execu
         restored = {}
     # The options of this run: the command line's, and under --resume the run's recorded ones not given again.
     opt = SimpleNamespace(**{**ctx.params, **restored})
-    if ctx.params.get("no_cache") and ctx.params.get("cache_dir") is not None:
-        raise SculptbenchError(f"--cache {ctx.params['cache_dir']} and --no-cache contradict each other (--no-cache neither reads "
-                               "nor writes a stage cache); drop one of them")
+    refuse_unread_cache(ctx.params.get("cache_dir"), ctx.params.get("no_cache"))  # this command line's, not a resumed run's
     if opt.scheduler and opt.executor != "dask":
         raise SculptbenchError(f"--scheduler {opt.scheduler} needs --executor dask (the {opt.executor!r} executor takes no scheduler)")
     if opt.seeds < 1:
