@@ -28,6 +28,9 @@ def _dask_registry(threads: int) -> Any:
 
         torch.set_num_threads(threads)
         _DASK_REGISTRY = load_registry()
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(threads, user_api="blas")  # the BLAS of numpy and scipy, loaded by now: workers x threads <= cores
     return _DASK_REGISTRY
 
 

@@ -131,6 +131,9 @@ def _forked_unit(unit: WorkUnit, registry: Any, sender: Any, coordinator: int) -
     # A child forked after torch ran an OpenMP region on several threads hangs in its next
     # parallel region; on one thread it never enters one.
     torch.set_num_threads(1)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")
     _run_reporting(unit, registry, sender.send)
 
 
@@ -351,6 +354,9 @@ def _worker_main(conn: Any, lifeline: Any, threads: int, environ: dict[str, str]
     torch.set_num_threads(threads)
     registry = load_registry()
     warm_up(registry)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads, user_api="blas")  # the BLAS of numpy and scipy, loaded by now: workers x threads <= cores
     conn.send(("ready", os.getpid()))
     while True:
         try:
