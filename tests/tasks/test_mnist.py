@@ -176,7 +176,7 @@ def test_env_profile_and_root(monkeypatch, fake_root):
     assert tasks[0].training.epochs == 40 and tasks[0].data_source.startswith("MNIST (torchvision, ")
     assert tasks[0].definition_hash() != MnistTask("two-digits").definition_hash()
     monkeypatch.setenv(ENV_PROFILE, "huge")
-    with pytest.raises(SculptbenchError, match="unknown MNIST profile 'huge'; valid: quick, paper"):
+    with pytest.raises(SculptbenchError, match="unknown MNIST profile 'huge'; valid: quick, board, paper"):
         mnist.default_tasks()
 
 
