@@ -155,7 +155,7 @@ def render(workdir: Path, timings: dict[str, dict]) -> None:
             lines += ["Its error and timeout cells rerun afterwards:", "", "```bash", rerun["command"], "```", "",
                       f"Wall {rerun['wall_s']:.0f} s, peak RSS {rerun['peak_rss'] / 2**30:.2f} GiB; measured {rerun['when']}.", ""]
         lines += [report(workdir, selector, "markdown").rstrip(), ""]
-        if family in ("mnist", "halves-mnist"):  # the board profile's budget: how well its networks learn
+        if BOARD[0] in FAMILIES[family][2]:  # the board profile's budget: how well its networks learn
             lines += ["Validation accuracy of the networks the detectors read (dense: the trained network itself), by pruner; "
                       "each network is counted once per detector, so n is 9 per network and the intervals are narrower than "
                       "over networks:", "",

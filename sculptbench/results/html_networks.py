@@ -100,12 +100,14 @@ def _figure(key: tuple, candidates: list[tuple[int, Cell]], registry: Any, cache
     if not candidates:
         return NetworkFigure(_label(key), None, "no finished cell (all untrainable or failed): nothing to draw")
     problems: list[str] = []
+    redefined = False  # a cell's task is registered now with another definition than its run's
     for ident, cell in candidates:
         try:
             group = network_group(cell, registry, warn=problems.append)
         except SculptbenchError as exc:
             problems.append(str(exc))
             continue
+        redefined |= bool(cell.config.get("task_hash")) and group.task.definition_hash() != cell.config["task_hash"]
         pkey = keys.prune_key(group, cell.seed, cell.versions.get("kernels"))
         hit = cache.load_network(pkey, [group.task.n_inputs, *group.hidden, group.task.n_outputs],
                                  made_by=pruner_producer(group))
@@ -124,7 +126,7 @@ def _figure(key: tuple, candidates: list[tuple[int, Cell]], registry: Any, cache
             f"`sculptbench plot --kind network --cell-id {first_id} -o network.png` draws one")
     if problems:
         note += f" ({problems[0]})"
-    if any("has changed since the cell was computed" in p for p in problems):
+    if redefined:
         note += ("; a task registered differently from its run's (another MNIST profile?) is planned anew: set the run's task "
                  "options through their environment variables, e.g. SCULPTBENCH_MNIST_PROFILE=board, when writing the page")
     return NetworkFigure(_label(key), None, note)

@@ -346,13 +346,13 @@ def network_group(cell: Cell, registry: Any, task: Any = None, device: str | Non
     from sculptbench.run import planning
 
     if task is None:
-        source = registry.task_source_for(cell.task) if cell.task not in registry.tasks else None
-        if source is not None:  # a task a source makes from its name, e.g. a generated circuit
-            task = source.load(cell.task)
-        elif cell.task not in registry.tasks:
-            raise SculptbenchError(f"task {cell.task!r} of the cell is not registered; if it came from a circuit file, pass it with --task PATH.yaml")
-        else:
+        if cell.task in registry.tasks:
             task = registry.tasks[cell.task]
+        else:  # a task a source makes from its name, e.g. a generated circuit
+            source = registry.task_source_for(cell.task)
+            if source is None:
+                raise SculptbenchError(f"task {cell.task!r} of the cell is not registered; if it came from a circuit file, pass it with --task PATH.yaml")
+            task = source.load(cell.task)
     if cell.config.get("task_hash") and task.definition_hash() != cell.config["task_hash"]:
         warn(f"task {cell.task} has changed since the cell was computed; the drawing shows the current definition")
     try:
